@@ -1,0 +1,34 @@
+import { loadConfig, runMothership } from '@borg/mothership';
+import { Command } from 'commander';
+
+export function mothershipCommand(): Command {
+  return new Command('mothership')
+    .description('Run the Borg server: API, WebSocket, queue, file storage')
+    .option('--host <address>', 'address to listen on (BORG_HOST, default 0.0.0.0)')
+    .option('--port <port>', 'port to listen on (BORG_PORT, default 8080)')
+    .option('--database-url <url>', 'PostgreSQL server (DATABASE_URL); default: embedded PostgreSQL')
+    .option('--data-dir <dir>', 'embedded database and files (BORG_DATA_DIR, default ./borg-data)')
+    .option('--storage-dir <dir>', 'uploaded files and artifacts (BORG_STORAGE_DIR, default <data-dir>/storage)')
+    .option('--heartbeat-interval <seconds>', 'runner heartbeat interval (BORG_HEARTBEAT_INTERVAL_SECONDS, default 30)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (BORG_LOG_LEVEL, default info)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  borg mothership                                   embedded PostgreSQL in ./borg-data, port 8080
+  DATABASE_URL=postgres://borg@db/borg borg mothership --port 9000
+  BORG_ADMIN_TOKEN=... BORG_REGISTRATION_TOKEN=... borg mothership   fixed tokens for automation`,
+    )
+    .action(async (flags: Record<string, string | undefined>) => {
+      const config = loadConfig({
+        host: flags.host,
+        port: flags.port,
+        databaseUrl: flags.databaseUrl,
+        dataDir: flags.dataDir,
+        storageDir: flags.storageDir,
+        heartbeatIntervalSeconds: flags.heartbeatInterval,
+        logLevel: flags.logLevel,
+      });
+      await runMothership(config);
+    });
+}

@@ -1,0 +1,62 @@
+import type { Database } from '../db/database.ts';
+import type { EventBus } from '../events/event-bus.ts';
+import { MAX_TOKEN_LENGTH, hashToken } from './token-secret.ts';
+import { type Principal, tokenStore } from './token-store.ts';
+
+/** How long a verified token is trusted without asking the database again. */
+const CACHE_TTL_MS = 5_000;
+const CACHE_MAX_ENTRIES = 20_000;
+/** last_used_at is a hint for humans; writing it on every request would double the write load. */
+const TOUCH_INTERVAL_MS = 60_000;
+
+/**
+ * Turns a bearer token into a principal. Lookups go by SHA-256, so comparing secrets never
+ * happens byte by byte in JavaScript (no timing oracle). A short cache keeps the hot runner
+ * routes (claim, logs, status) from paying a query each; revocation clears it through the bus,
+ * on every replica.
+ */
+export class Authenticator {
+  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+  private readonly touchedAt = new Map<string, number>();
+
+  constructor(
+    private readonly db: Database,
+    bus: EventBus,
+  ) {
+    bus.on('token.revoked', () => this.cache.clear());
+  }
+
+  async authenticate(token: string | undefined): Promise<Principal | null> {
+    if (!token || token.length > MAX_TOKEN_LENGTH) return null;
+    const hash = hashToken(token);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.principal;
+
+    const principal = await tokenStore.findActiveByHash(this.db, hash);
+    if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();
+    // Misses are cached too, so a flood of bad tokens cannot turn into a flood of queries.
+    this.cache.set(hash, { principal, until: now + CACHE_TTL_MS });
+    if (principal) this.touch(principal.tokenId, now);
+    return principal;
+  }
+
+  /** Forget everything at once (after a revocation or a runner re-registering). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  private touch(tokenId: string, now: number): void {
+    if ((this.touchedAt.get(tokenId) ?? 0) + TOUCH_INTERVAL_MS > now) return;
+    if (this.touchedAt.size >= CACHE_MAX_ENTRIES) this.touchedAt.clear();
+    this.touchedAt.set(tokenId, now);
+    tokenStore.touch(this.db, tokenId).catch(() => undefined); // best effort
+  }
+}
+
+/** Reads `Authorization: Bearer <token>`; anything else is no token at all. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer ([\x21-\x7e]+)$/.exec(header.trim());
+  return match?.[1];
+}

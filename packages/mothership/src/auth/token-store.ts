@@ -1,0 +1,113 @@
+import type { TokenInfo } from '@borg/protocol';
+
+import type { Queryable } from '../db/database.ts';
+import { type TokenKind, generateToken, hashToken } from './token-secret.ts';
+
+export interface Principal {
+  kind: TokenKind;
+  tokenId: string;
+  /** Set for runner tokens: the only runner this token may act as. */
+  runnerId: string | null;
+}
+
+interface TokenRow {
+  id: string;
+  kind: TokenKind;
+  name: string;
+  runner_id: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function toTokenInfo(row: TokenRow): TokenInfo {
+  return {
+    id: row.id,
+    name: row.name,
+    kind: row.kind,
+    runner_id: row.runner_id,
+    created_at: row.created_at.toISOString(),
+    last_used_at: iso(row.last_used_at),
+    expires_at: iso(row.expires_at),
+    revoked_at: iso(row.revoked_at),
+  };
+}
+
+const COLUMNS = 'id, kind, name, runner_id, created_at, last_used_at, expires_at, revoked_at';
+
+/** SQL for credentials. Only hashes go in and out of the database; plaintext exists once, at creation. */
+export const tokenStore = {
+  async findActiveByHash(db: Queryable, tokenHash: string): Promise<Principal | null> {
+    const { rows } = await db.query<{ id: string; kind: TokenKind; runner_id: string | null }>(
+      `SELECT id, kind, runner_id FROM api_tokens
+        WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+      [tokenHash],
+    );
+    const row = rows[0];
+    return row ? { kind: row.kind, tokenId: row.id, runnerId: row.runner_id } : null;
+  },
+
+  async create(
+    db: Queryable,
+    input: { kind: TokenKind; name: string; expiresInSeconds?: number; runnerId?: string; plaintext?: string },
+  ): Promise<{ info: TokenInfo; token: string }> {
+    const token = input.plaintext ?? generateToken(input.kind);
+    const { rows } = await db.query<TokenRow>(
+      `INSERT INTO api_tokens (kind, name, token_hash, runner_id, expires_at)
+       VALUES ($1, $2, $3, $4, CASE WHEN $5::integer IS NULL THEN NULL ELSE now() + make_interval(secs => $5::integer) END)
+       RETURNING ${COLUMNS}`,
+      [input.kind, input.name, hashToken(token), input.runnerId ?? null, input.expiresInSeconds ?? null],
+    );
+    return { info: toTokenInfo(rows[0]!), token };
+  },
+
+  /** Makes a token given in the environment valid (idempotent across restarts). */
+  async ensure(db: Queryable, kind: TokenKind, name: string, plaintext: string): Promise<void> {
+    await db.query(
+      `INSERT INTO api_tokens (kind, name, token_hash) VALUES ($1, $2, $3)
+       ON CONFLICT (token_hash) DO NOTHING`,
+      [kind, name, hashToken(plaintext)],
+    );
+  },
+
+  async countActive(db: Queryable, kind: TokenKind): Promise<number> {
+    const { rows } = await db.query<{ n: number }>(
+      'SELECT count(*)::integer AS n FROM api_tokens WHERE kind = $1 AND revoked_at IS NULL',
+      [kind],
+    );
+    return rows[0]?.n ?? 0;
+  },
+
+  async list(db: Queryable): Promise<TokenInfo[]> {
+    const { rows } = await db.query<TokenRow>(
+      `SELECT ${COLUMNS} FROM api_tokens WHERE kind <> 'runner' ORDER BY created_at, id`,
+    );
+    return rows.map(toTokenInfo);
+  },
+
+  async revoke(db: Queryable, id: string): Promise<TokenInfo | null> {
+    const { rows } = await db.query<TokenRow>(
+      `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 AND kind <> 'runner'
+       RETURNING ${COLUMNS}`,
+      [id],
+    );
+    return rows[0] ? toTokenInfo(rows[0]) : null;
+  },
+
+  /** Issues a runner's token, ending every earlier one: one live session per runner. */
+  async replaceRunnerToken(db: Queryable, runnerId: string, runnerName: string): Promise<{ token: string; revokedIds: string[] }> {
+    const { rows } = await db.query<{ id: string }>(
+      `UPDATE api_tokens SET revoked_at = now() WHERE runner_id = $1 AND revoked_at IS NULL RETURNING id`,
+      [runnerId],
+    );
+    const { token } = await tokenStore.create(db, { kind: 'runner', name: `runner ${runnerName}`, runnerId });
+    return { token, revokedIds: rows.map((r) => r.id) };
+  },
+
+  async touch(db: Queryable, tokenId: string): Promise<void> {
+    await db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [tokenId]);
+  },
+};

@@ -1,0 +1,90 @@
+import { join, resolve } from 'node:path';
+
+import { z } from 'zod';
+
+const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * Every server setting, with its environment variable and default. Flags on
+ * `borg mothership` map onto the same keys and win over the environment.
+ */
+export const MothershipConfig = z.object({
+  /** BORG_HOST: address to listen on. */
+  host: z.string().default('0.0.0.0'),
+  /** BORG_PORT */
+  port: z.coerce.number().int().min(0).max(65_535).default(8080),
+  /** DATABASE_URL: a PostgreSQL server; unset means embedded PostgreSQL (PGlite) in the data directory. */
+  databaseUrl: z.string().optional(),
+  /** BORG_DATA_DIR: the embedded database and, by default, stored files. */
+  dataDir: z.string().default('./borg-data'),
+  /** BORG_STORAGE_DIR: uploaded files and artifacts; share it between replicas. Default: <data dir>/storage. */
+  storageDir: z.string().optional(),
+  /** BORG_ADMIN_TOKEN: a user token to accept, for automation; otherwise one is generated and printed on first start. */
+  adminToken: z.string().min(8).max(512).optional(),
+  /** BORG_REGISTRATION_TOKEN: the token solders register with; otherwise generated and printed on first start. */
+  registrationToken: z.string().min(3).max(512).optional(),
+  /** BORG_HEARTBEAT_INTERVAL_SECONDS: sent to runners; three missed intervals mark a runner offline. */
+  heartbeatIntervalSeconds: positiveInt.max(3600).default(30),
+  /** BORG_MAX_UPLOAD_BYTES: the largest file or artifact accepted (413 above it). */
+  maxUploadBytes: positiveInt.default(10 * 1024 ** 3),
+  /** BORG_RETRY_BASE_DELAY_MS: backoff before a task's 2nd attempt, doubled for each further one. */
+  retryBaseDelayMs: z.coerce.number().int().min(0).default(2_000),
+  /** BORG_RETRY_MAX_DELAY_MS: cap of the retry backoff. */
+  retryMaxDelayMs: z.coerce.number().int().min(0).default(10 * 60_000),
+  /** BORG_MAINTENANCE_TICK_MS: how often the maintenance leader runs the reaper, timeouts and retry clock. */
+  maintenanceTickMs: positiveInt.default(1_000),
+  /** BORG_ALLOWED_ORIGINS: extra browser origins (comma-separated) allowed to open the WebSocket. */
+  allowedOrigins: z
+    .string()
+    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .default([]),
+  /** BORG_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent. */
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type MothershipConfig = z.output<typeof MothershipConfig>;
+export type MothershipConfigInput = z.input<typeof MothershipConfig>;
+
+export const ENV_VARS: Record<keyof MothershipConfig, string> = {
+  host: 'BORG_HOST',
+  port: 'BORG_PORT',
+  databaseUrl: 'DATABASE_URL',
+  dataDir: 'BORG_DATA_DIR',
+  storageDir: 'BORG_STORAGE_DIR',
+  adminToken: 'BORG_ADMIN_TOKEN',
+  registrationToken: 'BORG_REGISTRATION_TOKEN',
+  heartbeatIntervalSeconds: 'BORG_HEARTBEAT_INTERVAL_SECONDS',
+  maxUploadBytes: 'BORG_MAX_UPLOAD_BYTES',
+  retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
+  retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
+  maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',
+  allowedOrigins: 'BORG_ALLOWED_ORIGINS',
+  logLevel: 'BORG_LOG_LEVEL',
+};
+
+/** Reads the environment, then lays explicit overrides (flags) on top. */
+export function loadConfig(
+  overrides: Partial<Record<keyof MothershipConfig, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): MothershipConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_VARS)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) raw[key] = value;
+  }
+  const parsed = MothershipConfig.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = issue.path[0] as keyof MothershipConfig;
+      return `${ENV_VARS[key] ?? key}: ${issue.message}`;
+    });
+    throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return parsed.data;
+}
+
+export function storageDirOf(config: MothershipConfig): string {
+  return resolve(config.storageDir ?? join(config.dataDir, 'storage'));
+}

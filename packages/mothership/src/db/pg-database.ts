@@ -1,0 +1,103 @@
+import pg from 'pg';
+
+import type { Database, Queryable, QueryResult, SessionLock } from './database.ts';
+
+export interface PgDatabaseOptions {
+  connectionString: string;
+  /** Pool size; PostgreSQL's own default max_connections is 100, shared by every replica. */
+  maxConnections?: number;
+  onError?: (error: Error) => void;
+}
+
+/** A real PostgreSQL server through a `pg` pool. */
+export class PgDatabase implements Database {
+  readonly engine = 'postgres';
+  private readonly pool: pg.Pool;
+
+  constructor(private readonly options: PgDatabaseOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.maxConnections ?? 20,
+      connectionTimeoutMillis: 5_000,
+      // A statement stuck behind a frozen server must fail (503) rather than hang the request.
+      query_timeout: 30_000,
+    });
+    // An idle client losing its connection (server restart) must not crash the process.
+    this.pool.on('error', (error) => options.onError?.(error));
+  }
+
+  async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    const result = await this.pool.query(sql, params as unknown[]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  }
+
+  async exec(sql: string): Promise<void> {
+    await this.pool.query(sql);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const tx: Queryable = {
+        async query<R>(sql: string, params?: readonly unknown[]) {
+          const result = await client.query(sql, params as unknown[]);
+          return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+        },
+        async exec(sql: string) {
+          await client.query(sql);
+        },
+      };
+      const value = await fn(tx);
+      await client.query('COMMIT');
+      return value;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error; // the connection is gone: do not return it to the pool
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    const client = new pg.Client({ connectionString: this.options.connectionString });
+    client.on('error', (error) => this.options.onError?.(error));
+    await client.connect();
+    client.on('notification', (message) => {
+      if (message.channel === channel) onMessage(message.payload ?? '');
+    });
+    await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    return async () => {
+      await client.end().catch(() => undefined);
+    };
+  }
+
+  async tryAcquireSessionLock(key: number): Promise<SessionLock | null> {
+    const client = new pg.Client({ connectionString: this.options.connectionString });
+    let markLost: () => void = () => undefined;
+    const lost = new Promise<void>((resolve) => (markLost = resolve));
+    client.on('error', () => markLost());
+    client.on('end', () => markLost());
+    await client.connect();
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [key]);
+    if (!rows[0]?.locked) {
+      await client.end();
+      return null;
+    }
+    return {
+      lost,
+      release: async () => {
+        await client.end().catch(() => undefined);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

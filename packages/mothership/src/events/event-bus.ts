@@ -1,0 +1,77 @@
+import { EventEmitter } from 'node:events';
+
+import type { Job, LogLine, Runner, Task } from '@borg/protocol';
+
+/**
+ * Everything that happens in Borg that someone may be waiting for. The public ones reach
+ * WebSocket clients; the internal ones wake long-polls and close sockets.
+ */
+export type BorgEvent =
+  | { type: 'job.updated'; job: Job }
+  | { type: 'task.updated'; task: Task }
+  | { type: 'runner.updated'; runner: Runner }
+  | { type: 'task.log'; task_id: string; lines: LogLine[] }
+  /**
+   * Tasks became claimable: long-polling runners should try again. `count` and `labels` (the
+   * labels those tasks require) let the dispatcher wake only runners that can take them; null
+   * means "unknown", and wakes every waiting runner.
+   */
+  | { type: 'tasks.available'; count: number | null; labels: Record<string, string> | null }
+  /** A live task's cancellation was requested: its runner should hear of it now. */
+  | { type: 'task.cancel_requested'; runner_id: string; task_id: string }
+  /** A credential stopped being valid: caches drop it and its WebSockets close. */
+  | { type: 'token.revoked'; token_id: string };
+
+export type BorgEventType = BorgEvent['type'];
+export type EventOf<T extends BorgEventType> = Extract<BorgEvent, { type: T }>;
+
+/** Carries events between replicas (LISTEN/NOTIFY); absent when there is only one process. */
+export interface EventTransport {
+  send(event: BorgEvent): Promise<void>;
+}
+
+/**
+ * One bus per process. Local subscribers hear an event at once; a transport, when attached,
+ * carries it to the other replicas, whose buses deliver it to their own subscribers.
+ */
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+  private transport: EventTransport | undefined;
+
+  constructor(private readonly onTransportError: (error: unknown) => void = () => undefined) {
+    // Every long-poll and every WebSocket adds a listener; the default cap of 10 is for leaks
+    // in ordinary code, not for a hub.
+    this.emitter.setMaxListeners(0);
+  }
+
+  attachTransport(transport: EventTransport): void {
+    this.transport = transport;
+  }
+
+  /** Publishes after the change it describes is committed, never before. */
+  publish(event: BorgEvent): void {
+    this.deliver(event);
+    this.transport?.send(event).catch(this.onTransportError);
+  }
+
+  publishAll(events: readonly BorgEvent[]): void {
+    for (const event of events) this.publish(event);
+  }
+
+  /** Delivers an event that came from another replica to this process's subscribers only. */
+  deliver(event: BorgEvent): void {
+    this.emitter.emit(event.type, event);
+    this.emitter.emit('*', event);
+  }
+
+  on<T extends BorgEventType>(type: T, listener: (event: EventOf<T>) => void): () => void {
+    const wrapped = listener as (event: BorgEvent) => void;
+    this.emitter.on(type, wrapped);
+    return () => this.emitter.off(type, wrapped);
+  }
+
+  onAny(listener: (event: BorgEvent) => void): () => void {
+    this.emitter.on('*', listener);
+    return () => this.emitter.off('*', listener);
+  }
+}

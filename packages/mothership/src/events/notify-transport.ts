@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Database } from '../db/database.ts';
+import type { BorgEvent, EventBus, EventTransport } from './event-bus.ts';
+
+export const EVENTS_CHANNEL = 'borg_events';
+
+/**
+ * NOTIFY payloads are capped at 8000 bytes. Larger events (a job with a big env, a burst of
+ * log lines) travel as a reference that the receiving replica turns back into the event by
+ * reading the database.
+ */
+const MAX_INLINE_PAYLOAD = 7_500;
+
+export type EventReference =
+  | { kind: 'job'; id: string }
+  | { kind: 'task'; id: string }
+  | { kind: 'runner'; id: string }
+  | { kind: 'task.log'; task_id: string; from: number; to: number };
+
+/** Rebuilds an event from a reference; supplied by the app, which knows the stores. */
+export type ReferenceResolver = (reference: EventReference) => Promise<BorgEvent | null>;
+
+interface Envelope {
+  origin: string;
+  event?: BorgEvent;
+  ref?: EventReference;
+}
+
+/** Shares the event bus between mothership replicas over PostgreSQL LISTEN/NOTIFY. */
+export class NotifyTransport implements EventTransport {
+  readonly origin = randomUUID();
+  private unlisten: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: EventBus,
+    private readonly resolve: ReferenceResolver,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    this.unlisten = await this.db.listen(EVENTS_CHANNEL, (payload) => {
+      this.receive(payload).catch(this.onError);
+    });
+    this.bus.attachTransport(this);
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.();
+  }
+
+  async send(event: BorgEvent): Promise<void> {
+    let payload = JSON.stringify({ origin: this.origin, event } satisfies Envelope);
+    if (Buffer.byteLength(payload) > MAX_INLINE_PAYLOAD) {
+      const ref = referenceFor(event);
+      if (!ref) return; // internal events are tiny; nothing else lacks a reference
+      payload = JSON.stringify({ origin: this.origin, ref } satisfies Envelope);
+    }
+    await this.db.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
+  }
+
+  private async receive(payload: string): Promise<void> {
+    const envelope = JSON.parse(payload) as Envelope;
+    if (envelope.origin === this.origin) return; // already delivered locally when published
+    const event = envelope.event ?? (envelope.ref ? await this.resolve(envelope.ref) : null);
+    if (event) this.bus.deliver(event);
+  }
+}
+
+function referenceFor(event: BorgEvent): EventReference | null {
+  switch (event.type) {
+    case 'job.updated':
+      return { kind: 'job', id: event.job.id };
+    case 'task.updated':
+      return { kind: 'task', id: event.task.id };
+    case 'runner.updated':
+      return { kind: 'runner', id: event.runner.id };
+    case 'task.log': {
+      const first = event.lines[0]?.index ?? 0;
+      const last = event.lines.at(-1)?.index ?? first;
+      return { kind: 'task.log', task_id: event.task_id, from: first, to: last };
+    }
+    default:
+      return null;
+  }
+}

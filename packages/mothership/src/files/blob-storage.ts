@@ -1,0 +1,94 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import { BorgError } from '../errors.ts';
+
+export interface StoredBlob {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Where file bytes live. Local disk today (a directory that replicas can share); the interface
+ * is small enough for an S3-compatible store to implement later.
+ */
+export interface BlobStorage {
+  /** Streams bytes in, hashing as they pass; the blob appears under `key` only when complete. */
+  write(key: string, source: Readable, maxBytes: number): Promise<StoredBlob>;
+  read(key: string): Promise<{ stream: ReadStream; size: number }>;
+  remove(key: string): Promise<void>;
+}
+
+/**
+ * Blobs on local disk: written to tmp/, fsynced, then renamed into blobs/ (rename is atomic on
+ * one file system), so a crash leaves at most a file in tmp/, which start-up removes.
+ */
+export class DiskBlobStorage implements BlobStorage {
+  constructor(private readonly root: string) {}
+
+  async init(): Promise<void> {
+    await rm(join(this.root, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    await mkdir(join(this.root, 'blobs'), { recursive: true });
+  }
+
+  private pathOf(key: string): string {
+    if (!/^[A-Za-z0-9-]{8,64}$/.test(key)) throw new Error(`invalid blob key ${key}`);
+    return join(this.root, 'blobs', key.slice(0, 2), key);
+  }
+
+  async write(key: string, source: Readable, maxBytes: number): Promise<StoredBlob> {
+    const tmp = join(this.root, 'tmp', randomUUID());
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          done(new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, { limit: maxBytes }));
+          return;
+        }
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, meter, createWriteStream(tmp));
+      // A truncated upload (the multipart parser hit its own limit) is an error, never a short file.
+      if ((source as { truncated?: boolean }).truncated) {
+        throw new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, { limit: maxBytes });
+      }
+      const handle = await open(tmp, 'r');
+      await handle.sync().finally(() => handle.close());
+      const target = this.pathOf(key);
+      await mkdir(dirname(target), { recursive: true });
+      await rename(tmp, target);
+      return { size, sha256: hash.digest('hex') };
+    } catch (error) {
+      await rm(tmp, { force: true });
+      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new BorgError('INSUFFICIENT_STORAGE', 'the mothership has no space left to store this file');
+      }
+      throw error;
+    }
+  }
+
+  async read(key: string): Promise<{ stream: ReadStream; size: number }> {
+    const path = this.pathOf(key);
+    const { size } = await stat(path);
+    return { stream: createReadStream(path), size };
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  /** Files left in tmp/ (for tests and the reliability checks). */
+  async tmpEntries(): Promise<string[]> {
+    return readdir(join(this.root, 'tmp'));
+  }
+}

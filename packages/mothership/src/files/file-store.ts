@@ -1,0 +1,48 @@
+import type { FileInfo } from '@borg/protocol';
+
+import type { Queryable } from '../db/database.ts';
+
+export interface FileRow {
+  id: string;
+  filename: string;
+  size: string | number;
+  sha256: string;
+  content_type: string;
+  storage_key: string;
+  created_at: Date;
+}
+
+export function toFileInfo(row: FileRow): FileInfo {
+  return {
+    id: row.id,
+    filename: row.filename,
+    size: Number(row.size), // bigint arrives as a string from pg
+    sha256: row.sha256,
+    content_type: row.content_type,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/** SQL for file metadata; the bytes are in blob storage under storage_key. */
+export const fileStore = {
+  async insert(
+    db: Queryable,
+    file: { id: string; filename: string; size: number; sha256: string; contentType: string },
+  ): Promise<FileRow> {
+    const { rows } = await db.query<FileRow>(
+      `INSERT INTO files (id, filename, size, sha256, content_type, storage_key)
+       VALUES ($1, $2, $3, $4, $5, $1) RETURNING *`,
+      [file.id, file.filename, file.size, file.sha256, file.contentType],
+    );
+    return rows[0]!;
+  },
+
+  async get(db: Queryable, id: string): Promise<FileRow | null> {
+    const { rows } = await db.query<FileRow>('SELECT * FROM files WHERE id = $1', [id]);
+    return rows[0] ?? null;
+  },
+
+  async remove(db: Queryable, id: string): Promise<void> {
+    await db.query('DELETE FROM files WHERE id = $1', [id]);
+  },
+};

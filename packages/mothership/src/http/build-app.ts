@@ -1,0 +1,120 @@
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+
+import { BorgError } from '../errors.ts';
+import { createAuthHook, principalOf } from './auth-hook.ts';
+import { installErrorHandling } from './error-handler.ts';
+import { fileRoutes } from './routes/files.ts';
+import { healthRoutes } from './routes/health.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { runnerRoutes } from './routes/runners.ts';
+import { statsRoutes } from './routes/stats.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import type { Services } from './services.ts';
+import { WebSocketHub } from './websocket-hub.ts';
+
+/** JSON bodies are small (a job spec, a heartbeat); larger ones are refused before parsing. */
+const JSON_BODY_LIMIT = 1024 * 1024;
+
+/** Removes `token=` from a URL before it is logged (the WebSocket takes it as a query parameter). */
+export function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/gi, '$1[REDACTED]');
+}
+
+export interface BuiltApp {
+  app: FastifyInstance;
+  hub: WebSocketHub;
+}
+
+/** Builds the HTTP app over the services without listening (tests call `app.inject`). */
+export async function buildApp(services: Services, logger: FastifyServerOptions['logger'] = false): Promise<BuiltApp> {
+  const app = Fastify({
+    logger,
+    bodyLimit: JSON_BODY_LIMIT,
+    // Slow clients (slowloris) do not get to hold a connection forever; long-polls wait at most 120 s.
+    requestTimeout: 10 * 60_000,
+    connectionTimeout: 0,
+    keepAliveTimeout: 72_000,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    genReqId: () => crypto.randomUUID(),
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are built from explicit mappers (toJob, toTask, …); re-validating each one on the
+  // way out would cost more than the request, so they are serialised as they are.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  installErrorHandling(app, services.health);
+
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', createAuthHook(services.authenticator));
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    return payload;
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Borg API', version: '1', description: 'Self-hosted distributed job execution.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(multipart, {
+    limits: {
+      fileSize: services.config.maxUploadBytes,
+      files: 1,
+      fields: 10,
+      fieldSize: 4096,
+      parts: 12,
+      headerPairs: 50,
+    },
+  });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  await app.register(healthRoutes, { services });
+  await app.register(
+    async (api) => {
+      await api.register(jobRoutes, { services });
+      await api.register(runnerRoutes, { services });
+      await api.register(taskRoutes, { services });
+      await api.register(fileRoutes, { services });
+      await api.register(tokenRoutes, { services });
+      await api.register(statsRoutes, { services });
+    },
+    { prefix: '/api/v1' },
+  );
+
+  app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
+
+  const hub = new WebSocketHub(services.bus, services.db);
+  const allowedOrigins = new Set(services.config.allowedOrigins);
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      schema: { hide: true },
+      // Cross-site WebSocket hijacking (W2): a browser page from another origin may not connect.
+      preValidation: async (request) => {
+        const origin = request.headers.origin;
+        if (!origin) return; // not a browser
+        const host = request.headers.host;
+        const sameOrigin = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+        if (!sameOrigin && !allowedOrigins.has(origin)) {
+          throw new BorgError('FORBIDDEN', `origin ${origin} may not open a WebSocket here (see BORG_ALLOWED_ORIGINS)`);
+        }
+      },
+    },
+    (socket, request) => hub.add(socket, principalOf(request)),
+  );
+  app.addHook('onClose', async () => hub.close());
+
+  return { app, hub };
+}

@@ -1,0 +1,75 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+import { isDatabaseUnavailable } from '../db/database-health.ts';
+import type { DatabaseHealth } from '../db/database-health.ts';
+import { BorgError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
+
+/** Fastify's own error codes, translated into Borg's. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_REQ_FILE_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_FILES_LIMIT: 'PAYLOAD_TOO_LARGE',
+  FST_PARTS_LIMIT: 'PAYLOAD_TOO_LARGE',
+  FST_FIELDS_LIMIT: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
+};
+
+interface ErrorReply {
+  status: number;
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}
+
+export function toErrorReply(error: FastifyError | Error, health: DatabaseHealth): ErrorReply {
+  if (error instanceof BorgError) {
+    return { status: error.status, code: error.code, message: error.message, details: error.details };
+  }
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issues = error.validation.map((v) => ({
+      path: `${error.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.')}`,
+      message: v.message ?? 'is invalid',
+    }));
+    const first = issues[0];
+    return {
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: first ? `${first.path}: ${first.message}` : 'the request is invalid',
+      details: { issues },
+    };
+  }
+  const fastifyCode = (error as FastifyError).code;
+  const mapped = fastifyCode ? FASTIFY_CODES[fastifyCode] : undefined;
+  if (mapped) return { status: ERROR_STATUS[mapped], code: mapped, message: error.message };
+  if (error instanceof SyntaxError || (error as { status?: number }).status === 400) {
+    return { status: 400, code: 'INVALID_JSON', message: `the body is not valid JSON: ${error.message}` };
+  }
+  if (isDatabaseUnavailable(error)) {
+    health.noteFailure();
+    return { status: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is unavailable; retry shortly' };
+  }
+  const status = (error as FastifyError).statusCode;
+  if (status && status >= 400 && status < 500) {
+    return { status, code: status === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', message: error.message };
+  }
+  return { status: 500, code: 'INTERNAL', message: 'internal error; the mothership log has the details' };
+}
+
+/** One error shape for every failure, and no stack trace or SQL ever in a response. */
+export function installErrorHandling(app: FastifyInstance, health: DatabaseHealth): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, code, message, details } = toErrorReply(error, health);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (status === 503) reply.header('retry-after', '2');
+    if (status === 401) reply.header('www-authenticate', 'Bearer');
+    return reply.code(status).send({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+  );
+}

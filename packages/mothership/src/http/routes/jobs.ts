@@ -1,0 +1,90 @@
+import { CreateJobRequest, ErrorBody, Job, JobPage, JobWithTasks, ListJobsQuery } from '@borg/protocol';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+import { jobStore } from '../../jobs/job-store.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import type { RouteOptions } from '../services.ts';
+
+const JobParams = z.strictObject({ id: z.guid('id must be a job id') });
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
+
+export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { services }) => {
+  const { queue, db } = services;
+
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Submit a job (one task per array element)',
+        body: CreateJobRequest,
+        response: { 201: Job, ...errors },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await queue.createJob(request.body)),
+  );
+
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'List jobs, newest first, with filters and cursor paging',
+        querystring: ListJobsQuery,
+        response: { 200: JobPage, ...errors },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, status, name, label } = request.query;
+      const after = cursor ? decodeCursor(cursor, 2) : undefined;
+      const [key = '', value = ''] = label ? [label.slice(0, label.indexOf('=')), label.slice(label.indexOf('=') + 1)] : [];
+      const rows = await jobStore.list(db, {
+        limit: limit + 1,
+        statuses: status,
+        namePrefix: name,
+        label: label ? { key, value } : undefined,
+        after: after ? { createdCursor: after[0]!, id: after[1]! } : undefined,
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: await queue.jobViews(db, page),
+        next_cursor: rows.length > limit && last ? encodeCursor([last.created_cursor, last.id]) : null,
+      };
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'A job with every attempt of every task',
+        params: JobParams,
+        response: { 200: JobWithTasks, ...errors },
+      },
+    },
+    async (request) => queue.getJob(request.params.id),
+  );
+
+  const actions = {
+    pause: { summary: 'Pause: start no new tasks (running ones finish)', run: (id: string) => queue.pauseJob(id) },
+    resume: { summary: 'Resume a paused job', run: (id: string) => queue.resumeJob(id) },
+    cancel: {
+      summary: 'Cancel: pending tasks at once, running ones told to stop',
+      run: (id: string) => queue.cancelJob(id),
+    },
+    retry: {
+      summary: 'Retry every element whose latest attempt did not succeed',
+      run: (id: string) => queue.retryJob(id),
+    },
+  } as const;
+  for (const [action, { summary, run }] of Object.entries(actions)) {
+    app.post(
+      `/jobs/:id/${action}`,
+      { schema: { tags: ['jobs'], summary, params: JobParams, response: { 200: Job, ...errors } } },
+      async (request) => run(request.params.id),
+    );
+  }
+};

@@ -1,0 +1,163 @@
+import { ClientMessage, type ServerMessage } from '@borg/protocol';
+import type { WebSocket } from 'ws';
+
+import type { Principal } from '../auth/token-store.ts';
+import type { Database } from '../db/database.ts';
+import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { taskStore, toTask } from '../jobs/task-store.ts';
+
+/**
+ * A client that stops reading is cut off once this much is queued for it, rather than
+ * letting the hub's memory grow with its backlog. 4 MiB is a few seconds of a busy log.
+ */
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Close code for "you were too slow" (1013: try again later). */
+export const SLOW_CONSUMER_CLOSE_CODE = 1013;
+const MAX_TOPICS_PER_CLIENT = 200;
+
+interface Client {
+  socket: WebSocket;
+  principal: Principal;
+  topics: Set<string>;
+}
+
+/** Which topics an event belongs to. */
+function topicsOf(event: BorgEvent): string[] {
+  switch (event.type) {
+    case 'job.updated':
+      return ['jobs', `job:${event.job.id}`];
+    case 'task.updated':
+      return ['jobs', `job:${event.task.job_id}`, `task:${event.task.id}`];
+    case 'runner.updated':
+      return ['runners'];
+    case 'task.log':
+      return [`task:${event.task_id}`];
+    default:
+      return []; // internal events never leave the server
+  }
+}
+
+function toMessage(event: BorgEvent, topic: string): ServerMessage | null {
+  switch (event.type) {
+    case 'job.updated':
+      return { type: 'job.updated', topic, data: event.job };
+    case 'task.updated':
+      return { type: 'task.updated', topic, data: event.task };
+    case 'runner.updated':
+      return { type: 'runner.updated', topic, data: event.runner };
+    case 'task.log':
+      return { type: 'task.log', topic, data: { task_id: event.task_id, lines: event.lines } };
+    default:
+      return null;
+  }
+}
+
+/** Fans bus events out to subscribed WebSocket clients. */
+export class WebSocketHub {
+  private readonly clients = new Set<Client>();
+  private readonly unsubscribe: Array<() => void>;
+
+  constructor(
+    bus: EventBus,
+    private readonly db: Database,
+  ) {
+    this.unsubscribe = [
+      bus.onAny((event) => this.broadcast(event)),
+      bus.on('token.revoked', (event) => this.closeSessionsOf(event.token_id)),
+    ];
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  add(socket: WebSocket, principal: Principal): void {
+    const client: Client = { socket, principal, topics: new Set() };
+    this.clients.add(client);
+    socket.on('close', () => this.clients.delete(client));
+    socket.on('error', () => socket.terminate());
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return this.send(client, { type: 'error', error: { code: 'VALIDATION_FAILED', message: 'send JSON text frames' } });
+      void this.receive(client, data.toString());
+    });
+  }
+
+  close(): void {
+    for (const off of this.unsubscribe) off();
+    for (const client of this.clients) client.socket.close(1001, 'server shutting down');
+  }
+
+  private async receive(client: Client, text: string): Promise<void> {
+    let message: ClientMessage;
+    try {
+      const parsed = ClientMessage.safeParse(JSON.parse(text));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return this.send(client, {
+          type: 'error',
+          error: { code: 'VALIDATION_FAILED', message: `${issue?.path.join('.') || 'message'}: ${issue?.message}` },
+        });
+      }
+      message = parsed.data;
+    } catch {
+      return this.send(client, { type: 'error', error: { code: 'INVALID_JSON', message: 'messages are JSON' } });
+    }
+
+    if (message.type === 'ping') return this.send(client, { type: 'pong' });
+    if (message.type === 'unsubscribe') {
+      for (const topic of message.topics) client.topics.delete(topic);
+      return this.send(client, { type: 'unsubscribed', topics: message.topics });
+    }
+    if (client.topics.size + message.topics.length > MAX_TOPICS_PER_CLIENT) {
+      return this.send(client, {
+        type: 'error',
+        error: { code: 'VALIDATION_FAILED', message: `at most ${MAX_TOPICS_PER_CLIENT} topics per connection` },
+      });
+    }
+    for (const topic of message.topics) client.topics.add(topic);
+    this.send(client, { type: 'subscribed', topics: message.topics });
+    // Current state first, then changes: a task topic starts with the task as it is now.
+    for (const topic of message.topics.filter((t) => t.startsWith('task:'))) {
+      const row = await taskStore.get(this.db, topic.slice(5)).catch(() => null);
+      if (row) this.send(client, { type: 'task.updated', topic, data: toTask(row) });
+    }
+  }
+
+  private broadcast(event: BorgEvent): void {
+    const topics = topicsOf(event);
+    if (topics.length === 0 || this.clients.size === 0) return;
+    // Serialise once per topic, not once per client.
+    const frames = new Map<string, string>();
+    for (const client of this.clients) {
+      const topic = topics.find((t) => client.topics.has(t));
+      if (!topic) continue;
+      let frame = frames.get(topic);
+      if (frame === undefined) {
+        frame = JSON.stringify(toMessage(event, topic));
+        frames.set(topic, frame);
+      }
+      this.sendRaw(client, frame);
+    }
+  }
+
+  private send(client: Client, message: ServerMessage): void {
+    this.sendRaw(client, JSON.stringify(message));
+  }
+
+  private sendRaw(client: Client, frame: string): void {
+    if (client.socket.readyState !== client.socket.OPEN) return;
+    if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      client.socket.close(SLOW_CONSUMER_CLOSE_CODE, 'too slow: reconnect and refetch');
+      this.clients.delete(client);
+      return;
+    }
+    client.socket.send(frame);
+  }
+
+  /** A revoked token's open sockets close at once (W5). */
+  private closeSessionsOf(tokenId: string): void {
+    for (const client of this.clients) {
+      if (client.principal.tokenId === tokenId) client.socket.close(4001, 'token revoked');
+    }
+  }
+}

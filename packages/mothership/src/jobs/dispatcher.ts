@@ -1,0 +1,191 @@
+import type { NextTasksResponse } from '@borg/protocol';
+
+import type { Database } from '../db/database.ts';
+import type { EventBus, EventOf } from '../events/event-bus.ts';
+import { runnerStore } from '../runners/runner-store.ts';
+import type { Queue } from './queue.ts';
+
+interface Waiter {
+  runnerId: string;
+  labels: Record<string, string>;
+  max: number;
+  /** Sequence number of the last wake-up this waiter tried to claim for. */
+  triedSeq: number;
+  claiming: boolean;
+  /** A wake-up arrived while a claim was in flight: try once more when it ends. */
+  again: boolean;
+  /** The wait timed out during a claim: finish when the claim ends. */
+  expired?: boolean;
+  finish(response: NextTasksResponse | null): void;
+}
+
+/** Extra claim attempts one wake-up may cause beyond its task count, when woken runners come back empty. */
+const BATON_BUDGET = 8;
+
+/**
+ * Long-polling for `GET /runners/:id/tasks/next?wait=…`. A runner with nothing to claim waits
+ * here, costing nothing, until the event bus says tasks became claimable (a submit, a resume,
+ * a retry, on this replica or another) or one of its tasks is cancelled.
+ *
+ * A wake-up for n tasks that need labels L wakes the n longest-waiting runners carrying L, not
+ * every runner: with 10,000 idle runners a submit costs one claim, not 10,000. A woken runner
+ * that comes back empty (another replica's runner was faster, or it is full) hands the wake-up
+ * to the next one, within a small budget.
+ */
+export class Dispatcher {
+  /** Insertion order is waiting order: the longest waiter is woken first. */
+  private readonly waiters = new Set<Waiter>();
+  private wakeSeq = 0;
+  private readonly unsubscribe: Array<() => void>;
+
+  constructor(
+    private readonly db: Database,
+    private readonly queue: Queue,
+    bus: EventBus,
+  ) {
+    this.unsubscribe = [
+      bus.on('tasks.available', (event) => this.wake(event)),
+      bus.on('task.cancel_requested', (event) => this.tellCancel(event)),
+    ];
+  }
+
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /**
+   * Claims at once if it can; otherwise waits up to `waitSeconds`. Returns null when nothing
+   * came (the route answers 204).
+   */
+  async next(runnerId: string, max: number, waitSeconds: number, signal?: AbortSignal): Promise<NextTasksResponse | null> {
+    if (waitSeconds <= 0) {
+      const items = await this.queue.claim(runnerId, max);
+      const cancels = await this.queue.cancelRequestsOf(runnerId);
+      return items.length > 0 || cancels.length > 0 ? { items, cancel_task_ids: cancels } : null;
+    }
+
+    const runner = await runnerStore.get(this.db, runnerId);
+    if (!runner) return null;
+
+    return new Promise<NextTasksResponse | null>((resolve, reject) => {
+      const waiter: Waiter = {
+        runnerId,
+        labels: runner.labels,
+        max,
+        triedSeq: -1,
+        claiming: false,
+        again: false,
+        finish: (response) => {
+          if (!this.waiters.delete(waiter)) return; // already finished
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(response);
+        },
+      };
+      // A wait that ends while a claim is in flight ends when the claim does, so claimed
+      // tasks are always handed over rather than left assigned to a runner that never heard.
+      const onTimeout = () => (waiter.claiming ? (waiter.expired = true) : waiter.finish(null));
+      const onAbort = () => waiter.finish(null);
+      // Registered before the first claim, so a submit landing during that claim is not missed.
+      this.waiters.add(waiter);
+      const timer = setTimeout(onTimeout, waitSeconds * 1000);
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      // Cancels requested before this call are answered by heartbeats and status replies; a
+      // long-poll returns early only for new ones, so a runner never spins on an old cancel.
+      this.tryClaim(waiter, this.wakeSeq).catch((error: unknown) => {
+        if (this.waiters.delete(waiter)) {
+          clearTimeout(timer);
+          reject(error);
+        }
+      });
+    });
+  }
+
+  /** Ends every wait with "nothing" (shutdown). */
+  close(): void {
+    for (const waiter of [...this.waiters]) waiter.finish(null);
+    for (const off of this.unsubscribe) off();
+  }
+
+  private wake(event: EventOf<'tasks.available'>): void {
+    const seq = ++this.wakeSeq;
+    let budget = event.count === null ? Infinity : event.count;
+    const eligible = (w: Waiter) => w.max > 0 && (!event.labels || carries(w.labels, event.labels));
+    let extra = event.count === null ? Infinity : BATON_BUDGET;
+
+    const handOn = () => {
+      if (extra-- <= 0) return;
+      const next = [...this.waiters].find((w) => eligible(w) && w.triedSeq < seq && !w.claiming);
+      if (next) void this.claimFor(next, seq, handOn);
+    };
+
+    for (const waiter of [...this.waiters]) {
+      if (budget <= 0) break;
+      if (!eligible(waiter)) continue;
+      budget--;
+      void this.claimFor(waiter, seq, handOn);
+    }
+  }
+
+  private async claimFor(waiter: Waiter, seq: number, handOn: () => void): Promise<void> {
+    try {
+      const claimed = await this.tryClaim(waiter, seq);
+      if (!claimed && this.waiters.has(waiter)) handOn();
+    } catch {
+      // The database is unreachable: leave the runner waiting; its wait ends on time.
+    }
+  }
+
+  /** One claim attempt for a waiter; a wake-up during it triggers one more after it. */
+  private async tryClaim(waiter: Waiter, seq: number): Promise<boolean> {
+    if (waiter.claiming) {
+      waiter.again = true;
+      return false;
+    }
+    waiter.claiming = true;
+    try {
+      for (;;) {
+        waiter.again = false;
+        waiter.triedSeq = Math.max(waiter.triedSeq, seq);
+        const items = await this.queue.claim(waiter.runnerId, waiter.max);
+        if (items.length > 0) {
+          if (!this.waiters.has(waiter)) {
+            // The runner hung up while we claimed: put the tasks back, unseen and unspent.
+            await this.queue.release(waiter.runnerId, items.map((t) => t.id));
+            return false;
+          }
+          const cancels = await this.queue.cancelRequestsOf(waiter.runnerId);
+          waiter.finish({ items, cancel_task_ids: cancels });
+          return true;
+        }
+        if (waiter.expired) {
+          waiter.finish(null);
+          return false;
+        }
+        if (!waiter.again || !this.waiters.has(waiter)) break;
+      }
+      // Back of the line: the next wake-up goes to runners that have waited longer.
+      if (this.waiters.delete(waiter)) this.waiters.add(waiter);
+      return false;
+    } finally {
+      waiter.claiming = false;
+    }
+  }
+
+  private tellCancel(event: EventOf<'task.cancel_requested'>): void {
+    const waiting = [...this.waiters].filter((w) => w.runnerId === event.runner_id);
+    if (waiting.length === 0) return;
+    this.queue
+      .cancelRequestsOf(event.runner_id)
+      .then((ids) => {
+        const cancels = [...new Set([event.task_id, ...ids])];
+        for (const waiter of waiting) waiter.finish({ items: [], cancel_task_ids: cancels });
+      })
+      .catch(() => undefined);
+  }
+}
+
+function carries(runnerLabels: Record<string, string>, required: Record<string, string>): boolean {
+  return Object.entries(required).every(([key, value]) => runnerLabels[key] === value);
+}

@@ -1,0 +1,261 @@
+import type { Job, JobFile, JobStatus, JobType } from '@borg/protocol';
+
+import type { Queryable } from '../db/database.ts';
+
+export interface JobRow {
+  id: string;
+  name: string;
+  type: JobType;
+  status: JobStatus;
+  command: string | string[];
+  image: string | null;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  priority: number;
+  max_attempts: number;
+  timeout_seconds: number | null;
+  array_size: number;
+  artifacts: string[];
+  paused: boolean;
+  cancel_requested_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+  /** created_at as PostgreSQL prints it: microsecond precision, for exact cursors. */
+  created_cursor: string;
+}
+
+export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.env, j.labels, j.priority,
+  j.max_attempts, j.timeout_seconds, j.array_size, j.artifacts, j.paused, j.cancel_requested_at,
+  j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_at::text AS created_cursor`;
+
+export function toJob(row: JobRow, files: JobFile[]): Job {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    status: row.status,
+    command: row.command,
+    image: row.image,
+    env: row.env,
+    labels: row.labels,
+    priority: row.priority,
+    max_attempts: row.max_attempts,
+    timeout_seconds: row.timeout_seconds,
+    array_size: row.array_size,
+    files,
+    artifacts: row.artifacts,
+    paused: row.paused,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+    started_at: row.started_at?.toISOString() ?? null,
+    completed_at: row.completed_at?.toISOString() ?? null,
+  };
+}
+
+export interface NewJob {
+  name: string;
+  type: JobType;
+  command: string | string[];
+  image: string | null;
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  priority: number;
+  max_attempts: number;
+  timeout_seconds: number | null;
+  array_size: number;
+  artifacts: string[];
+  files: JobFile[];
+}
+
+export interface JobListFilter {
+  statuses?: JobStatus[];
+  namePrefix?: string;
+  label?: { key: string; value: string };
+  after?: { createdCursor: string; id: string };
+  limit: number;
+}
+
+/** SQL for jobs. Task rows are written here only when a job is born; after that, task-store owns them. */
+export const jobStore = {
+  /** Inserts the job, one pending task per array element, and its input files. */
+  async insert(db: Queryable, job: NewJob): Promise<JobRow> {
+    const { rows } = await db.query<JobRow>(
+      `INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
+                              array_size, artifacts)
+       VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb)
+       RETURNING ${JOB_COLUMNS}`,
+      [
+        job.name,
+        job.type,
+        JSON.stringify(job.command),
+        job.image,
+        JSON.stringify(job.env),
+        JSON.stringify(job.labels),
+        job.priority,
+        job.max_attempts,
+        job.timeout_seconds,
+        job.array_size,
+        JSON.stringify(job.artifacts),
+      ],
+    );
+    const row = rows[0]!;
+    await db.query(
+      `INSERT INTO tasks (job_id, index, attempt, priority, labels)
+       SELECT $1, i, 1, $2, $3::jsonb FROM generate_series(0, $4::integer - 1) AS i`,
+      [row.id, job.priority, JSON.stringify(job.labels), job.array_size],
+    );
+    if (job.files.length > 0) {
+      await db.query(
+        `INSERT INTO job_files (job_id, file_id, path)
+         SELECT $1, f, p FROM unnest($2::uuid[], $3::text[]) AS u(f, p)`,
+        [row.id, job.files.map((f) => f.file_id), job.files.map((f) => f.path)],
+      );
+    }
+    return row;
+  },
+
+  async get(db: Queryable, id: string, options: { lock?: boolean } = {}): Promise<JobRow | null> {
+    const { rows } = await db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1 ${options.lock ? 'FOR NO KEY UPDATE' : ''}`,
+      [id],
+    );
+    return rows[0] ?? null;
+  },
+
+  async filesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobFile[]>> {
+    const byJob = new Map<string, JobFile[]>();
+    if (jobIds.length === 0) return byJob;
+    const { rows } = await db.query<{ job_id: string; file_id: string; path: string }>(
+      'SELECT job_id, file_id, path FROM job_files WHERE job_id = ANY($1::uuid[]) ORDER BY id',
+      [jobIds],
+    );
+    for (const row of rows) {
+      const list = byJob.get(row.job_id) ?? [];
+      list.push({ file_id: row.file_id, path: row.path });
+      byJob.set(row.job_id, list);
+    }
+    return byJob;
+  },
+
+  /**
+   * Newest first, keyset-paged on (created_at, id) so a page costs the same at row 10 and at
+   * row 1,000,000; jobs_created_idx / jobs_status_created_idx serve the order.
+   */
+  async list(db: Queryable, filter: JobListFilter): Promise<JobRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (filter.statuses?.length) where.push(`j.status = ANY(${param(filter.statuses)}::text[])`);
+    if (filter.namePrefix) {
+      where.push(`j.name LIKE ${param(filter.namePrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%')}`);
+    }
+    if (filter.label) where.push(`j.labels @> ${param(JSON.stringify({ [filter.label.key]: filter.label.value }))}::jsonb`);
+    if (filter.after) {
+      where.push(`(j.created_at, j.id) < (${param(filter.after.createdCursor)}::timestamptz, ${param(filter.after.id)}::uuid)`);
+    }
+    const { rows } = await db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs j
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY j.created_at DESC, j.id DESC
+        LIMIT ${param(filter.limit)}`,
+      params,
+    );
+    return rows;
+  },
+
+  async setPaused(db: Queryable, id: string, paused: boolean): Promise<void> {
+    await db.query('UPDATE jobs SET paused = $2, updated_at = now() WHERE id = $1', [id, paused]);
+  },
+
+  async markCancelRequested(db: Queryable, id: string): Promise<void> {
+    await db.query(
+      'UPDATE jobs SET cancel_requested_at = coalesce(cancel_requested_at, now()), updated_at = now() WHERE id = $1',
+      [id],
+    );
+  },
+
+  async clearCancelRequested(db: Queryable, id: string): Promise<void> {
+    await db.query('UPDATE jobs SET cancel_requested_at = NULL, updated_at = now() WHERE id = $1', [id]);
+  },
+
+  /**
+   * Recomputes a job's status from the latest attempt of each element. Callers hold the job's
+   * row lock (jobStore.get with lock), so two tasks of one job ending together cannot both
+   * compute from a view that misses the other.
+   */
+  async refreshStatus(db: Queryable, id: string): Promise<JobRow> {
+    const { rows } = await db.query<JobRow>(
+      `WITH latest AS (
+         SELECT DISTINCT ON (index) status FROM tasks WHERE job_id = $1 ORDER BY index, attempt DESC
+       ), counts AS (
+         SELECT count(*) FILTER (WHERE status IN ('pending', 'assigned', 'running')) AS live,
+                count(*) FILTER (WHERE status IN ('assigned', 'running')) AS held,
+                count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+                count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'lost')) AS failed,
+                count(*) AS total
+           FROM latest
+       ), next AS (
+         SELECT CASE
+                  WHEN c.live > 0 THEN CASE
+                    WHEN j0.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                    WHEN j0.paused THEN 'paused'
+                    WHEN c.held > 0 OR j0.started_at IS NOT NULL THEN 'running'
+                    ELSE 'queued' END
+                  WHEN c.succeeded = c.total THEN 'succeeded'
+                  WHEN j0.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                  WHEN c.failed > 0 THEN 'failed'
+                  ELSE 'cancelled'
+                END AS status,
+                c.live = 0 AS ended,
+                c.held > 0 AS started
+           FROM counts c, jobs j0 WHERE j0.id = $1
+       )
+       UPDATE jobs j SET
+         status = next.status,
+         started_at = CASE WHEN next.started THEN coalesce(j.started_at, now()) ELSE j.started_at END,
+         completed_at = CASE WHEN next.ended THEN coalesce(j.completed_at, now()) ELSE NULL END,
+         updated_at = now()
+        FROM next WHERE j.id = $1
+       RETURNING ${JOB_COLUMNS}`,
+      [id],
+    );
+    return rows[0]!;
+  },
+
+  /**
+   * After a claim: queued jobs of the claimed tasks become running. Run outside the claim's
+   * transaction on purpose: taking job locks there would invert the lock order that cancel
+   * uses (job, then its tasks) and risk deadlocks on the hottest path.
+   */
+  async markStarted(db: Queryable, ids: readonly string[]): Promise<JobRow[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await db.query<JobRow>(
+      `UPDATE jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), updated_at = now()
+        WHERE j.id = ANY($1::uuid[]) AND j.status = 'queued'
+       RETURNING ${JOB_COLUMNS}`,
+      [ids],
+    );
+    return rows;
+  },
+
+  async countByStatus(db: Queryable): Promise<Record<JobStatus, number>> {
+    const { rows } = await db.query<{ status: JobStatus; n: number }>(
+      'SELECT status, count(*)::integer AS n FROM jobs GROUP BY status',
+    );
+    const counts: Record<JobStatus, number> = {
+      queued: 0,
+      running: 0,
+      paused: 0,
+      succeeded: 0,
+      failed: 0,
+      cancelled: 0,
+    };
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
+  },
+};

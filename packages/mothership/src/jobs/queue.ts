@@ -1,0 +1,439 @@
+import type {
+  AppendLogsRequest,
+  AppendLogsResponse,
+  ClaimedTask,
+  Job,
+  JobFileWithMeta,
+  JobWithTasks,
+  LogLine,
+  TaskStatusRequest,
+  TaskStatusResponse,
+  ValidCreateJobRequest,
+} from '@borg/protocol';
+
+import type { Database, Queryable } from '../db/database.ts';
+import { BorgError, notFound } from '../errors.ts';
+import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { runnerStore } from '../runners/runner-store.ts';
+import { jobStore, type JobRow, toJob } from './job-store.ts';
+import { logStore, type NewLogLine } from './log-store.ts';
+import { type BackoffPolicy, retryDelayMs } from './retry-backoff.ts';
+import {
+  canTransition,
+  isRetryableEnding,
+  isTerminal,
+  SERVER_REASONS,
+  type ServerReason,
+} from './task-states.ts';
+import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from './task-store.ts';
+
+export interface QueueOptions {
+  backoff: BackoffPolicy;
+}
+
+/**
+ * The queue: every change to a job or task goes through here, in one transaction each, and
+ * its events are published only after that transaction commits. Routes call this; this calls
+ * the stores; nothing else writes jobs or tasks.
+ */
+export class Queue {
+  constructor(
+    private readonly db: Database,
+    private readonly bus: EventBus,
+    private readonly options: QueueOptions,
+  ) {}
+
+  // --- reading -----------------------------------------------------------------------------------
+
+  async getJob(id: string): Promise<JobWithTasks> {
+    const row = await jobStore.get(this.db, id);
+    if (!row) throw notFound('job', id);
+    const [tasks, job] = await Promise.all([taskStore.ofJob(this.db, id), this.jobView(this.db, row)]);
+    return { ...job, tasks: tasks.map(toTask) };
+  }
+
+  async jobView(db: Queryable, row: JobRow): Promise<Job> {
+    const files = await jobStore.filesOf(db, [row.id]);
+    return toJob(row, files.get(row.id) ?? []);
+  }
+
+  async jobViews(db: Queryable, rows: JobRow[]): Promise<Job[]> {
+    const files = await jobStore.filesOf(
+      db,
+      rows.map((r) => r.id),
+    );
+    return rows.map((row) => toJob(row, files.get(row.id) ?? []));
+  }
+
+  // --- user actions on jobs ----------------------------------------------------------------------
+
+  /** Stores a job and its tasks (one per array element) and wakes runners that can take them. */
+  async createJob(input: ValidCreateJobRequest): Promise<Job> {
+    const type = input.type === 'docker' ? 'container' : input.type;
+    const job = await this.db.transaction(async (tx) => {
+      const fileIds = [...new Set(input.files.map((f) => f.file_id))];
+      if (fileIds.length > 0) {
+        const { rows } = await tx.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);
+        const known = new Set(rows.map((r) => r.id));
+        const missing = fileIds.filter((id) => !known.has(id));
+        if (missing.length > 0) {
+          throw new BorgError('VALIDATION_FAILED', `unknown file id ${missing.join(', ')}: upload it first`, {
+            field: 'files',
+            missing,
+          });
+        }
+      }
+      const row = await jobStore.insert(tx, {
+        name: input.name,
+        type,
+        command: input.command,
+        image: input.image ?? null,
+        env: input.env ?? {},
+        labels: input.labels ?? {},
+        priority: input.priority,
+        max_attempts: input.max_attempts,
+        timeout_seconds: input.timeout_seconds ?? null,
+        array_size: input.array_size,
+        artifacts: input.artifacts,
+        files: input.files,
+      });
+      return toJob(row, input.files);
+    });
+    this.bus.publish({ type: 'job.updated', job });
+    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
+    return job;
+  }
+
+  async pauseJob(id: string): Promise<Job> {
+    return this.changeJob(id, async (tx, job) => {
+      if (isJobEnded(job)) throw illegalJobAction('pause', job);
+      await jobStore.setPaused(tx, id, true);
+      return [];
+    });
+  }
+
+  async resumeJob(id: string): Promise<Job> {
+    const job = await this.changeJob(id, async (tx, row) => {
+      if (isJobEnded(row) && !row.paused) throw illegalJobAction('resume', row);
+      await jobStore.setPaused(tx, id, false);
+      return [];
+    });
+    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
+    return job;
+  }
+
+  /** Pending tasks are cancelled at once; held ones are flagged and their runners told. */
+  async cancelJob(id: string): Promise<Job> {
+    return this.changeJob(id, async (tx, job) => {
+      if (job.status === 'cancelled') return [];
+      if (isJobEnded(job)) throw illegalJobAction('cancel', job);
+      await jobStore.markCancelRequested(tx, id);
+      const cancelled = await taskStore.cancelPendingOfJob(tx, id);
+      // After the pending ones: a claim racing this cancel has either committed (its task is
+      // now held, and this statement's fresh snapshot flags it) or skipped the row we cancelled.
+      const flagged = await taskStore.requestCancelOfHeld(tx, id);
+      return [
+        ...[...cancelled, ...flagged].map((t): BorgEvent => ({ type: 'task.updated', task: toTask(t) })),
+        ...flagged.map((t): BorgEvent => ({ type: 'task.cancel_requested', runner_id: t.runner_id!, task_id: t.id })),
+      ];
+    });
+  }
+
+  /** A new attempt for every element whose latest attempt did not succeed (manual retry). */
+  async retryJob(id: string): Promise<Job> {
+    let retried = 0;
+    const job = await this.changeJob(id, async (tx, row) => {
+      if (!isJobEnded(row)) throw illegalJobAction('retry', row);
+      const ended = await taskStore.latestUnsucceeded(tx, id);
+      if (ended.length === 0) throw new BorgError('ILLEGAL_TRANSITION', 'every task of this job succeeded: nothing to retry');
+      await jobStore.clearCancelRequested(tx, id);
+      const events: BorgEvent[] = [];
+      for (const task of ended) {
+        events.push({ type: 'task.updated', task: toTask(await taskStore.insertRetry(tx, task, 0)) });
+      }
+      retried = ended.length;
+      return events;
+    });
+    this.bus.publish({ type: 'tasks.available', count: retried, labels: job.labels });
+    return job;
+  }
+
+  /**
+   * Runs fn under the job's row lock, then recomputes the job's status in the same
+   * transaction, then publishes fn's events and the job's.
+   */
+  private async changeJob(id: string, fn: (tx: Queryable, job: JobRow) => Promise<BorgEvent[]>): Promise<Job> {
+    const { job, events } = await this.db.transaction(async (tx) => {
+      const row = await jobStore.get(tx, id, { lock: true });
+      if (!row) throw notFound('job', id);
+      const events = await fn(tx, row);
+      const job = await this.jobView(tx, await jobStore.refreshStatus(tx, id));
+      return { job, events };
+    });
+    this.bus.publishAll([...events, { type: 'job.updated', job }]);
+    return job;
+  }
+
+  // --- the runner's side -------------------------------------------------------------------------
+
+  /** Claims up to `max` tasks for a runner (see taskStore.claim for why this is safe). */
+  async claim(runnerId: string, max: number): Promise<ClaimedTask[]> {
+    if (max <= 0) return [];
+    const rows = await this.db.transaction(async (tx) => {
+      const runner = await taskStore.lockRunnerForClaim(tx, runnerId);
+      if (!runner || runner.draining || runner.status === 'offline') return [];
+      return taskStore.claim(tx, runnerId, runner, max);
+    });
+    if (rows.length === 0) return [];
+
+    const jobIds = [...new Set(rows.map((r) => r.job_id))];
+    const [started, files] = await Promise.all([
+      jobStore.markStarted(this.db, jobIds),
+      this.inputFilesOf(jobIds),
+    ]);
+    const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
+    for (const job of await this.jobViews(this.db, started)) events.push({ type: 'job.updated', job });
+    this.bus.publishAll(events);
+    this.publishRunner(runnerId);
+    return rows.map((row) => toClaimedTask(row, files.get(row.job_id) ?? []));
+  }
+
+  /**
+   * Puts claimed tasks back in the queue, unspent (assigned → pending), when the claim's answer
+   * never reached the runner. Only tasks still `assigned` to that runner move.
+   */
+  async release(runnerId: string, taskIds: readonly string[]): Promise<number> {
+    if (taskIds.length === 0) return 0;
+    const rows = await taskStore.release(this.db, runnerId, taskIds);
+    this.bus.publishAll(rows.map((t): BorgEvent => ({ type: 'task.updated', task: toTask(t) })));
+    for (const row of rows) this.bus.publish({ type: 'tasks.available', count: 1, labels: row.labels });
+    if (rows.length > 0) this.publishRunner(runnerId);
+    return rows.length;
+  }
+
+  /** The runner's live tasks whose cancellation was requested. */
+  cancelRequestsOf(runnerId: string): Promise<string[]> {
+    return taskStore.cancelRequestedOfRunner(this.db, runnerId);
+  }
+
+  /**
+   * A status report from a runner. The task id is the fencing token: only the runner holding
+   * the task, while it is live, may move it, and only along the state machine. A repeat of the
+   * current state is acknowledged and changes nothing; anything else is a 409.
+   */
+  async reportStatus(runnerId: string, taskId: string, report: TaskStatusRequest): Promise<TaskStatusResponse> {
+    const jobId = await taskStore.jobIdOf(this.db, taskId);
+    if (!jobId) throw notFound('task', taskId);
+    let retry: TaskRow | null = null;
+    const result = await this.db.transaction(async (tx) => {
+      // Lock order everywhere: the job, then its tasks.
+      const job = await jobStore.get(tx, jobId, { lock: true });
+      const task = await taskStore.get(tx, taskId, { lock: true });
+      if (!job || !task) throw notFound('task', taskId);
+      assertHolder(task, runnerId);
+
+      if (task.status === report.status) {
+        const same = report.status === 'running' || task.exit_code === (report.exit_code ?? null);
+        if (same) return { task, changed: false };
+      }
+      if (isTerminal(task.status)) {
+        throw new BorgError('STALE_TASK', `task ${taskId} already ended as ${task.status}${reasonSuffix(task)}`, {
+          status: task.status,
+          reason: task.reason,
+        });
+      }
+      if (!canTransition(task.status, report.status)) {
+        throw new BorgError('ILLEGAL_TRANSITION', `a task cannot go from ${task.status} to ${report.status}`, {
+          from: task.status,
+          to: report.status,
+        });
+      }
+      if (report.status === 'running') return { task: await taskStore.markRunning(tx, taskId), changed: true };
+
+      const ending: TaskEnding = {
+        status: report.status,
+        exitCode: report.exit_code ?? null,
+        error: report.error ?? null,
+        reason: endingReason(report.status, task),
+      };
+      const ended = await this.endTask(tx, job, task, ending);
+      retry = ended.retry;
+      return { task: ended.task, changed: true };
+    });
+
+    if (result.changed) await this.afterTaskChange(result.task, retry);
+    return { task: toTask(result.task), cancel_requested: result.task.cancel_requested_at !== null };
+  }
+
+  /**
+   * Stores one numbered batch of log lines. Batches are accepted in order only: a repeat of a
+   * stored batch is acknowledged without storing it again, and a batch past the next expected
+   * one is refused with the number to resend from, so the stored log is the output, in order,
+   * exactly once.
+   */
+  async appendLogs(runnerId: string, taskId: string, batch: AppendLogsRequest): Promise<AppendLogsResponse> {
+    const outcome = await this.db.transaction(async (tx) => {
+      const task = await taskStore.get(tx, taskId, { lock: true });
+      if (!task) throw notFound('task', taskId);
+      assertHolder(task, runnerId);
+      // Lines still in flight when the runner itself ended the task are welcome; after the
+      // server ended it (lost, server timeout) a newer attempt may be running, so they are not.
+      if (isTerminal(task.status) && SERVER_REASONS.includes(task.reason as ServerReason)) {
+        throw new BorgError('STALE_TASK', `task ${taskId} ended as ${task.status}${reasonSuffix(task)}`);
+      }
+      if (batch.seq < task.log_batches) {
+        return { stored: false, nextSeq: task.log_batches, lineCount: task.log_lines, lines: [] as LogLine[] };
+      }
+      if (batch.seq > task.log_batches) {
+        throw new BorgError('LOG_SEQUENCE_GAP', `expected log batch ${task.log_batches}, got ${batch.seq}`, {
+          next_seq: task.log_batches,
+        });
+      }
+      const lines = await logStore.insert(tx, taskId, task.log_lines, batch.lines as NewLogLine[]);
+      await tx.query('UPDATE tasks SET log_batches = log_batches + 1, log_lines = log_lines + $2 WHERE id = $1', [
+        taskId,
+        lines.length,
+      ]);
+      return { stored: true, nextSeq: task.log_batches + 1, lineCount: task.log_lines + lines.length, lines };
+    });
+    if (outcome.lines.length > 0) this.bus.publish({ type: 'task.log', task_id: taskId, lines: outcome.lines });
+    return { seq: batch.seq, stored: outcome.stored, next_seq: outcome.nextSeq, line_count: outcome.lineCount };
+  }
+
+  // --- the server's own decisions (reaper, timeouts, re-registration) --------------------------
+
+  /** Ends a held task on the server's authority: lost runner, server-side timeout. */
+  async endTaskByServer(taskId: string, ending: TaskEnding & { reason: ServerReason }): Promise<boolean> {
+    const jobId = await taskStore.jobIdOf(this.db, taskId);
+    if (!jobId) return false;
+    let retry: TaskRow | null = null;
+    const ended = await this.db.transaction(async (tx) => {
+      const job = await jobStore.get(tx, jobId, { lock: true });
+      const task = await taskStore.get(tx, taskId, { lock: true });
+      // Conditional: a completion that committed first wins, and this does nothing (F6).
+      if (!job || !task || !canTransition(task.status, ending.status)) return null;
+      const result = await this.endTask(tx, job, task, ending);
+      retry = result.retry;
+      return result.task;
+    });
+    if (!ended) return false;
+    await this.afterTaskChange(ended, retry);
+    if (ended.runner_id) {
+      this.bus.publish({ type: 'task.cancel_requested', runner_id: ended.runner_id, task_id: ended.id });
+    }
+    return true;
+  }
+
+  /** Ends a task and, if the ending earns one, schedules the next attempt; refreshes the job. */
+  private async endTask(
+    tx: Queryable,
+    job: JobRow,
+    task: TaskRow,
+    ending: TaskEnding,
+  ): Promise<{ task: TaskRow; retry: TaskRow | null }> {
+    const ended = await taskStore.end(tx, task.id, ending);
+    const cancelRequested = task.cancel_requested_at !== null || job.cancel_requested_at !== null;
+    let retry: TaskRow | null = null;
+    if (isRetryableEnding(ending.status, cancelRequested) && task.attempt < job.max_attempts) {
+      retry = await taskStore.insertRetry(tx, task, retryDelayMs(this.options.backoff, task.attempt));
+    }
+    await jobStore.refreshStatus(tx, job.id);
+    return { task: ended, retry };
+  }
+
+  private async afterTaskChange(task: TaskRow, retry: TaskRow | null): Promise<void> {
+    const job = await jobStore.get(this.db, task.job_id);
+    const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
+    if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
+    if (job) events.push({ type: 'job.updated', job: await this.jobView(this.db, job) });
+    this.bus.publishAll(events);
+    // A retry with no backoff is claimable now; delayed ones are announced by maintenance.
+    if (retry && retry.available_at.getTime() <= Date.now()) {
+      this.bus.publish({ type: 'tasks.available', count: 1, labels: retry.labels });
+    }
+    if (task.runner_id) this.publishRunner(task.runner_id);
+  }
+
+  private publishRunner(runnerId: string): void {
+    runnerStore
+      .get(this.db, runnerId)
+      .then((runner) => runner && this.bus.publish({ type: 'runner.updated', runner }))
+      .catch(() => undefined); // a missed dashboard refresh is not worth failing a claim for
+  }
+
+  private async inputFilesOf(jobIds: string[]): Promise<Map<string, JobFileWithMeta[]>> {
+    const { rows } = await this.db.query<JobFileWithMeta & { job_id: string; size: string | number }>(
+      `SELECT jf.job_id, jf.file_id, jf.path, f.filename, f.size, f.sha256
+         FROM job_files jf JOIN files f ON f.id = jf.file_id
+        WHERE jf.job_id = ANY($1::uuid[]) ORDER BY jf.id`,
+      [jobIds],
+    );
+    const byJob = new Map<string, JobFileWithMeta[]>();
+    for (const { job_id, ...file } of rows) {
+      const list = byJob.get(job_id) ?? [];
+      list.push({ ...file, size: Number(file.size) });
+      byJob.set(job_id, list);
+    }
+    return byJob;
+  }
+}
+
+function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[]): ClaimedTask {
+  return {
+    id: row.id,
+    job_id: row.job_id,
+    job_name: row.job_name,
+    index: row.index,
+    attempt: row.attempt,
+    status: row.status,
+    type: row.type,
+    command: row.command,
+    image: row.image,
+    env: {
+      ...row.env,
+      BORG_JOB_ID: row.job_id,
+      BORG_TASK_ID: row.id,
+      BORG_TASK_INDEX: String(row.index),
+      BORG_ARRAY_SIZE: String(row.array_size),
+      BORG_ATTEMPT: String(row.attempt),
+    },
+    labels: row.labels,
+    timeout_seconds: row.timeout_seconds,
+    files,
+    artifacts: row.artifacts,
+  };
+}
+
+/**
+ * Fencing: another runner's task is 403 (it was never yours); your own task that the server
+ * took back (lost, timed out) or that already ended is 409 (stale).
+ */
+function assertHolder(task: TaskRow, runnerId: string): void {
+  if (task.runner_id !== runnerId) {
+    throw new BorgError('FORBIDDEN', `task ${task.id} is not assigned to this runner`);
+  }
+  if (task.status === 'lost') {
+    throw new BorgError('STALE_TASK', `task ${task.id} was taken back from this runner${reasonSuffix(task)}`, {
+      status: task.status,
+      reason: task.reason,
+    });
+  }
+}
+
+function endingReason(status: TaskEnding['status'], task: TaskRow): string | null {
+  if (status === 'cancelled') return task.cancel_requested_at ? 'cancelled' : 'agent_stop';
+  if (status === 'timed_out') return 'timed_out';
+  return null;
+}
+
+function reasonSuffix(task: TaskRow): string {
+  return task.reason ? ` (${task.reason})` : '';
+}
+
+function isJobEnded(job: JobRow): boolean {
+  return job.completed_at !== null;
+}
+
+function illegalJobAction(action: string, job: JobRow): BorgError {
+  return new BorgError('ILLEGAL_TRANSITION', `cannot ${action} a job that is ${job.status}`, { status: job.status });
+}

@@ -1,0 +1,330 @@
+import type { JobType, Task, TaskStatus } from '@borg/protocol';
+
+import type { Queryable } from '../db/database.ts';
+
+export interface TaskRow {
+  id: string;
+  job_id: string;
+  index: number;
+  attempt: number;
+  status: TaskStatus;
+  priority: number;
+  labels: Record<string, string>;
+  runner_id: string | null;
+  exit_code: number | null;
+  reason: string | null;
+  error: string | null;
+  cancel_requested_at: Date | null;
+  available_at: Date;
+  deadline_at: Date | null;
+  created_at: Date;
+  assigned_at: Date | null;
+  started_at: Date | null;
+  completed_at: Date | null;
+  log_batches: number;
+  log_lines: number;
+}
+
+const TASK_COLUMNS = `t.id, t.job_id, t.index, t.attempt, t.status, t.priority, t.labels, t.runner_id, t.exit_code,
+  t.reason, t.error, t.cancel_requested_at, t.available_at, t.deadline_at, t.created_at, t.assigned_at,
+  t.started_at, t.completed_at, t.log_batches, t.log_lines`;
+
+export function toTask(row: TaskRow): Task {
+  return {
+    id: row.id,
+    job_id: row.job_id,
+    index: row.index,
+    attempt: row.attempt,
+    status: row.status,
+    runner_id: row.runner_id,
+    exit_code: row.exit_code,
+    reason: row.reason,
+    error: row.error,
+    cancel_requested: row.cancel_requested_at !== null,
+    created_at: row.created_at.toISOString(),
+    available_at: row.available_at.toISOString(),
+    assigned_at: row.assigned_at?.toISOString() ?? null,
+    started_at: row.started_at?.toISOString() ?? null,
+    completed_at: row.completed_at?.toISOString() ?? null,
+  };
+}
+
+/** A claimed task joined with what its runner needs from the job. */
+export interface ClaimedRow extends TaskRow {
+  job_name: string;
+  type: JobType;
+  command: string | string[];
+  image: string | null;
+  env: Record<string, string>;
+  artifacts: string[];
+  timeout_seconds: number | null;
+  array_size: number;
+}
+
+export interface RunnerForClaim {
+  max_concurrent_tasks: number;
+  labels: Record<string, string>;
+  draining: boolean;
+  status: 'online' | 'offline';
+}
+
+export interface TaskEnding {
+  status: TaskStatus;
+  exitCode?: number | null;
+  reason?: string | null;
+  error?: string | null;
+}
+
+/** SQL for task rows (attempts): the claim, fenced transitions, retries, and what maintenance scans. */
+export const taskStore = {
+  async get(db: Queryable, id: string, options: { lock?: boolean } = {}): Promise<TaskRow | null> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 ${options.lock ? 'FOR UPDATE' : ''}`,
+      [id],
+    );
+    return rows[0] ?? null;
+  },
+
+  async jobIdOf(db: Queryable, id: string): Promise<string | null> {
+    const { rows } = await db.query<{ job_id: string }>('SELECT job_id FROM tasks WHERE id = $1', [id]);
+    return rows[0]?.job_id ?? null;
+  },
+
+  async ofJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.job_id = $1 ORDER BY t.index, t.attempt`,
+      [jobId],
+    );
+    return rows;
+  },
+
+  /**
+   * Locks the runner row for the rest of the claim transaction. Claims by one runner queue
+   * up here, which is what keeps a runner under its capacity: the claim statement that follows
+   * takes a fresh snapshot (READ COMMITTED) after this lock, so it counts every task an
+   * earlier claim of this runner committed.
+   */
+  async lockRunnerForClaim(db: Queryable, runnerId: string): Promise<RunnerForClaim | null> {
+    const { rows } = await db.query<RunnerForClaim>(
+      'SELECT max_concurrent_tasks, labels, draining, status FROM runners WHERE id = $1 FOR UPDATE',
+      [runnerId],
+    );
+    return rows[0] ?? null;
+  },
+
+  /**
+   * THE claim. One statement: count the runner's live tasks, take up to its free capacity of
+   * pending tasks in priority-then-FIFO order among those it may run (labels it carries, job
+   * not paused, retry backoff over), and assign them, all on the database's clock.
+   *
+   * `FOR UPDATE SKIP LOCKED` makes concurrent claimers step over rows another claim is
+   * taking instead of queueing behind it, so no task is claimed twice and no claimer waits.
+   * The walk follows tasks_claim_idx (priority DESC, available_at, id WHERE pending), so
+   * its cost is the number of rows skipped (paused jobs, labels not carried), not the queue's size.
+   */
+  async claim(db: Queryable, runnerId: string, runner: RunnerForClaim, max: number): Promise<ClaimedRow[]> {
+    const { rows } = await db.query<ClaimedRow>(
+      `WITH capacity AS (
+         SELECT greatest(0, least($2::integer, $3::integer - count(*)::integer)) AS free
+           FROM tasks WHERE runner_id = $1 AND status IN ('assigned', 'running')
+       ), picked AS (
+         SELECT c.id FROM tasks c
+          WHERE c.status = 'pending'
+            AND c.available_at <= now()
+            AND c.labels <@ $4::jsonb
+            AND NOT EXISTS (SELECT 1 FROM jobs pj WHERE pj.id = c.job_id AND pj.paused)
+          ORDER BY c.priority DESC, c.available_at, c.id
+          LIMIT (SELECT free FROM capacity)
+          FOR UPDATE OF c SKIP LOCKED
+       )
+       UPDATE tasks t SET status = 'assigned', runner_id = $1, assigned_at = now(),
+              deadline_at = now() + make_interval(secs => j.timeout_seconds)
+         FROM picked, jobs j
+        WHERE t.id = picked.id AND j.id = t.job_id
+       RETURNING ${TASK_COLUMNS}, j.name AS job_name, j.type, j.command, j.image, j.env, j.artifacts,
+                 j.timeout_seconds, j.array_size`,
+      [runnerId, max, runner.max_concurrent_tasks, JSON.stringify(runner.labels)],
+    );
+    // RETURNING has no order; hand tasks over in the order they were picked.
+    return rows.sort(
+      (a, b) => b.priority - a.priority || +a.available_at - +b.available_at || a.id.localeCompare(b.id),
+    );
+  },
+
+  /** assigned → pending for tasks whose claim answer was lost (see task-states.ts). */
+  async release(db: Queryable, runnerId: string, ids: readonly string[]): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET status = 'pending', runner_id = NULL, assigned_at = NULL, deadline_at = NULL
+        WHERE t.id::text = ANY($2::text[]) AND t.runner_id = $1 AND t.status = 'assigned'
+       RETURNING ${TASK_COLUMNS}`,
+      [runnerId, ids],
+    );
+    return rows;
+  },
+
+  /**
+   * Held tasks of a runner that its heartbeat did not mention, held for longer than the grace
+   * (so a claim answer still on its way is not mistaken for a forgotten task).
+   */
+  async unmentionedHeld(
+    db: Queryable,
+    runnerId: string,
+    mentioned: readonly string[],
+    graceSeconds: number,
+  ): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t
+        WHERE t.runner_id = $1 AND t.status IN ('assigned', 'running')
+          AND NOT (t.id::text = ANY($2::text[]))
+          AND coalesce(t.started_at, t.assigned_at) < now() - make_interval(secs => $3::integer)`,
+      [runnerId, mentioned, graceSeconds],
+    );
+    return rows;
+  },
+
+  async markRunning(db: Queryable, id: string): Promise<TaskRow> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET status = 'running', started_at = now(),
+              deadline_at = now() + make_interval(secs => (SELECT timeout_seconds FROM jobs WHERE id = t.job_id))
+        WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id],
+    );
+    return rows[0]!;
+  },
+
+  async end(db: Queryable, id: string, ending: TaskEnding): Promise<TaskRow> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET status = $2, exit_code = $3, reason = $4, error = $5, completed_at = now()
+        WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id, ending.status, ending.exitCode ?? null, ending.reason ?? null, ending.error ?? null],
+    );
+    return rows[0]!;
+  },
+
+  /** The next attempt of an element, claimable after the backoff delay. */
+  async insertRetry(db: Queryable, previous: TaskRow, delayMs: number): Promise<TaskRow> {
+    const { rows } = await db.query<TaskRow>(
+      `INSERT INTO tasks AS t (job_id, index, attempt, priority, labels, available_at)
+       VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6::double precision / 1000))
+       RETURNING ${TASK_COLUMNS}`,
+      [previous.job_id, previous.index, previous.attempt + 1, previous.priority, JSON.stringify(previous.labels), delayMs],
+    );
+    return rows[0]!;
+  },
+
+  /** Cancels a job's pending tasks at once; returns them. */
+  async cancelPendingOfJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET status = 'cancelled', reason = 'cancelled', completed_at = now(), cancel_requested_at = now()
+        WHERE t.job_id = $1 AND t.status = 'pending' RETURNING ${TASK_COLUMNS}`,
+      [jobId],
+    );
+    return rows;
+  },
+
+  /** Flags a job's held tasks so their runners stop them; returns them. */
+  async requestCancelOfHeld(db: Queryable, jobId: string): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET cancel_requested_at = coalesce(t.cancel_requested_at, now())
+        WHERE t.job_id = $1 AND t.status IN ('assigned', 'running') RETURNING ${TASK_COLUMNS}`,
+      [jobId],
+    );
+    return rows;
+  },
+
+  /** The latest attempt of each element of a job whose latest attempt did not succeed. */
+  async latestUnsucceeded(db: Queryable, jobId: string): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT * FROM (
+         SELECT DISTINCT ON (t.index) ${TASK_COLUMNS} FROM tasks t WHERE t.job_id = $1 ORDER BY t.index, t.attempt DESC
+       ) latest WHERE status NOT IN ('succeeded', 'pending', 'assigned', 'running')`,
+      [jobId],
+    );
+    return rows;
+  },
+
+  async heldByRunner(db: Queryable, runnerId: string): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.runner_id = $1 AND t.status IN ('assigned', 'running')`,
+      [runnerId],
+    );
+    return rows;
+  },
+
+  async cancelRequestedOfRunner(db: Queryable, runnerId: string): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT id FROM tasks WHERE runner_id = $1 AND status IN ('assigned', 'running') AND cancel_requested_at IS NOT NULL`,
+      [runnerId],
+    );
+    return rows.map((r) => r.id);
+  },
+
+  /** Of the tasks a runner says it runs, those it does not hold any more. */
+  async notHeldBy(db: Queryable, runnerId: string, taskIds: readonly string[]): Promise<string[]> {
+    if (taskIds.length === 0) return [];
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT u.id FROM unnest($2::text[]) AS u(id)
+        WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id::text = u.id AND t.runner_id = $1
+                            AND t.status IN ('assigned', 'running'))`,
+      [runnerId, taskIds],
+    );
+    return rows.map((r) => r.id);
+  },
+
+  /** Held tasks past their deadline by more than the grace the solder gets to enforce it first. */
+  async pastDeadline(db: Queryable, graceSeconds: number, limit = 500): Promise<{ id: string; job_id: string }[]> {
+    const { rows } = await db.query<{ id: string; job_id: string }>(
+      `SELECT id, job_id FROM tasks
+        WHERE status IN ('assigned', 'running') AND deadline_at < now() - make_interval(secs => $1::integer)
+        ORDER BY deadline_at LIMIT $2`,
+      [graceSeconds, limit],
+    );
+    return rows;
+  },
+
+  /** Held tasks of runners that are offline (the reaper turns each into `lost`). */
+  async heldByOfflineRunners(db: Queryable, limit = 500): Promise<{ id: string; job_id: string }[]> {
+    const { rows } = await db.query<{ id: string; job_id: string }>(
+      `SELECT t.id, t.job_id FROM tasks t JOIN runners r ON r.id = t.runner_id
+        WHERE r.status = 'offline' AND t.status IN ('assigned', 'running') LIMIT $1`,
+      [limit],
+    );
+    return rows;
+  },
+
+  /** Whether a pending task became claimable in the window (retry backoffs ending). */
+  async becameAvailableBetween(db: Queryable, fromExclusive: Date, toInclusive: Date): Promise<boolean> {
+    const { rows } = await db.query(
+      `SELECT 1 FROM tasks WHERE status = 'pending' AND available_at > $1 AND available_at <= $2 LIMIT 1`,
+      [fromExclusive, toInclusive],
+    );
+    return rows.length > 0;
+  },
+
+  async countByStatus(db: Queryable): Promise<Record<TaskStatus, number>> {
+    const { rows } = await db.query<{ status: TaskStatus; n: number }>(
+      'SELECT status, count(*)::integer AS n FROM tasks GROUP BY status',
+    );
+    const counts: Record<TaskStatus, number> = {
+      pending: 0,
+      assigned: 0,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      cancelled: 0,
+      timed_out: 0,
+      lost: 0,
+    };
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
+  },
+
+  async queueDepth(db: Queryable): Promise<{ depth: number; oldestSeconds: number }> {
+    const { rows } = await db.query<{ depth: number; oldest: number | null }>(
+      `SELECT count(*)::integer AS depth, extract(epoch FROM now() - min(t.available_at))::double precision AS oldest
+         FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.status = 'pending' AND t.available_at <= now() AND NOT j.paused`,
+    );
+    return { depth: rows[0]?.depth ?? 0, oldestSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
+  },
+};

@@ -1,0 +1,225 @@
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+
+import { Authenticator } from './auth/authenticator.ts';
+import { tokenStore } from './auth/token-store.ts';
+import { type MothershipConfig, storageDirOf } from './config.ts';
+import { lockDataDir } from './db/data-dir-lock.ts';
+import type { Database } from './db/database.ts';
+import { DatabaseHealth } from './db/database-health.ts';
+import { loadMigrations, migrate } from './db/migrate.ts';
+import { PgDatabase } from './db/pg-database.ts';
+import { PgliteDatabase } from './db/pglite-database.ts';
+import { EventBus } from './events/event-bus.ts';
+import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
+import { DiskBlobStorage } from './files/blob-storage.ts';
+import { FileService } from './files/file-service.ts';
+import { buildApp, redactUrl } from './http/build-app.ts';
+import type { Services } from './http/services.ts';
+import type { WebSocketHub } from './http/websocket-hub.ts';
+import { ArtifactService } from './jobs/artifact-service.ts';
+import { Dispatcher } from './jobs/dispatcher.ts';
+import { jobStore, toJob } from './jobs/job-store.ts';
+import { logStore } from './jobs/log-store.ts';
+import { Maintenance } from './jobs/maintenance.ts';
+import { Queue } from './jobs/queue.ts';
+import { RunnerSessions } from './jobs/runner-sessions.ts';
+import { taskStore, toTask } from './jobs/task-store.ts';
+import { runnerStore } from './runners/runner-store.ts';
+
+/** Tokens created on this start; shown once, then only their hashes exist. */
+export interface CreatedSecrets {
+  adminToken?: string;
+  registrationToken?: string;
+}
+
+export interface Mothership {
+  app: FastifyInstance;
+  services: Services;
+  maintenance: Maintenance;
+  hub: WebSocketHub;
+  log: Logger;
+  createdSecrets: CreatedSecrets;
+  /** Starts listening; resolves to the address. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Run the maintenance loop (reaper, timeouts, retry clock). Tests drive it by hand instead. */
+  maintenance?: boolean;
+  logger?: Logger;
+}
+
+/**
+ * Opens the database (embedded or server), migrates it, creates the first tokens, wires the
+ * services and builds the HTTP app. Nothing listens until `listen()`.
+ */
+export async function startMothership(config: MothershipConfig, options: StartOptions = {}): Promise<Mothership> {
+  const log =
+    options.logger ??
+    pino({
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[REDACTED]' },
+    });
+  const cleanup: Array<() => Promise<void>> = [];
+  const closeAll = async () => {
+    for (const step of cleanup.reverse()) await step().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
+  };
+
+  try {
+    const health = new DatabaseHealth();
+    const db = await openDatabase(config, health, log, cleanup);
+    const migrations = await loadMigrations();
+    const applied = await migrate(db, migrations);
+    if (applied.length > 0) log.info({ applied }, 'database migrated');
+
+    const createdSecrets = await bootstrapTokens(db, config);
+
+    const storage = new DiskBlobStorage(storageDirOf(config));
+    await storage.init();
+
+    const bus = new EventBus((error) => log.warn({ err: error }, 'could not share an event with other replicas'));
+    if (db.engine === 'postgres') {
+      const transport = new NotifyTransport(db, bus, (ref) => resolveReference(db, ref), (error) => {
+        log.warn({ err: error }, 'event from another replica dropped');
+      });
+      await transport.start();
+      cleanup.push(() => transport.stop());
+    }
+
+    const queue = new Queue(db, bus, {
+      backoff: { baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
+    });
+    const dispatcher = new Dispatcher(db, queue, bus);
+    cleanup.push(async () => dispatcher.close());
+    const files = new FileService(db, storage, config.maxUploadBytes);
+    const services: Services = {
+      config,
+      db,
+      health,
+      migrations,
+      bus,
+      authenticator: new Authenticator(db, bus),
+      queue,
+      dispatcher,
+      sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds),
+      files,
+      artifacts: new ArtifactService(db, files),
+    };
+
+    const maintenance = new Maintenance(db, queue, bus, health, log.child({ area: 'maintenance' }), {
+      heartbeatIntervalSeconds: config.heartbeatIntervalSeconds,
+      tickMs: config.maintenanceTickMs,
+    });
+    if (options.maintenance !== false) maintenance.start();
+    cleanup.push(() => maintenance.stop());
+
+    const { app, hub } = await buildApp(
+      services,
+      config.logLevel === 'silent'
+        ? false
+        : {
+            level: config.logLevel,
+            redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[REDACTED]' },
+            serializers: {
+              req: (req: { method: string; url: string; id: string }) => ({
+                id: req.id,
+                method: req.method,
+                url: redactUrl(req.url),
+              }),
+            },
+          },
+    );
+    // The app closes first (stop taking requests, end long-polls), then the rest in reverse.
+    cleanup.push(async () => {
+      dispatcher.close();
+      await app.close();
+    });
+
+    return {
+      app,
+      services,
+      maintenance,
+      hub,
+      log,
+      createdSecrets,
+      listen: () => app.listen({ host: config.host, port: config.port }),
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
+
+async function openDatabase(
+  config: MothershipConfig,
+  health: DatabaseHealth,
+  log: Logger,
+  cleanup: Array<() => Promise<void>>,
+): Promise<Database> {
+  if (config.databaseUrl) {
+    const db = new PgDatabase({
+      connectionString: config.databaseUrl,
+      onError: (error) => {
+        health.noteFailure();
+        log.warn({ err: error }, 'database connection error');
+      },
+    });
+    cleanup.push(() => db.close());
+    return db;
+  }
+  const dataDir = resolve(config.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const unlock = await lockDataDir(dataDir);
+  cleanup.push(unlock);
+  const db = await PgliteDatabase.open(join(dataDir, 'pglite'));
+  cleanup.push(() => db.close());
+  return db;
+}
+
+/**
+ * First start: with no user token in the database, create an admin token (or accept
+ * BORG_ADMIN_TOKEN) and likewise a registration token. Generated ones are returned to be
+ * printed once; only their hashes are stored.
+ */
+async function bootstrapTokens(db: Database, config: MothershipConfig): Promise<CreatedSecrets> {
+  const created: CreatedSecrets = {};
+  if (config.adminToken) {
+    await tokenStore.ensure(db, 'user', 'admin (BORG_ADMIN_TOKEN)', config.adminToken);
+  } else if ((await tokenStore.countActive(db, 'user')) === 0) {
+    created.adminToken = (await tokenStore.create(db, { kind: 'user', name: 'admin' })).token;
+  }
+  if (config.registrationToken) {
+    await tokenStore.ensure(db, 'registration', 'registration (BORG_REGISTRATION_TOKEN)', config.registrationToken);
+  } else if ((await tokenStore.countActive(db, 'registration')) === 0) {
+    created.registrationToken = (await tokenStore.create(db, { kind: 'registration', name: 'default' })).token;
+  }
+  return created;
+}
+
+/** Rebuilds an event that another replica sent by reference (too big for NOTIFY). */
+async function resolveReference(db: Database, ref: EventReference) {
+  switch (ref.kind) {
+    case 'job': {
+      const row = await jobStore.get(db, ref.id);
+      if (!row) return null;
+      const files = await jobStore.filesOf(db, [row.id]);
+      return { type: 'job.updated' as const, job: toJob(row, files.get(row.id) ?? []) };
+    }
+    case 'task': {
+      const row = await taskStore.get(db, ref.id);
+      return row ? { type: 'task.updated' as const, task: toTask(row) } : null;
+    }
+    case 'runner': {
+      const runner = await runnerStore.get(db, ref.id);
+      return runner ? { type: 'runner.updated' as const, runner } : null;
+    }
+    case 'task.log':
+      return { type: 'task.log' as const, task_id: ref.task_id, lines: await logStore.range(db, ref.task_id, ref.from, ref.to) };
+  }
+}

@@ -1,0 +1,183 @@
+import type { Runner, RunnerStatus } from '@borg/protocol';
+
+import type { Queryable } from '../db/database.ts';
+
+interface RunnerRow {
+  id: string;
+  device_id: string;
+  name: string;
+  hostname: string;
+  os: string;
+  arch: string;
+  version: string | null;
+  status: 'online' | 'offline';
+  draining: boolean;
+  max_concurrent_tasks: number;
+  active_tasks: number;
+  labels: Record<string, string>;
+  resources: Record<string, unknown>;
+  last_heartbeat: Date | null;
+  created_at: Date;
+}
+
+/** `busy` and `draining` are views of an online runner, not stored states. */
+function apiStatus(row: RunnerRow): RunnerStatus {
+  if (row.status === 'offline') return 'offline';
+  if (row.draining) return 'draining';
+  return row.active_tasks > 0 ? 'busy' : 'online';
+}
+
+export function toRunner(row: RunnerRow): Runner {
+  return {
+    id: row.id,
+    device_id: row.device_id,
+    name: row.name,
+    hostname: row.hostname,
+    os: row.os,
+    arch: row.arch,
+    version: row.version,
+    status: apiStatus(row),
+    draining: row.draining,
+    max_concurrent_tasks: row.max_concurrent_tasks,
+    active_tasks: row.active_tasks,
+    labels: row.labels,
+    resources: row.resources,
+    last_heartbeat: row.last_heartbeat?.toISOString() ?? null,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+// active_tasks is counted from the tasks themselves rather than stored, so it cannot drift
+// from the truth (invariant I7); the partial index tasks_runner_live_idx makes it cheap.
+const SELECT_RUNNER = `
+  SELECT r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining,
+         r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
+         (SELECT count(*)::integer FROM tasks t
+           WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks
+    FROM runners r`;
+
+export interface RunnerRegistration {
+  device_id: string;
+  name: string;
+  hostname: string;
+  os: string;
+  arch: string;
+  version: string | null;
+  max_concurrent_tasks: number;
+  labels: Record<string, string>;
+  resources: Record<string, unknown>;
+}
+
+/** SQL for runners. It knows nothing of jobs or tasks beyond counting a runner's live ones. */
+export const runnerStore = {
+  async get(db: Queryable, id: string): Promise<Runner | null> {
+    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} WHERE r.id = $1`, [id]);
+    return rows[0] ? toRunner(rows[0]) : null;
+  },
+
+  async getMany(db: Queryable, ids: readonly string[]): Promise<Runner[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} WHERE r.id = ANY($1::uuid[])`, [ids]);
+    return rows.map(toRunner);
+  },
+
+  /**
+   * Newest first; the cursor is the last row's (created_at, id). Compared at millisecond
+   * precision, the precision of the created_at the API shows, so the cursor is exact.
+   */
+  async list(db: Queryable, limit: number, after?: { createdAt: string; id: string }): Promise<Runner[]> {
+    const params: unknown[] = [limit];
+    let where = '';
+    if (after) {
+      params.push(after.createdAt, after.id);
+      where = "WHERE (date_trunc('milliseconds', r.created_at), r.id) < ($2::timestamptz, $3::uuid)";
+    }
+    const { rows } = await db.query<RunnerRow>(
+      `${SELECT_RUNNER} ${where} ORDER BY date_trunc('milliseconds', r.created_at) DESC, r.id DESC LIMIT $1`,
+      params,
+    );
+    return rows.map(toRunner);
+  },
+
+  /**
+   * Creates the runner for a new device or refreshes a known one (same id). Returns whether the
+   * device was known, so the caller can end the previous session's tasks.
+   */
+  async upsert(db: Queryable, reg: RunnerRegistration): Promise<{ id: string; existed: boolean }> {
+    const { rows } = await db.query<{ id: string; existed: boolean }>(
+      `INSERT INTO runners (device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources,
+                            status, last_heartbeat)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 'online', now())
+       ON CONFLICT (device_id) DO UPDATE SET
+         name = EXCLUDED.name, hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
+         version = EXCLUDED.version, max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
+         labels = EXCLUDED.labels, resources = EXCLUDED.resources,
+         status = 'online', last_heartbeat = now(), updated_at = now()
+       RETURNING id, (xmax <> 0) AS existed`,
+      [
+        reg.device_id,
+        reg.name,
+        reg.hostname,
+        reg.os,
+        reg.arch,
+        reg.version,
+        reg.max_concurrent_tasks,
+        JSON.stringify(reg.labels),
+        JSON.stringify(reg.resources),
+      ],
+    );
+    return rows[0]!;
+  },
+
+  /** Records a heartbeat (database clock). Returns whether the runner had been marked offline. */
+  async heartbeat(
+    db: Queryable,
+    id: string,
+    resources: Record<string, unknown> | undefined,
+  ): Promise<{ wasOffline: boolean; draining: boolean } | null> {
+    const { rows } = await db.query<{ was_offline: boolean; draining: boolean }>(
+      `UPDATE runners r SET last_heartbeat = now(), status = 'online', updated_at = now(),
+              resources = coalesce($2::jsonb, r.resources)
+         FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
+        WHERE r.id = $1
+        RETURNING old.old_status = 'offline' AS was_offline, r.draining`,
+      [id, resources ? JSON.stringify(resources) : null],
+    );
+    const row = rows[0];
+    return row ? { wasOffline: row.was_offline, draining: row.draining } : null;
+  },
+
+  async setDraining(db: Queryable, id: string, draining: boolean): Promise<boolean> {
+    const { rowCount } = await db.query('UPDATE runners SET draining = $2, updated_at = now() WHERE id = $1', [
+      id,
+      draining,
+    ]);
+    return rowCount > 0;
+  },
+
+  /** Marks runners silent since before the cutoff offline (database clock) and returns their ids. */
+  async markSilentOffline(db: Queryable, silentSeconds: number): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>(
+      `UPDATE runners SET status = 'offline', updated_at = now()
+        WHERE status = 'online' AND last_heartbeat < now() - make_interval(secs => $1::integer)
+        RETURNING id`,
+      [silentSeconds],
+    );
+    return rows.map((r) => r.id);
+  },
+
+  async countByStatus(db: Queryable): Promise<Record<RunnerStatus, number>> {
+    const { rows } = await db.query<{ status: RunnerStatus; n: number }>(
+      `SELECT CASE WHEN r.status = 'offline' THEN 'offline'
+                   WHEN r.draining THEN 'draining'
+                   WHEN EXISTS (SELECT 1 FROM tasks t WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running'))
+                     THEN 'busy'
+                   ELSE 'online' END AS status,
+              count(*)::integer AS n
+         FROM runners r GROUP BY 1`,
+    );
+    const counts: Record<RunnerStatus, number> = { online: 0, busy: 0, draining: 0, offline: 0 };
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
+  },
+};

@@ -1,0 +1,265 @@
+import type { z } from 'zod';
+
+import { ErrorBody, OkResponse } from './schemas/common.ts';
+import { Artifact, ArtifactList, FileInfo } from './schemas/files.ts';
+import { type CreateJobRequest, Job, JobPage, JobWithTasks, type ListJobsQuery } from './schemas/jobs.ts';
+import { type AppendLogsRequest, AppendLogsResponse, LogPage } from './schemas/logs.ts';
+import {
+  type HeartbeatRequest,
+  HeartbeatResponse,
+  NextTasksResponse,
+  type RegisterRunnerRequest,
+  RegisterRunnerResponse,
+  Runner,
+} from './schemas/runners.ts';
+import { Stats } from './schemas/stats.ts';
+import { type TaskStatusRequest, TaskStatusResponse } from './schemas/tasks.ts';
+import { CreatedToken, type CreateTokenRequest, TokenInfo, TokenList } from './schemas/tokens.ts';
+import { page } from './schemas/common.ts';
+
+/** A non-2xx answer from the mothership, carrying its error code and message. */
+export class BorgApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'BorgApiError';
+  }
+}
+
+export interface BorgClientOptions {
+  /** The mothership's address, e.g. http://127.0.0.1:8080 */
+  baseUrl: string;
+  token?: string;
+  /** Swap in another fetch (a test's, or one with a dispatcher); defaults to the global one. */
+  fetch?: typeof fetch;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+interface RequestOptions<T extends z.ZodType> {
+  body?: unknown;
+  form?: FormData;
+  query?: Query;
+  schema: T;
+  signal?: AbortSignal;
+  /** Statuses that mean "nothing" rather than an error; they resolve to null. */
+  emptyOn?: number[];
+}
+
+/**
+ * A typed client for every `/api/v1` route. Each answer is checked against its schema, so a
+ * server and a client that disagree fail loudly at the boundary instead of deep inside.
+ */
+export class BorgClient {
+  readonly baseUrl: string;
+  token: string | undefined;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(options: BorgClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.token = options.token;
+    this.fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  withToken(token: string): BorgClient {
+    return new BorgClient({ baseUrl: this.baseUrl, token, fetch: this.fetchImpl });
+  }
+
+  // --- user routes -------------------------------------------------------------------------
+
+  stats() {
+    return this.request('GET', '/api/v1/stats', { schema: Stats });
+  }
+
+  createJob(job: CreateJobRequest) {
+    return this.request('POST', '/api/v1/jobs', { body: job, schema: Job });
+  }
+
+  listJobs(query: ListJobsQuery = {}) {
+    const { status, ...rest } = query;
+    const statusParam = Array.isArray(status) ? status.join(',') : status;
+    return this.request('GET', '/api/v1/jobs', { query: { ...rest, status: statusParam }, schema: JobPage });
+  }
+
+  getJob(id: string) {
+    return this.request('GET', `/api/v1/jobs/${enc(id)}`, { schema: JobWithTasks });
+  }
+
+  pauseJob(id: string) {
+    return this.request('POST', `/api/v1/jobs/${enc(id)}/pause`, { schema: Job });
+  }
+
+  resumeJob(id: string) {
+    return this.request('POST', `/api/v1/jobs/${enc(id)}/resume`, { schema: Job });
+  }
+
+  cancelJob(id: string) {
+    return this.request('POST', `/api/v1/jobs/${enc(id)}/cancel`, { schema: Job });
+  }
+
+  retryJob(id: string) {
+    return this.request('POST', `/api/v1/jobs/${enc(id)}/retry`, { schema: Job });
+  }
+
+  listRunners(query: { limit?: number; cursor?: string } = {}) {
+    return this.request('GET', '/api/v1/runners', { query, schema: page(Runner) });
+  }
+
+  getRunner(id: string) {
+    return this.request('GET', `/api/v1/runners/${enc(id)}`, { schema: Runner });
+  }
+
+  drainRunner(id: string) {
+    return this.request('POST', `/api/v1/runners/${enc(id)}/drain`, { schema: Runner });
+  }
+
+  resumeRunner(id: string) {
+    return this.request('POST', `/api/v1/runners/${enc(id)}/resume`, { schema: Runner });
+  }
+
+  getTaskLogs(taskId: string, query: { after?: number; limit?: number } = {}) {
+    return this.request('GET', `/api/v1/tasks/${enc(taskId)}/logs`, { query, schema: LogPage });
+  }
+
+  listArtifacts(taskId: string) {
+    return this.request('GET', `/api/v1/tasks/${enc(taskId)}/artifacts`, { schema: ArtifactList });
+  }
+
+  uploadFile(content: Blob, filename: string) {
+    const form = new FormData();
+    form.append('file', content, filename);
+    return this.request('POST', '/api/v1/files', { form, schema: FileInfo });
+  }
+
+  getFile(id: string) {
+    return this.request('GET', `/api/v1/files/${enc(id)}`, { schema: FileInfo });
+  }
+
+  /** The raw response, so callers can stream the body to disk. */
+  async downloadFile(id: string, signal?: AbortSignal): Promise<Response> {
+    const response = await this.send('GET', `/api/v1/files/${enc(id)}/download`, { signal });
+    if (!response.ok) throw await toApiError(response);
+    return response;
+  }
+
+  listTokens() {
+    return this.request('GET', '/api/v1/tokens', { schema: TokenList });
+  }
+
+  createToken(request: CreateTokenRequest) {
+    return this.request('POST', '/api/v1/tokens', { body: request, schema: CreatedToken });
+  }
+
+  revokeToken(id: string) {
+    return this.request('DELETE', `/api/v1/tokens/${enc(id)}`, { schema: TokenInfo });
+  }
+
+  // --- runner routes (called by the solder with its runner token) -------------------------------
+
+  register(request: RegisterRunnerRequest) {
+    return this.request('POST', '/api/v1/runners/register', { body: request, schema: RegisterRunnerResponse });
+  }
+
+  heartbeat(runnerId: string, request: HeartbeatRequest) {
+    return this.request('POST', `/api/v1/runners/${enc(runnerId)}/heartbeat`, {
+      body: request,
+      schema: HeartbeatResponse,
+    });
+  }
+
+  /** Claims up to `max` tasks, holding the request up to `wait` seconds; null when none came. */
+  nextTasks(runnerId: string, options: { wait?: number; max?: number; signal?: AbortSignal } = {}) {
+    return this.request('GET', `/api/v1/runners/${enc(runnerId)}/tasks/next`, {
+      query: { wait: options.wait, max: options.max },
+      schema: NextTasksResponse,
+      signal: options.signal,
+      emptyOn: [204],
+    });
+  }
+
+  reportTaskStatus(taskId: string, request: TaskStatusRequest) {
+    return this.request('POST', `/api/v1/tasks/${enc(taskId)}/status`, { body: request, schema: TaskStatusResponse });
+  }
+
+  appendTaskLogs(taskId: string, request: AppendLogsRequest) {
+    return this.request('POST', `/api/v1/tasks/${enc(taskId)}/logs`, { body: request, schema: AppendLogsResponse });
+  }
+
+  uploadArtifact(taskId: string, path: string, content: Blob) {
+    const form = new FormData();
+    // The fields go first: the server checks them before it accepts a byte of the file.
+    form.append('task_id', taskId);
+    form.append('path', path);
+    form.append('file', content, path.split('/').pop() ?? 'artifact');
+    return this.request('POST', '/api/v1/artifacts/upload', { form, schema: Artifact });
+  }
+
+  health() {
+    return this.request('GET', '/healthz', { schema: OkResponse });
+  }
+
+  // --- plumbing ----------------------------------------------------------------------------------
+
+  async request<T extends z.ZodType>(
+    method: string,
+    path: string,
+    options: RequestOptions<T> & { emptyOn: number[] },
+  ): Promise<z.infer<T> | null>;
+  async request<T extends z.ZodType>(method: string, path: string, options: RequestOptions<T>): Promise<z.infer<T>>;
+  async request<T extends z.ZodType>(method: string, path: string, options: RequestOptions<T>) {
+    const response = await this.send(method, path, options);
+    if (options.emptyOn?.includes(response.status)) {
+      await response.body?.cancel();
+      return null;
+    }
+    if (!response.ok) throw await toApiError(response);
+    const parsed = options.schema.safeParse(await response.json());
+    if (!parsed.success) {
+      throw new BorgApiError(response.status, 'BAD_RESPONSE', `unexpected answer from ${method} ${path}: ${parsed.error.message}`);
+    }
+    return parsed.data;
+  }
+
+  private send(
+    method: string,
+    path: string,
+    options: { body?: unknown; form?: FormData; query?: Query; signal?: AbortSignal },
+  ): Promise<Response> {
+    const url = new URL(this.baseUrl + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: string | FormData | undefined;
+    if (options.form) {
+      body = options.form;
+    } else if (options.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.body);
+    }
+    return this.fetchImpl(url, { method, headers, body, signal: options.signal });
+  }
+}
+
+async function toApiError(response: Response): Promise<BorgApiError> {
+  const text = await response.text();
+  try {
+    const parsed = ErrorBody.safeParse(JSON.parse(text));
+    if (parsed.success) {
+      const { code, message, details } = parsed.data.error;
+      return new BorgApiError(response.status, code, message, details);
+    }
+  } catch {
+    // not JSON: fall through to a generic error
+  }
+  return new BorgApiError(response.status, `HTTP_${response.status}`, text.slice(0, 200) || response.statusText);
+}
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}

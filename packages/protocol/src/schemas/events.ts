@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+import { Job, Task } from './jobs.ts';
+import { LogLine } from './logs.ts';
+import { Runner } from './runners.ts';
+
+/**
+ * Topics a WebSocket client can subscribe to:
+ * - `jobs`: every job.updated and task.updated;
+ * - `job:<id>`: one job's job.updated and task.updated;
+ * - `runners`: every runner.updated;
+ * - `task:<id>`: one task's task.updated and task.log (its new log lines).
+ */
+export const TOPIC_PATTERN = /^(jobs|runners|job:[A-Za-z0-9-]{1,64}|task:[A-Za-z0-9-]{1,64})$/;
+export const Topic = z.string().regex(TOPIC_PATTERN, 'topics are jobs, runners, job:<id> or task:<id>');
+
+export const ClientMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('subscribe'), topics: z.array(Topic).min(1).max(100) }),
+  z.strictObject({ type: z.literal('unsubscribe'), topics: z.array(Topic).min(1).max(100) }),
+  z.strictObject({ type: z.literal('ping') }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+export const TaskLogEvent = z.object({ task_id: z.string(), lines: z.array(LogLine) });
+export type TaskLogEvent = z.infer<typeof TaskLogEvent>;
+
+export const ServerMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('job.updated'), topic: z.string(), data: Job }),
+  z.object({ type: z.literal('task.updated'), topic: z.string(), data: Task }),
+  z.object({ type: z.literal('runner.updated'), topic: z.string(), data: Runner }),
+  z.object({ type: z.literal('task.log'), topic: z.string(), data: TaskLogEvent }),
+  z.object({ type: z.literal('subscribed'), topics: z.array(z.string()) }),
+  z.object({ type: z.literal('unsubscribed'), topics: z.array(z.string()) }),
+  z.object({ type: z.literal('pong') }),
+  z.object({ type: z.literal('error'), error: z.object({ code: z.string(), message: z.string() }) }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;

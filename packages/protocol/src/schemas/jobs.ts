@@ -1,0 +1,149 @@
+import { z } from 'zod';
+
+import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
+
+export const JOB_TYPES = ['shell', 'binary', 'container'] as const;
+export const JobType = z.enum(JOB_TYPES);
+export type JobType = z.infer<typeof JobType>;
+
+export const JOB_STATUSES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
+export const JobStatus = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+export const TASK_STATUSES = [
+  'pending',
+  'assigned',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'timed_out',
+  'lost',
+] as const;
+export const TaskStatus = z.enum(TASK_STATUSES);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const MAX_ARRAY_SIZE = 10_000;
+export const MAX_ATTEMPTS = 100;
+export const MAX_TIMEOUT_SECONDS = 30 * 24 * 3600;
+
+export const JobFile = z.strictObject({ file_id: Id, path: RelativePath });
+export type JobFile = z.infer<typeof JobFile>;
+
+const ShellCommand = z.string().min(1).max(65_536);
+const Argv = z.array(z.string().max(65_536)).min(1).max(4096);
+
+export const CreateJobRequest = z
+  .strictObject({
+    name: z.string().trim().min(1).max(200),
+    // The seed called container jobs "docker"; it is accepted and stored as "container".
+    type: z.enum([...JOB_TYPES, 'docker']).default('shell'),
+    command: z.union([ShellCommand, Argv]),
+    image: z.string().min(1).max(512).optional(),
+    env: Env.optional(),
+    labels: Labels.optional(),
+    priority: z.number().int().min(-1000).max(1000).default(0),
+    max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS).default(1),
+    timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).nullable().optional(),
+    array_size: z.number().int().min(1).max(MAX_ARRAY_SIZE).default(1),
+    files: z.array(JobFile).max(1000).default([]),
+    artifacts: z.array(z.string().min(1).max(1024)).max(100).default([]),
+  })
+  .superRefine((job, ctx) => {
+    const type = job.type === 'docker' ? 'container' : job.type;
+    if (type === 'binary' && typeof job.command === 'string') {
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'a binary job takes an argv array, not a string' });
+    }
+    if (type === 'container' && !job.image) {
+      ctx.addIssue({ code: 'custom', path: ['image'], message: 'a container job needs an image' });
+    }
+    if (type !== 'container' && job.image) {
+      ctx.addIssue({ code: 'custom', path: ['image'], message: 'only container jobs take an image' });
+    }
+    const paths = new Set<string>();
+    job.files.forEach((file, i) => {
+      if (paths.has(file.path)) {
+        ctx.addIssue({ code: 'custom', path: ['files', i, 'path'], message: 'two files share this path' });
+      }
+      paths.add(file.path);
+    });
+  });
+export type CreateJobRequest = z.input<typeof CreateJobRequest>;
+/** A create-job request after validation, defaults applied. */
+export type ValidCreateJobRequest = z.output<typeof CreateJobRequest>;
+
+export const Task = z.object({
+  id: Id,
+  job_id: Id,
+  index: z.number().int(),
+  attempt: z.number().int(),
+  status: TaskStatus,
+  runner_id: Id.nullable(),
+  exit_code: z.number().int().nullable(),
+  /** Why the attempt ended when that is not plain success or failure: runner_lost, timed_out, cancelled… */
+  reason: z.string().nullable(),
+  error: z.string().nullable(),
+  cancel_requested: z.boolean(),
+  created_at: Timestamp,
+  available_at: Timestamp,
+  assigned_at: Timestamp.nullable(),
+  started_at: Timestamp.nullable(),
+  completed_at: Timestamp.nullable(),
+});
+export type Task = z.infer<typeof Task>;
+
+export const Job = z.object({
+  id: Id,
+  name: z.string(),
+  type: JobType,
+  status: JobStatus,
+  command: z.union([z.string(), z.array(z.string())]),
+  image: z.string().nullable(),
+  env: z.record(z.string(), z.string()),
+  labels: z.record(z.string(), z.string()),
+  priority: z.number().int(),
+  max_attempts: z.number().int(),
+  timeout_seconds: z.number().int().nullable(),
+  array_size: z.number().int(),
+  files: z.array(JobFile),
+  artifacts: z.array(z.string()),
+  paused: z.boolean(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  started_at: Timestamp.nullable(),
+  completed_at: Timestamp.nullable(),
+});
+export type Job = z.infer<typeof Job>;
+
+export const JobWithTasks = Job.extend({ tasks: z.array(Task) });
+export type JobWithTasks = z.infer<typeof JobWithTasks>;
+
+export const JobPage = page(Job);
+export type JobPage = z.infer<typeof JobPage>;
+
+export const ListJobsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(512).optional(),
+  status: z
+    .string()
+    .max(200)
+    .transform((s) => s.split(','))
+    .pipe(z.array(JobStatus).min(1))
+    .optional(),
+  /** Jobs whose name starts with this text. */
+  name: z.string().min(1).max(200).optional(),
+  /** `key=value`: jobs that carry this label. */
+  label: z
+    .string()
+    .max(320)
+    .regex(/^[^=]+=.*$/, 'label filters are key=value')
+    .optional(),
+});
+/** Filters as a client passes them: `status` may be a list. */
+export interface ListJobsQuery {
+  limit?: number;
+  cursor?: string;
+  status?: JobStatus | JobStatus[] | string;
+  name?: string;
+  label?: string;
+}

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+import { Env, Id, Labels, Timestamp } from './common.ts';
+import { JobFileWithMeta } from './files.ts';
+import { JobType, TaskStatus } from './jobs.ts';
+
+export const RUNNER_STATUSES = ['online', 'busy', 'draining', 'offline'] as const;
+export const RunnerStatus = z.enum(RUNNER_STATUSES);
+export type RunnerStatus = z.infer<typeof RunnerStatus>;
+
+/** What the solder detected about its machine; free-form so new probes need no protocol change. */
+export const Resources = z
+  .record(z.string().max(64), z.unknown())
+  .refine((r) => JSON.stringify(r).length <= 65_536, 'resources must be at most 64 KiB of JSON');
+
+export const RegisterRunnerRequest = z.strictObject({
+  device_id: z.string().min(1).max(128),
+  name: z.string().trim().min(1).max(200),
+  hostname: z.string().max(255).default(''),
+  os: z.string().max(64).default(''),
+  arch: z.string().max(64).default(''),
+  version: z.string().max(64).optional(),
+  max_concurrent_tasks: z.number().int().min(1).max(1024).default(1),
+  labels: Labels.default({}),
+  resources: Resources.default({}),
+  /** The seed sent the registration token in the body; the Authorization header is preferred. */
+  token: z.string().max(512).optional(),
+});
+export type RegisterRunnerRequest = z.input<typeof RegisterRunnerRequest>;
+
+export const Runner = z.object({
+  id: Id,
+  device_id: z.string(),
+  name: z.string(),
+  hostname: z.string(),
+  os: z.string(),
+  arch: z.string(),
+  version: z.string().nullable(),
+  status: RunnerStatus,
+  draining: z.boolean(),
+  max_concurrent_tasks: z.number().int(),
+  active_tasks: z.number().int(),
+  labels: z.record(z.string(), z.string()),
+  resources: z.record(z.string(), z.unknown()),
+  last_heartbeat: Timestamp.nullable(),
+  created_at: Timestamp,
+});
+export type Runner = z.infer<typeof Runner>;
+
+export const RegisterRunnerResponse = z.object({
+  id: Id,
+  /** The runner's own token. Shown once; only its hash is stored. */
+  token: z.string(),
+  heartbeat_interval_seconds: z.number().int(),
+  runner: Runner,
+});
+export type RegisterRunnerResponse = z.infer<typeof RegisterRunnerResponse>;
+
+export const HeartbeatRequest = z.strictObject({
+  status: z.enum(['online', 'busy', 'idle', 'draining', 'stopping']).optional(),
+  active_tasks: z.number().int().min(0).max(100_000).optional(),
+  /** The tasks the solder is running; any the server no longer gives it come back in `abandon_task_ids`. */
+  task_ids: z.array(Id).max(1024).optional(),
+  resources: Resources.optional(),
+});
+export type HeartbeatRequest = z.input<typeof HeartbeatRequest>;
+
+export const HeartbeatResponse = z.object({
+  ok: z.literal(true),
+  heartbeat_interval_seconds: z.number().int(),
+  draining: z.boolean(),
+  /** Live tasks of this runner whose cancellation was requested: stop them and report `cancelled`. */
+  cancel_task_ids: z.array(Id),
+  /** Tasks the solder reported but no longer holds (lost, or finished elsewhere): stop them, report nothing. */
+  abandon_task_ids: z.array(Id),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
+
+export const NextTasksQuery = z.strictObject({
+  /** Seconds to hold the request open when nothing is claimable (long-poll); 0 answers at once. */
+  wait: z.coerce.number().int().min(0).max(120).default(0),
+  /** Tasks wanted; the server also caps it at the runner's free capacity. 0 only listens for cancels. */
+  max: z.coerce.number().int().min(0).max(256).default(1),
+});
+
+/** A claimed task with everything the solder needs to run it. */
+export const ClaimedTask = z.object({
+  id: Id,
+  job_id: Id,
+  job_name: z.string(),
+  index: z.number().int(),
+  attempt: z.number().int(),
+  status: TaskStatus,
+  type: JobType,
+  command: z.union([z.string(), z.array(z.string())]),
+  image: z.string().nullable(),
+  /** The job's env plus BORG_JOB_ID, BORG_TASK_ID, BORG_TASK_INDEX and BORG_ATTEMPT. */
+  env: Env,
+  labels: z.record(z.string(), z.string()),
+  timeout_seconds: z.number().int().nullable(),
+  files: z.array(JobFileWithMeta),
+  artifacts: z.array(z.string()),
+});
+export type ClaimedTask = z.infer<typeof ClaimedTask>;
+
+export const NextTasksResponse = z.object({
+  items: z.array(ClaimedTask),
+  cancel_task_ids: z.array(Id),
+});
+export type NextTasksResponse = z.infer<typeof NextTasksResponse>;

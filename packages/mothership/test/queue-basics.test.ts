@@ -1,0 +1,39 @@
+import { BorgApiError } from '@borg/protocol';
+import { describe, expect, it } from 'vitest';
+
+import { useTestMothership } from '../../../test/test-mothership.ts';
+
+describe('a task from submit to success', () => {
+  const borg = useTestMothership();
+
+  it('is claimed, run, logged and finished, and the job follows', async () => {
+    const { admin } = borg();
+    const runner = await borg().registerRunner({ max_concurrent_tasks: 2 });
+    const job = await admin.createJob({ name: 'hello', type: 'shell', command: 'echo hello' });
+    expect(job.status).toBe('queued');
+
+    const next = await runner.client.nextTasks(runner.id, { wait: 0, max: 2 });
+    expect(next?.items).toHaveLength(1);
+    const task = next!.items[0]!;
+    expect(task).toMatchObject({ job_id: job.id, index: 0, attempt: 1, command: 'echo hello', status: 'assigned' });
+    expect(task.env).toMatchObject({ BORG_JOB_ID: job.id, BORG_TASK_ID: task.id, BORG_TASK_INDEX: '0', BORG_ATTEMPT: '1' });
+    expect((await admin.getJob(job.id)).status).toBe('running');
+
+    await runner.client.reportTaskStatus(task.id, { status: 'running' });
+    await runner.client.appendTaskLogs(task.id, { seq: 0, lines: [{ stream: 'stdout', message: 'hello' }] });
+    await runner.client.reportTaskStatus(task.id, { status: 'succeeded', exit_code: 0 });
+
+    const done = await admin.getJob(job.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.completed_at).not.toBeNull();
+    expect(done.tasks).toHaveLength(1);
+    expect(done.tasks[0]).toMatchObject({ status: 'succeeded', exit_code: 0, runner_id: runner.id });
+    const logs = await admin.getTaskLogs(task.id);
+    expect(logs.items.map((l) => l.message)).toEqual(['hello']);
+
+    await expect(runner.client.reportTaskStatus(task.id, { status: 'failed', exit_code: 1 })).rejects.toMatchObject({
+      status: 409,
+      code: 'STALE_TASK',
+    } satisfies Partial<BorgApiError>);
+  });
+});

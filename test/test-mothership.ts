@@ -1,0 +1,146 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+
+import { BorgClient, type RegisterRunnerRequest } from '@borg/protocol';
+import { afterAll, beforeAll } from 'vitest';
+
+import { loadConfig, type MothershipConfig } from '../packages/mothership/src/config.ts';
+import { type Mothership, startMothership } from '../packages/mothership/src/mothership.ts';
+import { createTestDatabase, type TestDatabase } from './test-database.ts';
+
+export interface TestRunner {
+  id: string;
+  token: string;
+  deviceId: string;
+  client: BorgClient;
+}
+
+export interface TestMothershipOptions {
+  config?: Partial<Record<keyof MothershipConfig, unknown>>;
+  /** Run the maintenance loop on its own; by default tests call `tick()` when they mean to. */
+  maintenance?: boolean;
+}
+
+/**
+ * A real mothership on a real port over a fresh database of the engine under test. The admin
+ * and registration tokens are fixed per instance so tests can use them directly.
+ */
+export class TestMothership {
+  mothership!: Mothership;
+  url = '';
+  readonly adminToken = `test-admin-${randomBytes(8).toString('hex')}`;
+  readonly registrationToken = `test-reg-${randomBytes(8).toString('hex')}`;
+  private config!: MothershipConfig;
+
+  private constructor(
+    readonly database: TestDatabase,
+    private readonly options: TestMothershipOptions,
+  ) {}
+
+  static async start(options: TestMothershipOptions = {}): Promise<TestMothership> {
+    const instance = new TestMothership(await createTestDatabase(), options);
+    instance.config = loadConfig(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        databaseUrl: instance.database.databaseUrl,
+        dataDir: instance.database.dataDir,
+        adminToken: instance.adminToken,
+        registrationToken: instance.registrationToken,
+        logLevel: 'silent',
+        retryBaseDelayMs: 0,
+        ...options.config,
+      },
+      {},
+    );
+    await instance.boot();
+    return instance;
+  }
+
+  private async boot(): Promise<void> {
+    this.mothership = await startMothership(this.config, { maintenance: this.options.maintenance ?? false });
+    this.url = await this.mothership.listen();
+  }
+
+  get services() {
+    return this.mothership.services;
+  }
+
+  get db() {
+    return this.mothership.services.db;
+  }
+
+  /** A client with the admin (user) token. */
+  get admin(): BorgClient {
+    return new BorgClient({ baseUrl: this.url, token: this.adminToken });
+  }
+
+  client(token?: string): BorgClient {
+    return new BorgClient({ baseUrl: this.url, token });
+  }
+
+  async registerRunner(request: Partial<RegisterRunnerRequest> = {}): Promise<TestRunner> {
+    const deviceId = request.device_id ?? `device-${randomUUID()}`;
+    const registered = await this.client(this.registrationToken).register({
+      device_id: deviceId,
+      name: request.name ?? deviceId,
+      hostname: 'test-host',
+      os: 'linux',
+      arch: 'x64',
+      max_concurrent_tasks: request.max_concurrent_tasks ?? 1,
+      labels: request.labels ?? {},
+      resources: request.resources ?? {},
+    });
+    return { id: registered.id, token: registered.token, deviceId, client: this.client(registered.token) };
+  }
+
+  /** One maintenance round (reaper, timeouts, retry clock). */
+  tick(): Promise<void> {
+    return this.mothership.maintenance.tick();
+  }
+
+  /** Stops and starts the mothership again on the same database and data directory. */
+  async restart(): Promise<void> {
+    await this.mothership.close();
+    this.config = { ...this.config, port: 0 };
+    await this.boot();
+  }
+
+  async close(): Promise<void> {
+    await this.mothership.close();
+    await this.database.drop();
+  }
+}
+
+/** Starts one mothership for the file's tests and stops it after them. */
+export function useTestMothership(options: TestMothershipOptions = {}): () => TestMothership {
+  let instance: TestMothership | undefined;
+  beforeAll(async () => {
+    instance = await TestMothership.start(options);
+  });
+  afterAll(async () => {
+    await instance?.close();
+  });
+  return () => {
+    if (!instance) throw new Error('the test mothership is not started (use it inside a test)');
+    return instance;
+  };
+}
+
+/** Raw HTTP for cases the typed client refuses to send (bad JSON, wrong types, no token). */
+export async function rawRequest(
+  url: string,
+  init: { method?: string; path: string; token?: string; body?: string | Uint8Array; headers?: Record<string, string> },
+): Promise<{ status: number; body: unknown; headers: Headers }> {
+  const headers: Record<string, string> = { ...init.headers };
+  if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;
+  if (init.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const response = await fetch(url + init.path, { method: init.method ?? 'GET', headers, body: init.body });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, body, headers: response.headers };
+}

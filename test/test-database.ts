@@ -22,7 +22,8 @@ const TEMPLATE_DB = 'borg_test_template';
 
 async function migrationsHash(): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of (await readdir(MIGRATIONS_DIR)).sort()) hash.update(file).update(await readFile(join(MIGRATIONS_DIR, file)));
+  for (const file of (await readdir(MIGRATIONS_DIR)).sort())
+    hash.update(file).update(await readFile(join(MIGRATIONS_DIR, file)));
   return hash.digest('hex').slice(0, 16);
 }
 
@@ -40,7 +41,13 @@ function databaseUrl(name: string): string {
 export async function prepareTemplate(): Promise<void> {
   if (ENGINE === 'pglite') {
     const dir = await pgliteTemplateDir();
-    if (await stat(join(dir, 'PG_VERSION')).then(() => true, () => false)) return;
+    if (
+      await stat(join(dir, 'PG_VERSION')).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
     const building = `${dir}.building-${process.pid}`;
     await rm(building, { recursive: true, force: true });
     await mkdir(building, { recursive: true });

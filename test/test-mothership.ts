@@ -129,7 +129,7 @@ export function useTestMothership(options: TestMothershipOptions = {}): () => Te
 /** Raw HTTP for cases the typed client refuses to send (bad JSON, wrong types, no token). */
 export async function rawRequest(
   url: string,
-  init: { method?: string; path: string; token?: string; body?: string | Uint8Array; headers?: Record<string, string> },
+  init: { method?: string; path: string; token?: string; body?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> },
 ): Promise<{ status: number; body: unknown; headers: Headers }> {
   const headers: Record<string, string> = { ...init.headers };
   if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;

@@ -30,13 +30,22 @@ export const MothershipConfig = z.object({
   /** BORG_RETRY_BASE_DELAY_MS: backoff before a task's 2nd attempt, doubled for each further one. */
   retryBaseDelayMs: z.coerce.number().int().min(0).default(2_000),
   /** BORG_RETRY_MAX_DELAY_MS: cap of the retry backoff. */
-  retryMaxDelayMs: z.coerce.number().int().min(0).default(10 * 60_000),
+  retryMaxDelayMs: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 60_000),
   /** BORG_MAINTENANCE_TICK_MS: how often the maintenance leader runs the reaper, timeouts and retry clock. */
   maintenanceTickMs: positiveInt.default(1_000),
   /** BORG_ALLOWED_ORIGINS: extra browser origins (comma-separated) allowed to open the WebSocket. */
   allowedOrigins: z
     .string()
-    .transform((s) => s.split(',').map((o) => o.trim()).filter(Boolean))
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
     .default([]),
   /** BORG_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

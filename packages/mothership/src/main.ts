@@ -9,7 +9,8 @@ export function startupBanner(mothership: Mothership, address: string, config: M
   const { adminToken, registrationToken } = mothership.createdSecrets;
   if (adminToken || registrationToken) {
     lines.push('', 'First start: these tokens are shown once and stored only as hashes. Keep them now.');
-    if (adminToken) lines.push(`  admin token:        ${adminToken}`, `  dashboard:          ${local}/?token=${adminToken}`);
+    if (adminToken)
+      lines.push(`  admin token:        ${adminToken}`, `  dashboard:          ${local}/?token=${adminToken}`);
     if (registrationToken) lines.push(`  registration token: ${registrationToken}`);
     lines.push('');
   }

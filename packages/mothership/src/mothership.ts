@@ -67,7 +67,8 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     });
   const cleanup: Array<() => Promise<void>> = [];
   const closeAll = async () => {
-    for (const step of cleanup.reverse()) await step().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
+    for (const step of cleanup.reverse())
+      await step().catch((error: unknown) => log.warn({ err: error }, 'shutdown step failed'));
   };
 
   try {
@@ -84,9 +85,14 @@ export async function startMothership(config: MothershipConfig, options: StartOp
 
     const bus = new EventBus((error) => log.warn({ err: error }, 'could not share an event with other replicas'));
     if (db.engine === 'postgres') {
-      const transport = new NotifyTransport(db, bus, (ref) => resolveReference(db, ref), (error) => {
-        log.warn({ err: error }, 'event from another replica dropped');
-      });
+      const transport = new NotifyTransport(
+        db,
+        bus,
+        (ref) => resolveReference(db, ref),
+        (error) => {
+          log.warn({ err: error }, 'event from another replica dropped');
+        },
+      );
       await transport.start();
       cleanup.push(() => transport.stop());
     }
@@ -220,6 +226,10 @@ async function resolveReference(db: Database, ref: EventReference) {
       return runner ? { type: 'runner.updated' as const, runner } : null;
     }
     case 'task.log':
-      return { type: 'task.log' as const, task_id: ref.task_id, lines: await logStore.range(db, ref.task_id, ref.from, ref.to) };
+      return {
+        type: 'task.log' as const,
+        task_id: ref.task_id,
+        lines: await logStore.range(db, ref.task_id, ref.from, ref.to),
+      };
   }
 }

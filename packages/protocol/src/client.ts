@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 
 import { ErrorBody, OkResponse } from './schemas/common.ts';
+import { page } from './schemas/common.ts';
 import { Artifact, ArtifactList, FileInfo } from './schemas/files.ts';
 import { type CreateJobRequest, Job, JobPage, JobWithTasks, type ListJobsQuery } from './schemas/jobs.ts';
 import { type AppendLogsRequest, AppendLogsResponse, LogPage } from './schemas/logs.ts';
@@ -15,7 +16,6 @@ import {
 import { Stats } from './schemas/stats.ts';
 import { type TaskStatusRequest, TaskStatusResponse } from './schemas/tasks.ts';
 import { CreatedToken, type CreateTokenRequest, TokenInfo, TokenList } from './schemas/tokens.ts';
-import { page } from './schemas/common.ts';
 
 /** A non-2xx answer from the mothership, carrying its error code and message. */
 export class BorgApiError extends Error {
@@ -219,7 +219,11 @@ export class BorgClient {
     if (!response.ok) throw await toApiError(response);
     const parsed = options.schema.safeParse(await response.json());
     if (!parsed.success) {
-      throw new BorgApiError(response.status, 'BAD_RESPONSE', `unexpected answer from ${method} ${path}: ${parsed.error.message}`);
+      throw new BorgApiError(
+        response.status,
+        'BAD_RESPONSE',
+        `unexpected answer from ${method} ${path}: ${parsed.error.message}`,
+      );
     }
     return parsed.data;
   }

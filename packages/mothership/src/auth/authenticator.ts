@@ -1,6 +1,6 @@
 import type { Database } from '../db/database.ts';
 import type { EventBus } from '../events/event-bus.ts';
-import { MAX_TOKEN_LENGTH, hashToken } from './token-secret.ts';
+import { hashToken, MAX_TOKEN_LENGTH } from './token-secret.ts';
 import { type Principal, tokenStore } from './token-store.ts';
 
 /** How long a verified token is trusted without asking the database again. */

@@ -1,7 +1,7 @@
 import type { TokenInfo } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
-import { type TokenKind, generateToken, hashToken } from './token-secret.ts';
+import { generateToken, hashToken, type TokenKind } from './token-secret.ts';
 
 export interface Principal {
   kind: TokenKind;
@@ -98,7 +98,11 @@ export const tokenStore = {
   },
 
   /** Issues a runner's token, ending every earlier one: one live session per runner. */
-  async replaceRunnerToken(db: Queryable, runnerId: string, runnerName: string): Promise<{ token: string; revokedIds: string[] }> {
+  async replaceRunnerToken(
+    db: Queryable,
+    runnerId: string,
+    runnerName: string,
+  ): Promise<{ token: string; revokedIds: string[] }> {
     const { rows } = await db.query<{ id: string }>(
       `UPDATE api_tokens SET revoked_at = now() WHERE runner_id = $1 AND revoked_at IS NULL RETURNING id`,
       [runnerId],

@@ -49,7 +49,11 @@ export class DiskBlobStorage implements BlobStorage {
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         if (size > maxBytes) {
-          done(new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, { limit: maxBytes }));
+          done(
+            new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, {
+              limit: maxBytes,
+            }),
+          );
           return;
         }
         hash.update(chunk);
@@ -60,7 +64,9 @@ export class DiskBlobStorage implements BlobStorage {
       await pipeline(source, meter, createWriteStream(tmp));
       // A truncated upload (the multipart parser hit its own limit) is an error, never a short file.
       if ((source as { truncated?: boolean }).truncated) {
-        throw new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, { limit: maxBytes });
+        throw new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, {
+          limit: maxBytes,
+        });
       }
       const handle = await open(tmp, 'r');
       await handle.sync().finally(() => handle.close());

@@ -44,13 +44,23 @@ export function createAuthHook(authenticator: Authenticator) {
     const token = bearerToken(header) ?? websocketQueryToken(request);
     const principal = await authenticator.authenticate(token);
     if (!principal) {
-      throw new BorgError('UNAUTHORIZED', token ? 'the token is not valid (unknown, revoked or expired)' : 'an Authorization: Bearer token is required');
+      throw new BorgError(
+        'UNAUTHORIZED',
+        token ? 'the token is not valid (unknown, revoked or expired)' : 'an Authorization: Bearer token is required',
+      );
     }
     if (!ALLOWED_KINDS[access].includes(principal.kind)) {
-      throw new BorgError('FORBIDDEN', `a ${principal.kind} token cannot be used here; this route needs a ${ALLOWED_KINDS[access].join(' or ')} token`);
+      throw new BorgError(
+        'FORBIDDEN',
+        `a ${principal.kind} token cannot be used here; this route needs a ${ALLOWED_KINDS[access].join(' or ')} token`,
+      );
     }
     const pathRunnerId = (request.params as { id?: string } | undefined)?.id;
-    if (access === 'runner' && request.routeOptions.url?.startsWith('/api/v1/runners/:id') && pathRunnerId !== principal.runnerId) {
+    if (
+      access === 'runner' &&
+      request.routeOptions.url?.startsWith('/api/v1/runners/:id') &&
+      pathRunnerId !== principal.runnerId
+    ) {
       throw new BorgError('FORBIDDEN', 'a runner token acts only for its own runner');
     }
     request.principal = principal;
@@ -72,6 +82,7 @@ export function principalOf(request: FastifyRequest): Principal {
 
 export function runnerIdOf(request: FastifyRequest): string {
   const principal = principalOf(request);
-  if (principal.kind !== 'runner' || !principal.runnerId) throw new BorgError('FORBIDDEN', 'this route needs a runner token');
+  if (principal.kind !== 'runner' || !principal.runnerId)
+    throw new BorgError('FORBIDDEN', 'this route needs a runner token');
   return principal.runnerId;
 }

@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
-import { isDatabaseUnavailable } from '../db/database-health.ts';
 import type { DatabaseHealth } from '../db/database-health.ts';
+import { isDatabaseUnavailable } from '../db/database-health.ts';
 import { BorgError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
 
 /** Fastify's own error codes, translated into Borg's. */
@@ -70,6 +70,8 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
     return reply.code(status).send({ error: { code, message, ...(details === undefined ? {} : { details }) } });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
 }

@@ -77,7 +77,11 @@ export class WebSocketHub {
     socket.on('close', () => this.clients.delete(client));
     socket.on('error', () => socket.terminate());
     socket.on('message', (data, isBinary) => {
-      if (isBinary) return this.send(client, { type: 'error', error: { code: 'VALIDATION_FAILED', message: 'send JSON text frames' } });
+      if (isBinary)
+        return this.send(client, {
+          type: 'error',
+          error: { code: 'VALIDATION_FAILED', message: 'send JSON text frames' },
+        });
       void this.receive(client, data.toString());
     });
   }

@@ -55,7 +55,12 @@ export class ArtifactService {
    * Stores an artifact of a task. Uploading the same bytes to the same path again is
    * acknowledged (created: false); different bytes to a taken path is a conflict.
    */
-  async upload(runnerId: string, taskId: string, path: string, source: Readable): Promise<{ artifact: Artifact; created: boolean }> {
+  async upload(
+    runnerId: string,
+    taskId: string,
+    path: string,
+    source: Readable,
+  ): Promise<{ artifact: Artifact; created: boolean }> {
     await this.assertHolds(runnerId, taskId);
     const file = await this.files.upload(source, path.split('/').pop());
     const { rows } = await this.db.query<{ id: string }>(
@@ -66,8 +71,9 @@ export class ArtifactService {
     if (rows[0]) return { artifact: await this.get(rows[0].id), created: true };
 
     await this.files.discard(file.id);
-    const existing = (await this.db.query<ArtifactRow>(`${SELECT_ARTIFACT} WHERE a.task_id = $1 AND a.path = $2`, [taskId, path]))
-      .rows[0]!;
+    const existing = (
+      await this.db.query<ArtifactRow>(`${SELECT_ARTIFACT} WHERE a.task_id = $1 AND a.path = $2`, [taskId, path])
+    ).rows[0]!;
     if (existing.sha256 !== file.sha256) {
       throw new BorgError('CONFLICT', `task ${taskId} already has a different artifact at ${path}`, {
         sha256: existing.sha256,
@@ -85,7 +91,9 @@ export class ArtifactService {
   async listOfTask(taskId: string): Promise<Artifact[]> {
     const exists = await this.db.query('SELECT 1 FROM tasks WHERE id = $1', [taskId]);
     if (exists.rows.length === 0) throw notFound('task', taskId);
-    const { rows } = await this.db.query<ArtifactRow>(`${SELECT_ARTIFACT} WHERE a.task_id = $1 ORDER BY a.path`, [taskId]);
+    const { rows } = await this.db.query<ArtifactRow>(`${SELECT_ARTIFACT} WHERE a.task_id = $1 ORDER BY a.path`, [
+      taskId,
+    ]);
     return rows.map(toArtifact);
   }
 

@@ -57,7 +57,12 @@ export class Dispatcher {
    * Claims at once if it can; otherwise waits up to `waitSeconds`. Returns null when nothing
    * came (the route answers 204).
    */
-  async next(runnerId: string, max: number, waitSeconds: number, signal?: AbortSignal): Promise<NextTasksResponse | null> {
+  async next(
+    runnerId: string,
+    max: number,
+    waitSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<NextTasksResponse | null> {
     if (waitSeconds <= 0) {
       const items = await this.queue.claim(runnerId, max);
       const cancels = await this.queue.cancelRequestsOf(runnerId);
@@ -152,7 +157,10 @@ export class Dispatcher {
         if (items.length > 0) {
           if (!this.waiters.has(waiter)) {
             // The runner hung up while we claimed: put the tasks back, unseen and unspent.
-            await this.queue.release(waiter.runnerId, items.map((t) => t.id));
+            await this.queue.release(
+              waiter.runnerId,
+              items.map((t) => t.id),
+            );
             return false;
           }
           const cancels = await this.queue.cancelRequestsOf(waiter.runnerId);

@@ -154,9 +154,12 @@ export const jobStore = {
     if (filter.namePrefix) {
       where.push(`j.name LIKE ${param(filter.namePrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%')}`);
     }
-    if (filter.label) where.push(`j.labels @> ${param(JSON.stringify({ [filter.label.key]: filter.label.value }))}::jsonb`);
+    if (filter.label)
+      where.push(`j.labels @> ${param(JSON.stringify({ [filter.label.key]: filter.label.value }))}::jsonb`);
     if (filter.after) {
-      where.push(`(j.created_at, j.id) < (${param(filter.after.createdCursor)}::timestamptz, ${param(filter.after.id)}::uuid)`);
+      where.push(
+        `(j.created_at, j.id) < (${param(filter.after.createdCursor)}::timestamptz, ${param(filter.after.id)}::uuid)`,
+      );
     }
     const { rows } = await db.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs j

@@ -15,16 +15,10 @@ import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { runnerStore } from '../runners/runner-store.ts';
-import { jobStore, type JobRow, toJob } from './job-store.ts';
+import { type JobRow, jobStore, toJob } from './job-store.ts';
 import { logStore, type NewLogLine } from './log-store.ts';
 import { type BackoffPolicy, retryDelayMs } from './retry-backoff.ts';
-import {
-  canTransition,
-  isRetryableEnding,
-  isTerminal,
-  SERVER_REASONS,
-  type ServerReason,
-} from './task-states.ts';
+import { canTransition, isRetryableEnding, isTerminal, SERVER_REASONS, type ServerReason } from './task-states.ts';
 import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from './task-store.ts';
 
 export interface QueueOptions {
@@ -145,7 +139,8 @@ export class Queue {
     const job = await this.changeJob(id, async (tx, row) => {
       if (!isJobEnded(row)) throw illegalJobAction('retry', row);
       const ended = await taskStore.latestUnsucceeded(tx, id);
-      if (ended.length === 0) throw new BorgError('ILLEGAL_TRANSITION', 'every task of this job succeeded: nothing to retry');
+      if (ended.length === 0)
+        throw new BorgError('ILLEGAL_TRANSITION', 'every task of this job succeeded: nothing to retry');
       await jobStore.clearCancelRequested(tx, id);
       const events: BorgEvent[] = [];
       for (const task of ended) {
@@ -187,10 +182,7 @@ export class Queue {
     if (rows.length === 0) return [];
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    const [started, files] = await Promise.all([
-      jobStore.markStarted(this.db, jobIds),
-      this.inputFilesOf(jobIds),
-    ]);
+    const [started, files] = await Promise.all([jobStore.markStarted(this.db, jobIds), this.inputFilesOf(jobIds)]);
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
     for (const job of await this.jobViews(this.db, started)) events.push({ type: 'job.updated', job });
     this.bus.publishAll(events);

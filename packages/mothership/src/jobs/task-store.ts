@@ -207,7 +207,14 @@ export const taskStore = {
       `INSERT INTO tasks AS t (job_id, index, attempt, priority, labels, available_at)
        VALUES ($1, $2, $3, $4, $5::jsonb, now() + make_interval(secs => $6::double precision / 1000))
        RETURNING ${TASK_COLUMNS}`,
-      [previous.job_id, previous.index, previous.attempt + 1, previous.priority, JSON.stringify(previous.labels), delayMs],
+      [
+        previous.job_id,
+        previous.index,
+        previous.attempt + 1,
+        previous.priority,
+        JSON.stringify(previous.labels),
+        delayMs,
+      ],
     );
     return rows[0]!;
   },

@@ -25,7 +25,10 @@ export type Labels = z.infer<typeof Labels>;
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 export const MAX_ENV_VARS = 256;
 export const Env = z
-  .record(z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_"'), z.string().max(32_768))
+  .record(
+    z.string().regex(ENV_NAME_PATTERN, 'environment variable names are letters, digits and "_"'),
+    z.string().max(32_768),
+  )
   .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, `at most ${MAX_ENV_VARS} environment variables`);
 export type Env = z.infer<typeof Env>;
 

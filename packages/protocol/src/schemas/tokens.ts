@@ -9,7 +9,12 @@ export const CreateTokenRequest = z.strictObject({
   name: z.string().trim().min(1).max(200),
   /** `user` tokens act on the API; `registration` tokens only let solders register. */
   kind: z.enum(['user', 'registration']).default('user'),
-  expires_in_seconds: z.number().int().min(60).max(10 * 365 * 24 * 3600).optional(),
+  expires_in_seconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(10 * 365 * 24 * 3600)
+    .optional(),
 });
 export type CreateTokenRequest = z.input<typeof CreateTokenRequest>;
 

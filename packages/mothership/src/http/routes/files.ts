@@ -40,7 +40,14 @@ export const fileRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ser
 
   app.get(
     '/files/:id',
-    { schema: { tags: ['files'], summary: "A file's metadata", params: FileParams, response: { 200: FileInfo, ...errors } } },
+    {
+      schema: {
+        tags: ['files'],
+        summary: "A file's metadata",
+        params: FileParams,
+        response: { 200: FileInfo, ...errors },
+      },
+    },
     async (request) => files.get(request.params.id),
   );
 
@@ -102,7 +109,10 @@ export const fileRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ser
         if (!parsed.success) {
           part.file.resume();
           const issue = parsed.error.issues[0]!;
-          throw new BorgError('VALIDATION_FAILED', `${issue.path.join('.') || 'fields'}: ${issue.message} (send task_id and path before file)`);
+          throw new BorgError(
+            'VALIDATION_FAILED',
+            `${issue.path.join('.') || 'fields'}: ${issue.message} (send task_id and path before file)`,
+          );
         }
         result = await artifacts.upload(runnerId, parsed.data.task_id, parsed.data.path, part.file);
       }

@@ -38,7 +38,9 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
     async (request) => {
       const { limit, cursor, status, name, label } = request.query;
       const after = cursor ? decodeCursor(cursor, 2) : undefined;
-      const [key = '', value = ''] = label ? [label.slice(0, label.indexOf('=')), label.slice(label.indexOf('=') + 1)] : [];
+      const [key = '', value = ''] = label
+        ? [label.slice(0, label.indexOf('=')), label.slice(label.indexOf('=') + 1)]
+        : [];
       const rows = await jobStore.list(db, {
         limit: limit + 1,
         statuses: status,

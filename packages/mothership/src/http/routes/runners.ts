@@ -33,7 +33,12 @@ export const runnerRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { s
   app.get(
     '/runners',
     {
-      schema: { tags: ['runners'], summary: 'List runners, newest first', querystring: ListQuery, response: { 200: page(Runner), ...errors } },
+      schema: {
+        tags: ['runners'],
+        summary: 'List runners, newest first',
+        querystring: ListQuery,
+        response: { 200: page(Runner), ...errors },
+      },
     },
     async (request) => {
       const { limit, cursor } = request.query;
@@ -47,7 +52,9 @@ export const runnerRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { s
 
   app.get(
     '/runners/:id',
-    { schema: { tags: ['runners'], summary: 'One runner', params: RunnerParams, response: { 200: Runner, ...errors } } },
+    {
+      schema: { tags: ['runners'], summary: 'One runner', params: RunnerParams, response: { 200: Runner, ...errors } },
+    },
     async (request) => {
       const runner = await runnerStore.get(db, request.params.id);
       if (!runner) throw notFound('runner', request.params.id);
@@ -71,7 +78,12 @@ export const runnerRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { s
   app.post(
     '/runners/:id/resume',
     {
-      schema: { tags: ['runners'], summary: 'Undo a drain', params: RunnerParams, response: { 200: Runner, ...errors } },
+      schema: {
+        tags: ['runners'],
+        summary: 'Undo a drain',
+        params: RunnerParams,
+        response: { 200: Runner, ...errors },
+      },
     },
     async (request) => sessions.setDraining(request.params.id, false),
   );
@@ -94,7 +106,8 @@ export const runnerRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { s
         // No Authorization header: the seed's body field is the last chance.
         const principal = await authenticator.authenticate(request.body.token);
         if (!principal) throw new BorgError('UNAUTHORIZED', 'a registration token is required (Authorization: Bearer)');
-        if (principal.kind !== 'registration') throw new BorgError('FORBIDDEN', 'registration needs a registration token');
+        if (principal.kind !== 'registration')
+          throw new BorgError('FORBIDDEN', 'registration needs a registration token');
       }
       return reply.code(201).send(await sessions.register(request.body));
     },

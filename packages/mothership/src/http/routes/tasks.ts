@@ -26,7 +26,14 @@ export const taskRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ser
 
   app.get(
     '/tasks/:id',
-    { schema: { tags: ['tasks'], summary: 'One task (attempt)', params: TaskParams, response: { 200: Task, ...errors } } },
+    {
+      schema: {
+        tags: ['tasks'],
+        summary: 'One task (attempt)',
+        params: TaskParams,
+        response: { 200: Task, ...errors },
+      },
+    },
     async (request) => {
       const row = await taskStore.get(db, request.params.id);
       if (!row) throw notFound('task', request.params.id);

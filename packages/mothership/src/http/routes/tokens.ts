@@ -14,7 +14,13 @@ export const tokenRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { se
 
   app.get(
     '/tokens',
-    { schema: { tags: ['tokens'], summary: 'User and registration tokens (never their values)', response: { 200: TokenList, ...errors } } },
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'User and registration tokens (never their values)',
+        response: { 200: TokenList, ...errors },
+      },
+    },
     async () => ({ items: await tokenStore.list(db), next_cursor: null }),
   );
 
@@ -37,7 +43,14 @@ export const tokenRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { se
 
   app.delete(
     '/tokens/:id',
-    { schema: { tags: ['tokens'], summary: 'Revoke a token at once', params: TokenParams, response: { 200: TokenInfo, ...errors } } },
+    {
+      schema: {
+        tags: ['tokens'],
+        summary: 'Revoke a token at once',
+        params: TokenParams,
+        response: { 200: TokenInfo, ...errors },
+      },
+    },
     async (request) => {
       const info = await tokenStore.revoke(db, request.params.id);
       if (!info) throw notFound('token', request.params.id);

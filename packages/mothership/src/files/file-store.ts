@@ -30,9 +30,11 @@ export const fileStore = {
     file: { id: string; filename: string; size: number; sha256: string; contentType: string },
   ): Promise<FileRow> {
     const { rows } = await db.query<FileRow>(
+      // The id goes in twice as two parameters: one parameter in a uuid column and a text column
+      // fails with "inconsistent types deduced for parameter $1" (every upload was a 500).
       `INSERT INTO files (id, filename, size, sha256, content_type, storage_key)
-       VALUES ($1, $2, $3, $4, $5, $1) RETURNING *`,
-      [file.id, file.filename, file.size, file.sha256, file.contentType],
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [file.id, file.filename, file.size, file.sha256, file.contentType, file.id],
     );
     return rows[0]!;
   },

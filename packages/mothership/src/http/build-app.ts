@@ -1,12 +1,12 @@
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 
 import { BorgError } from '../errors.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
-import { installErrorHandling } from './error-handler.ts';
+import { installErrorHandling, toErrorReply } from './error-handler.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -42,6 +42,12 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     genReqId: () => crypto.randomUUID(),
+    // A URL the router cannot decode (`%E0%A4%A`) or an over-long path parameter is answered by
+    // Fastify before any handler runs; this keeps those answers in Borg's one error shape.
+    frameworkErrors: (error, _request, reply) => {
+      const { status, code, message } = toErrorReply(error, services.health);
+      void (reply as FastifyReply).code(status).send({ error: { code, message } });
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
@@ -50,6 +56,11 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app, services.health);
 
+  // The WebSocket plugin goes before the auth hook: its own onRequest hook marks upgrade requests
+  // so that its onResponse hook destroys the socket after a refusal. With auth first, a refused
+  // upgrade (401/403) left the raw socket open for good: a leak any anonymous client could
+  // repeat, and app.close() waited on those sockets forever.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthHook(services.authenticator));
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -77,8 +88,6 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
       headerPairs: 50,
     },
   });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-
   await app.register(healthRoutes, { services });
   await app.register(
     async (api) => {

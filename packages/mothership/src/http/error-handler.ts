@@ -53,6 +53,16 @@ export function toErrorReply(error: FastifyError | Error, health: DatabaseHealth
     health.noteFailure();
     return { status: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is unavailable; retry shortly' };
   }
+  // SQLSTATE class 22 (data exception) means a value from the request that the database cannot
+  // take: a NUL in a name (22021, 22P05), an id that is no UUID (22P02), a forged cursor's time
+  // (22007). It is the client's mistake, so 400, without echoing the database's own message.
+  if (/^22[0-9A-Z]{3}$/.test(String((error as { code?: unknown }).code))) {
+    return {
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: 'the request holds a value that cannot be stored (a NUL character, a malformed id or time, …)',
+    };
+  }
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
     return { status, code: status === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', message: error.message };

@@ -8,10 +8,29 @@ export const RUNNER_STATUSES = ['online', 'busy', 'draining', 'offline'] as cons
 export const RunnerStatus = z.enum(RUNNER_STATUSES);
 export type RunnerStatus = z.infer<typeof RunnerStatus>;
 
+const MAX_RESOURCES_DEPTH = 16;
+
 /** What the solder detected about its machine; free-form so new probes need no protocol change. */
 export const Resources = z
   .record(z.string().max(64), z.unknown())
-  .refine((r) => JSON.stringify(r).length <= 65_536, 'resources must be at most 64 KiB of JSON');
+  // The depth is checked first, without recursion: a 100,000-deep object would overflow the
+  // stack of JSON.stringify (a 500), and a merely deep one that of the database's jsonb parser.
+  .refine(
+    (r) => jsonDepthAtMost(r, MAX_RESOURCES_DEPTH) && JSON.stringify(r).length <= 65_536,
+    `resources must be at most 64 KiB of JSON, nested at most ${MAX_RESOURCES_DEPTH} deep`,
+  );
+
+/** True when no array or object in `value` sits deeper than `max` levels (iterative: no stack to overflow). */
+function jsonDepthAtMost(value: unknown, max: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth > max) return false;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return true;
+}
 
 export const RegisterRunnerRequest = z.strictObject({
   device_id: z.string().min(1).max(128),

@@ -1,0 +1,426 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import type { FastifyInstance } from 'fastify';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+
+import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
+import { storageDirOf } from '../src/config.ts';
+
+/**
+ * DESIGN "Semantics" 8 and test plan 4.C (A1-A8, A11, A12), W1: one table naming every route
+ * the app serves with who may call it, and every kind of bad credential thrown at each.
+ */
+
+type Access = 'public' | 'user' | 'runner' | 'registration' | 'user-or-runner';
+type Body = { json: unknown } | { form: () => FormData };
+
+interface Context {
+  fileId: string;
+  heldTaskId: string;
+  waitingJobId: string;
+  victimTokenId: string;
+  a: TestRunner;
+  b: TestRunner;
+}
+
+interface RouteSpec {
+  access: Access;
+  path: (c: Context) => string;
+  body?: (c: Context) => Body;
+}
+
+const artifactForm = (taskId: string) => () => {
+  const form = new FormData();
+  form.append('task_id', taskId);
+  form.append('path', 'out/probe.txt');
+  form.append('file', new Blob(['probe']), 'probe.txt');
+  return form;
+};
+const fileForm = () => {
+  const form = new FormData();
+  form.append('file', new Blob(['probe']), 'probe.txt');
+  return form;
+};
+
+/** Every route, with a request that would succeed if the token were right. */
+const ROUTES: Record<string, RouteSpec> = {
+  'GET /healthz': { access: 'public', path: () => '/healthz' },
+  'GET /readyz': { access: 'public', path: () => '/readyz' },
+  'GET /api/docs': { access: 'user', path: () => '/api/docs' },
+  'GET /ws': { access: 'user', path: () => '/ws' },
+  'POST /api/v1/jobs': {
+    access: 'user',
+    path: () => '/api/v1/jobs',
+    body: () => ({ json: { name: 'probe', command: 'true' } }),
+  },
+  'GET /api/v1/jobs': { access: 'user', path: () => '/api/v1/jobs' },
+  'GET /api/v1/jobs/:id': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}` },
+  'POST /api/v1/jobs/:id/pause': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/pause` },
+  'POST /api/v1/jobs/:id/resume': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/resume` },
+  'POST /api/v1/jobs/:id/retry': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/retry` },
+  'POST /api/v1/jobs/:id/cancel': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/cancel` },
+  'GET /api/v1/runners': { access: 'user', path: () => '/api/v1/runners' },
+  'POST /api/v1/runners/register': {
+    access: 'registration',
+    path: () => '/api/v1/runners/register',
+    body: () => ({ json: { device_id: `probe-${randomUUID()}`, name: 'probe' } }),
+  },
+  'GET /api/v1/runners/:id': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}` },
+  'POST /api/v1/runners/:id/drain': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}/drain` },
+  'POST /api/v1/runners/:id/resume': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}/resume` },
+  'POST /api/v1/runners/:id/heartbeat': {
+    access: 'runner',
+    path: (c) => `/api/v1/runners/${c.a.id}/heartbeat`,
+    body: () => ({ json: {} }),
+  },
+  'GET /api/v1/runners/:id/tasks/next': {
+    access: 'runner',
+    path: (c) => `/api/v1/runners/${c.a.id}/tasks/next?wait=0`,
+  },
+  'GET /api/v1/tasks/:id': { access: 'user', path: (c) => `/api/v1/tasks/${c.heldTaskId}` },
+  'POST /api/v1/tasks/:id/status': {
+    access: 'runner',
+    path: (c) => `/api/v1/tasks/${c.heldTaskId}/status`,
+    body: () => ({ json: { status: 'running' } }),
+  },
+  'POST /api/v1/tasks/:id/logs': {
+    access: 'runner',
+    path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs`,
+    body: () => ({ json: { seq: 0, lines: [{ stream: 'stdout', message: 'probe' }] } }),
+  },
+  'GET /api/v1/tasks/:id/logs': { access: 'user', path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs` },
+  'GET /api/v1/tasks/:id/artifacts': { access: 'user', path: (c) => `/api/v1/tasks/${c.heldTaskId}/artifacts` },
+  'POST /api/v1/files': { access: 'user', path: () => '/api/v1/files', body: () => ({ form: fileForm }) },
+  'GET /api/v1/files/:id': { access: 'user', path: (c) => `/api/v1/files/${c.fileId}` },
+  'GET /api/v1/files/:id/download': { access: 'user-or-runner', path: (c) => `/api/v1/files/${c.fileId}/download` },
+  'POST /api/v1/artifacts/upload': {
+    access: 'runner',
+    path: () => '/api/v1/artifacts/upload',
+    body: (c) => ({ form: artifactForm(c.heldTaskId) }),
+  },
+  'GET /api/v1/tokens': { access: 'user', path: () => '/api/v1/tokens' },
+  'POST /api/v1/tokens': { access: 'user', path: () => '/api/v1/tokens', body: () => ({ json: { name: 'probe' } }) },
+  'DELETE /api/v1/tokens/:id': { access: 'user', path: (c) => `/api/v1/tokens/${c.victimTokenId}` },
+  'GET /api/v1/stats': { access: 'user', path: () => '/api/v1/stats' },
+};
+
+/** Reads the routes back from the router's own tree, so a route added later cannot hide. */
+function servedRoutes(app: FastifyInstance): string[] {
+  const stack: string[] = [];
+  const routes: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
+    if (!match) continue;
+    const depth = match[1]!.length / 4;
+    stack[depth] = match[2]!;
+    stack.length = depth + 1;
+    for (const method of match[3]?.split(', ') ?? []) {
+      if (method !== 'HEAD') routes.push(`${method} ${stack.join('')}`);
+    }
+  }
+  return routes.sort();
+}
+
+const KIND_ALLOWED: Record<Exclude<Access, 'public'>, string[]> = {
+  user: ['user'],
+  runner: ['runner'],
+  registration: ['registration'],
+  'user-or-runner': ['user', 'runner'],
+};
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('authentication and authorization of every route', () => {
+  const borg = useTestMothership();
+  const c = {} as Context;
+  /** Every response body seen, except the two answers whose purpose is to hand out a token. */
+  const seen: string[] = [];
+  const secrets: string[] = [];
+  const invalid: Array<[string, string]> = [];
+  let before: unknown;
+
+  async function send(spec: RouteSpec, authorization?: string, options: { method?: string; record?: boolean } = {}) {
+    const body = spec.body?.(c);
+    const headers: Record<string, string> = {};
+    if (authorization !== undefined) headers.authorization = authorization;
+    let payload: string | FormData | undefined;
+    if (body && 'json' in body) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body.json);
+    } else if (body) {
+      payload = body.form();
+    }
+    const response = await fetch(borg().url + spec.path(c), { method: options.method, headers, body: payload });
+    const text = await response.text();
+    if (options.record !== false) seen.push(text);
+    return { status: response.status, text, headers: response.headers };
+  }
+
+  async function state() {
+    const { rows } = await borg().db.query<{ state: unknown }>(`SELECT json_build_object(
+      'jobs', (SELECT json_agg(json_build_array(id, status, paused, cancel_requested_at) ORDER BY id) FROM jobs),
+      'tasks', (SELECT json_agg(json_build_array(id, status, runner_id, log_batches) ORDER BY id) FROM tasks),
+      'runners', (SELECT json_agg(json_build_array(id, last_heartbeat, draining, status) ORDER BY id) FROM runners),
+      'tokens', (SELECT json_agg(json_build_array(id, revoked_at) ORDER BY id) FROM api_tokens),
+      'files', (SELECT count(*) FROM files),
+      'artifacts', (SELECT count(*) FROM artifacts),
+      'logs', (SELECT count(*) FROM task_logs)) AS state`);
+    const blobs = await readdir(join(storageDirOf(borg().services.config), 'blobs'), { recursive: true });
+    return { db: rows[0]!.state, blobs: blobs.sort() };
+  }
+
+  beforeAll(async () => {
+    const { admin } = borg();
+    c.a = await borg().registerRunner({ max_concurrent_tasks: 2 });
+    c.b = await borg().registerRunner();
+    c.fileId = (await admin.uploadFile(new Blob(['input bytes']), 'in.txt')).id;
+    await admin.createJob({ name: 'held', command: 'true', files: [{ file_id: c.fileId, path: 'in.txt' }] });
+    const claimed = await c.a.client.nextTasks(c.a.id, { wait: 0, max: 1 });
+    c.heldTaskId = claimed!.items[0]!.id;
+    c.waitingJobId = (await admin.createJob({ name: 'waiting', command: 'true' })).id;
+    const victim = await admin.createToken({ name: 'victim' });
+    c.victimTokenId = victim.id;
+
+    const revokedUser = await admin.createToken({ name: 'revoked' });
+    await admin.revokeToken(revokedUser.id);
+    const revokedRegistration = await admin.createToken({ name: 'revoked registration', kind: 'registration' });
+    await admin.revokeToken(revokedRegistration.id);
+    const expired = await admin.createToken({ name: 'expired', expires_in_seconds: 60 });
+    await borg().db.query(`UPDATE api_tokens SET expires_at = now() - interval '1 minute' WHERE id = $1`, [expired.id]);
+    const replaced = await borg().registerRunner();
+    const reregistered = await borg().registerRunner({ device_id: replaced.deviceId });
+
+    const admin_ = borg().adminToken;
+    invalid.push(
+      ['no Authorization header', ''],
+      ['an empty Bearer', 'Bearer '],
+      ['a Bearer with nothing after it', 'Bearer'],
+      ['a 10 KB token', `Bearer ${'x'.repeat(10 * 1024)}`],
+      ['non-ASCII bytes', `Bearer ${Buffer.from('borg_usr_tökén✓', 'utf8').toString('latin1')}`],
+      ['the Basic scheme', 'Basic x'],
+      ['a valid token under another scheme', `Token ${admin_}`],
+      ['a valid token after two spaces', `Bearer  ${admin_}`],
+      ['two tokens', `Bearer ${admin_} ${admin_}`],
+      ['a well-formed unknown token', `Bearer borg_usr_${randomBytes(32).toString('base64url')}`],
+      ['a revoked user token', `Bearer ${revokedUser.token}`],
+      ['a revoked registration token', `Bearer ${revokedRegistration.token}`],
+      ['an expired user token', `Bearer ${expired.token}`],
+      ["a runner token replaced by the runner's re-registration", `Bearer ${replaced.token}`],
+    );
+    secrets.push(
+      admin_,
+      borg().registrationToken,
+      c.a.token,
+      c.b.token,
+      victim.token,
+      revokedUser.token,
+      revokedRegistration.token,
+      expired.token,
+      replaced.token,
+      reregistered.token,
+    );
+    before = await state();
+  });
+
+  const tokenOf = (kind: string) =>
+    kind === 'user' ? borg().adminToken : kind === 'runner' ? c.a.token : borg().registrationToken;
+
+  it('has an entry for every route the app serves, and none for routes it does not', () => {
+    const served = servedRoutes(borg().mothership.app);
+    expect(served).toEqual(Object.keys(ROUTES).sort());
+    // The tree parser itself is checked against the OpenAPI document's paths.
+    const documented = Object.entries(
+      (borg().mothership.app.swagger() as { paths: Record<string, object> }).paths,
+    ).flatMap(([path, methods]) =>
+      Object.keys(methods).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+    );
+    expect(served).toEqual(expect.arrayContaining(documented));
+  });
+
+  it.each(Object.keys(ROUTES))(
+    '%s refuses a missing, malformed, unknown, revoked or expired token, and other classes',
+    async (key) => {
+      const spec = ROUTES[key]!;
+      const method = key.split(' ')[0]!;
+      for (const [what, header] of invalid) {
+        const response = await send(spec, header || undefined, { method });
+        if (spec.access === 'public') {
+          expect(response.status, `${key} with ${what}`).toBe(200);
+          continue;
+        }
+        expect(response.status, `${key} with ${what}: ${response.text}`).toBe(401);
+        expect(JSON.parse(response.text)).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
+        expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        if (method === 'GET')
+          expect((await send(spec, header || undefined, { method: 'HEAD' })).status, `HEAD ${key}`).toBe(401);
+      }
+      if (spec.access === 'public') return;
+      for (const kind of ['user', 'runner', 'registration'].filter(
+        (k) => !KIND_ALLOWED[spec.access as Exclude<Access, 'public'>].includes(k),
+      )) {
+        const response = await send(spec, `Bearer ${tokenOf(kind)}`, { method });
+        expect(response.status, `${key} with a ${kind} token: ${response.text}`).toBe(403);
+        expect(JSON.parse(response.text)).toEqual({ error: { code: 'FORBIDDEN', message: expect.any(String) } });
+      }
+    },
+  );
+
+  it("refuses runner A's token for runner B, for ids that merely resemble A's, and for B's tasks (A6, A7, A12)", async () => {
+    const json = (value: unknown) => () => ({ json: value });
+    const cases: Array<[string, RouteSpec, string, number]> = [
+      [
+        "A's token on B's heartbeat",
+        { access: 'runner', path: () => `/api/v1/runners/${c.b.id}/heartbeat`, body: json({}) },
+        c.a.token,
+        403,
+      ],
+      [
+        "A's token on B's claim",
+        { access: 'runner', path: () => `/api/v1/runners/${c.b.id}/tasks/next?wait=0&max=2` },
+        c.a.token,
+        403,
+      ],
+      [
+        "A's token on a prefix of A's id",
+        { access: 'runner', path: () => `/api/v1/runners/${c.a.id.slice(0, -1)}/heartbeat`, body: json({}) },
+        c.a.token,
+        403,
+      ],
+      [
+        "A's token on A's id with a suffix",
+        { access: 'runner', path: () => `/api/v1/runners/${c.a.id}0/tasks/next` },
+        c.a.token,
+        403,
+      ],
+      [
+        "B's status report for A's task",
+        {
+          access: 'runner',
+          path: () => `/api/v1/tasks/${c.heldTaskId}/status`,
+          body: json({ status: 'failed', exit_code: 1 }),
+        },
+        c.b.token,
+        403,
+      ],
+      [
+        "B's logs for A's task",
+        {
+          access: 'runner',
+          path: () => `/api/v1/tasks/${c.heldTaskId}/logs`,
+          body: json({ seq: 0, lines: [{ stream: 'stdout', message: 'forged' }] }),
+        },
+        c.b.token,
+        403,
+      ],
+      [
+        "B's artifact for A's task",
+        {
+          access: 'runner',
+          path: () => '/api/v1/artifacts/upload',
+          body: () => ({ form: artifactForm(c.heldTaskId) }),
+        },
+        c.b.token,
+        403,
+      ],
+      [
+        "B's download of an input of A's task (existence not revealed)",
+        { access: 'runner', path: () => `/api/v1/files/${c.fileId}/download` },
+        c.b.token,
+        404,
+      ],
+    ];
+    for (const [what, spec, token, status] of cases) {
+      const method = spec.body ? 'POST' : 'GET';
+      const response = await send(spec, `Bearer ${token}`, { method });
+      expect(response.status, `${what}: ${response.text}`).toBe(status);
+      expect(JSON.parse(response.text)).toMatchObject({
+        error: { code: expect.any(String), message: expect.any(String) },
+      });
+    }
+    // The seed's body field is held to the same rule as the header.
+    const register = ROUTES['POST /api/v1/runners/register']!;
+    for (const [token, status] of [
+      [borg().adminToken, 403],
+      [c.a.token, 403],
+      ['nonsense', 401],
+    ] as const) {
+      const response = await send(
+        { ...register, body: () => ({ json: { device_id: `probe-${randomUUID()}`, name: 'p', token } }) },
+        undefined,
+        { method: 'POST' },
+      );
+      expect(response.status, `register with ${token} in the body`).toBe(status);
+    }
+  });
+
+  it('refuses a WebSocket upgrade without a valid user token before switching protocols (W1)', async () => {
+    const upgrade = (query: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(`${borg().url.replace(/^http/, 'ws')}/ws${query}`, { headers });
+        // The refusal must also end the connection: the server, not this client, closes it.
+        socket.on('unexpected-response', (request, response) => {
+          response.resume();
+          request.socket?.once('close', () => resolve(response.statusCode ?? 0));
+        });
+        socket.on('open', () => {
+          resolve(101);
+          socket.close();
+        });
+        socket.on('error', reject);
+      });
+    expect(await upgrade('')).toBe(401);
+    expect(await upgrade('?token=not-a-token')).toBe(401);
+    expect(await upgrade('', { authorization: 'Basic x' })).toBe(401);
+    expect(await upgrade('', { authorization: `Bearer ${c.a.token}` })).toBe(403);
+    expect(await upgrade(`?token=${encodeURIComponent(borg().registrationToken)}`)).toBe(403);
+    // The same server does switch protocols for a user token, in the header or the query.
+    expect(await upgrade('', { authorization: `Bearer ${borg().adminToken}` })).toBe(101);
+    expect(await upgrade(`?token=${encodeURIComponent(borg().adminToken)}`)).toBe(101);
+  });
+
+  it('left no trace of any refused request: no job, claim, heartbeat, log, file, artifact or revocation (A1)', async () => {
+    expect(await state()).toEqual(before);
+  });
+
+  it.each(Object.keys(ROUTES))('%s lets its own class of token through', async (key) => {
+    const spec = ROUTES[key]!;
+    const method = key.split(' ')[0]!;
+    const record = key !== 'POST /api/v1/runners/register' && key !== 'POST /api/v1/tokens';
+    const kinds = spec.access === 'public' ? [undefined] : KIND_ALLOWED[spec.access];
+    for (const kind of kinds) {
+      const response = await send(spec, kind && `Bearer ${tokenOf(kind)}`, { method, record });
+      expect(response.status, `${key} with a ${kind ?? 'no'} token: ${response.text}`).toBeLessThan(500);
+      expect([401, 403], `${key} with a ${kind ?? 'no'} token: ${response.text}`).not.toContain(response.status);
+      if (!record) secrets.push((JSON.parse(response.text) as { token: string }).token);
+    }
+  });
+
+  it('never shows a token or its hash in a response or a live event (A11)', async () => {
+    const { admin } = borg();
+    const live = new WebSocket(`${borg().url.replace(/^http/, 'ws')}/ws`, {
+      headers: { authorization: `Bearer ${borg().adminToken}` },
+    });
+    const events: string[] = [];
+    live.on('message', (data) => events.push(data.toString()));
+    await new Promise((resolve) => live.once('open', resolve));
+    live.send(JSON.stringify({ type: 'subscribe', topics: ['runners'] }));
+    await expect.poll(() => events.some((e) => e.includes('"subscribed"'))).toBe(true);
+    const fresh = await borg().registerRunner();
+    secrets.push(fresh.token);
+    await fresh.client.heartbeat(fresh.id, { status: 'online' });
+    await expect.poll(() => events.filter((e) => e.includes(fresh.id)).length).toBeGreaterThan(0);
+    live.close();
+
+    seen.push(JSON.stringify(await admin.listRunners()), JSON.stringify(await admin.getRunner(fresh.id)));
+    seen.push(JSON.stringify(await admin.listTokens()), JSON.stringify(await admin.getRunner(c.a.id)));
+    const everything = [...seen, ...events].join('\n');
+    expect(secrets.length).toBeGreaterThan(10);
+    for (const secret of secrets) {
+      expect(everything.includes(secret), `a token appears in a response`).toBe(false);
+      expect(everything.includes(sha256(secret)), `a token hash appears in a response`).toBe(false);
+    }
+  });
+});

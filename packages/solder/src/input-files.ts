@@ -1,0 +1,185 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, copyFile, link, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+
+import type { BorgClient, JobFileWithMeta } from '@borg/protocol';
+
+import type { Workspace } from './workspace.ts';
+
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+const TEMP_PREFIX = '.tmp-';
+/** A temp file untouched this long belongs to a download that died with its solder. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+/** Errors of link() that mean "this file system will not hard-link here", so a copy will do. */
+const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/**
+ * Job inputs, downloaded once per content hash into `cacheDir/<sha256>` and placed into task
+ * workspaces from there.
+ *
+ * Cached files are read-only and hard-linked into workspaces, so a task that writes to an input
+ * in place gets EACCES rather than silently changing the bytes other tasks see. A task that
+ * chmods and writes anyway is caught by the check on the next cache hit, which re-hashes a file
+ * whose size or mtime changed since it was last verified (and every file once per process, so a
+ * download torn by a crash before it reached the disk is caught too).
+ */
+export class InputCache {
+  /** One download per hash at a time: concurrent tasks needing the same input share it. */
+  private readonly inFlight = new Map<string, Promise<string>>();
+  /** sha256 → "size:mtime" of the cached file when its hash was last checked. */
+  private readonly verified = new Map<string, string>();
+  private swept = false;
+
+  constructor(
+    private readonly cacheDir: string,
+    private readonly client: BorgClient,
+  ) {}
+
+  /** Puts every file at its path in the workspace, or throws and says which file and why. */
+  async place(files: JobFileWithMeta[], workspace: Workspace): Promise<void> {
+    // Every destination and every hash is checked before a byte is fetched: a bad job fails
+    // at once and costs no bandwidth.
+    const targets: string[] = [];
+    for (const file of files) {
+      if (!SHA256_PATTERN.test(file.sha256)) {
+        throw new Error(`input file ${file.path}: ${JSON.stringify(file.sha256)} is not a sha256 digest`);
+      }
+      if (!Number.isSafeInteger(file.size) || file.size < 0) {
+        throw new Error(`input file ${file.path}: invalid size ${file.size}`);
+      }
+      targets.push(await workspace.resolveInside(file.path));
+    }
+
+    const cached = await Promise.allSettled(files.map((file) => this.cached(file)));
+    // Settled first, thrown after, so no download is still writing when place() answers.
+    const failed = cached.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    for (const [i, file] of files.entries()) {
+      await placeFile((cached[i] as PromiseFulfilledResult<string>).value, targets[i]!, file.path);
+    }
+  }
+
+  private cached(file: JobFileWithMeta): Promise<string> {
+    let pending = this.inFlight.get(file.sha256);
+    if (!pending) {
+      pending = this.fetchOnce(file).finally(() => this.inFlight.delete(file.sha256));
+      this.inFlight.set(file.sha256, pending);
+    }
+    return pending;
+  }
+
+  private async fetchOnce(file: JobFileWithMeta): Promise<string> {
+    const final = path.join(this.cacheDir, file.sha256);
+    if (await this.isIntact(final, file)) return final;
+    await mkdir(this.cacheDir, { recursive: true });
+    await this.sweepStaleTemps();
+
+    const temp = path.join(this.cacheDir, `${TEMP_PREFIX}${file.sha256}-${randomUUID()}`);
+    try {
+      const { sha256, size } = await this.download(file, temp);
+      if (size !== file.size) {
+        throw new Error(`input file ${file.path}: size mismatch (expected ${file.size} bytes, got ${size})`);
+      }
+      if (sha256 !== file.sha256) {
+        throw new Error(`input file ${file.path}: sha256 mismatch (expected ${file.sha256}, got ${sha256})`);
+      }
+      // rename() replaces atomically: a reader sees no file or the whole verified file.
+      await rename(temp, final);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    const stats = await stat(final);
+    this.verified.set(file.sha256, `${stats.size}:${stats.mtimeMs}`);
+    return final;
+  }
+
+  /** Streams the file to `temp`, hashing as it goes; stops early if more bytes come than promised. */
+  private async download(file: JobFileWithMeta, temp: string): Promise<{ sha256: string; size: number }> {
+    const response = await this.client.downloadFile(file.file_id);
+    if (!response.body) throw new Error(`input file ${file.path}: the mothership sent no body`);
+    const hash = createHash('sha256');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        if (size > file.size) {
+          callback(new Error(`input file ${file.path}: size mismatch (expected ${file.size} bytes, got more)`));
+          return;
+        }
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    await pipeline(
+      Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>),
+      measure,
+      // 'wx': never write through something already there; 0o444: see the class comment.
+      createWriteStream(temp, { flags: 'wx', mode: 0o444 }),
+    );
+    return { sha256: hash.digest('hex'), size };
+  }
+
+  /** True when the cached copy exists and still has the right bytes; removes a damaged one. */
+  private async isIntact(final: string, file: JobFileWithMeta): Promise<boolean> {
+    let stats;
+    try {
+      stats = await lstat(final);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw error;
+    }
+    const signature = `${stats.size}:${stats.mtimeMs}`;
+    if (stats.isFile() && stats.size === file.size) {
+      if (this.verified.get(file.sha256) === signature) return true;
+      if ((await sha256Of(final)) === file.sha256) {
+        this.verified.set(file.sha256, signature);
+        return true;
+      }
+    }
+    this.verified.delete(file.sha256);
+    await rm(final, { force: true });
+    return false;
+  }
+
+  /** Removes temp files of downloads that a crashed solder left behind (once per process). */
+  private async sweepStaleTemps(): Promise<void> {
+    if (this.swept) return;
+    this.swept = true;
+    for (const name of await readdir(this.cacheDir)) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const file = path.join(this.cacheDir, name);
+      const stats = await lstat(file).catch(() => null);
+      if (stats && Date.now() - stats.mtimeMs > STALE_TEMP_MS) await rm(file, { force: true });
+    }
+  }
+}
+
+/**
+ * Hard-links the cached file to the target, or copies it where links cannot go. Both refuse
+ * an existing target (EEXIST), a symlink included, so nothing is followed or overwritten.
+ */
+async function placeFile(cached: string, target: string, relativePath: string): Promise<void> {
+  try {
+    try {
+      await link(cached, target);
+    } catch (error) {
+      if (!LINK_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+      await copyFile(cached, target, constants.COPYFILE_EXCL);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new Error(`input file ${relativePath}: something already exists at that path`, { cause: error });
+  }
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -131,6 +131,7 @@ const KIND_ALLOWED: Record<Exclude<Access, 'public'>, string[]> = {
   'user-or-runner': ['user', 'runner'],
 };
 
+const ERROR_SHAPE = { error: { code: expect.any(String), message: expect.any(String) } };
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('authentication and authorization of every route', () => {
@@ -269,76 +270,23 @@ describe('authentication and authorization of every route', () => {
   );
 
   it("refuses runner A's token for runner B, for ids that merely resemble A's, and for B's tasks (A6, A7, A12)", async () => {
-    const json = (value: unknown) => () => ({ json: value });
-    const cases: Array<[string, RouteSpec, string, number]> = [
-      [
-        "A's token on B's heartbeat",
-        { access: 'runner', path: () => `/api/v1/runners/${c.b.id}/heartbeat`, body: json({}) },
-        c.a.token,
-        403,
-      ],
-      [
-        "A's token on B's claim",
-        { access: 'runner', path: () => `/api/v1/runners/${c.b.id}/tasks/next?wait=0&max=2` },
-        c.a.token,
-        403,
-      ],
-      [
-        "A's token on a prefix of A's id",
-        { access: 'runner', path: () => `/api/v1/runners/${c.a.id.slice(0, -1)}/heartbeat`, body: json({}) },
-        c.a.token,
-        403,
-      ],
-      [
-        "A's token on A's id with a suffix",
-        { access: 'runner', path: () => `/api/v1/runners/${c.a.id}0/tasks/next` },
-        c.a.token,
-        403,
-      ],
-      [
-        "B's status report for A's task",
-        {
-          access: 'runner',
-          path: () => `/api/v1/tasks/${c.heldTaskId}/status`,
-          body: json({ status: 'failed', exit_code: 1 }),
-        },
-        c.b.token,
-        403,
-      ],
-      [
-        "B's logs for A's task",
-        {
-          access: 'runner',
-          path: () => `/api/v1/tasks/${c.heldTaskId}/logs`,
-          body: json({ seq: 0, lines: [{ stream: 'stdout', message: 'forged' }] }),
-        },
-        c.b.token,
-        403,
-      ],
-      [
-        "B's artifact for A's task",
-        {
-          access: 'runner',
-          path: () => '/api/v1/artifacts/upload',
-          body: () => ({ form: artifactForm(c.heldTaskId) }),
-        },
-        c.b.token,
-        403,
-      ],
-      [
-        "B's download of an input of A's task (existence not revealed)",
-        { access: 'runner', path: () => `/api/v1/files/${c.fileId}/download` },
-        c.b.token,
-        404,
-      ],
+    const { a, b, heldTaskId: task } = c;
+    const cases: Array<[string, string, string, Body | undefined, number]> = [
+      ["A's token on B's heartbeat", a.token, `/api/v1/runners/${b.id}/heartbeat`, { json: {} }, 403],
+      ["A's token on B's claim", a.token, `/api/v1/runners/${b.id}/tasks/next?wait=0&max=2`, undefined, 403],
+      ["A's token on a prefix of A's id", a.token, `/api/v1/runners/${a.id.slice(0, -1)}/heartbeat`, { json: {} }, 403],
+      ["A's token on A's id with a suffix", a.token, `/api/v1/runners/${a.id}0/tasks/next`, undefined, 403],
+      ["B's status for A's task", b.token, `/api/v1/tasks/${task}/status`, { json: { status: 'failed' } }, 403],
+      ["B's logs for A's task", b.token, `/api/v1/tasks/${task}/logs`, { json: { seq: 0, lines: [] } }, 403],
+      ["B's artifact for A's task", b.token, '/api/v1/artifacts/upload', { form: artifactForm(task) }, 403],
+      // A runner that may not read a file learns nothing, not even that it exists.
+      ["B's download of an input of A's task", b.token, `/api/v1/files/${c.fileId}/download`, undefined, 404],
     ];
-    for (const [what, spec, token, status] of cases) {
-      const method = spec.body ? 'POST' : 'GET';
-      const response = await send(spec, `Bearer ${token}`, { method });
+    for (const [what, token, path, body, status] of cases) {
+      const spec: RouteSpec = { access: 'runner', path: () => path, body: body && (() => body) };
+      const response = await send(spec, `Bearer ${token}`, { method: body ? 'POST' : 'GET' });
       expect(response.status, `${what}: ${response.text}`).toBe(status);
-      expect(JSON.parse(response.text)).toMatchObject({
-        error: { code: expect.any(String), message: expect.any(String) },
-      });
+      expect(JSON.parse(response.text)).toMatchObject(ERROR_SHAPE);
     }
     // The seed's body field is held to the same rule as the header.
     const register = ROUTES['POST /api/v1/runners/register']!;

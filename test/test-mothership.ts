@@ -56,11 +56,6 @@ export class TestMothership {
     return instance;
   }
 
-  private async boot(): Promise<void> {
-    this.mothership = await startMothership(this.config, { maintenance: this.options.maintenance ?? false });
-    this.url = await this.mothership.listen();
-  }
-
   get services() {
     return this.mothership.services;
   }
@@ -98,11 +93,27 @@ export class TestMothership {
     return this.mothership.maintenance.tick();
   }
 
-  /** Stops and starts the mothership again on the same database and data directory. */
-  async restart(): Promise<void> {
-    await this.mothership.close();
-    this.config = { ...this.config, port: 0 };
+  /**
+   * Stops and starts the mothership again on the same database and data directory; with
+   * `downtimeMs` it stays down that long first. It comes back on the same port, so clients
+   * (solders) that keep retrying the old address find it again.
+   */
+  async restart(options: { downtimeMs?: number } = {}): Promise<void> {
+    await this.stop();
+    if (options.downtimeMs) await new Promise((resolve) => setTimeout(resolve, options.downtimeMs));
     await this.boot();
+  }
+
+  /** Stops the mothership (the database stays) until `boot()` or `restart()`. */
+  async stop(): Promise<void> {
+    this.config = { ...this.config, port: Number(new URL(this.url).port) };
+    await this.mothership.close();
+  }
+
+  /** Starts it again after `stop()`, on the same port. */
+  async boot(): Promise<void> {
+    this.mothership = await startMothership(this.config, { maintenance: this.options.maintenance ?? false });
+    this.url = await this.mothership.listen();
   }
 
   async close(): Promise<void> {
@@ -129,7 +140,13 @@ export function useTestMothership(options: TestMothershipOptions = {}): () => Te
 /** Raw HTTP for cases the typed client refuses to send (bad JSON, wrong types, no token). */
 export async function rawRequest(
   url: string,
-  init: { method?: string; path: string; token?: string; body?: string | Uint8Array<ArrayBuffer>; headers?: Record<string, string> },
+  init: {
+    method?: string;
+    path: string;
+    token?: string;
+    body?: string | Uint8Array<ArrayBuffer>;
+    headers?: Record<string, string>;
+  },
 ): Promise<{ status: number; body: unknown; headers: Headers }> {
   const headers: Record<string, string> = { ...init.headers };
   if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;

@@ -92,8 +92,9 @@ CREATE TABLE tasks (
 -- At most one live attempt per element, enforced by the database itself (invariant I1).
 CREATE UNIQUE INDEX tasks_one_live_attempt_idx ON tasks (job_id, index)
   WHERE status IN ('pending', 'assigned', 'running');
--- The claim walks this index in order: highest priority, then earliest available.
-CREATE INDEX tasks_claim_idx ON tasks (priority DESC, available_at, id) WHERE status = 'pending';
+-- The claim walks this index in order: highest priority, then earliest available, then the
+-- element's index (an array job's tasks share one available_at and should start in order).
+CREATE INDEX tasks_claim_idx ON tasks (priority DESC, available_at, index, id) WHERE status = 'pending';
 -- A runner's live tasks (capacity check, heartbeat answer, reaper).
 CREATE INDEX tasks_runner_live_idx ON tasks (runner_id) WHERE status IN ('assigned', 'running');
 -- Timeout backstop.

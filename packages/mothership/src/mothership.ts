@@ -45,6 +45,8 @@ export interface Mothership {
   createdSecrets: CreatedSecrets;
   /** Starts listening; resolves to the address. */
   listen(): Promise<string>;
+  /** A short-lived registration token, for a solder started alongside (`borg up`). */
+  mintRegistrationToken(name: string, ttlSeconds: number): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -124,7 +126,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     if (options.maintenance !== false) maintenance.start();
     cleanup.push(() => maintenance.stop());
 
-    const { app, hub } = await buildApp(
+    const { app, hub, inFlight } = await buildApp(
       services,
       config.logLevel === 'silent'
         ? false
@@ -143,7 +145,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     // The app closes first (stop taking requests, end long-polls), then the rest in reverse.
     cleanup.push(async () => {
       dispatcher.close();
-      await app.close();
+      await closeGracefully(app, inFlight);
     });
 
     return {
@@ -154,11 +156,32 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       log,
       createdSecrets,
       listen: () => app.listen({ host: config.host, port: config.port }),
+      mintRegistrationToken: async (name, ttlSeconds) =>
+        (await tokenStore.create(db, { kind: 'registration', name, expiresInSeconds: ttlSeconds })).token,
       close: closeAll,
     };
   } catch (error) {
     await closeAll();
     throw error;
+  }
+}
+
+/**
+ * Stops accepting connections, lets requests in flight finish (long-polls were ended just
+ * before), then cuts every connection left: idle keep-alive ones, and ones a client opened
+ * without sending a request yet, which Node would otherwise keep until its headers timeout
+ * (60 s). Whatever is still running after 10 s is cut too.
+ */
+async function closeGracefully(app: FastifyInstance, inFlight: () => number): Promise<void> {
+  const started = Date.now();
+  const sweep = setInterval(() => {
+    if (inFlight() === 0 || Date.now() - started > 10_000) app.server.closeAllConnections();
+    else app.server.closeIdleConnections();
+  }, 50);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
   }
 }
 

@@ -28,6 +28,8 @@ export function redactUrl(url: string): string {
 export interface BuiltApp {
   app: FastifyInstance;
   hub: WebSocketHub;
+  /** Requests whose response has not ended yet (for a graceful shutdown). */
+  inFlight: () => number;
 }
 
 /** Builds the HTTP app over the services without listening (tests call `app.inject`). */
@@ -61,6 +63,12 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   // upgrade (401/403) left the raw socket open for good: a leak any anonymous client could
   // repeat, and app.close() waited on those sockets forever.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  let inFlight = 0;
+  app.addHook('onRequest', async (_request, reply) => {
+    inFlight++;
+    // 'close' fires once per response, finished or cut off: the one reliable place to count down.
+    reply.raw.once('close', () => inFlight--);
+  });
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthHook(services.authenticator));
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -125,5 +133,5 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   );
   app.addHook('onClose', async () => hub.close());
 
-  return { app, hub };
+  return { app, hub, inFlight: () => inFlight };
 }

@@ -119,7 +119,7 @@ export const taskStore = {
    *
    * `FOR UPDATE SKIP LOCKED` makes concurrent claimers step over rows another claim is
    * taking instead of queueing behind it, so no task is claimed twice and no claimer waits.
-   * The walk follows tasks_claim_idx (priority DESC, available_at, id WHERE pending), so
+   * The walk follows tasks_claim_idx (priority DESC, available_at, index, id WHERE pending), so
    * its cost is the number of rows skipped (paused jobs, labels not carried), not the queue's size.
    */
   async claim(db: Queryable, runnerId: string, runner: RunnerForClaim, max: number): Promise<ClaimedRow[]> {
@@ -133,7 +133,7 @@ export const taskStore = {
             AND c.available_at <= now()
             AND c.labels <@ $4::jsonb
             AND NOT EXISTS (SELECT 1 FROM jobs pj WHERE pj.id = c.job_id AND pj.paused)
-          ORDER BY c.priority DESC, c.available_at, c.id
+          ORDER BY c.priority DESC, c.available_at, c.index, c.id
           LIMIT (SELECT free FROM capacity)
           FOR UPDATE OF c SKIP LOCKED
        )
@@ -147,7 +147,8 @@ export const taskStore = {
     );
     // RETURNING has no order; hand tasks over in the order they were picked.
     return rows.sort(
-      (a, b) => b.priority - a.priority || +a.available_at - +b.available_at || a.id.localeCompare(b.id),
+      (a, b) =>
+        b.priority - a.priority || +a.available_at - +b.available_at || a.index - b.index || a.id.localeCompare(b.id),
     );
   },
 

@@ -1,0 +1,73 @@
+import { loadSolderConfig, runSolder, type SolderConfig } from '@borg/solder';
+import { Command } from 'commander';
+
+type Flags = Record<string, string | boolean | undefined> & { config?: string };
+
+/** The flags of `borg solder`, shared with `borg up` where they make sense. */
+export function addSolderOptions(command: Command): Command {
+  return command
+    .option('--name <name>', 'runner name (BORG_SOLDER_NAME, default the host name)')
+    .option('--labels <k=v,...>', 'labels tasks can require (BORG_LABELS); os, arch and gpu are added')
+    .option('--max-concurrent-tasks <n>', 'tasks at once (BORG_MAX_CONCURRENT_TASKS, default the CPU count)')
+    .option('--state-dir <dir>', 'identity and caches (BORG_STATE_DIR, default ~/.borg/solder)')
+    .option('--work-dir <dir>', 'task workspaces (BORG_WORK_DIR, default <state-dir>/work)')
+    .option('--container-cli <cli>', 'docker, podman or a compatible CLI (BORG_CONTAINER_CLI, default docker)')
+    .option('--container-network <mode>', 'network for container tasks (BORG_CONTAINER_NETWORK, default bridge)')
+    .option('--shell <path>', 'shell for shell tasks (BORG_SHELL, default /bin/sh)')
+    .option(
+      '--cancel-grace-period <duration>',
+      'SIGTERM, then SIGKILL after this (BORG_CANCEL_GRACE_PERIOD, default 10s)',
+    )
+    .option('--keep-workspaces <when>', 'never|failed|always (BORG_KEEP_WORKSPACES, default never)')
+    .option('--once', 'run one task, then exit (BORG_ONCE)')
+    .option('--max-tasks <n>', 'exit after this many tasks (BORG_MAX_TASKS)')
+    .option('--idle-exit <duration>', 'exit after this long without work, e.g. 10m (BORG_IDLE_EXIT)')
+    .option('--long-poll <seconds>', 'how long one claim request waits for work (BORG_LONG_POLL, default 30)')
+    .option('--insecure', 'allow tokens over plain http to a non-loopback mothership (BORG_INSECURE)');
+}
+
+export function solderFlags(flags: Flags): Partial<Record<keyof SolderConfig, unknown>> {
+  return {
+    name: flags.name,
+    labels: flags.labels,
+    maxConcurrentTasks: flags.maxConcurrentTasks,
+    stateDir: flags.stateDir,
+    workDir: flags.workDir,
+    containerCli: flags.containerCli,
+    containerNetwork: flags.containerNetwork,
+    shell: flags.shell,
+    cancelGracePeriod: flags.cancelGracePeriod,
+    keepWorkspaces: flags.keepWorkspaces,
+    once: flags.once,
+    maxTasks: flags.maxTasks,
+    idleExit: flags.idleExit,
+    longPollSeconds: flags.longPoll,
+    insecure: flags.insecure,
+  };
+}
+
+export function solderCommand(): Command {
+  return addSolderOptions(
+    new Command('solder')
+      .description('Run the Borg agent on this machine: register, take tasks, run them')
+      .option('--mothership <url>', 'the mothership (BORG_MOTHERSHIP_ADDR)')
+      .option('--registration-token <token>', 'token to register with (BORG_REGISTRATION_TOKEN)')
+      .option('--config <file>', 'a JSON file with any of the settings (BORG_SOLDER_CONFIG)'),
+  )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  borg solder --mothership https://borg.example.com --registration-token borg_reg_...
+  borg solder --mothership http://127.0.0.1:8080 --labels gpu=a100,zone=b --max-concurrent-tasks 2
+  borg solder --container-cli podman --once        run one task and exit (ephemeral runners)`,
+    )
+    .action(async (flags: Flags) => {
+      const config = await loadSolderConfig(
+        { ...solderFlags(flags), mothership: flags.mothership, registrationToken: flags.registrationToken },
+        process.env,
+        flags.config ?? process.env.BORG_SOLDER_CONFIG,
+      );
+      process.exitCode = await runSolder(config);
+    });
+}

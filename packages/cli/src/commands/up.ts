@@ -1,0 +1,54 @@
+import { join, resolve } from 'node:path';
+
+import { loadConfig, startMothership, startupBanner } from '@borg/mothership';
+import { Agent, loadSolderConfig } from '@borg/solder';
+import { Command } from 'commander';
+
+import { addSolderOptions, solderFlags } from './solder.ts';
+
+/** `borg up`: a mothership and one local solder, for trying Borg on one machine. */
+export function upCommand(): Command {
+  return addSolderOptions(
+    new Command('up')
+      .description('Run a mothership (embedded database) and one local solder together')
+      .option('--port <port>', 'port to listen on (BORG_PORT, default 8080)')
+      .option('--host <address>', 'address to listen on (BORG_HOST, default 127.0.0.1 for borg up)')
+      .option('--data-dir <dir>', 'database, files and the local solder state (BORG_DATA_DIR, default ./borg-data)'),
+  )
+    .addHelpText('after', '\nExample:\n  npm start          (runs borg up)\n')
+    .action(async (flags: Record<string, string | boolean | undefined>) => {
+      const config = loadConfig({
+        port: flags.port,
+        host: flags.host ?? process.env.BORG_HOST ?? '127.0.0.1',
+        dataDir: flags.dataDir,
+      });
+      const mothership = await startMothership(config);
+      const address = await mothership.listen();
+      process.stdout.write(startupBanner(mothership, address, config) + '\n');
+
+      const local = address.replace('://0.0.0.0:', '://127.0.0.1:');
+      const solderConfig = await loadSolderConfig(
+        {
+          stateDir: join(resolve(config.dataDir), 'solder'),
+          ...solderFlags(flags as Record<string, string | undefined>),
+          mothership: local,
+          // Minted for this start only: the solder keeps its own runner token afterwards.
+          registrationToken: await mothership.mintRegistrationToken('borg up (local solder)', 600),
+        },
+        {},
+      );
+      const agent = new Agent(solderConfig);
+      await agent.start();
+      process.stdout.write(`local solder ${agent.id} is taking tasks (state in ${solderConfig.stateDir})\n`);
+
+      let signals = 0;
+      const stop = async (cancelRunning: boolean) => {
+        await agent.stop({ cancelRunning });
+        await mothership.close();
+        process.exit(0);
+      };
+      const onSignal = () => void stop(++signals > 1);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+}

@@ -1,0 +1,312 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { type BorgApiError, BorgClient, type ClaimedTask } from '@borg/protocol';
+
+import { type SolderConfig, workDirOf } from './config.ts';
+import type { Executor } from './executors/executor.ts';
+import { createExecutor } from './executors/index.ts';
+import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
+import { InputCache } from './input-files.ts';
+import { automaticLabels, detectResources } from './resources.ts';
+import { backoffMs, isStatus, isTransient, sleep } from './retry.ts';
+import { TaskRun } from './task-run.ts';
+import { SOLDER_VERSION } from './version.ts';
+
+export interface AgentOptions {
+  /** Replace how tasks are executed (tests inject faults here). */
+  executorFor?: (task: ClaimedTask) => Executor;
+  fetch?: typeof fetch;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A fatal condition: the solder cannot go on and says why (a 401 after re-registering, say). */
+export class SolderFatalError extends Error {
+  override name = 'SolderFatalError';
+}
+
+/** The original design's poll interval, used when the mothership does not hold long-polls. */
+const FALLBACK_POLL_MS = 5_000;
+
+/**
+ * The solder: registers this machine, then runs two small loops side by side — a heartbeat
+ * every interval the server gives, and a claim loop that long-polls for work while it has free
+ * slots (and, when full, listens for cancels only) — and one TaskRun per task.
+ */
+export class Agent {
+  private client!: BorgClient;
+  private identity!: Identity;
+  private runnerId = '';
+  private heartbeatIntervalMs = 30_000;
+  private readonly runs = new Map<string, TaskRun>();
+  /** Aborted when the solder stops claiming (drain); the in-flight long-poll ends with it. */
+  private readonly claiming = new AbortController();
+  /** Aborted when the solder is done; heartbeats go on until then, for the tasks still running. */
+  private readonly stopping = new AbortController();
+  private reregistering: Promise<void> | null = null;
+  private started = 0;
+  private lastBusy = performance.now();
+  private inputs!: InputCache;
+  private resources: Record<string, unknown> = {};
+  private resolveDone!: () => void;
+  private rejectDone!: (error: Error) => void;
+  /** Resolves when the solder has stopped (drained, --once, --max-tasks, --idle-exit, stop()). */
+  readonly done = new Promise<void>((resolve, reject) => {
+    this.resolveDone = resolve;
+    this.rejectDone = reject;
+  });
+
+  constructor(
+    private readonly config: SolderConfig,
+    private readonly options: AgentOptions = {},
+  ) {}
+
+  get id(): string {
+    return this.runnerId;
+  }
+
+  get activeTasks(): number {
+    return this.runs.size;
+  }
+
+  private log(message: string, fields?: Record<string, unknown>): void {
+    (this.options.log ?? defaultLog)(message, fields);
+  }
+
+  async start(): Promise<void> {
+    const workRoot = workDirOf(this.config);
+    await mkdir(join(this.config.stateDir, 'spool'), { recursive: true, mode: 0o700 });
+    await mkdir(workRoot, { recursive: true });
+    this.identity = await loadIdentity(this.config.stateDir);
+    this.client = new BorgClient({ baseUrl: this.config.mothership, fetch: this.options.fetch });
+    this.inputs = new InputCache(join(this.config.stateDir, 'cache'), this.client);
+    const detected = await detectResources(workRoot);
+    this.resources = detected as unknown as Record<string, unknown>;
+    await this.register({ ...automaticLabels(detected), ...this.config.labels }, detected);
+
+    void this.heartbeatLoop();
+    void this.claimLoop();
+  }
+
+  /**
+   * First call: drain — claim nothing more, let running tasks finish, then stop.
+   * With `cancelRunning` (a second signal): stop running tasks too (SIGTERM, then SIGKILL after
+   * the grace period), report them cancelled, then stop.
+   */
+  async stop(options: { cancelRunning?: boolean } = {}): Promise<void> {
+    this.claiming.abort();
+    if (options.cancelRunning) for (const run of this.runs.values()) run.shutdown();
+    await this.finishWhenIdle();
+    return this.done;
+  }
+
+  private async register(labels: Record<string, string>, detected: { hostname: string; os: string; arch: string }) {
+    const token = this.config.registrationToken;
+    const sameMothership = this.identity.mothership === this.config.mothership;
+    if (!token) {
+      if (!this.identity.token || !sameMothership || !this.identity.runner_id) {
+        throw new SolderFatalError(
+          'no runner token saved for this mothership: pass --registration-token (or BORG_REGISTRATION_TOKEN) once to register',
+        );
+      }
+      this.useToken(this.identity.runner_id, this.identity.token);
+      return;
+    }
+    const answer = await this.retryTransient(() =>
+      this.client.withToken(token).register({
+        device_id: this.identity.device_id,
+        name: this.config.name,
+        hostname: detected.hostname,
+        os: detected.os,
+        arch: detected.arch,
+        version: SOLDER_VERSION,
+        max_concurrent_tasks: this.config.maxConcurrentTasks,
+        labels,
+        resources: this.resources,
+      }),
+    ).catch((error: unknown) => {
+      if (isStatus(error, 401, 403)) throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
+      throw error;
+    });
+    this.identity = { ...this.identity, runner_id: answer.id, token: answer.token, mothership: this.config.mothership };
+    await saveIdentity(this.config.stateDir, this.identity);
+    this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
+    this.useToken(answer.id, answer.token);
+    this.log('registered', { runner_id: answer.id, name: this.config.name });
+  }
+
+  private useToken(runnerId: string, token: string): void {
+    this.runnerId = runnerId;
+    this.client.token = token;
+  }
+
+  /** A 401 means our token is gone (revoked, or the device registered elsewhere): register again once. */
+  private recoverFromUnauthorized(): Promise<void> {
+    this.reregistering ??= this.reregister().finally(() => (this.reregistering = null));
+    return this.reregistering;
+  }
+
+  private async reregister(): Promise<void> {
+    if (!this.config.registrationToken) {
+      this.fail(
+        new SolderFatalError('the mothership no longer accepts this runner token and no registration token was given'),
+      );
+      return;
+    }
+    try {
+      const detected = await detectResources(workDirOf(this.config));
+      await this.register({ ...automaticLabels(detected), ...this.config.labels }, detected);
+    } catch (error) {
+      this.fail(
+        error instanceof SolderFatalError
+          ? error
+          : new SolderFatalError(`re-registration failed: ${(error as Error).message}`),
+      );
+    }
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping.signal.aborted) {
+      await sleep(
+        failures === 0 ? this.heartbeatIntervalMs : Math.min(this.heartbeatIntervalMs, backoffMs(failures)),
+        this.stopping.signal,
+      );
+      if (this.stopping.signal.aborted) break;
+      try {
+        const answer = await this.client.heartbeat(this.runnerId, {
+          status: this.runs.size > 0 ? 'busy' : 'online',
+          active_tasks: this.runs.size,
+          task_ids: [...this.runs.keys()],
+        });
+        failures = 0;
+        this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
+        for (const id of answer.cancel_task_ids) this.runs.get(id)?.cancel();
+        for (const id of answer.abandon_task_ids) this.runs.get(id)?.abandon();
+      } catch (error) {
+        failures++;
+        if (isStatus(error, 401)) await this.recoverFromUnauthorized();
+        else if (!isTransient(error)) this.log('heartbeat refused', { err: String(error) });
+      }
+    }
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    let quickEmpties = 0;
+    const signal = this.claiming.signal;
+    while (!signal.aborted) {
+      const free = this.freeSlots();
+      const wait = quickEmpties >= 3 ? 0 : this.config.longPollSeconds;
+      const asked = performance.now();
+      try {
+        const answer = await this.client.nextTasks(this.runnerId, { wait, max: free, signal });
+        failures = 0;
+        if (answer) {
+          quickEmpties = 0;
+          for (const id of answer.cancel_task_ids) this.runs.get(id)?.cancel();
+          for (const task of answer.items) this.startTask(task);
+        } else if (wait > 0 && performance.now() - asked < (wait * 1000) / 4) {
+          // 204 long before the wait: this mothership does not hold requests. Fall back to polling.
+          quickEmpties++;
+        }
+        if (quickEmpties >= 3) await sleep(FALLBACK_POLL_MS, signal);
+        if (this.idleTooLong()) {
+          this.log('idle for longer than --idle-exit: stopping');
+          void this.stop();
+        }
+      } catch (error) {
+        if (signal.aborted) break;
+        if (isStatus(error, 401)) await this.recoverFromUnauthorized();
+        else if (isStatus(error, 403, 404))
+          this.fail(new SolderFatalError(`the mothership refused this runner: ${(error as BorgApiError).message}`));
+        else if (!isTransient(error)) this.log('claim failed', { err: String(error) });
+        await sleep(backoffMs(failures++, 500, 30_000), signal);
+      }
+    }
+  }
+
+  /** Slots to ask for: free capacity, less what --max-tasks still allows; 0 listens for cancels only. */
+  private freeSlots(): number {
+    let free = this.config.maxConcurrentTasks - this.runs.size;
+    const limit = this.config.once ? 1 : this.config.maxTasks;
+    if (limit !== undefined) free = Math.min(free, limit - this.started);
+    return Math.max(0, free);
+  }
+
+  private startTask(task: ClaimedTask): void {
+    this.started++;
+    this.lastBusy = performance.now();
+    this.log('task started', { task_id: task.id, job_id: task.job_id, attempt: task.attempt });
+    const run = new TaskRun(
+      {
+        client: this.client,
+        executorFor: this.options.executorFor ?? ((t) => createExecutor(t.type, this.executorOptions())),
+        inputs: this.inputs,
+        workRoot: workDirOf(this.config),
+        spoolDir: join(this.config.stateDir, 'spool'),
+        graceMs: this.config.cancelGracePeriod * 1000,
+        keepWorkspaces: this.config.keepWorkspaces,
+        log: (message, fields) => this.log(message, fields),
+      },
+      task,
+    );
+    this.runs.set(task.id, run);
+    void run.done.then(() => {
+      this.runs.delete(task.id);
+      this.lastBusy = performance.now();
+      this.log('task finished', { task_id: task.id });
+      const limit = this.config.once ? 1 : this.config.maxTasks;
+      if (limit !== undefined && this.started >= limit && this.runs.size === 0) void this.stop();
+      if (this.claiming.signal.aborted) void this.finishWhenIdle();
+    });
+  }
+
+  private executorOptions() {
+    return {
+      shell: this.config.shell,
+      containerCli: this.config.containerCli,
+      containerNetwork: this.config.containerNetwork,
+      solderId: this.identity.device_id,
+    };
+  }
+
+  private idleTooLong(): boolean {
+    return (
+      this.config.idleExit !== undefined &&
+      this.runs.size === 0 &&
+      performance.now() - this.lastBusy > this.config.idleExit * 1000
+    );
+  }
+
+  private async finishWhenIdle(): Promise<void> {
+    await Promise.all([...this.runs.values()].map((run) => run.done));
+    if (this.runs.size > 0) return; // a later run's completion calls this again
+    this.stopping.abort();
+    this.resolveDone();
+  }
+
+  private fail(error: Error): void {
+    this.log(error.message);
+    this.claiming.abort();
+    this.stopping.abort();
+    for (const run of this.runs.values()) run.shutdown();
+    this.rejectDone(error);
+  }
+
+  private async retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (!isTransient(error) || this.stopping.signal.aborted) throw error;
+        this.log('mothership unreachable, retrying', { err: (error as Error).message });
+        await sleep(backoffMs(attempt), this.stopping.signal);
+      }
+    }
+  }
+}
+
+function defaultLog(message: string, fields?: Record<string, unknown>): void {
+  process.stderr.write(`${new Date().toISOString()} solder: ${message}${fields ? ` ${JSON.stringify(fields)}` : ''}\n`);
+}

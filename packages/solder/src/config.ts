@@ -1,0 +1,166 @@
+import { readFile } from 'node:fs/promises';
+import { cpus, homedir, hostname } from 'node:os';
+import { join } from 'node:path';
+
+import { Labels } from '@borg/protocol';
+import { z } from 'zod';
+
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
+/** `k=v,k2=v2` on the command line and in the environment; an object in the config file. */
+const LabelList = z
+  .union([
+    z.string().transform((s, ctx) => {
+      const labels: Record<string, string> = {};
+      for (const pair of s
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)) {
+        const at = pair.indexOf('=');
+        if (at <= 0) {
+          ctx.addIssue({ code: 'custom', message: `labels are key=value, got "${pair}"` });
+          return z.NEVER;
+        }
+        labels[pair.slice(0, at)] = pair.slice(at + 1);
+      }
+      return labels;
+    }),
+    z.record(z.string(), z.string()),
+  ])
+  .pipe(Labels);
+
+/** "90", "90s", "15m", "2h" → seconds. */
+const Duration = z.union([
+  z.number().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?(s|m|h)?$/, 'durations look like 90, 90s, 15m or 2h')
+    .transform((s) => {
+      const value = parseFloat(s);
+      const unit = s.at(-1);
+      return unit === 'h' ? value * 3600 : unit === 'm' ? value * 60 : value;
+    }),
+]);
+
+/**
+ * Every solder setting: a flag, an environment variable and a config-file key (the names
+ * below, in a JSON file given by --config / BORG_SOLDER_CONFIG). Flags win over the
+ * environment, the environment over the file.
+ */
+export const SolderConfig = z.object({
+  /** --mothership, BORG_MOTHERSHIP_ADDR: the mothership's URL. */
+  mothership: z.url({ protocol: /^https?$/, error: 'the mothership address is a http(s):// URL' }),
+  /** --registration-token, BORG_REGISTRATION_TOKEN: needed for the first registration. */
+  registrationToken: z.string().min(1).max(512).optional(),
+  /** --name, BORG_SOLDER_NAME: shown in the dashboard; default the host name. */
+  name: z.string().min(1).max(200).default(hostname()),
+  /** --labels, BORG_LABELS: k=v,… added to the automatic os, arch and gpu labels. */
+  labels: LabelList.default({}),
+  /** --max-concurrent-tasks, BORG_MAX_CONCURRENT_TASKS: default the number of CPUs. */
+  maxConcurrentTasks: z.coerce.number().int().min(1).max(1024).default(Math.max(1, cpus().length)),
+  /** --state-dir, BORG_STATE_DIR: identity (device id, runner token; mode 600) and caches. */
+  stateDir: z.string().default(join(homedir(), '.borg', 'solder')),
+  /** --work-dir, BORG_WORK_DIR: task workspaces; default <state dir>/work. */
+  workDir: z.string().optional(),
+  /** --container-cli, BORG_CONTAINER_CLI: docker, podman, or a path to a compatible CLI. */
+  containerCli: z.string().min(1).default('docker'),
+  /** --container-network, BORG_CONTAINER_NETWORK: network mode for container tasks. */
+  containerNetwork: z.string().min(1).default('bridge'),
+  /** --shell, BORG_SHELL: runs shell tasks as `<shell> -c <command>`. */
+  shell: z.string().min(1).default('/bin/sh'),
+  /** --cancel-grace-period, BORG_CANCEL_GRACE_PERIOD: SIGTERM, then SIGKILL after this long. */
+  cancelGracePeriod: Duration.default(10),
+  /** --keep-workspaces, BORG_KEEP_WORKSPACES: never, failed or always (for debugging). */
+  keepWorkspaces: z.enum(['never', 'failed', 'always']).default('never'),
+  /** --once, BORG_ONCE: run one task, then exit. */
+  once: bool.default(false),
+  /** --max-tasks, BORG_MAX_TASKS: exit after starting this many tasks (and finishing them). */
+  maxTasks: z.coerce.number().int().min(1).optional(),
+  /** --idle-exit, BORG_IDLE_EXIT: exit after this long with nothing to do (e.g. 10m). */
+  idleExit: Duration.optional(),
+  /** --long-poll, BORG_LONG_POLL: seconds one claim request may wait for work. */
+  longPollSeconds: z.coerce.number().int().min(1).max(120).default(30),
+  /** --insecure, BORG_INSECURE: allow sending tokens over plain http to a non-loopback host. */
+  insecure: bool.default(false),
+});
+export type SolderConfig = z.output<typeof SolderConfig>;
+export type SolderConfigKey = keyof SolderConfig;
+
+export const SOLDER_ENV_VARS: Record<SolderConfigKey, string> = {
+  mothership: 'BORG_MOTHERSHIP_ADDR',
+  registrationToken: 'BORG_REGISTRATION_TOKEN',
+  name: 'BORG_SOLDER_NAME',
+  labels: 'BORG_LABELS',
+  maxConcurrentTasks: 'BORG_MAX_CONCURRENT_TASKS',
+  stateDir: 'BORG_STATE_DIR',
+  workDir: 'BORG_WORK_DIR',
+  containerCli: 'BORG_CONTAINER_CLI',
+  containerNetwork: 'BORG_CONTAINER_NETWORK',
+  shell: 'BORG_SHELL',
+  cancelGracePeriod: 'BORG_CANCEL_GRACE_PERIOD',
+  keepWorkspaces: 'BORG_KEEP_WORKSPACES',
+  once: 'BORG_ONCE',
+  maxTasks: 'BORG_MAX_TASKS',
+  idleExit: 'BORG_IDLE_EXIT',
+  longPollSeconds: 'BORG_LONG_POLL',
+  insecure: 'BORG_INSECURE',
+};
+
+/** Layers: config file < environment < flags. */
+export async function loadSolderConfig(
+  flags: Partial<Record<SolderConfigKey, unknown>>,
+  env: NodeJS.ProcessEnv = process.env,
+  configFile: string | undefined = env.BORG_SOLDER_CONFIG,
+): Promise<SolderConfig> {
+  const raw: Record<string, unknown> = {};
+  if (configFile) {
+    const text = await readFile(configFile, 'utf8').catch((error: Error) => {
+      throw new Error(`cannot read the config file ${configFile}: ${error.message}`, { cause: error });
+    });
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new Error(`the config file ${configFile} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new Error(`the config file ${configFile} must hold a JSON object`);
+    }
+    const unknown = Object.keys(parsed).filter((key) => !(key in SOLDER_ENV_VARS));
+    if (unknown.length > 0) throw new Error(`unknown key(s) in ${configFile}: ${unknown.join(', ')}`);
+    Object.assign(raw, parsed);
+  }
+  for (const [key, name] of Object.entries(SOLDER_ENV_VARS)) {
+    if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
+  }
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) raw[key] = value;
+
+  const result = SolderConfig.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = issue.path[0] as SolderConfigKey;
+      return `${SOLDER_ENV_VARS[key] ?? String(key)} (--${kebab(String(key))}): ${issue.message}`;
+    });
+    throw new Error(`invalid solder configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return result.data;
+}
+
+export function workDirOf(config: SolderConfig): string {
+  return config.workDir ?? join(config.stateDir, 'work');
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A14: a token must not cross the network in clear text unless the operator says so. */
+export function assertTransportIsSafe(config: SolderConfig): void {
+  const url = new URL(config.mothership);
+  const loopback = ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname) || url.hostname.startsWith('127.');
+  if (url.protocol === 'http:' && !loopback && !config.insecure) {
+    throw new Error(
+      `refusing to send tokens in clear text to ${url.origin}: use https, or pass --insecure (BORG_INSECURE=true) on a trusted network`,
+    );
+  }
+}

@@ -1,0 +1,42 @@
+import type { JobType } from '@borg/protocol';
+
+/** What an executor needs to start one task. */
+export interface ExecutionSpec {
+  taskId: string;
+  jobId: string;
+  type: JobType;
+  /** A string for shell tasks; an argv array for binary and container tasks. */
+  command: string | string[];
+  image: string | null;
+  /** The full environment of the task: the job's env plus BORG_JOB_ID, BORG_TASK_ID, … */
+  env: Record<string, string>;
+  /** Absolute path of the task's workspace; the process starts there (mounted at /workspace in containers). */
+  workDir: string;
+}
+
+/** Where a running task's output goes, chunk by chunk, as the process writes it. */
+export interface OutputSink {
+  stdout(chunk: Buffer): void;
+  stderr(chunk: Buffer): void;
+}
+
+export interface ExitStatus {
+  /** The exit code, or null when the process was ended by a signal. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunningTask {
+  /** Resolves once the process has exited and its output pipes are drained. */
+  readonly exited: Promise<ExitStatus>;
+  /**
+   * Stops the task: SIGTERM to its whole process group (a container: `stop`), then SIGKILL once
+   * graceMs have passed. Resolves when it has exited. Safe to call more than once.
+   */
+  stop(graceMs: number): Promise<ExitStatus>;
+}
+
+/** Shell, binary and container executors share this shape; tests can supply a fake. */
+export interface Executor {
+  start(spec: ExecutionSpec, output: OutputSink): Promise<RunningTask>;
+}

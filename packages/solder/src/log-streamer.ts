@@ -1,0 +1,153 @@
+import { type AppendLogsResponse, BorgApiError, type LogStream, MAX_LINE_LENGTH } from '@borg/protocol';
+
+import { type LogBatch, LogSpool } from './log-spool.ts';
+import { backoffMs, isTransient, sleep } from './retry.ts';
+
+export interface LogStreamerOptions {
+  send: (batch: LogBatch) => Promise<AppendLogsResponse>;
+  /** Where batches go when too many wait in memory (one file per task). */
+  spillPath: string;
+  /** A batch is cut at least this often while output flows (~250 ms keeps the dashboard live). */
+  flushIntervalMs?: number;
+  /** …or as soon as this much is pending (64 KiB keeps each request small). */
+  maxBatchBytes?: number;
+  memoryLimitBytes?: number;
+  /** Called once if the server says the task is no longer this runner's (403, 409 stale). */
+  onRejected?: (error: BorgApiError) => void;
+}
+
+type Line = LogBatch['lines'][number];
+
+/**
+ * Turns a process's stdout and stderr into numbered batches of lines and ships them in order,
+ * exactly once: each stream is decoded as UTF-8 across chunk boundaries (a character split
+ * between two reads stays whole; invalid bytes become U+FFFD), split on "\n", and a partial
+ * last line is flushed when the task ends. One batch is in flight at a time; a transient
+ * failure is retried with backoff and the batches behind it wait (spilling to disk past the
+ * memory limit), so an outage delays the log but loses and reorders nothing. The server
+ * acknowledges a batch it already has, so a retry after a lost answer is harmless.
+ */
+export class LogStreamer {
+  private readonly decoders = { stdout: new TextDecoder('utf-8'), stderr: new TextDecoder('utf-8') };
+  private readonly partial = { stdout: '', stderr: '' };
+  private pending: Line[] = [];
+  private pendingBytes = 0;
+  private nextSeq = 0;
+  private readonly spool: LogSpool;
+  private readonly timer: NodeJS.Timeout;
+  private draining: Promise<void> | null = null;
+  private rejected: BorgApiError | null = null;
+  private readonly abort = new AbortController();
+  /** Added to every batch number sent; moves only when the server lost batches (see resync). */
+  private seqShift = 0;
+  /** The server lost batches it had acknowledged: the stored log has a hole. */
+  private holed = false;
+
+  constructor(private readonly options: LogStreamerOptions) {
+    this.spool = new LogSpool(options.spillPath, options.memoryLimitBytes ?? 8 * 1024 * 1024);
+    this.timer = setInterval(() => this.cut(), options.flushIntervalMs ?? 250);
+  }
+
+  write(stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const text = this.partial[stream] + this.decoders[stream].decode(chunk, { stream: true });
+    const parts = text.split('\n');
+    this.partial[stream] = parts.pop()!;
+    for (const part of parts) this.add(stream, part);
+    // Keep one enormous unterminated line from growing without bound.
+    if (this.partial[stream].length >= MAX_LINE_LENGTH) {
+      this.add(stream, this.partial[stream]);
+      this.partial[stream] = '';
+    }
+  }
+
+  /** A line of Borg's own (input download, artifacts), marked as such in the log. */
+  system(message: string): void {
+    this.add('system', message);
+  }
+
+  /** Flushes partial lines and waits until every batch is acknowledged. */
+  async finish(): Promise<{ complete: boolean }> {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = this.partial[stream] + this.decoders[stream].decode();
+      this.partial[stream] = '';
+      if (rest.length > 0) this.add(stream, rest);
+    }
+    this.cut();
+    clearInterval(this.timer);
+    while (this.draining) await this.draining;
+    return { complete: this.rejected === null && !this.holed };
+  }
+
+  /** Gives up on whatever is unsent (shutdown without the mothership). */
+  close(): void {
+    clearInterval(this.timer);
+    this.abort.abort();
+    this.spool.clear();
+  }
+
+  private add(stream: LogStream, message: string): void {
+    if (this.rejected) return;
+    for (let start = 0; start === 0 || start < message.length; start += MAX_LINE_LENGTH) {
+      const piece = message.slice(start, start + MAX_LINE_LENGTH);
+      this.pending.push({ stream, message: piece, timestamp: new Date().toISOString() });
+      this.pendingBytes += Buffer.byteLength(piece) + 64;
+      if (this.pendingBytes >= (this.options.maxBatchBytes ?? 64 * 1024)) this.cut();
+    }
+  }
+
+  private cut(): void {
+    if (this.pending.length === 0 || this.rejected) return;
+    this.spool.push({ seq: this.nextSeq++, lines: this.pending }, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.draining) return;
+    this.draining = this.drain().finally(() => {
+      this.draining = null;
+      if (this.spool.size > 0 && !this.rejected && !this.abort.signal.aborted) this.kick();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    let failures = 0;
+    for (let batch = this.spool.peek(); batch; batch = this.spool.peek()) {
+      if (this.abort.signal.aborted) return;
+      try {
+        await this.options.send({ seq: batch.seq + this.seqShift, lines: batch.lines });
+        this.spool.shift();
+        failures = 0;
+      } catch (error) {
+        if (isTransient(error)) {
+          await sleep(backoffMs(failures++, 250, 10_000), this.abort.signal);
+          continue;
+        }
+        if (error instanceof BorgApiError && error.code === 'LOG_SEQUENCE_GAP') {
+          this.resync(batch.seq + this.seqShift, (error.details as { next_seq?: number } | undefined)?.next_seq);
+          continue;
+        }
+        this.rejected = error instanceof BorgApiError ? error : new BorgApiError(0, 'SEND_FAILED', String(error));
+        this.spool.clear();
+        this.options.onRejected?.(this.rejected);
+        return;
+      }
+    }
+  }
+
+  /**
+   * The server expects another batch number than the one sent. Batches go strictly in order,
+   * so a lower number means the server lost batches it had acknowledged (a database restored
+   * from a backup): renumber from its number, note the hole, carry on. A higher one means it
+   * already has this batch: treat it as acknowledged.
+   */
+  private resync(sentSeq: number, serverNext: number | undefined): void {
+    if (serverNext === undefined || serverNext > sentSeq) {
+      this.spool.shift();
+      return;
+    }
+    this.seqShift += serverNext - sentSeq;
+    this.holed = true;
+  }
+}

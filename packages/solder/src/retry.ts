@@ -1,0 +1,56 @@
+import { BorgApiError } from '@borg/protocol';
+
+/** Capped exponential backoff with equal jitter: attempt 0 waits ~base, then doubling up to cap. */
+export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000, random = Math.random): number {
+  const nominal = Math.min(capMs, baseMs * 2 ** attempt);
+  return Math.round(nominal / 2 + (random() * nominal) / 2);
+}
+
+/**
+ * Transient: worth retrying as it is (network trouble, the server or its database busy or
+ * down). Everything else (4xx) is an answer, and retrying it would only repeat it.
+ */
+export function isTransient(error: unknown): boolean {
+  if (error instanceof BorgApiError) return error.status >= 500 || error.status === 429 || error.status === 408;
+  return (
+    error instanceof TypeError ||
+    (error instanceof Error && /ECONN|EPIPE|ETIMEDOUT|socket|fetch failed|other side closed/i.test(error.message))
+  );
+}
+
+export function isStatus(error: unknown, ...statuses: number[]): error is BorgApiError {
+  return error instanceof BorgApiError && statuses.includes(error.status);
+}
+
+/** Resolves after ms, or at once when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Calls fn until it succeeds or fails with a non-transient error, sleeping a jittered backoff
+ * between tries. Stops early (throwing the last error) when the signal aborts.
+ */
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  options: { signal?: AbortSignal; capMs?: number } = {},
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!isTransient(error) || options.signal?.aborted) throw error;
+      await sleep(backoffMs(attempt, 500, options.capMs ?? 30_000), options.signal);
+      if (options.signal?.aborted) throw error;
+    }
+  }
+}

@@ -1,0 +1,210 @@
+import { join } from 'node:path';
+
+import { type BorgClient, type ClaimedTask, type TaskStatusRequest } from '@borg/protocol';
+
+import { collectArtifacts, uploadArtifacts } from './artifacts.ts';
+import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts';
+import type { InputCache } from './input-files.ts';
+import { LogStreamer } from './log-streamer.ts';
+import { isStatus, withRetry } from './retry.ts';
+import { Workspace } from './workspace.ts';
+
+export interface TaskRunContext {
+  client: BorgClient;
+  executorFor: (task: ClaimedTask) => Executor;
+  inputs: InputCache;
+  workRoot: string;
+  spoolDir: string;
+  graceMs: number;
+  keepWorkspaces: 'never' | 'failed' | 'always';
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Why a task was stopped before it ended by itself. */
+type StopReason = 'cancelled' | 'timed_out' | 'agent_stop' | 'abandoned';
+
+type Ending = Pick<TaskStatusRequest, 'status' | 'exit_code' | 'error'>;
+
+/**
+ * One task on this machine, from claim to final report: workspace, inputs, `running`, the
+ * process with its timeout, logs, artifacts, the result. The result is reported only after
+ * every log line and artifact is stored, so "succeeded" means the output is all there.
+ */
+export class TaskRun {
+  readonly id: string;
+  readonly done: Promise<void>;
+  private process: RunningTask | undefined;
+  private stopReason: StopReason | undefined;
+  private streamer: LogStreamer | undefined;
+
+  constructor(
+    private readonly context: TaskRunContext,
+    readonly task: ClaimedTask,
+  ) {
+    this.id = task.id;
+    this.done = this.run().catch((error: unknown) => {
+      context.log('task run failed unexpectedly', { task_id: this.id, err: String(error) });
+    });
+  }
+
+  /** The user cancelled the job. */
+  cancel(): void {
+    this.stop('cancelled');
+  }
+
+  /** The server no longer gives this task to us (lost, timed out there): kill it, report nothing. */
+  abandon(): void {
+    this.stop('abandoned');
+  }
+
+  /** The solder is shutting down and will not wait for this task. */
+  shutdown(): void {
+    this.stop('agent_stop');
+  }
+
+  private stop(reason: StopReason): void {
+    // Abandoning overrides any other reason (nothing may be reported); otherwise the first wins.
+    if (this.stopReason && reason !== 'abandoned') return;
+    this.stopReason = reason;
+    if (reason === 'abandoned') this.streamer?.close();
+    void this.process?.stop(reason === 'abandoned' ? 0 : this.context.graceMs);
+  }
+
+  private async run(): Promise<void> {
+    const { client, log } = this.context;
+    const workspace = await Workspace.create(this.context.workRoot, this.id);
+    const streamer = new LogStreamer({
+      send: (batch) => client.appendTaskLogs(this.id, batch),
+      spillPath: join(this.context.spoolDir, `${this.id}.jsonl`),
+      onRejected: (error) => {
+        log('the server refused our log lines: dropping the task', { task_id: this.id, code: error.code });
+        this.abandon();
+      },
+    });
+    this.streamer = streamer;
+    let ending: Ending | null;
+    try {
+      ending = await this.execute(workspace, streamer);
+    } catch (error) {
+      ending = { status: 'failed', error: `borg: ${(error as Error).message}` };
+      streamer.system(ending.error!);
+    }
+
+    if (this.stopReason !== 'abandoned') {
+      const logs = await streamer.finish();
+      if (!logs.complete) log('the log of this task is incomplete on the server', { task_id: this.id });
+      if (ending && ending.status === 'succeeded' && this.task.artifacts.length > 0) {
+        ending = await this.storeArtifacts(workspace, streamer, ending);
+      }
+      if (ending) await this.report(ending);
+    } else {
+      streamer.close();
+    }
+
+    const keep =
+      this.context.keepWorkspaces === 'always' ||
+      (this.context.keepWorkspaces === 'failed' && ending?.status !== 'succeeded');
+    if (!keep) await workspace.remove().catch(() => undefined);
+  }
+
+  /** Inputs, `running`, the process: returns how it ended, or null when it was abandoned. */
+  private async execute(workspace: Workspace, streamer: LogStreamer): Promise<Ending | null> {
+    const { task } = this;
+    if (task.files.length > 0) {
+      try {
+        await this.context.inputs.place(task.files, workspace);
+      } catch (error) {
+        const message = `borg: could not fetch input files: ${(error as Error).message}`;
+        streamer.system(message);
+        return { status: 'failed', error: message };
+      }
+    }
+    if (this.stopReason) return this.endingForStop(null);
+
+    if (!(await this.report({ status: 'running' }))) return null;
+    const executor = this.context.executorFor(task);
+    this.process = await executor.start(
+      {
+        taskId: task.id,
+        jobId: task.job_id,
+        type: task.type,
+        command: task.command,
+        image: task.image,
+        env: task.env,
+        workDir: workspace.dir,
+      },
+      { stdout: (chunk) => streamer.write('stdout', chunk), stderr: (chunk) => streamer.write('stderr', chunk) },
+    );
+    // A stop requested while the process was starting applies now.
+    if (this.stopReason) void this.process.stop(this.stopReason === 'abandoned' ? 0 : this.context.graceMs);
+
+    const timer =
+      task.timeout_seconds !== null ? setTimeout(() => this.stop('timed_out'), task.timeout_seconds * 1000) : undefined;
+    const exit = await this.process.exited;
+    clearTimeout(timer);
+    return this.stopReason ? this.endingForStop(exit) : endingOfExit(exit);
+  }
+
+  private endingForStop(exit: ExitStatus | null): Ending | null {
+    const exitCode = exit?.exitCode ?? null;
+    switch (this.stopReason) {
+      case 'abandoned':
+        return null;
+      case 'timed_out':
+        return {
+          status: 'timed_out',
+          exit_code: exitCode,
+          error: `ran past its timeout of ${this.task.timeout_seconds} s`,
+        };
+      case 'agent_stop':
+        return { status: 'cancelled', exit_code: exitCode, error: 'the solder was shut down' };
+      default:
+        return { status: 'cancelled', exit_code: exitCode };
+    }
+  }
+
+  private async storeArtifacts(workspace: Workspace, streamer: LogStreamer, ending: Ending): Promise<Ending> {
+    try {
+      const { found, skipped } = await collectArtifacts(workspace, this.task.artifacts);
+      for (const skip of skipped) streamer.system(`borg: artifact ${skip.path} skipped: ${skip.reason}`);
+      await uploadArtifacts(this.context.client, this.id, found);
+      if (found.length > 0) streamer.system(`borg: stored ${found.length} artifact(s)`);
+      await streamer.finish();
+      return ending;
+    } catch (error) {
+      const message = `borg: artifact upload failed: ${(error as Error).message}`;
+      streamer.system(message);
+      await streamer.finish();
+      return { status: 'failed', exit_code: ending.exit_code, error: message };
+    }
+  }
+
+  /**
+   * Reports a status, retrying transient failures for as long as it takes (the result must
+   * not be lost to a mothership restart). Returns false when the server refuses it because the
+   * task is no longer ours: then the task is abandoned.
+   */
+  private async report(ending: Ending): Promise<boolean> {
+    try {
+      const answer = await withRetry(() => this.context.client.reportTaskStatus(this.id, ending));
+      if (answer.cancel_requested && ending.status === 'running') this.cancel();
+      return true;
+    } catch (error) {
+      if (isStatus(error, 403, 404, 409)) {
+        this.context.log('the server no longer gives us this task: dropping it', {
+          task_id: this.id,
+          status: error.status,
+        });
+        this.abandon();
+        return false;
+      }
+      throw error;
+    }
+  }
+}
+
+function endingOfExit(exit: ExitStatus): Ending {
+  if (exit.exitCode === 0) return { status: 'succeeded', exit_code: 0 };
+  if (exit.exitCode !== null) return { status: 'failed', exit_code: exit.exitCode };
+  return { status: 'failed', exit_code: null, error: `killed by ${exit.signal ?? 'a signal'}` };
+}

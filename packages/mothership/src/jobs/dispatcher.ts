@@ -63,6 +63,8 @@ export class Dispatcher {
     waitSeconds: number,
     signal?: AbortSignal,
   ): Promise<NextTasksResponse | null> {
+    // A runner that already hung up gets nothing claimed for it: no one would receive it.
+    if (signal?.aborted) return null;
     if (waitSeconds <= 0) {
       const items = await this.queue.claim(runnerId, max);
       const cancels = await this.queue.cancelRequestsOf(runnerId);
@@ -70,7 +72,8 @@ export class Dispatcher {
     }
 
     const runner = await runnerStore.get(this.db, runnerId);
-    if (!runner) return null;
+    // An abort before the listener below exists fires no event for it, so check again here.
+    if (!runner || signal?.aborted) return null;
 
     return new Promise<NextTasksResponse | null>((resolve, reject) => {
       const waiter: Waiter = {

@@ -146,6 +146,10 @@ export const runnerRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { s
       reply.raw.on('close', () => {
         if (!reply.raw.writableFinished) hangUp.abort();
       });
+      // A runner that hung up before this handler ran (while its token was being checked) has
+      // already had its 'close', which will not come again: without this it stayed parked and
+      // the next task was claimed for a connection that no longer existed.
+      if (request.raw.destroyed || request.raw.socket?.destroyed) hangUp.abort();
       const result = await dispatcher.next(runnerId, request.query.max, request.query.wait, hangUp.signal);
       if (!result) return reply.code(204).send(null);
       return result;

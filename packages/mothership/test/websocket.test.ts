@@ -1,0 +1,386 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { connect as connectTcp } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+import { ServerMessage } from '@borg/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ClientOptions, WebSocket } from 'ws';
+
+import { createTestDatabase } from '../../../test/test-database.ts';
+import { useTestMothership } from '../../../test/test-mothership.ts';
+import { redactUrl } from '../src/http/build-app.ts';
+
+/**
+ * The live channel `/ws` (DESIGN "Events" and the API contract; test plan 4.D W1, W2, W4, W5),
+ * exercised with the `ws` client against the real listening server.
+ */
+
+const TIMEOUT_MS = 5_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A connected client that keeps every message the server sent, in order. */
+class LiveClient {
+  readonly received: ServerMessage[] = [];
+  private readonly listeners = new Set<() => void>();
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      this.received.push(ServerMessage.parse(JSON.parse(data.toString())));
+      for (const listener of this.listeners) listener();
+    });
+    this.closed = new Promise((resolve) =>
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+  }
+
+  send(message: unknown): void {
+    this.socket.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The first message received (or arriving within the timeout) that matches; it is not consumed. */
+  waitFor<T extends ServerMessage>(match: (m: ServerMessage) => m is T, what: string): Promise<T>;
+  waitFor(match: (m: ServerMessage) => boolean, what: string): Promise<ServerMessage>;
+  waitFor(match: (m: ServerMessage) => boolean, what: string): Promise<ServerMessage> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.received.find(match);
+        if (!found) return false;
+        clearTimeout(timer);
+        this.listeners.delete(check);
+        resolve(found);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        this.listeners.delete(check);
+        reject(
+          new Error(`no ${what} within ${TIMEOUT_MS} ms; got ${JSON.stringify(this.received.map((m) => m.type))}`),
+        );
+      }, TIMEOUT_MS);
+      if (!check()) this.listeners.add(check);
+    });
+  }
+
+  /** Subscribes and waits for the acknowledgement. */
+  async subscribe(...topics: string[]): Promise<void> {
+    const count = this.received.length;
+    this.send({ type: 'subscribe', topics });
+    await this.waitFor((m) => m.type === 'subscribed' && this.received.indexOf(m) >= count, `subscribed to ${topics}`);
+  }
+
+  /**
+   * A ping answered proves the server handled everything sent before it, and that every event
+   * it published before answering has already arrived (one socket delivers in order).
+   */
+  async roundTrip(): Promise<void> {
+    const count = this.received.length;
+    this.send({ type: 'ping' });
+    await this.waitFor((m) => m.type === 'pong' && this.received.indexOf(m) >= count, 'pong');
+  }
+
+  async close(): Promise<void> {
+    if (this.socket.readyState !== WebSocket.CLOSED) {
+      this.socket.close();
+      await this.closed;
+    }
+  }
+}
+
+type Upgrade = { opened: true; client: LiveClient } | { opened: false; status: number; body: string };
+
+/** Attempts an upgrade; resolves to the open client or to the HTTP answer that refused it. */
+function upgrade(url: string, options: ClientOptions = {}): Promise<Upgrade> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, options);
+    socket.once('open', () => resolve({ opened: true, client: new LiveClient(socket) }));
+    socket.once('unexpected-response', (request, response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => {
+        resolve({ opened: false, status: response.statusCode ?? 0, body });
+        request.destroy();
+      });
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('the WebSocket /ws', () => {
+  const borg = useTestMothership();
+  const open: LiveClient[] = [];
+
+  const wsUrl = (query = '') => `${borg().url.replace(/^http/, 'ws')}/ws${query}`;
+
+  async function connect(token = borg().adminToken): Promise<LiveClient> {
+    const result = await upgrade(wsUrl(), { headers: { authorization: `Bearer ${token}` } });
+    if (!result.opened) throw new Error(`upgrade refused with ${result.status}: ${result.body}`);
+    open.push(result.client);
+    return result.client;
+  }
+
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()));
+  });
+
+  it('refuses an upgrade without a token, or with a wrong one, with 401 before switching protocols (W1)', async () => {
+    const none = await upgrade(wsUrl());
+    expect(none).toMatchObject({ opened: false, status: 401 });
+    expect(JSON.parse((none as { body: string }).body)).toMatchObject({ error: { code: 'UNAUTHORIZED' } });
+
+    expect(await upgrade(wsUrl('?token=not-a-real-token'))).toMatchObject({ opened: false, status: 401 });
+    expect(await upgrade(wsUrl(), { headers: { authorization: 'Bearer not-a-real-token' } })).toMatchObject({
+      opened: false,
+      status: 401,
+    });
+  });
+
+  it('closes the connection of a refused upgrade itself, so anonymous clients cannot pile up sockets', async () => {
+    const { port } = new URL(borg().url);
+    const socket = connectTcp(Number(port), '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    const ended = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)));
+    socket.write(
+      'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    const closedByServer = await Promise.race([ended, sleep(TIMEOUT_MS).then(() => false)]);
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).not.toContain('101 Switching Protocols');
+    expect(closedByServer).toBe(true);
+  });
+
+  it('accepts the token as a ?token= query parameter (browsers) and as an Authorization header', async () => {
+    const byQuery = await upgrade(wsUrl(`?token=${encodeURIComponent(borg().adminToken)}`));
+    expect(byQuery.opened).toBe(true);
+    if (byQuery.opened) {
+      open.push(byQuery.client);
+      await byQuery.client.roundTrip();
+    }
+    const byHeader = await connect();
+    await byHeader.roundTrip();
+  });
+
+  it('refuses a page of another site (Origin) with 403 and lets the same origin in (W2)', async () => {
+    const headers = { authorization: `Bearer ${borg().adminToken}` };
+    const evil = await upgrade(wsUrl(), { headers, origin: 'https://evil.example' });
+    expect(evil).toMatchObject({ opened: false, status: 403 });
+    const evilByQuery = await upgrade(wsUrl(`?token=${borg().adminToken}`), { origin: 'https://evil.example' });
+    expect(evilByQuery).toMatchObject({ opened: false, status: 403 });
+
+    const same = await upgrade(wsUrl(), { headers, origin: borg().url });
+    expect(same.opened).toBe(true);
+    if (same.opened) open.push(same.client);
+  });
+
+  it('sends job.updated for a submit on `jobs`, then task.updated as the task moves', async () => {
+    const live = await connect();
+    await live.subscribe('jobs');
+    const labels = { suite: randomUUID() };
+    const runner = await borg().registerRunner({ labels });
+
+    const job = await borg().admin.createJob({ name: 'watched', type: 'shell', command: 'true', labels });
+    await live.waitFor(
+      (m) => m.type === 'job.updated' && m.data.id === job.id && m.data.status === 'queued',
+      'job.updated (queued)',
+    );
+
+    const task = (await runner.client.nextTasks(runner.id, { wait: 0 }))!.items[0]!;
+    const taskIs = (status: string) => (m: ServerMessage) =>
+      m.type === 'task.updated' && m.data.id === task.id && m.data.status === status;
+    await live.waitFor(taskIs('assigned'), 'task.updated (assigned)');
+    await live.waitFor(
+      (m) => m.type === 'job.updated' && m.data.id === job.id && m.data.status === 'running',
+      'job.updated (running)',
+    );
+
+    await runner.client.reportTaskStatus(task.id, { status: 'running' });
+    await live.waitFor(taskIs('running'), 'task.updated (running)');
+    await runner.client.reportTaskStatus(task.id, { status: 'succeeded', exit_code: 0 });
+    const done = await live.waitFor(taskIs('succeeded'), 'task.updated (succeeded)');
+    expect(done).toMatchObject({ topic: 'jobs', data: { exit_code: 0, runner_id: runner.id } });
+    await live.waitFor(
+      (m) => m.type === 'job.updated' && m.data.id === job.id && m.data.status === 'succeeded',
+      'job.updated (succeeded)',
+    );
+  });
+
+  it("sends a task's current state first on `task:<id>`, then task.log events with the new lines and their indexes", async () => {
+    const labels = { suite: randomUUID() };
+    const runner = await borg().registerRunner({ labels });
+    await borg().admin.createJob({ name: 'logged', type: 'shell', command: 'echo', labels });
+    const task = (await runner.client.nextTasks(runner.id, { wait: 0 }))!.items[0]!;
+    await runner.client.reportTaskStatus(task.id, { status: 'running' });
+
+    const live = await connect();
+    await live.subscribe(`task:${task.id}`);
+    const current = await live.waitFor((m) => m.type === 'task.updated', 'the current state');
+    expect(current).toMatchObject({ topic: `task:${task.id}`, data: { id: task.id, status: 'running' } });
+
+    await runner.client.appendTaskLogs(task.id, {
+      seq: 0,
+      lines: [
+        { stream: 'stdout', message: 'first' },
+        { stream: 'stderr', message: 'second' },
+      ],
+    });
+    await runner.client.appendTaskLogs(task.id, { seq: 1, lines: [{ stream: 'stdout', message: 'third' }] });
+    await live.roundTrip();
+
+    const logs = live.received.filter((m) => m.type === 'task.log');
+    expect(live.received.indexOf(current)).toBeLessThan(live.received.indexOf(logs[0]!));
+    expect(logs.every((m) => m.topic === `task:${task.id}` && m.data.task_id === task.id)).toBe(true);
+    const lines = logs.flatMap((m) => m.data.lines).map(({ index, stream, message }) => ({ index, stream, message }));
+    expect(lines).toEqual([
+      { index: 0, stream: 'stdout', message: 'first' },
+      { index: 1, stream: 'stderr', message: 'second' },
+      { index: 2, stream: 'stdout', message: 'third' },
+    ]);
+  });
+
+  it('sends runner.updated on `runners` when a runner registers and when it heartbeats', async () => {
+    const live = await connect();
+    await live.subscribe('runners');
+    const runner = await borg().registerRunner({ name: 'watched-runner' });
+    await live.waitFor((m) => m.type === 'runner.updated' && m.data.id === runner.id, 'runner.updated (register)');
+
+    const count = live.received.length;
+    await runner.client.heartbeat(runner.id, { status: 'online' });
+    const beat = await live.waitFor(
+      (m) => m.type === 'runner.updated' && m.data.id === runner.id && live.received.indexOf(m) >= count,
+      'runner.updated (heartbeat)',
+    );
+    expect(beat).toMatchObject({ topic: 'runners', data: { name: 'watched-runner', status: 'online' } });
+    expect((beat as Extract<ServerMessage, { type: 'runner.updated' }>).data.last_heartbeat).not.toBeNull();
+  });
+
+  it('answers an invalid message with an error and stays usable', async () => {
+    const live = await connect();
+    const errors = () => live.received.filter((m) => m.type === 'error');
+
+    live.send('this is not JSON');
+    live.send({ type: 'subscribe', topics: ['everything'] });
+    live.send({ type: 'launch-missiles' });
+    live.socket.send(Buffer.from([1, 2, 3]), { binary: true });
+    await live.roundTrip();
+    expect(errors()).toHaveLength(4);
+    expect(errors()[0]).toMatchObject({ error: { code: 'INVALID_JSON' } });
+    expect(errors()[1]).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+
+    await live.subscribe('runners');
+    const runner = await borg().registerRunner();
+    await live.waitFor(
+      (m) => m.type === 'runner.updated' && m.data.id === runner.id,
+      'runner.updated after the errors',
+    );
+  });
+
+  it('stops sending a topic after unsubscribe', async () => {
+    const live = await connect();
+    await live.subscribe('runners');
+    const seen = await borg().registerRunner();
+    await live.waitFor((m) => m.type === 'runner.updated' && m.data.id === seen.id, 'runner.updated while subscribed');
+
+    live.send({ type: 'unsubscribe', topics: ['runners'] });
+    await live.waitFor((m) => m.type === 'unsubscribed', 'unsubscribed');
+    const unseen = await borg().registerRunner();
+    await unseen.client.heartbeat(unseen.id, {});
+    await live.roundTrip(); // anything published for those two calls would have arrived by now
+    expect(live.received.filter((m) => m.type === 'runner.updated' && m.data.id === unseen.id)).toEqual([]);
+  });
+
+  it('closes the sockets of a token as soon as it is revoked, and the token cannot reconnect (W5)', async () => {
+    const created = await borg().admin.createToken({ name: 'dashboard session', kind: 'user' });
+    const live = await connect(created.token);
+    await live.roundTrip();
+
+    await borg().admin.revokeToken(created.id);
+    const closed = await Promise.race([
+      live.closed,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), TIMEOUT_MS)),
+    ]);
+    expect(closed).toMatchObject({ code: 4001 });
+    expect(await upgrade(wsUrl(), { headers: { authorization: `Bearer ${created.token}` } })).toMatchObject({
+      opened: false,
+      status: 401,
+    });
+  });
+
+  it('closes a connection that sends a frame over 64 KiB (W4)', async () => {
+    const live = await connect();
+    live.send('x'.repeat(100 * 1024));
+    const closed = await Promise.race([
+      live.closed,
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), TIMEOUT_MS)),
+    ]);
+    expect(closed).toMatchObject({ code: 1009 }); // "message too big"
+  });
+
+  describe('the token in the query string', () => {
+    it('is redacted from URLs before they are logged', () => {
+      expect(redactUrl('/ws?token=s3cret')).toBe('/ws?token=[REDACTED]');
+      expect(redactUrl('/ws?a=1&TOKEN=s3cret&b=2')).toBe('/ws?a=1&TOKEN=[REDACTED]&b=2');
+      expect(redactUrl('/api/v1/jobs?limit=5')).toBe('/api/v1/jobs?limit=5');
+    });
+
+    it("never appears in a real mothership's log", { timeout: 90_000 }, async () => {
+      const database = await createTestDatabase();
+      const adminToken = `log-admin-${randomUUID()}`;
+      const wrongToken = `log-wrong-${randomUUID()}`;
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, BORG_ADMIN_TOKEN: adminToken };
+      if (database.databaseUrl) env.DATABASE_URL = database.databaseUrl;
+      const cli = fileURLToPath(new URL('../../cli/bin/borg.js', import.meta.url));
+      const args = [
+        'mothership',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--data-dir',
+        database.dataDir,
+        '--log-level',
+        'info',
+      ];
+      const child: ChildProcess = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const shutdown = { clean: false };
+      try {
+        const deadline = performance.now() + 60_000;
+        let port: string | undefined;
+        while (!(port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1])) {
+          if (child.exitCode !== null || performance.now() > deadline)
+            throw new Error(`the mothership did not start:\n${output}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const base = `ws://127.0.0.1:${port}/ws`;
+        const accepted = await upgrade(`${base}?token=${adminToken}`);
+        expect(accepted.opened).toBe(true);
+        if (accepted.opened) {
+          await accepted.client.roundTrip();
+          await accepted.client.close();
+        }
+        expect(await upgrade(`${base}?x=1&token=${wrongToken}`)).toMatchObject({ opened: false, status: 401 });
+      } finally {
+        // A graceful shutdown that hangs (a leaked socket) would hang this test: give it a bound.
+        child.kill('SIGTERM');
+        shutdown.clean = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+        if (!shutdown.clean) child.kill('SIGKILL');
+        await exited;
+        await database.drop();
+      }
+      expect(shutdown.clean, 'the mothership shuts down on SIGTERM').toBe(true);
+      // The requests were logged (so the check below is not vacuous) ...
+      expect(output).toContain('/ws?token=[REDACTED]');
+      expect(output).toContain('/ws?x=1&token=[REDACTED]');
+      // ... and neither secret was.
+      expect(output).not.toContain(adminToken);
+      expect(output).not.toContain(wrongToken);
+    });
+  });
+});

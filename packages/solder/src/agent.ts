@@ -5,7 +5,7 @@ import { type BorgApiError, BorgClient, type ClaimedTask } from '@borg/protocol'
 
 import { type SolderConfig, workDirOf } from './config.ts';
 import type { Executor } from './executors/executor.ts';
-import { createExecutor } from './executors/index.ts';
+import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
 import { InputCache } from './input-files.ts';
 import { automaticLabels, detectResources } from './resources.ts';
@@ -80,6 +80,10 @@ export class Agent {
     this.identity = await loadIdentity(this.config.stateDir);
     this.client = new BorgClient({ baseUrl: this.config.mothership, fetch: this.options.fetch });
     this.inputs = new InputCache(join(this.config.stateDir, 'cache'), this.client);
+    // Containers of tasks that a previous run of this solder left behind (it was killed) go first.
+    await removeOrphanContainers(this.config.containerCli, this.identity.device_id)
+      .then((removed) => removed.length > 0 && this.log('removed leftover task containers', { removed }))
+      .catch(() => undefined); // no container CLI on this machine: nothing to clean
     const detected = await detectResources(workRoot);
     this.resources = detected as unknown as Record<string, unknown>;
     await this.register({ ...automaticLabels(detected), ...this.config.labels }, detected);

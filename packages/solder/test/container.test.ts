@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test, type TestContext } from 'vitest';
@@ -17,7 +18,8 @@ import {
 
 const execFileAsync = promisify(execFile);
 const IMAGE = 'localhost/borg-test:latest';
-const RUNTIME_SCRIPT = '/work/shared/scripts/container-runtime.sh';
+// ../shared sits beside the repository, on a developer's machine and in CI alike.
+const RUNTIME_SCRIPT = fileURLToPath(new URL('../../../../shared/scripts/container-runtime.sh', import.meta.url));
 const CONF = '/etc/containers/borg.conf';
 // Unique per run, so that labels and names never meet another test run's containers.
 const solderId = `test-${randomUUID()}`;

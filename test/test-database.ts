@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cp, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -54,9 +54,9 @@ export async function prepareTemplate(): Promise<void> {
     const db = await PgliteDatabase.open(building);
     await migrate(db);
     await db.close();
-    await rm(dir, { recursive: true, force: true });
-    await cp(building, dir, { recursive: true });
-    await rm(building, { recursive: true, force: true });
+    // A rename is atomic: a concurrent run sees either no template or a whole one. If another
+    // run got there first, its template is as good as ours.
+    await rename(building, dir).catch(() => rm(building, { recursive: true, force: true }));
     return;
   }
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });

@@ -21,6 +21,8 @@ export function upCommand(): Command {
         port: flags.port,
         host: flags.host ?? process.env.BORG_HOST ?? '127.0.0.1',
         dataDir: flags.dataDir,
+        // A terminal for trying Borg out, not a server's log: requests are not worth a line each.
+        logLevel: process.env.BORG_LOG_LEVEL ?? 'warn',
       });
       const mothership = await startMothership(config);
       const address = await mothership.listen();
@@ -29,8 +31,8 @@ export function upCommand(): Command {
       const local = address.replace('://0.0.0.0:', '://127.0.0.1:');
       const solderConfig = await loadSolderConfig(
         {
-          stateDir: join(resolve(config.dataDir), 'solder'),
           ...solderFlags(flags as Record<string, string | undefined>),
+          stateDir: (flags.stateDir as string | undefined) ?? join(resolve(config.dataDir), 'solder'),
           mothership: local,
           // Minted for this start only: the solder keeps its own runner token afterwards.
           registrationToken: await mothership.mintRegistrationToken('borg up (local solder)', 600),

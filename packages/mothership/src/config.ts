@@ -3,6 +3,8 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
 const positiveInt = z.coerce.number().int().positive();
+/** `true`/`false` (also `1`/`0`) from the environment; a boolean from code. */
+const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 /**
  * Every server setting, with its environment variable and default. Flags on
@@ -47,6 +49,11 @@ export const MothershipConfig = z.object({
         .filter(Boolean),
     )
     .default([]),
+  /**
+   * BORG_METRICS_PUBLIC: serve /metrics without a token, for a Prometheus scraper on a private
+   * network. Off by default: like every route but the health checks, it needs a user token.
+   */
+  metricsPublic: flag.default(false),
   /** BORG_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -67,6 +74,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
   maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',
   allowedOrigins: 'BORG_ALLOWED_ORIGINS',
+  metricsPublic: 'BORG_METRICS_PUBLIC',
   logLevel: 'BORG_LOG_LEVEL',
 };
 

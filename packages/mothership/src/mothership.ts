@@ -28,6 +28,7 @@ import { Maintenance } from './jobs/maintenance.ts';
 import { Queue } from './jobs/queue.ts';
 import { RunnerSessions } from './jobs/runner-sessions.ts';
 import { taskStore, toTask } from './jobs/task-store.ts';
+import { Metrics } from './metrics/metrics.ts';
 import { runnerStore } from './runners/runner-store.ts';
 
 /** Tokens created on this start; shown once, then only their hashes exist. */
@@ -85,6 +86,8 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     const storage = new DiskBlobStorage(storageDirOf(config));
     await storage.init();
 
+    // One registry per mothership (not prom-client's global one): tests run several in one process.
+    const metrics = new Metrics(db);
     const bus = new EventBus((error) => log.warn({ err: error }, 'could not share an event with other replicas'));
     if (db.engine === 'postgres') {
       const transport = new NotifyTransport(
@@ -94,6 +97,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
         (error) => {
           log.warn({ err: error }, 'event from another replica dropped');
         },
+        (lagSeconds) => metrics.eventDelivered(lagSeconds),
       );
       await transport.start();
       cleanup.push(() => transport.stop());
@@ -101,6 +105,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
 
     const queue = new Queue(db, bus, {
       backoff: { baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
+      observer: metrics,
     });
     const dispatcher = new Dispatcher(db, queue, bus);
     cleanup.push(async () => dispatcher.close());
@@ -117,6 +122,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds),
       files,
       artifacts: new ArtifactService(db, files),
+      metrics,
     };
 
     const maintenance = new Maintenance(db, queue, bus, health, log.child({ area: 'maintenance' }), {
@@ -125,6 +131,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     });
     if (options.maintenance !== false) maintenance.start();
     cleanup.push(() => maintenance.stop());
+    metrics.track({ longPollWaiters: () => dispatcher.waiting, maintenanceLeader: () => maintenance.isLeader });
 
     const { app, hub, inFlight } = await buildApp(
       services,

@@ -49,6 +49,7 @@ const fileForm = () => {
 const ROUTES: Record<string, RouteSpec> = {
   'GET /healthz': { access: 'public', path: () => '/healthz' },
   'GET /readyz': { access: 'public', path: () => '/readyz' },
+  'GET /metrics': { access: 'user', path: () => '/metrics' },
   'GET /api/docs': { access: 'user', path: () => '/api/docs' },
   'GET /ws': { access: 'user', path: () => '/ws' },
   'POST /api/v1/jobs': {

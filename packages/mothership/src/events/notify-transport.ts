@@ -23,6 +23,8 @@ export type ReferenceResolver = (reference: EventReference) => Promise<BorgEvent
 
 interface Envelope {
   origin: string;
+  /** Wall-clock ms when it was published, for the event-bus lag metric. */
+  at?: number;
   event?: BorgEvent;
   ref?: EventReference;
 }
@@ -37,6 +39,8 @@ export class NotifyTransport implements EventTransport {
     private readonly bus: EventBus,
     private readonly resolve: ReferenceResolver,
     private readonly onError: (error: unknown) => void,
+    /** Called with the seconds from publish (on another replica) to delivery here. */
+    private readonly onDelivered: (lagSeconds: number) => void = () => undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -51,11 +55,12 @@ export class NotifyTransport implements EventTransport {
   }
 
   async send(event: BorgEvent): Promise<void> {
-    let payload = JSON.stringify({ origin: this.origin, event } satisfies Envelope);
+    const at = Date.now();
+    let payload = JSON.stringify({ origin: this.origin, at, event } satisfies Envelope);
     if (Buffer.byteLength(payload) > MAX_INLINE_PAYLOAD) {
       const ref = referenceFor(event);
       if (!ref) return; // internal events are tiny; nothing else lacks a reference
-      payload = JSON.stringify({ origin: this.origin, ref } satisfies Envelope);
+      payload = JSON.stringify({ origin: this.origin, at, ref } satisfies Envelope);
     }
     await this.db.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, payload]);
   }
@@ -64,7 +69,10 @@ export class NotifyTransport implements EventTransport {
     const envelope = JSON.parse(payload) as Envelope;
     if (envelope.origin === this.origin) return; // already delivered locally when published
     const event = envelope.event ?? (envelope.ref ? await this.resolve(envelope.ref) : null);
-    if (event) this.bus.deliver(event);
+    if (!event) return;
+    // Measured after a reference is resolved: the lag is until subscribers here can see it.
+    if (envelope.at !== undefined) this.onDelivered((Date.now() - envelope.at) / 1000);
+    this.bus.deliver(event);
   }
 }
 

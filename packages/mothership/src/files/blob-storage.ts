@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
@@ -13,27 +13,41 @@ export interface StoredBlob {
 }
 
 /**
- * Where file bytes live. Local disk today (a directory that replicas can share); the interface
- * is small enough for an S3-compatible store to implement later.
+ * Where file bytes live. Local disk today (a directory that replicas share); the interface is
+ * small enough for an S3-compatible store to implement later: keys are opaque UUIDs chosen by
+ * the server, a blob is written once and never changed, and bytes only ever stream.
  */
 export interface BlobStorage {
   /** Streams bytes in, hashing as they pass; the blob appears under `key` only when complete. */
   write(key: string, source: Readable, maxBytes: number): Promise<StoredBlob>;
-  read(key: string): Promise<{ stream: ReadStream; size: number }>;
+  read(key: string): Promise<{ stream: Readable; size: number }>;
   remove(key: string): Promise<void>;
 }
 
 /**
+ * tmp/ files untouched for this long belong to no upload in progress: a request may last at most
+ * 10 minutes (requestTimeout in build-app.ts), and a live upload writes to its file as bytes come.
+ */
+const STALE_TMP_MS = 15 * 60_000;
+
+/**
  * Blobs on local disk: written to tmp/, fsynced, then renamed into blobs/ (rename is atomic on
- * one file system), so a crash leaves at most a file in tmp/, which start-up removes.
+ * one file system), so a crash leaves at most a file in tmp/, which a later start removes.
+ * Replicas share the directory, so a starting replica removes only tmp/ files too old to be
+ * another replica's upload in progress.
  */
 export class DiskBlobStorage implements BlobStorage {
   constructor(private readonly root: string) {}
 
   async init(): Promise<void> {
-    await rm(join(this.root, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(this.root, 'tmp'), { recursive: true });
+    const tmp = join(this.root, 'tmp');
+    await mkdir(tmp, { recursive: true });
     await mkdir(join(this.root, 'blobs'), { recursive: true });
+    for (const name of await readdir(tmp)) {
+      const path = join(tmp, name);
+      const info = await stat(path).catch(() => null); // another replica may have just renamed it
+      if (info && Date.now() - info.mtimeMs > STALE_TMP_MS) await rm(path, { recursive: true, force: true });
+    }
   }
 
   private pathOf(key: string): string {
@@ -83,7 +97,7 @@ export class DiskBlobStorage implements BlobStorage {
     }
   }
 
-  async read(key: string): Promise<{ stream: ReadStream; size: number }> {
+  async read(key: string): Promise<{ stream: Readable; size: number }> {
     const path = this.pathOf(key);
     const { size } = await stat(path);
     return { stream: createReadStream(path), size };

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { ReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 
 import type { FileInfo } from '@borg/protocol';
@@ -58,7 +57,7 @@ export class FileService {
     return toFileInfo(row);
   }
 
-  async open(id: string): Promise<{ info: FileInfo; stream: ReadStream }> {
+  async open(id: string): Promise<{ info: FileInfo; stream: Readable }> {
     const row = await fileStore.get(this.db, id);
     if (!row) throw notFound('file', id);
     const { stream } = await this.storage.read(row.storage_key);

@@ -5,11 +5,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 
 import { BorgError } from '../errors.ts';
+import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
 import { installErrorHandling, toErrorReply } from './error-handler.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { runnerRoutes } from './routes/runners.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { taskRoutes } from './routes/tasks.ts';
@@ -23,6 +25,15 @@ const JSON_BODY_LIMIT = 1024 * 1024;
 /** Removes `token=` from a URL before it is logged (the WebSocket takes it as a query parameter). */
 export function redactUrl(url: string): string {
   return url.replace(/([?&]token=)[^&]*/gi, '$1[REDACTED]');
+}
+
+/**
+ * A request id from a load balancer or proxy in front (`x-request-id`) is kept, so one id
+ * follows a request through both logs; anything that is not a plain token of at most 128
+ * characters is replaced rather than copied into the logs.
+ */
+function requestIdOf(header: string | string[] | undefined): string {
+  return typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : crypto.randomUUID();
 }
 
 export interface BuiltApp {
@@ -43,7 +54,7 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     keepAliveTimeout: 72_000,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    genReqId: () => crypto.randomUUID(),
+    genReqId: (request) => requestIdOf(request.headers['x-request-id']),
     // A URL the router cannot decode (`%E0%A4%A`) or an over-long path parameter is answered by
     // Fastify before any handler runs; this keeps those answers in Borg's one error shape.
     frameworkErrors: (error, _request, reply) => {
@@ -71,7 +82,10 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   });
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthHook(services.authenticator));
-  app.addHook('onSend', async (_request, reply, payload) => {
+  installRequestMetrics(app, services.metrics);
+  app.addHook('onSend', async (request, reply, payload) => {
+    // The id this request has in the logs, so a user's report can be matched to them.
+    reply.header('x-request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     return payload;
@@ -97,6 +111,7 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     },
   });
   await app.register(healthRoutes, { services });
+  await app.register(metricsRoutes, { services });
   await app.register(
     async (api) => {
       await api.register(jobRoutes, { services });
@@ -112,6 +127,7 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
 
   const hub = new WebSocketHub(services.bus, services.db);
+  services.metrics.track({ websocketClients: () => hub.size });
   const allowedOrigins = new Set(services.config.allowedOrigins);
   app.get(
     '/ws',

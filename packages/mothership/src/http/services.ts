@@ -9,6 +9,7 @@ import type { ArtifactService } from '../jobs/artifact-service.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
 import type { Queue } from '../jobs/queue.ts';
 import type { RunnerSessions } from '../jobs/runner-sessions.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 /** Everything the HTTP layer calls. Routes take these; they never touch SQL themselves. */
 export interface Services {
@@ -23,6 +24,7 @@ export interface Services {
   sessions: RunnerSessions;
   files: FileService;
   artifacts: ArtifactService;
+  metrics: Metrics;
 }
 
 export interface RouteOptions {

@@ -23,6 +23,16 @@ import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } fro
 
 export interface QueueOptions {
   backoff: BackoffPolicy;
+  /** Told of claims and task endings after they commit (metrics); never consulted for decisions. */
+  observer?: QueueObserver;
+}
+
+/** Watches the queue from outside without the queue knowing what for (the metrics implement it). */
+export interface QueueObserver {
+  /** Tasks just assigned to a runner (assigned_at set, on the database's clock). */
+  claimed(tasks: readonly TaskRow[]): void;
+  /** A task that reached a final state (succeeded, failed, cancelled, timed_out, lost). */
+  ended(task: TaskRow): void;
 }
 
 /**
@@ -180,6 +190,7 @@ export class Queue {
       return taskStore.claim(tx, runnerId, runner, max);
     });
     if (rows.length === 0) return [];
+    this.options.observer?.claimed(rows);
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
     const [started, files] = await Promise.all([jobStore.markStarted(this.db, jobIds), this.inputFilesOf(jobIds)]);
@@ -334,6 +345,7 @@ export class Queue {
   }
 
   private async afterTaskChange(task: TaskRow, retry: TaskRow | null): Promise<void> {
+    if (isTerminal(task.status)) this.options.observer?.ended(task);
     const job = await jobStore.get(this.db, task.job_id);
     const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
     if (retry) events.push({ type: 'task.updated', task: toTask(retry) });

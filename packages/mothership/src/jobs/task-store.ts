@@ -335,4 +335,24 @@ export const taskStore = {
     );
     return { depth: rows[0]?.depth ?? 0, oldestSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
   },
+
+  /**
+   * The same queue, split by the label set its tasks require (for /metrics), largest first.
+   * Reads only pending rows (tasks_pending_available_idx), so its cost follows the queue, not
+   * the table's history.
+   */
+  async queueDepthByLabels(
+    db: Queryable,
+    limit: number,
+  ): Promise<Array<{ labels: Record<string, string>; depth: number; oldestSeconds: number }>> {
+    const { rows } = await db.query<{ labels: Record<string, string>; depth: number; oldest: number }>(
+      `SELECT t.labels, count(*)::integer AS depth,
+              extract(epoch FROM now() - min(t.available_at))::double precision AS oldest
+         FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.status = 'pending' AND t.available_at <= now() AND NOT j.paused
+        GROUP BY t.labels ORDER BY depth DESC LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => ({ labels: r.labels, depth: r.depth, oldestSeconds: Math.max(0, r.oldest) }));
+  },
 };

@@ -1,0 +1,137 @@
+import { Gauge, type Registry } from 'prom-client';
+
+import type { Database } from '../db/database.ts';
+import { jobStore } from '../jobs/job-store.ts';
+import { taskStore } from '../jobs/task-store.ts';
+import { runnerStore } from '../runners/runner-store.ts';
+
+/** Label sets reported one by one; a fleet with more distinct requirements than this shows the largest. */
+export const MAX_LABEL_SETS = 50;
+
+interface Snapshot {
+  ok: boolean;
+  jobs: Record<string, number>;
+  tasks: Record<string, number>;
+  runners: Record<string, number>;
+  queue: { depth: number; oldestSeconds: number };
+  byLabels: Array<{ labels: Record<string, string>; depth: number; oldestSeconds: number }>;
+}
+
+const EMPTY: Snapshot = {
+  ok: false,
+  jobs: {},
+  tasks: {},
+  runners: {},
+  queue: { depth: 0, oldestSeconds: 0 },
+  byLabels: [],
+};
+
+/** `{"os":"linux","gpu":"true"}` → `gpu=true,os=linux`: one stable string per label set. */
+export function labelSetName(labels: Record<string, string>): string {
+  return Object.keys(labels)
+    .sort()
+    .map((key) => `${key}=${labels[key]}`)
+    .join(',');
+}
+
+/**
+ * The gauges that come from the database: jobs, tasks and runners by status, and the queue
+ * (depth and oldest claimable task, overall and per required label set). They are read when
+ * Prometheus scrapes, at most once per `cacheMs` however often it does (and scrapes that
+ * overlap share one read), so a scraper cannot turn into load on the database. The figures are
+ * the whole cluster's and so the same on every replica: aggregate them with max(), not sum().
+ */
+export class DatabaseGauges {
+  private cached: { at: number; snapshot: Promise<Snapshot> } | undefined;
+
+  constructor(
+    private readonly db: Database,
+    registry: Registry,
+    private readonly cacheMs: number,
+  ) {
+    const registers = [registry];
+    const gauge = <L extends string>(
+      name: string,
+      help: string,
+      labelNames: L[],
+      fill: (g: Gauge<L>, s: Snapshot) => void,
+    ) => {
+      const read = () => this.snapshot();
+      new Gauge<L>({
+        name,
+        help,
+        labelNames,
+        registers,
+        async collect() {
+          const snapshot = await read();
+          this.reset(); // label sets that went away must not linger at their last value
+          fill(this, snapshot);
+        },
+      });
+    };
+    const byStatus = (counts: Record<string, number>, g: Gauge<'status'>) => {
+      for (const [status, n] of Object.entries(counts)) g.set({ status }, n);
+    };
+
+    gauge('borg_database_up', '1 if the last metrics read from the database succeeded, else 0.', [], (g, s) =>
+      g.set(s.ok ? 1 : 0),
+    );
+    gauge('borg_jobs', 'Jobs by status (whole cluster).', ['status'], (g, s) => byStatus(s.jobs, g));
+    gauge('borg_tasks', 'Tasks (attempts) by status (whole cluster).', ['status'], (g, s) => byStatus(s.tasks, g));
+    gauge('borg_runners', 'Runners by status: online (idle), busy, draining, offline.', ['status'], (g, s) =>
+      byStatus(s.runners, g),
+    );
+    gauge(
+      'borg_queue_claimable_tasks',
+      'Pending tasks a runner could take now (job not paused, backoff over).',
+      [],
+      (g, s) => g.set(s.queue.depth),
+    );
+    gauge(
+      'borg_queue_oldest_claimable_seconds',
+      'Age of the oldest claimable task since it became claimable; 0 when the queue is empty.',
+      [],
+      (g, s) => g.set(s.queue.oldestSeconds),
+    );
+    gauge(
+      'borg_queue_depth',
+      `Claimable tasks per required label set ("k=v,…", "" for none; the ${MAX_LABEL_SETS} largest sets).`,
+      ['labels'],
+      (g, s) => {
+        for (const row of s.byLabels) g.set({ labels: labelSetName(row.labels) }, row.depth);
+      },
+    );
+    gauge(
+      'borg_queue_oldest_pending_seconds',
+      'Age of the oldest claimable task per required label set: work no runner is taking shows here first.',
+      ['labels'],
+      (g, s) => {
+        for (const row of s.byLabels) g.set({ labels: labelSetName(row.labels) }, row.oldestSeconds);
+      },
+    );
+  }
+
+  private snapshot(): Promise<Snapshot> {
+    const now = performance.now();
+    if (!this.cached || now - this.cached.at >= this.cacheMs) {
+      this.cached = { at: now, snapshot: this.read() };
+    }
+    return this.cached.snapshot;
+  }
+
+  /** Never rejects: a database that does not answer shows as borg_database_up 0 and no figures. */
+  private async read(): Promise<Snapshot> {
+    try {
+      const [jobs, tasks, runners, queue, byLabels] = await Promise.all([
+        jobStore.countByStatus(this.db),
+        taskStore.countByStatus(this.db),
+        runnerStore.countByStatus(this.db),
+        taskStore.queueDepth(this.db),
+        taskStore.queueDepthByLabels(this.db, MAX_LABEL_SETS),
+      ]);
+      return { ok: true, jobs, tasks, runners, queue, byLabels };
+    } catch {
+      return EMPTY;
+    }
+  }
+}

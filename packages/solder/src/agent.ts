@@ -18,6 +18,8 @@ export interface AgentOptions {
   executorFor?: (task: ClaimedTask) => Executor;
   fetch?: typeof fetch;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** The longest one API call may take, on top of a long-poll's wait (default 30 s; see withDeadlines). */
+  requestTimeoutMs?: number;
 }
 
 /** A fatal condition: the solder cannot go on and says why (a 401 after re-registering, say). */
@@ -27,6 +29,7 @@ export class SolderFatalError extends Error {
 
 /** The original design's poll interval, used when the mothership does not hold long-polls. */
 const FALLBACK_POLL_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * The solder: registers this machine, then runs two small loops side by side — a heartbeat
@@ -44,6 +47,8 @@ export class Agent {
   /** Aborted when the solder is done; heartbeats go on until then, for the tasks still running. */
   private readonly stopping = new AbortController();
   private reregistering: Promise<void> | null = null;
+  /** Runner tokens a re-registration replaced (see resendWithNewToken). */
+  private readonly retiredTokens = new Set<string>();
   private started = 0;
   private lastBusy = performance.now();
   private inputs!: InputCache;
@@ -78,7 +83,13 @@ export class Agent {
     await mkdir(join(this.config.stateDir, 'spool'), { recursive: true, mode: 0o700 });
     await mkdir(workRoot, { recursive: true });
     this.identity = await loadIdentity(this.config.stateDir);
-    this.client = new BorgClient({ baseUrl: this.config.mothership, fetch: this.options.fetch });
+    this.client = new BorgClient({
+      baseUrl: this.config.mothership,
+      fetch: withDeadlines(
+        (input, init) => this.resendWithNewToken(this.options.fetch ?? fetch, input, init),
+        this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+      ),
+    });
     this.inputs = new InputCache(join(this.config.stateDir, 'cache'), this.client);
     // Containers of tasks that a previous run of this solder left behind (it was killed) go first.
     await removeOrphanContainers(this.config.containerCli, this.identity.device_id)
@@ -140,8 +151,36 @@ export class Agent {
   }
 
   private useToken(runnerId: string, token: string): void {
+    if (this.client.token && this.client.token !== token) this.retiredTokens.add(this.client.token);
     this.runnerId = runnerId;
     this.client.token = token;
+  }
+
+  /**
+   * A call made with a runner token that a re-registration is replacing gets 401: it raced the
+   * registration (a claim, or the `running` report of a task the old session's long-poll was
+   * handed, sent before the new token arrived). Such a call waits for the registration and is
+   * sent once more with the new token. Before, that 401 failed the task (an attempt spent for
+   * nothing) or, from the claim loop, set off a second registration, which makes every task this
+   * runner holds lost. Only runner tokens are ever resent; a registration's own 401 is final.
+   */
+  private async resendWithNewToken(
+    fetchImpl: typeof fetch,
+    input: Parameters<typeof fetch>[0],
+    init?: RequestInit,
+  ): Promise<Response> {
+    const response = await fetchImpl(input, init);
+    if (response.status !== 401) return response;
+    const sent = new Headers(init?.headers).get('authorization')?.replace(/^Bearer /, '');
+    if (!sent || (sent !== this.client.token && !this.retiredTokens.has(sent))) return response;
+    if (init?.body instanceof ReadableStream) return response; // a streamed body cannot be sent twice
+    await this.reregistering;
+    const current = this.client.token;
+    if (!current || !this.retiredTokens.has(sent)) return response;
+    await response.body?.cancel();
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${current}`);
+    return fetchImpl(input, { ...init, headers });
   }
 
   /** A 401 means our token is gone (revoked, or the device registered elsewhere): register again once. */
@@ -309,6 +348,25 @@ export class Agent {
       }
     }
   }
+}
+
+/**
+ * Gives every API call a deadline: `timeoutMs`, plus the wait of a long-poll. Without one, a
+ * request the mothership accepted but never answers (a frozen or half-restarted server, a
+ * half-open connection after a network fault) held the heartbeat or claim loop for undici's
+ * 300 s header timeout — long enough for the runner to be declared offline and its tasks lost.
+ * A call that runs out of time fails as transient and is retried like any network error.
+ * Transfers of unbounded size (input downloads, uploads: any body but a JSON string) are left to
+ * undici's idle timeouts, since a large file may rightly take longer than any fixed deadline.
+ */
+function withDeadlines(fetchImpl: typeof fetch, timeoutMs: number): typeof fetch {
+  return (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const small = init?.body === undefined || init.body === null || typeof init.body === 'string';
+    if (!small || url.pathname.endsWith('/download')) return fetchImpl(input, init);
+    const deadline = AbortSignal.timeout(Number(url.searchParams.get('wait') ?? 0) * 1000 + timeoutMs);
+    return fetchImpl(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+  };
 }
 
 function defaultLog(message: string, fields?: Record<string, unknown>): void {

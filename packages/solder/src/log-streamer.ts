@@ -87,12 +87,18 @@ export class LogStreamer {
 
   private add(stream: LogStream, message: string): void {
     if (this.rejected) return;
-    for (let start = 0; start === 0 || start < message.length; start += MAX_LINE_LENGTH) {
-      const piece = message.slice(start, start + MAX_LINE_LENGTH);
+    let start = 0;
+    do {
+      let end = start + MAX_LINE_LENGTH;
+      // Never cut a character outside the BMP (an emoji) between its two UTF-16 halves: half a
+      // surrogate pair is not valid Unicode and would be stored as U+FFFD on both sides of the cut.
+      if (end < message.length && isHighSurrogate(message.charCodeAt(end - 1))) end--;
+      const piece = message.slice(start, end);
       this.pending.push({ stream, message: piece, timestamp: new Date().toISOString() });
       this.pendingBytes += Buffer.byteLength(piece) + 64;
       if (this.pendingBytes >= (this.options.maxBatchBytes ?? 64 * 1024)) this.cut();
-    }
+      start = end;
+    } while (start < message.length);
   }
 
   private cut(): void {
@@ -150,4 +156,8 @@ export class LogStreamer {
     this.seqShift += serverNext - sentSeq;
     this.holed = true;
   }
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }

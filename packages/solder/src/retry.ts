@@ -12,6 +12,8 @@ export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000, random 
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof BorgApiError) return error.status >= 500 || error.status === 429 || error.status === 408;
+  // A call that ran past its deadline (see withDeadlines in agent.ts) is retried like a network error.
+  if (error instanceof Error && error.name === 'TimeoutError') return true;
   return (
     error instanceof TypeError ||
     (error instanceof Error && /ECONN|EPIPE|ETIMEDOUT|socket|fetch failed|other side closed/i.test(error.message))

@@ -1,0 +1,250 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { eventually } from '../../../test/test-solder.ts';
+import { Agent, SolderFatalError } from '../src/agent.ts';
+import { loadSolderConfig, type SolderConfig } from '../src/config.ts';
+import { FakeMothership, fault, type RecordedRequest } from './fake-mothership.ts';
+
+/** The deadline of one API call in these tests (the default is 30 s), so a hang costs seconds. */
+const REQUEST_TIMEOUT_MS = 1_500;
+
+interface Started {
+  agent: Agent;
+  logged: string[];
+}
+
+describe('a solder under faults of a scripted mothership', () => {
+  let fake: FakeMothership;
+  let dir: string;
+  let started: Started[];
+
+  beforeEach(async () => {
+    fake = await FakeMothership.start({ heartbeatIntervalSeconds: 1 });
+    dir = await mkdtemp(join(tmpdir(), 'borg-agent-faults-'));
+    started = [];
+  });
+  afterEach(async () => {
+    fake.clearFaults();
+    const stopping = started.map(({ agent }) => agent.stop({ cancelRunning: true }).catch(() => undefined));
+    await Promise.race([Promise.all(stopping), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    await fake.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function makeAgent(settings: Partial<Record<keyof SolderConfig, unknown>> = {}): Promise<Started> {
+    const config = await loadSolderConfig(
+      {
+        mothership: fake.url,
+        registrationToken: fake.registrationToken,
+        stateDir: join(dir, `solder-${started.length}`),
+        maxConcurrentTasks: 1,
+        longPollSeconds: 1,
+        cancelGracePeriod: 1,
+        ...settings,
+      },
+      {},
+    );
+    const logged: string[] = [];
+    const agent = new Agent(config, {
+      log: (message, fields) => logged.push(`${message} ${JSON.stringify(fields ?? {})}`),
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    const made = { agent, logged };
+    started.push(made);
+    return made;
+  }
+
+  async function startAgent(settings: Partial<Record<keyof SolderConfig, unknown>> = {}): Promise<Started> {
+    const made = await makeAgent(settings);
+    await made.agent.start();
+    return made;
+  }
+
+  /** Waits until the fake has seen `count` requests to a route (matching `when`). */
+  function requestsSeen(route: RecordedRequest['route'], count: number, when = (_: RecordedRequest) => true) {
+    return eventually(
+      () => fake.requests.filter((r) => r.route === route && when(r)).length >= count,
+      20_000,
+      `${count} ${route} request(s)`,
+    );
+  }
+
+  async function succeeds(command: string): Promise<void> {
+    const task = fake.submit({ command });
+    await eventually(() => fake.statusesOf(task.id).includes('succeeded'), 20_000, `task ${task.id} to succeed`);
+  }
+
+  /** Nothing more arrives about a task for a while (a few heartbeats and claim rounds). */
+  async function quietAbout(taskId: string, agent: Agent): Promise<number> {
+    await eventually(() => agent.activeTasks === 0, 10_000, 'the task to be dropped');
+    const before = fake.requests.filter((r) => r.taskId === taskId).length;
+    await requestsSeen('heartbeat', fake.requestsTo('heartbeat').length + 2);
+    return fake.requests.filter((r) => r.taskId === taskId).length - before;
+  }
+
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  it('retries 500, 503 + Retry-After, resets, truncated answers and a hung long-poll with backoff, and carries on', async () => {
+    fake.inject('register', fault.status(503, 'DATABASE_UNAVAILABLE', { retryAfterSeconds: 1 }));
+    fake.inject('register', fault.reset);
+    for (const f of [fault.status(500), fault.status(503), fault.reset, fault.hang]) fake.inject('next', f);
+    for (const f of [fault.status(500), fault.truncate, fault.hang, fault.reset]) fake.inject('heartbeat', f);
+    fake.inject('status', fault.truncate, { when: (r) => (r.body as { status: string }).status === 'succeeded' });
+    fake.inject('logs', fault.status(429, 'RATE_LIMITED', { retryAfterSeconds: 1 }));
+    fake.inject('logs', fault.status(503));
+    await startAgent();
+    expect(fake.requestsTo('register')).toHaveLength(3);
+
+    // Every injected claim fault is met, one request each, and the claims go on afterwards.
+    await requestsSeen('next', 6);
+    const claims = fake.requestsTo('next').slice(0, 5);
+    const gaps = claims.slice(1).map((r, i) => r.at - claims[i]!.at);
+    // Backoff, not a tight loop: each retry waited (jittered, from 250 ms up), the hang its deadline.
+    for (const gap of gaps) expect(gap).toBeGreaterThan(200);
+    expect(gaps[3]).toBeGreaterThan(REQUEST_TIMEOUT_MS);
+    await requestsSeen('heartbeat', 6);
+
+    // A task handed out afterwards runs; its result survives a truncated answer (sent again).
+    const task = fake.submit({ command: 'echo hello; echo world >&2' });
+    await eventually(() => fake.statusesOf(task.id).length === 3, 20_000, 'the task to succeed');
+    expect(fake.statusesOf(task.id)).toEqual(['running', 'succeeded', 'succeeded']);
+    expect(fake.linesOf(task.id)).toEqual([
+      { stream: 'stdout', message: 'hello' },
+      { stream: 'stderr', message: 'world' },
+    ]);
+  });
+
+  it('drops a task whose `running` report is answered 409: the command never runs and nothing more is said', async () => {
+    const { agent } = await startAgent();
+    const marker = join(dir, 'ran');
+    const task = fake.submit({ command: `touch ${marker}` });
+    fake.inject('status', fault.status(409, 'STALE_TASK'), { when: (r) => r.taskId === task.id });
+    await requestsSeen('status', 1, (r) => r.taskId === task.id);
+    expect(await quietAbout(task.id, agent)).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+    expect(fake.requests.filter((r) => r.taskId === task.id)).toHaveLength(1);
+    await succeeds('true'); // and the solder takes the next one
+  });
+
+  it('does not retry a final report answered 409, and goes on to the next task', async () => {
+    const { agent } = await startAgent();
+    const task = fake.submit({ command: 'exit 3' });
+    fake.inject('status', fault.status(409, 'STALE_TASK'), {
+      when: (r) => r.taskId === task.id && (r.body as { status: string }).status === 'failed',
+    });
+    await requestsSeen('status', 2, (r) => r.taskId === task.id);
+    expect(await quietAbout(task.id, agent)).toBe(0);
+    await succeeds('true');
+  });
+
+  it('kills a running task whose log batch is refused (409 STALE_TASK), and reports nothing more about it', async () => {
+    const { agent } = await startAgent();
+    const pidFile = join(dir, 'pid');
+    const task = fake.submit({ command: `echo $$ > ${pidFile}; while true; do echo tick; sleep 0.1; done` });
+    const pid = await eventually(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 20_000, 'pid');
+    await requestsSeen('logs', 2, (r) => r.taskId === task.id);
+    fake.inject('logs', fault.status(409, 'STALE_TASK'), { when: (r) => r.taskId === task.id });
+    await eventually(() => !alive(pid), 10_000, 'the task process to be killed');
+    expect(await quietAbout(task.id, agent)).toBe(0);
+    expect(fake.statusesOf(task.id)).toEqual(['running']);
+  });
+
+  it('kills a task the heartbeat answer abandons, and reports nothing more about it', async () => {
+    const { agent } = await startAgent();
+    const pidFile = join(dir, 'pid');
+    const task = fake.submit({ command: `echo $$ > ${pidFile}; exec sleep 600` });
+    const pid = await eventually(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 20_000, 'pid');
+    await requestsSeen('heartbeat', 1, (r) => JSON.stringify(r.body).includes(task.id));
+    fake.endTask(task.id); // the server gave the task away: the next heartbeat says abandon it
+    await eventually(() => !alive(pid), 10_000, 'the task process to be killed');
+    const abandoned = fake.requestsTo('heartbeat').filter((r) => JSON.stringify(r.body).includes(task.id));
+    expect(abandoned.length).toBeGreaterThanOrEqual(1);
+    expect(await quietAbout(task.id, agent)).toBe(0);
+    expect(fake.statusesOf(task.id)).toEqual(['running']);
+  });
+
+  it('registers again after a 401 on a heartbeat and carries on with the new token', async () => {
+    await startAgent();
+    const firstToken = fake.runnerToken!;
+    fake.inject('heartbeat', fault.status(401, 'UNAUTHORIZED'));
+    await requestsSeen('register', 2);
+    await succeeds('echo after re-registration');
+    const latest = `Bearer ${fake.runnerToken}`;
+    expect(latest).not.toBe(`Bearer ${firstToken}`);
+    await requestsSeen('heartbeat', 2, (r) => r.authorization === latest);
+  });
+
+  it('runs a task handed out while it re-registers: calls that raced the new token are sent again with it', async () => {
+    await startAgent();
+    await requestsSeen('next', 1);
+    // The registration takes effect at once (the old token stops working), its answer comes 1 s later.
+    fake.inject('register', fault.lateAnswer(1_000));
+    fake.inject('heartbeat', fault.status(401, 'UNAUTHORIZED'));
+    await requestsSeen('register', 2);
+    const task = fake.submit({ command: 'echo raced' }); // to the long-poll still held with the old token
+    await eventually(() => fake.statusesOf(task.id).includes('succeeded'), 20_000, 'the task to succeed');
+    expect(fake.statusesOf(task.id)).toEqual(['running', 'succeeded']);
+    expect(fake.linesOf(task.id).map((l) => l.message)).toEqual(['raced']);
+    expect(fake.requestsTo('register')).toHaveLength(2); // the stale 401s set off no second registration
+  });
+
+  it('refuses to start when registration is answered 401 or 403 (SolderFatalError)', async () => {
+    fake.inject('register', fault.status(401, 'UNAUTHORIZED'));
+    await expect((await makeAgent()).agent.start()).rejects.toBeInstanceOf(SolderFatalError);
+    fake.inject('register', fault.status(403, 'FORBIDDEN'));
+    await expect((await makeAgent()).agent.start()).rejects.toBeInstanceOf(SolderFatalError);
+    expect(fake.requestsTo('heartbeat')).toHaveLength(0);
+    expect(fake.requestsTo('next')).toHaveLength(0);
+  });
+
+  it('falls back to the 5 s poll when every long-poll is answered 204 at once, and still takes work', async () => {
+    fake.longPoll = 'instant';
+    await startAgent({ longPollSeconds: 10 });
+    await requestsSeen('next', 3);
+    const windowStart = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    const inWindow = fake.requestsTo('next').filter((r) => r.at >= windowStart).length;
+    // A long-polling solder asks every 10 s here, a tight one hundreds of times: ~1-2 at 5 s.
+    expect(inWindow).toBeGreaterThanOrEqual(1);
+    expect(inWindow).toBeLessThanOrEqual(3);
+    expect(fake.requestsTo('next').at(-1)!.query.get('wait')).toBe('0');
+    await succeeds('echo polled');
+  }, 40_000);
+
+  it('sends the registration token to /runners/register only, and never logs a token', async () => {
+    const { logged } = await startAgent();
+    fake.inject('heartbeat', fault.status(401, 'UNAUTHORIZED'));
+    await requestsSeen('register', 2);
+    fake.inject('next', fault.status(400, 'INVALID_REQUEST'));
+    const refused = fake.submit({ command: 'true' });
+    fake.inject('status', fault.status(409, 'STALE_TASK'), { when: (r) => r.taskId === refused.id });
+    await requestsSeen('status', 1, (r) => r.taskId === refused.id);
+    await succeeds('echo done');
+    fake.revokeRunnerToken();
+    await requestsSeen('register', 3);
+
+    const registration = `Bearer ${fake.registrationToken}`;
+    for (const request of fake.requests) {
+      const text = `${request.path}?${request.query.toString()} ${JSON.stringify(request.body ?? '')}`;
+      expect(text).not.toContain(fake.registrationToken);
+      if (request.route === 'register') expect(request.authorization).toBe(registration);
+      else expect(request.authorization).not.toBe(registration);
+    }
+    expect(fake.issuedTokens.length).toBeGreaterThanOrEqual(3);
+    expect(logged.length).toBeGreaterThan(3);
+    const everything = logged.join('\n');
+    for (const token of [fake.registrationToken, ...fake.issuedTokens]) expect(everything).not.toContain(token);
+  });
+});

@@ -23,9 +23,12 @@ export interface InProcessSolder {
   stop(options?: { cancelRunning?: boolean }): Promise<void>;
 }
 
-/** A solder agent in the test's own process, registered with the test mothership. */
+/**
+ * A solder agent in the test's own process, registered with the test mothership — or with any
+ * mothership given by its URL and registration token (another replica, a proxy in front of one).
+ */
 export async function startSolder(
-  borg: TestMothership,
+  borg: Pick<TestMothership, 'url' | 'registrationToken'>,
   settings: Partial<Record<keyof SolderConfig, unknown>> = {},
   options: AgentOptions = {},
 ): Promise<InProcessSolder> {

@@ -29,6 +29,7 @@ export class SolderFatalError extends Error {
 
 /** The original design's poll interval, used when the mothership does not hold long-polls. */
 const FALLBACK_POLL_MS = 5_000;
+const RESOURCES_EVERY_N_HEARTBEATS = 10;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
@@ -210,6 +211,7 @@ export class Agent {
 
   private async heartbeatLoop(): Promise<void> {
     let failures = 0;
+    let beats = 0;
     while (!this.stopping.signal.aborted) {
       await sleep(
         failures === 0 ? this.heartbeatIntervalMs : Math.min(this.heartbeatIntervalMs, backoffMs(failures)),
@@ -221,6 +223,7 @@ export class Agent {
           status: this.runs.size > 0 ? 'busy' : 'online',
           active_tasks: this.runs.size,
           task_ids: [...this.runs.keys()],
+          resources: await this.refreshedResources(++beats),
         });
         failures = 0;
         this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
@@ -234,13 +237,31 @@ export class Agent {
     }
   }
 
+  /**
+   * Free memory, free disk and GPU memory change while a machine works: every 10th heartbeat
+   * (5 minutes at the default interval) carries a fresh reading; the others carry none.
+   */
+  private async refreshedResources(beat: number): Promise<Record<string, unknown> | undefined> {
+    if (beat % RESOURCES_EVERY_N_HEARTBEATS !== 0) return undefined;
+    try {
+      this.resources = (await detectResources(workDirOf(this.config))) as unknown as Record<string, unknown>;
+      return this.resources;
+    } catch {
+      return undefined; // a failed probe must not cost a heartbeat
+    }
+  }
+
   private async claimLoop(): Promise<void> {
     let failures = 0;
     let quickEmpties = 0;
+    let fallbackPolls = 0;
     const signal = this.claiming.signal;
     while (!signal.aborted) {
       const free = this.freeSlots();
-      const wait = quickEmpties >= 3 ? 0 : this.config.longPollSeconds;
+      // In fallback mode, every 12th poll (about a minute) tries a long-poll again, so a
+      // mothership that was restarted, or put behind another proxy, gets long-polls back.
+      const polling = quickEmpties >= 3 && ++fallbackPolls % 12 !== 0;
+      const wait = polling ? 0 : this.config.longPollSeconds;
       const asked = performance.now();
       try {
         const answer = await this.client.nextTasks(this.runnerId, { wait, max: free, signal });
@@ -252,8 +273,11 @@ export class Agent {
         } else if (wait > 0 && performance.now() - asked < (wait * 1000) / 4) {
           // 204 long before the wait: this mothership does not hold requests. Fall back to polling.
           quickEmpties++;
+        } else if (wait > 0) {
+          // It held the request for the wait: long-polling works (again, after a restart).
+          quickEmpties = 0;
         }
-        if (quickEmpties >= 3) await sleep(FALLBACK_POLL_MS, signal);
+        if (quickEmpties >= 3 && !answer) await sleep(FALLBACK_POLL_MS, signal);
         if (this.idleTooLong()) {
           this.log('idle for longer than --idle-exit: stopping');
           void this.stop();

@@ -1,21 +1,100 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 
+import { CliError, ExitCode } from './cli-error.ts';
+import { addSharedOptions } from './command-context.ts';
+import { artifactsCommand } from './commands/artifacts.ts';
+import { completionCommand } from './commands/completion.ts';
+import { filesCommand } from './commands/files.ts';
+import { jobsCommand } from './commands/jobs.ts';
+import { loginCommand } from './commands/login.ts';
+import { logsCommand } from './commands/logs.ts';
 import { mothershipCommand } from './commands/mothership.ts';
+import { runnersCommand } from './commands/runners.ts';
 import { solderCommand } from './commands/solder.ts';
+import { submitCommand } from './commands/submit.ts';
+import { tokensCommand } from './commands/tokens.ts';
 import { upCommand } from './commands/up.ts';
 
-export async function main(argv: string[]): Promise<void> {
+const OVERVIEW = `
+Getting started:
+  borg up                                 a mothership and a local solder on :8080 (npm start)
+  borg login http://127.0.0.1:8080        store the address and the admin token it printed
+  borg submit --follow -- make test       run it on a runner, stream its output, exit with its code
+
+Configuration: ~/.config/borg/config.json (BORG_CONFIG), profiles (--profile, BORG_PROFILE);
+BORG_ADDR and BORG_TOKEN override it. Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 auth,
+5 mothership unreachable, 6 conflict, 7 file transfer, 130 interrupted (docs/cli.md).
+`;
+
+export function buildProgram(): Command {
   const program = new Command()
     .name('borg')
     .description('Borg: run commands on a fleet of your own machines')
-    .showHelpAfterError()
+    .addHelpText('after', OVERVIEW)
+    .commandsGroup('Client commands:')
+    .addCommand(loginCommand())
+    .addCommand(submitCommand())
+    .addCommand(jobsCommand())
+    .addCommand(logsCommand())
+    .addCommand(runnersCommand())
+    .addCommand(filesCommand())
+    .addCommand(artifactsCommand())
+    .addCommand(tokensCommand())
+    .addCommand(completionCommand())
+    .commandsGroup('Servers:')
     .addCommand(mothershipCommand())
     .addCommand(solderCommand())
     .addCommand(upCommand());
+  // addCommand() does not pass settings down, so each command gets them here.
+  const configure = (command: Command) => {
+    addSharedOptions(command);
+    command
+      .exitOverride()
+      .showHelpAfterError(`(see \`${fullName(command)} --help\` for usage and examples)`)
+      .configureOutput({
+        outputError: (text, write) => {
+          let line = `borg: ${text.replace(/^error: /, '')}`;
+          // `borg submit make -j4`: the job's flags were taken for borg's.
+          if (command.name() === 'submit' && text.includes('unknown option')) {
+            line = line.trimEnd() + ': put the command after --, e.g. borg submit -- make -j4\n';
+          }
+          write(line);
+        },
+      });
+    command.commands.forEach(configure);
+  };
+  configure(program);
+  return program;
+}
+
+function fullName(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    process.stderr.write(`borg: ${(error as Error).message}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeOf(error);
   }
+}
+
+/** Prints what went wrong (one line, no stack trace for anything a user can cause) and picks the exit code. */
+function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) {
+    // Help and --version "fail" with exit code 0; anything else commander rejects is usage.
+    return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  }
+  if (error instanceof CliError) {
+    process.stderr.write(error.line + '\n');
+    if (process.env.BORG_DEBUG && error.cause instanceof Error) process.stderr.write(`${error.cause.stack}\n`);
+    return error.exitCode;
+  }
+  // The server commands (mothership, solder, up) report their own failures this way.
+  process.stderr.write(`borg: ${(error as Error)?.message ?? String(error)}\n`);
+  if (process.env.BORG_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
+  return ExitCode.FAILED;
 }

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { ErrorBody, OkResponse } from './schemas/common.ts';
 import { page } from './schemas/common.ts';
 import { Artifact, ArtifactList, FileInfo } from './schemas/files.ts';
-import { type CreateJobRequest, Job, JobPage, JobWithTasks, type ListJobsQuery } from './schemas/jobs.ts';
+import { type CreateJobRequest, Job, JobPage, JobWithTasks, type ListJobsQuery, Task } from './schemas/jobs.ts';
 import { type AppendLogsRequest, AppendLogsResponse, LogPage } from './schemas/logs.ts';
 import {
   type HeartbeatRequest,
@@ -40,9 +40,17 @@ export interface BorgClientOptions {
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+/** A request body streamed by hand, of known length (see `uploadFile` with `onChunk`). */
+interface StreamBody {
+  stream: ReadableStream<Uint8Array>;
+  contentType: string;
+  length: number;
+}
+
 interface RequestOptions<T extends z.ZodType> {
   body?: unknown;
   form?: FormData;
+  stream?: StreamBody;
   query?: Query;
   schema: T;
   signal?: AbortSignal;
@@ -121,6 +129,10 @@ export class BorgClient {
     return this.request('POST', `/api/v1/runners/${enc(id)}/resume`, { schema: Runner });
   }
 
+  getTask(id: string) {
+    return this.request('GET', `/api/v1/tasks/${enc(id)}`, { schema: Task });
+  }
+
   getTaskLogs(taskId: string, query: { after?: number; limit?: number } = {}) {
     return this.request('GET', `/api/v1/tasks/${enc(taskId)}/logs`, { query, schema: LogPage });
   }
@@ -129,10 +141,24 @@ export class BorgClient {
     return this.request('GET', `/api/v1/tasks/${enc(taskId)}/artifacts`, { schema: ArtifactList });
   }
 
-  uploadFile(content: Blob, filename: string) {
-    const form = new FormData();
-    form.append('file', content, filename);
-    return this.request('POST', '/api/v1/files', { form, schema: FileInfo });
+  /**
+   * Uploads a file as the multipart field `file`. With `onChunk`, the multipart body is streamed
+   * by hand so the caller sees each chunk of the file as it leaves (a progress bar, a running
+   * sha256); FormData gives no such hook. That needs streaming request bodies: Node has them,
+   * browsers only over HTTP/2, so the dashboard leaves `onChunk` out.
+   */
+  uploadFile(
+    content: Blob,
+    filename: string,
+    options: { onChunk?: (chunk: Uint8Array) => void; signal?: AbortSignal } = {},
+  ) {
+    if (!options.onChunk) {
+      const form = new FormData();
+      form.append('file', content, filename);
+      return this.request('POST', '/api/v1/files', { form, schema: FileInfo, signal: options.signal });
+    }
+    const stream = multipartFileBody(content, filename, options.onChunk);
+    return this.request('POST', '/api/v1/files', { stream, schema: FileInfo, signal: options.signal });
   }
 
   getFile(id: string) {
@@ -231,7 +257,7 @@ export class BorgClient {
   private send(
     method: string,
     path: string,
-    options: { body?: unknown; form?: FormData; query?: Query; signal?: AbortSignal },
+    options: { body?: unknown; form?: FormData; stream?: StreamBody; query?: Query; signal?: AbortSignal },
   ): Promise<Response> {
     const url = new URL(this.baseUrl + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
@@ -239,15 +265,63 @@ export class BorgClient {
     }
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let body: string | FormData | undefined;
-    if (options.form) {
+    let body: string | FormData | ReadableStream<Uint8Array> | undefined;
+    if (options.stream) {
+      headers['content-type'] = options.stream.contentType;
+      headers['content-length'] = String(options.stream.length);
+      body = options.stream.stream;
+    } else if (options.form) {
       body = options.form;
     } else if (options.body !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    return this.fetchImpl(url, { method, headers, body, signal: options.signal });
+    const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal: options.signal };
+    // What fetch requires of a streamed body (not yet in the DOM typings).
+    if (options.stream) init.duplex = 'half';
+    return this.fetchImpl(url, init);
   }
+}
+
+/**
+ * `multipart/form-data` with one part, the field `file`, as a stream: the header, the blob's
+ * bytes (each handed to `onChunk` on its way out), the closing boundary. Quotes and line breaks
+ * in the name are percent-encoded, as browsers do.
+ */
+function multipartFileBody(content: Blob, filename: string, onChunk: (chunk: Uint8Array) => void): StreamBody {
+  const boundary = `----borg-${crypto.randomUUID()}`;
+  const name = filename.replace(/"/g, '%22').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  const encoder = new TextEncoder();
+  const head = encoder.encode(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n` +
+      'Content-Type: application/octet-stream\r\n\r\n',
+  );
+  const tail = encoder.encode(`\r\n--${boundary}--\r\n`);
+  const file = content.stream().getReader();
+  let stage: 'head' | 'file' | 'done' = 'head';
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (stage === 'head') {
+        stage = 'file';
+        return controller.enqueue(head);
+      }
+      if (stage === 'done') return;
+      const { done, value } = await file.read();
+      if (done) {
+        stage = 'done';
+        controller.enqueue(tail);
+        return controller.close();
+      }
+      onChunk(value);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => file.cancel(reason),
+  });
+  return {
+    stream,
+    contentType: `multipart/form-data; boundary=${boundary}`,
+    length: head.byteLength + content.size + tail.byteLength,
+  };
 }
 
 async function toApiError(response: Response): Promise<BorgApiError> {

@@ -1,4 +1,4 @@
-import { loadSolderConfig, runSolder, type SolderConfig } from '@borg/solder';
+import type { SolderConfig } from '@borg/solder';
 import { Command } from 'commander';
 
 type Flags = Record<string, string | boolean | undefined> & { config?: string };
@@ -63,6 +63,8 @@ Examples:
   borg solder --container-cli podman --once        run one task and exit (ephemeral runners)`,
     )
     .action(async (flags: Flags) => {
+      // Loaded here, not at the top: client commands start faster without the agent.
+      const { loadSolderConfig, runSolder } = await import('@borg/solder');
       const config = await loadSolderConfig(
         { ...solderFlags(flags), mothership: flags.mothership, registrationToken: flags.registrationToken },
         process.env,

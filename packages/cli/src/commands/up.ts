@@ -1,7 +1,5 @@
 import { join, resolve } from 'node:path';
 
-import { loadConfig, startMothership, startupBanner } from '@borg/mothership';
-import { Agent, loadSolderConfig } from '@borg/solder';
 import { Command } from 'commander';
 
 import { addSolderOptions, solderFlags } from './solder.ts';
@@ -17,6 +15,9 @@ export function upCommand(): Command {
   )
     .addHelpText('after', '\nExample:\n  npm start          (runs borg up)\n')
     .action(async (flags: Record<string, string | boolean | undefined>) => {
+      // Loaded here, not at the top: client commands start ~0.8 s faster without the servers.
+      const { loadConfig, startMothership, startupBanner } = await import('@borg/mothership');
+      const { Agent, loadSolderConfig } = await import('@borg/solder');
       const config = loadConfig({
         port: flags.port,
         host: flags.host ?? process.env.BORG_HOST ?? '127.0.0.1',

@@ -1,0 +1,162 @@
+import { type BorgClient, type Job, JOB_STATUSES, type ListJobsQuery } from '@borg/protocol';
+import { Command } from 'commander';
+
+import { toCliError, usageError } from '../cli-error.ts';
+import { action, clientCommand, examples } from '../command-context.ts';
+import { integer } from '../flag-values.ts';
+import { jobExitCode } from '../job-outcome.ts';
+import { printJobDetail, printJobTable } from '../job-views.ts';
+import { watch } from '../watch-loop.ts';
+
+interface ListFlags {
+  status?: string;
+  name?: string;
+  label?: string;
+  limit?: string;
+  watch?: boolean;
+}
+
+export function jobsCommand(): Command {
+  return new Command('jobs')
+    .description('List, inspect and control jobs')
+    .addCommand(listCommand())
+    .addCommand(showCommand())
+    .addCommand(
+      controlCommand('cancel', 'Cancel jobs: pending tasks at once, running ones are stopped', (c, id) =>
+        c.cancelJob(id),
+      ),
+    )
+    .addCommand(
+      controlCommand('pause', 'Pause jobs: no new tasks start; running ones finish', (c, id) => c.pauseJob(id)),
+    )
+    .addCommand(controlCommand('resume', 'Resume paused jobs', (c, id) => c.resumeJob(id)))
+    .addCommand(
+      controlCommand('retry', 'Retry every element of finished jobs whose last attempt failed', (c, id) =>
+        c.retryJob(id),
+      ),
+    );
+}
+
+function listCommand(): Command {
+  return clientCommand('list', 'List jobs, newest first')
+    .alias('ls')
+    .option('--status <statuses>', `only these, comma-separated: ${JOB_STATUSES.join(', ')}`)
+    .option('--name <prefix>', 'only jobs whose name starts with this')
+    .option('--label <KEY=VALUE>', 'only jobs that require this runner label')
+    .option('--limit <n>', 'at most this many (default 50)')
+    .option('-w, --watch', 'keep the list on screen, updated live (Ctrl-C to stop)')
+    .addHelpText(
+      'after',
+      examples([
+        'borg jobs list',
+        'borg jobs list --status running,queued --watch',
+        'borg jobs list --name nightly- --label gpu=a100',
+        "borg jobs list --status failed -o json | jq -r '.[].id'",
+      ]),
+    )
+    .action(
+      action(async ({ out, connect }, flags: ListFlags) => {
+        const { client, ...conn } = await connect();
+        const limit = integer(flags.limit, '--limit', 1, 100_000) ?? 50;
+        const query: ListJobsQuery = { status: statusFilter(flags.status), name: flags.name, label: flags.label };
+        const fetchAll = () => listJobs(client, query, limit);
+        if (!flags.watch) {
+          const jobs = await fetchAll();
+          if (out.json) out.printJson(jobs);
+          else printJobTable(out, jobs);
+          return;
+        }
+        await watch(out, { client, ...conn }, ['jobs'], async (into) => {
+          const jobs = await fetchAll();
+          if (into.json) into.printJsonLine(jobs);
+          else printJobTable(into, jobs);
+          return undefined; // until Ctrl-C
+        });
+      }),
+    );
+}
+
+function showCommand(): Command {
+  return clientCommand('show', 'Show a job and every attempt of every element')
+    .argument('<job-id>')
+    .option('-w, --watch', "redraw as it changes until it ends, then exit with the job's exit code")
+    .addHelpText(
+      'after',
+      examples(['borg jobs show 0b6f…', 'borg jobs show 0b6f… --watch', 'borg jobs show 0b6f… -o json']),
+    )
+    .action(
+      action(async ({ out, connect }, id: string, flags: { watch?: boolean }) => {
+        const { client, ...conn } = await connect();
+        if (!flags.watch) {
+          const job = await client.getJob(id);
+          if (out.json) out.printJson(job);
+          else printJobDetail(out, job);
+          return;
+        }
+        return watch(out, { client, ...conn }, [`job:${id}`], async (into) => {
+          const job = await client.getJob(id);
+          if (into.json) into.printJsonLine(job);
+          else printJobDetail(into, job);
+          return job.completed_at ? jobExitCode(job) : undefined;
+        });
+      }),
+    );
+}
+
+/**
+ * `borg jobs cancel|pause|resume|retry ID...`. Every id is tried, so one job that already
+ * finished does not stop a bulk cancel; the exit code is that of the last failure.
+ */
+function controlCommand(name: string, description: string, call: (client: BorgClient, id: string) => Promise<Job>) {
+  return clientCommand(name, description)
+    .argument('<job-id...>')
+    .addHelpText(
+      'after',
+      examples([
+        `borg jobs ${name} 0b6f…`,
+        `borg jobs ${name} $(borg jobs list --status ${name === 'resume' ? 'paused' : name === 'retry' ? 'failed' : 'queued'} -o json | jq -r '.[].id')`,
+      ]),
+    )
+    .action(
+      action(async ({ out, connect }, ids: string[]) => {
+        const connection = await connect();
+        const done: Job[] = [];
+        let exitCode = 0;
+        for (const id of ids) {
+          try {
+            const job = await call(connection.client, id);
+            done.push(job);
+            if (!out.json) out.print(`job ${job.id}: ${out.status(job.status)}${job.paused ? ' (paused)' : ''}`);
+          } catch (error) {
+            const failure = toCliError(error, connection);
+            // One bad id among many is reported and skipped; a dead mothership stops the lot.
+            if (ids.length === 1 || failure.exitCode === 5 || failure.exitCode === 4) throw failure;
+            out.note(`${failure.line} (job ${id})`);
+            exitCode = failure.exitCode;
+          }
+        }
+        if (out.json) out.printJson(done);
+        return exitCode;
+      }),
+    );
+}
+
+function statusFilter(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const unknown = text.split(',').filter((s) => !(JOB_STATUSES as readonly string[]).includes(s));
+  if (unknown.length)
+    throw usageError(`--status: unknown status ${unknown.join(', ')}`, `use ${JOB_STATUSES.join(', ')}`);
+  return text;
+}
+
+/** Follows cursors until `limit` jobs or the end. */
+async function listJobs(client: BorgClient, query: ListJobsQuery, limit: number): Promise<Job[]> {
+  const jobs: Job[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listJobs({ ...query, cursor, limit: Math.min(500, limit - jobs.length) });
+    jobs.push(...page.items);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor && jobs.length < limit);
+  return jobs;
+}

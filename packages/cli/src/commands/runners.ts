@@ -1,0 +1,125 @@
+import type { BorgClient, Runner } from '@borg/protocol';
+import { Command } from 'commander';
+
+import { action, clientCommand, examples } from '../command-context.ts';
+import { ago, labelsText, type Output, statusPaint } from '../output.ts';
+import { watch } from '../watch-loop.ts';
+
+export function runnersCommand(): Command {
+  return new Command('runners')
+    .description('List and manage runners (solders)')
+    .addCommand(listCommand())
+    .addCommand(showCommand())
+    .addCommand(
+      controlCommand('drain', 'Drain runners: they finish their tasks and take no new ones', (c, id) =>
+        c.drainRunner(id),
+      ),
+    )
+    .addCommand(controlCommand('resume', 'Let drained runners take tasks again', (c, id) => c.resumeRunner(id)));
+}
+
+function listCommand(): Command {
+  return clientCommand('list', 'List runners')
+    .alias('ls')
+    .option('-w, --watch', 'keep the list on screen, updated live (Ctrl-C to stop)')
+    .addHelpText('after', examples(['borg runners list', 'borg runners list --watch', 'borg runners list -o json']))
+    .action(
+      action(async ({ out, connect }, flags: { watch?: boolean }) => {
+        const { client, ...conn } = await connect();
+        if (!flags.watch) {
+          const runners = await listRunners(client);
+          if (out.json) out.printJson(runners);
+          else printRunnerTable(out, runners);
+          return;
+        }
+        await watch(out, { client, ...conn }, ['runners'], async (into) => {
+          const runners = await listRunners(client);
+          if (into.json) into.printJsonLine(runners);
+          else printRunnerTable(into, runners);
+          return undefined;
+        });
+      }),
+    );
+}
+
+function showCommand(): Command {
+  return clientCommand('show', 'Show a runner: labels, capacity and the resources it detected')
+    .argument('<runner-id>')
+    .action(
+      action(async ({ out, connect }, id: string) => {
+        const { client } = await connect();
+        const runner = await client.getRunner(id);
+        if (out.json) return out.printJson(runner);
+        out.fields([
+          ['id', runner.id],
+          ['name', runner.name],
+          ['status', runner.status + (runner.draining ? ' (draining)' : '')],
+          ['host', `${runner.hostname} (${runner.os}/${runner.arch})`],
+          ['version', runner.version ?? '-'],
+          ['tasks', `${runner.active_tasks} of ${runner.max_concurrent_tasks}`],
+          ['labels', labelsText(runner.labels)],
+          ['heartbeat', ago(runner.last_heartbeat)],
+          ['registered', runner.created_at],
+          ['device', runner.device_id],
+        ]);
+        const resources = Object.entries(runner.resources);
+        if (resources.length === 0) return;
+        out.print();
+        out.print(out.paint('bold', 'resources:'));
+        for (const [key, value] of resources) out.print(`  ${out.cell(key)}: ${out.cell(JSON.stringify(value))}`);
+      }),
+    );
+}
+
+function controlCommand(name: string, description: string, call: (client: BorgClient, id: string) => Promise<Runner>) {
+  return clientCommand(name, description)
+    .argument('<runner-id...>')
+    .addHelpText('after', examples([`borg runners ${name} 6f0c…`]))
+    .action(
+      action(async ({ out, connect }, ids: string[]) => {
+        const { client } = await connect();
+        const done: Runner[] = [];
+        for (const id of ids) {
+          const runner = await call(client, id);
+          done.push(runner);
+          if (!out.json) {
+            out.print(
+              `runner ${runner.id} (${out.cell(runner.name)}): ${out.status(runner.draining ? 'draining' : runner.status)}`,
+            );
+          }
+        }
+        if (out.json) out.printJson(done);
+      }),
+    );
+}
+
+async function listRunners(client: BorgClient): Promise<Runner[]> {
+  const runners: Runner[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listRunners({ cursor, limit: 500 });
+    runners.push(...page.items);
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return runners;
+}
+
+function printRunnerTable(out: Output, runners: Runner[]): void {
+  const now = Date.now();
+  out.table(
+    runners,
+    [
+      { header: 'ID', value: (r) => r.id },
+      { header: 'NAME', value: (r) => r.name },
+      {
+        header: 'STATUS',
+        value: (r) => (r.draining ? 'draining' : r.status),
+        paint: (r) => statusPaint(r.draining ? 'draining' : r.status),
+      },
+      { header: 'TASKS', value: (r) => `${r.active_tasks}/${r.max_concurrent_tasks}` },
+      { header: 'HEARTBEAT', value: (r) => ago(r.last_heartbeat, now) },
+      { header: 'LABELS', value: (r) => labelsText(r.labels) },
+    ],
+    'no runners: start one with `borg solder --mothership URL --registration-token …`',
+  );
+}

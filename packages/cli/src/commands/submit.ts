@@ -1,0 +1,149 @@
+import { type CreateJobRequest, isSafeRelativePath, JOB_TYPES, type JobType, type JobWithTasks } from '@borg/protocol';
+import { type Command, Option } from 'commander';
+
+import { ExitCode, usageError } from '../cli-error.ts';
+import { action, clientCommand, examples } from '../command-context.ts';
+import { uploadLocalFile } from '../file-transfer.ts';
+import { collect, durationSeconds, integer, keyValues } from '../flag-values.ts';
+import { jobExitCode } from '../job-outcome.ts';
+import { summariseJob } from '../job-views.ts';
+import { followLogs } from '../log-follower.ts';
+import { LogPrinter } from '../log-printer.ts';
+
+interface SubmitFlags {
+  name?: string;
+  type: JobType;
+  image?: string;
+  env?: string[];
+  label?: string[];
+  priority?: string;
+  attempts?: string;
+  timeout?: string;
+  array?: string;
+  file?: string[];
+  artifact?: string[];
+  follow?: boolean;
+}
+
+export function submitCommand(): Command {
+  return clientCommand('submit', 'Submit a job: upload its files, print its id; with --follow, stream its logs')
+    .argument(
+      '<command...>',
+      'what to run, after `--` (shell: one string or words joined by spaces; binary, container: argv)',
+    )
+    .option('--name <name>', 'a name to find it by (default: the command)')
+    .addOption(new Option('--type <type>', 'how to run it').choices(JOB_TYPES).default('shell'))
+    .option('--image <image>', 'the container image (--type container)')
+    .option(
+      '--env <KEY=VALUE>',
+      'an environment variable; a bare KEY takes its value from this shell (repeatable)',
+      collect,
+    )
+    .option('--label <KEY=VALUE>', 'a label a runner must have to take it (repeatable)', collect)
+    .option('--priority <n>', 'higher runs first, -1000 to 1000 (default 0)')
+    .option('--attempts <n>', 'attempts per element, with backoff between them (default 1)')
+    .option('--timeout <duration>', 'per attempt, e.g. 90s, 10m, 2h (default none)')
+    .option('--array <n>', 'run N elements in parallel, each with BORG_TASK_INDEX (default 1)')
+    .option('--file <LOCAL[:PATH]>', 'upload LOCAL, put it at PATH in the work directory (repeatable)', collect)
+    .option('--artifact <glob>', 'keep files matching this glob after the run (repeatable)', collect)
+    .option('-f, --follow', "stream the logs until the job ends, then exit with the job's exit code")
+    .addHelpText(
+      'after',
+      examples([
+        'borg submit -- make test',
+        "borg submit --follow -- make test            exits with make's exit code",
+        "borg submit --array 8 --label gpu=a100 -- 'python train.py --shard $BORG_TASK_INDEX'",
+        'borg submit --file ./data.csv:input/data.csv --artifact "out/*.png" -- ./plot.sh input/data.csv',
+        'borg submit --type container --image python:3.12 -- python -c "print(42)"',
+        'borg submit --type binary --attempts 3 --timeout 10m -- /usr/bin/rsync -a src/ dst/',
+        'JOB=$(borg submit -- ./nightly.sh) && borg logs -f "$JOB"',
+      ]),
+    )
+    .action(
+      action(async ({ out, connect }, words: string[], flags: SubmitFlags) => {
+        const request = buildRequest(words, flags);
+        const files = parseFiles(flags.file);
+        const { client, ...conn } = await connect();
+
+        request.files = [];
+        for (const file of files) {
+          const stored = await uploadLocalFile(client, file.local);
+          request.files.push({ file_id: stored.id, path: file.path });
+        }
+        const job = await client.createJob(request);
+
+        if (!flags.follow) {
+          if (out.json) out.printJson(job);
+          else out.print(job.id);
+          if (!out.json && out.stderrIsTerminal)
+            out.note(out.paint('dim', `follow it with: borg logs -f ${job.id}`, 'err'));
+          return ExitCode.OK;
+        }
+
+        if (out.json) out.printJsonLine({ type: 'submitted', job });
+        else out.note(out.paint('dim', `job ${job.id} submitted; following its logs`, 'err'));
+        // Ctrl-C stops watching, not the job: say so, and how to stop the job too.
+        process.once('SIGINT', () => {
+          out.note(`\nborg: stopped following; job ${job.id} keeps running: \`borg jobs cancel ${job.id}\` stops it`);
+          process.exit(ExitCode.INTERRUPTED);
+        });
+        const printer = new LogPrinter(out, { prefix: job.array_size > 1 });
+        const done = (await followLogs({ client, ...conn }, { kind: 'job', jobId: job.id }, printer)) as JobWithTasks;
+        if (out.json) out.printJsonLine({ type: 'finished', job: done });
+        else out.note(summariseJob(out, done));
+        return jobExitCode(done);
+      }),
+    );
+}
+
+function buildRequest(words: string[], flags: SubmitFlags): CreateJobRequest {
+  if (words.length === 0) throw usageError('no command given', 'put it after --, e.g. borg submit -- make test');
+  // A shell job is one string: `borg submit -- make test` runs "make test", as ssh does.
+  const command = flags.type === 'shell' ? words.join(' ') : words;
+  if (flags.type === 'container' && !flags.image) throw usageError('--type container needs --image');
+  if (flags.type !== 'container' && flags.image) throw usageError('--image is for --type container');
+  return {
+    name: flags.name ?? defaultName(words),
+    type: flags.type,
+    command,
+    image: flags.image,
+    env: keyValues(flags.env, '--env', process.env),
+    labels: keyValues(flags.label, '--label'),
+    priority: integer(flags.priority, '--priority', -1000, 1000),
+    max_attempts: integer(flags.attempts, '--attempts', 1, 100),
+    timeout_seconds: durationSeconds(flags.timeout, '--timeout'),
+    array_size: integer(flags.array, '--array', 1, 10_000),
+    artifacts: flags.artifact,
+  };
+}
+
+/** "make test", or the first line of a script, shortened to what a table shows. */
+function defaultName(words: string[]): string {
+  const text = words.join(' ').split('\n')[0]!.trim() || 'job';
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
+/**
+ * `--file LOCAL[:PATH]`: PATH defaults to LOCAL's file name. The last ':' splits them (a
+ * PATH is relative and has no reason to hold one). Checked before anything is uploaded.
+ */
+function parseFiles(specs: string[] | undefined): Array<{ local: string; path: string }> {
+  const files = (specs ?? []).map((spec) => {
+    const colon = spec.lastIndexOf(':');
+    const local = colon > 0 ? spec.slice(0, colon) : spec;
+    const path = colon > 0 ? spec.slice(colon + 1) : local.split('/').pop()!;
+    if (!isSafeRelativePath(path)) {
+      throw usageError(
+        `--file ${spec}: "${path}" is not a path inside the work directory`,
+        'give a relative path without "..", e.g. --file ./data.csv:input/data.csv',
+      );
+    }
+    return { local, path };
+  });
+  const seen = new Set<string>();
+  for (const { path } of files) {
+    if (seen.has(path)) throw usageError(`two --file flags put a file at ${path}`, 'give each its own PATH');
+    seen.add(path);
+  }
+  return files;
+}

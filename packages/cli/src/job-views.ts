@@ -1,0 +1,84 @@
+import type { Job, JobWithTasks, Task } from '@borg/protocol';
+
+import { latestAttempts } from './job-outcome.ts';
+import { ago, duration, labelsText, type Output, statusPaint } from './output.ts';
+
+/** How people see jobs: `borg jobs list`, `borg jobs show`, the last line of `submit --follow`. */
+
+export function printJobTable(out: Output, jobs: Job[], now = Date.now()): void {
+  out.table(
+    jobs,
+    [
+      { header: 'ID', value: (j) => j.id },
+      { header: 'NAME', value: (j) => j.name },
+      { header: 'TYPE', value: (j) => j.type },
+      { header: 'STATUS', value: (j) => j.status, paint: (j) => statusPaint(j.status) },
+      { header: 'ELEMENTS', value: (j) => String(j.array_size) },
+      { header: 'PRIORITY', value: (j) => String(j.priority) },
+      { header: 'CREATED', value: (j) => ago(j.created_at, now) },
+    ],
+    'no jobs',
+  );
+}
+
+export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now()): void {
+  const command = typeof job.command === 'string' ? job.command : JSON.stringify(job.command);
+  out.fields([
+    ['id', job.id],
+    ['name', job.name],
+    ['status', job.status + (job.paused ? ' (paused)' : '')],
+    ['type', job.type + (job.image ? ` (${job.image})` : '')],
+    ['command', command],
+    ['labels', labelsText(job.labels)],
+    ['env', Object.keys(job.env).join(', ') || '-'],
+    ['priority', String(job.priority)],
+    ['attempts', String(job.max_attempts)],
+    ['timeout', job.timeout_seconds ? `${job.timeout_seconds}s` : '-'],
+    ['files', job.files.map((f) => f.path).join(', ') || '-'],
+    ['artifacts', job.artifacts.join(', ') || '-'],
+    ['created', `${job.created_at} (${ago(job.created_at, now)})`],
+    ['finished', job.completed_at ? `${job.completed_at} (${runTime(job) ?? '-'})` : '-'],
+  ]);
+  out.print();
+  out.table(
+    [...job.tasks].sort((a, b) => a.index - b.index || a.attempt - b.attempt),
+    [
+      { header: 'ELEMENT', value: (t) => String(t.index) },
+      { header: 'ATTEMPT', value: (t) => String(t.attempt) },
+      { header: 'TASK', value: (t) => t.id },
+      { header: 'STATUS', value: (t) => t.status, paint: (t) => statusPaint(t.status) },
+      { header: 'EXIT', value: (t) => (t.exit_code === null ? '-' : String(t.exit_code)) },
+      { header: 'RUNNER', value: (t) => t.runner_id ?? '-' },
+      { header: 'TIME', value: (t) => taskTime(t, now) },
+      { header: 'REASON', value: (t) => t.error ?? t.reason ?? '' },
+    ],
+    'no tasks',
+  );
+}
+
+/** The line `borg submit --follow` ends with: what happened, and for a failure, to whom. */
+export function summariseJob(out: Output, job: JobWithTasks): string {
+  const took = runTime(job);
+  const head = `job ${job.id} ${out.paint(statusPaint(job.status) ?? 'bold', job.status, 'err')}${took ? ` in ${took}` : ''}`;
+  if (job.status === 'succeeded') return head;
+  const failed = latestAttempts(job).filter((t) => t.status !== 'succeeded');
+  const parts = failed.slice(0, 3).map((t) => {
+    const why = t.exit_code !== null && t.status === 'failed' ? `exited with ${t.exit_code}` : t.status;
+    const detail = t.error ?? (t.reason && t.reason !== t.status ? t.reason : '');
+    return `element ${t.index} ${why}${detail ? ` (${detail})` : ''}`;
+  });
+  if (failed.length > 3) parts.push(`${failed.length - 3} more`);
+  return parts.length ? `${head}: ${out.cell(parts.join('; '))}` : head;
+}
+
+function runTime(job: Job): string | undefined {
+  if (!job.completed_at) return undefined;
+  const start = job.started_at ?? job.created_at;
+  return duration(Date.parse(job.completed_at) - Date.parse(start));
+}
+
+function taskTime(task: Task, now: number): string {
+  if (!task.started_at) return '-';
+  const end = task.completed_at ? Date.parse(task.completed_at) : now;
+  return duration(end - Date.parse(task.started_at));
+}

@@ -1,0 +1,45 @@
+# The Borg mothership. Two stages: dependencies are installed from the lockfile in the first,
+# and the second runs them as an unprivileged user on a slim Node 20. TypeScript runs from
+# source through tsx (a runtime dependency of the CLI), so there is no build step.
+#
+#   docker build -t borg .
+#   docker compose up -d            (see docker-compose.yml and docs/operations.md)
+#
+# These machines have no Docker engine: test/deployment.test.ts checks this file by reading it
+# and runs its CMD and HEALTHCHECK directly.
+
+FROM node:20-slim AS deps
+WORKDIR /app
+# Manifests first, so the npm ci layer is rebuilt only when dependencies change.
+COPY package.json package-lock.json ./
+COPY packages/protocol/package.json packages/protocol/
+COPY packages/mothership/package.json packages/mothership/
+COPY packages/solder/package.json packages/solder/
+COPY packages/cli/package.json packages/cli/
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The sources (.dockerignore keeps tests, docs, data and node_modules of the host out).
+COPY . .
+
+FROM node:20-slim AS runtime
+ENV NODE_ENV=production \
+    BORG_HOST=0.0.0.0 \
+    BORG_PORT=8080 \
+    BORG_DATA_DIR=/var/lib/borg \
+    BORG_STORAGE_DIR=/app/storage
+RUN groupadd --system --gid 10001 borg \
+ && useradd --system --uid 10001 --gid borg --home-dir /var/lib/borg --shell /usr/sbin/nologin borg \
+ && mkdir -p /var/lib/borg /app/storage \
+ && chown borg:borg /var/lib/borg /app/storage
+WORKDIR /app
+# Owned by root and read-only to the server: it writes only to its data and storage directories.
+COPY --from=deps /app /app
+USER borg
+# Uploaded files and artifacts; with replicas, one volume (or NFS export) shared by all of them.
+VOLUME ["/app/storage"]
+EXPOSE 8080
+# /healthz answers while the process is up; /readyz (database and schema) is for load balancers.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.BORG_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# SIGTERM: stop taking requests, end long-polls, finish requests in flight (at most 10 s), exit 0.
+STOPSIGNAL SIGTERM
+CMD ["node", "packages/cli/bin/borg.js", "mothership"]

@@ -1,11 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
+import { pgliteTemplateDir } from './test-database.ts';
 import { useTestMothership } from './test-mothership.ts';
 
 const run = promisify(execFile);
@@ -54,6 +55,9 @@ describe('the README, as written', () => {
 
   it('the quick start: `borg up` (what npm start runs) runs a job submitted with curl on its local solder', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'borg-up-'));
+    // A migrated embedded database without any token: what a first start finds after its
+    // migrations, minus the seconds PGlite spends creating a database from nothing.
+    await cp(await pgliteTemplateDir(), join(dataDir, 'pglite'), { recursive: true });
     const up = spawn(
       process.execPath,
       [BORG_BIN, 'up', '--port', '0', '--data-dir', dataDir, '--max-concurrent-tasks', '2'],
@@ -68,7 +72,7 @@ describe('the README, as written', () => {
     const exited = new Promise((resolve) => up.on('exit', resolve));
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`borg up did not get ready:\n${banner}`)), 60_000);
+        const timer = setTimeout(() => reject(new Error(`borg up did not get ready:\n${banner}`)), 90_000);
         up.stdout.on('data', () => {
           if (banner.includes('local solder')) {
             clearTimeout(timer);
@@ -89,5 +93,5 @@ describe('the README, as written', () => {
       await exited;
       await rm(dataDir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 150_000);
 });

@@ -27,7 +27,7 @@ async function migrationsHash(): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
-async function pgliteTemplateDir(): Promise<string> {
+export async function pgliteTemplateDir(): Promise<string> {
   return join(tmpdir(), 'borg-test-templates', `pglite-${await migrationsHash()}`);
 }
 
@@ -37,28 +37,34 @@ function databaseUrl(name: string): string {
   return url.toString();
 }
 
-/** Run once before the suite (vitest globalSetup). */
+/**
+ * Run once before the suite (vitest globalSetup). The PGlite template is built whatever the
+ * engine: tests that start `borg up` (always embedded) seed their data directory from it.
+ */
 export async function prepareTemplate(): Promise<void> {
-  if (ENGINE === 'pglite') {
-    const dir = await pgliteTemplateDir();
-    if (
-      await stat(join(dir, 'PG_VERSION')).then(
-        () => true,
-        () => false,
-      )
-    )
-      return;
-    const building = `${dir}.building-${process.pid}`;
-    await rm(building, { recursive: true, force: true });
-    await mkdir(building, { recursive: true });
-    const db = await PgliteDatabase.open(building);
-    await migrate(db);
-    await db.close();
-    // A rename is atomic: a concurrent run sees either no template or a whole one. If another
-    // run got there first, its template is as good as ours.
-    await rename(building, dir).catch(() => rm(building, { recursive: true, force: true }));
-    return;
-  }
+  await preparePgliteTemplate();
+  if (ENGINE === 'postgres') await preparePostgresTemplate();
+}
+
+async function preparePgliteTemplate(): Promise<void> {
+  const dir = await pgliteTemplateDir();
+  const exists = await stat(join(dir, 'PG_VERSION')).then(
+    () => true,
+    () => false,
+  );
+  if (exists) return;
+  const building = `${dir}.building-${process.pid}`;
+  await rm(building, { recursive: true, force: true });
+  await mkdir(building, { recursive: true });
+  const db = await PgliteDatabase.open(building);
+  await migrate(db);
+  await db.close();
+  // A rename is atomic: a concurrent run sees either no template or a whole one. If another
+  // run got there first, its template is as good as ours.
+  await rename(building, dir).catch(() => rm(building, { recursive: true, force: true }));
+}
+
+async function preparePostgresTemplate(): Promise<void> {
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();
   try {

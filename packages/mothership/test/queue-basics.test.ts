@@ -1,4 +1,4 @@
-import { BorgApiError } from '@borg/protocol';
+import type { BorgApiError } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
@@ -16,7 +16,12 @@ describe('a task from submit to success', () => {
     expect(next?.items).toHaveLength(1);
     const task = next!.items[0]!;
     expect(task).toMatchObject({ job_id: job.id, index: 0, attempt: 1, command: 'echo hello', status: 'assigned' });
-    expect(task.env).toMatchObject({ BORG_JOB_ID: job.id, BORG_TASK_ID: task.id, BORG_TASK_INDEX: '0', BORG_ATTEMPT: '1' });
+    expect(task.env).toMatchObject({
+      BORG_JOB_ID: job.id,
+      BORG_TASK_ID: task.id,
+      BORG_TASK_INDEX: '0',
+      BORG_ATTEMPT: '1',
+    });
     expect((await admin.getJob(job.id)).status).toBe('running');
 
     await runner.client.reportTaskStatus(task.id, { status: 'running' });

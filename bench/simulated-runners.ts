@@ -1,0 +1,525 @@
+/**
+ * Simulated solders against real mothership replicas: N runners register, then each heartbeats
+ * at the server's interval and keeps one long-poll open, as `borg solder` does, while a trickle
+ * of jobs is submitted and claimed. Everything runs on this machine, over loopback, bounded in
+ * time; the replicas are `borg mothership` child processes over one fresh PostgreSQL database,
+ * so their CPU and memory can be read from /proc apart from this simulator's.
+ *
+ *   npm run simulate-runners -- --runners 10000 --replicas 1
+ *   npm run simulate-runners -- --runners 10000 --replicas 3      (runners spread round-robin)
+ *
+ * Options: --runners N (10000), --replicas R (1), --duration S of measurement (60),
+ * --heartbeat S interval given to runners (10; the default 30 makes the load a third),
+ * --wait S long-poll wait (30, the solder's default), --jobs-per-second J (2),
+ * --database-url an admin URL of the PostgreSQL server (BORG_BENCH_DATABASE_URL,
+ * default postgres://postgres@127.0.0.1:5432/postgres). Results also go to bench/results/.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import pg from 'pg';
+import { Pool } from 'undici';
+
+import { parsePrometheusText } from '../test/prometheus-text.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runners: { type: 'string', default: '10000' },
+    replicas: { type: 'string', default: '1' },
+    duration: { type: 'string', default: '60' },
+    heartbeat: { type: 'string', default: '10' },
+    wait: { type: 'string', default: '30' },
+    'jobs-per-second': { type: 'string', default: '2' },
+    'database-url': {
+      type: 'string',
+      default: process.env.BORG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    },
+  },
+});
+const RUNNERS = Number(args.runners);
+const REPLICAS = Number(args.replicas);
+const DURATION_S = Number(args.duration);
+const HEARTBEAT_S = Number(args.heartbeat);
+const WAIT_S = Number(args.wait);
+const JOBS_PER_S = Number(args['jobs-per-second']);
+/** Nothing runs longer than this, whatever happens: registration, warm-up, window, shutdown. */
+const HARD_LIMIT_MS = (DURATION_S + 3 * HEARTBEAT_S + 240) * 1000;
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const BORG_BIN = join(ROOT, 'packages/cli/bin/borg.js');
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
+const REGISTRATION = `bench-reg-${randomBytes(12).toString('hex')}`;
+
+// --- small tools -------------------------------------------------------------------------------
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/** utime + stime of a process, in seconds, from /proc (null once it is gone). */
+async function cpuSeconds(pid: number): Promise<number | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (!stat) return null;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15 of stat(5)
+}
+
+async function memoryOf(pid: number): Promise<{ rssMb: number; peakMb: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** Busy and total CPU seconds of the whole machine (every core), from /proc/stat. */
+async function machineCpu(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number) as number[];
+  const busy = user! + nice! + system! + irq! + softirq! + steal!;
+  return { busy: busy / CLK_TCK, total: (busy + idle! + iowait!) / CLK_TCK };
+}
+
+/**
+ * Server-side quantiles (ms) of one route's 2xx durations, summed over the replicas, from the
+ * borg_http_request_duration_seconds buckets (linear within a bucket, like histogram_quantile).
+ */
+function routeQuantiles(scrapes: string[], method: string, route: string, qs: number[]): number[] {
+  const buckets = new Map<number, number>();
+  for (const text of scrapes) {
+    const family = parsePrometheusText(text).get('borg_http_request_duration_seconds');
+    for (const sample of family?.samples ?? []) {
+      const { le, method: m, route: r, status_code: code } = sample.labels;
+      if (!sample.name.endsWith('_bucket') || m !== method || r !== route || !code?.startsWith('2')) continue;
+      const bound = le === '+Inf' ? Infinity : Number(le);
+      buckets.set(bound, (buckets.get(bound) ?? 0) + sample.value);
+    }
+  }
+  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  return qs.map((q) => {
+    const rank = q * total;
+    let lower = 0;
+    let below = 0;
+    for (const [le, count] of sorted) {
+      if (count >= rank) {
+        if (le === Infinity) return lower * 1000;
+        return (lower + ((le - lower) * (rank - below)) / Math.max(1, count - below)) * 1000;
+      }
+      lower = le;
+      below = count;
+    }
+    return NaN;
+  });
+}
+
+/** CPU seconds of every PostgreSQL server process (backends of all replicas, WAL writer, …). */
+async function postgresCpu(): Promise<Map<number, number>> {
+  const result = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() !== 'postgres') continue;
+    const cpu = await cpuSeconds(Number(entry));
+    if (cpu !== null) result.set(Number(entry), cpu);
+  }
+  return result;
+}
+
+// --- the replicas ------------------------------------------------------------------------------
+
+interface Replica {
+  url: string;
+  child: ChildProcess;
+  /** Registration, heartbeats, jobs, status reports: short requests. */
+  short: Pool;
+  /** One connection per waiting runner. */
+  polls: Pool;
+}
+
+async function startReplica(
+  databaseUrl: string,
+  dataDir: string,
+  storageDir: string,
+  output: string[],
+): Promise<Replica> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: databaseUrl,
+      BORG_DATA_DIR: dataDir,
+      BORG_STORAGE_DIR: storageDir,
+      BORG_ADMIN_TOKEN: ADMIN,
+      BORG_REGISTRATION_TOKEN: REGISTRATION,
+      BORG_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
+      BORG_LOG_LEVEL: 'warn',
+    },
+  });
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (i > 120 || child.exitCode !== null) throw new Error(`replica on ${port} did not start:\n${output.join('')}`);
+    await sleep(500);
+  }
+  const perReplica = Math.ceil(RUNNERS / REPLICAS);
+  return {
+    url,
+    child,
+    short: new Pool(url, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 }),
+    polls: new Pool(url, {
+      connections: perReplica + 16,
+      pipelining: 1,
+      keepAliveTimeout: (WAIT_S + 30) * 1000,
+      headersTimeout: (WAIT_S + 30) * 1000,
+      bodyTimeout: (WAIT_S + 30) * 1000,
+    }),
+  };
+}
+
+async function call(
+  pool: Pool,
+  method: 'GET' | 'POST',
+  path: string,
+  token: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<{ status: number; json: unknown }> {
+  const response = await pool.request({
+    method,
+    path,
+    signal,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, json: text ? JSON.parse(text) : null };
+}
+
+// --- the simulated fleet -----------------------------------------------------------------------
+
+interface SimRunner {
+  id: string;
+  token: string;
+  replica: Replica;
+  lastBeat: number;
+}
+
+const stats = {
+  measuring: false,
+  heartbeatMs: [] as number[],
+  heartbeatErrors: 0,
+  maxBeatGapMs: 0,
+  polls: 0,
+  pollErrors: 0,
+  claimed: 0,
+  dispatchMs: [] as number[],
+  submitted: 0,
+  maxOffline: 0,
+};
+const submittedAt = new Map<string, number>();
+
+async function register(replica: Replica, index: number): Promise<SimRunner> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const { status, json } = await call(replica.short, 'POST', '/api/v1/runners/register', REGISTRATION, {
+        device_id: `sim-${index}`,
+        name: `sim-${index}`,
+        hostname: `sim-host-${index}`,
+        os: 'linux',
+        arch: 'x64',
+        max_concurrent_tasks: 1,
+        labels: { fleet: 'sim', rack: `r${index % 20}` },
+        resources: {},
+      });
+      if (status !== 201) throw new Error(`register: ${status} ${JSON.stringify(json)}`);
+      const { id, token } = json as { id: string; token: string };
+      return { id, token, replica, lastBeat: performance.now() };
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(500 * (attempt + 1));
+    }
+  }
+}
+
+/** Heartbeats every interval from now on, as a solder does after registering. */
+function heartbeatLoop(runner: SimRunner, signal: AbortSignal): void {
+  const beat = async () => {
+    if (signal.aborted) return;
+    const started = performance.now();
+    try {
+      const { status } = await call(
+        runner.replica.short,
+        'POST',
+        `/api/v1/runners/${runner.id}/heartbeat`,
+        runner.token,
+        {
+          status: 'online',
+          task_ids: [],
+        },
+        signal,
+      );
+      if (status !== 200) throw new Error(`heartbeat ${status}`);
+      const now = performance.now();
+      if (stats.measuring) {
+        stats.heartbeatMs.push(now - started);
+        stats.maxBeatGapMs = Math.max(stats.maxBeatGapMs, now - runner.lastBeat);
+      }
+      runner.lastBeat = now;
+    } catch {
+      if (signal.aborted) return;
+      if (stats.measuring) stats.heartbeatErrors++;
+    }
+    setTimeout(() => void beat(), HEARTBEAT_S * 1000).unref();
+  };
+  void beat();
+}
+
+async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      const { status, json } = await call(
+        runner.replica.polls,
+        'GET',
+        `/api/v1/runners/${runner.id}/tasks/next?wait=${WAIT_S}&max=1`,
+        runner.token,
+        undefined,
+        signal,
+      );
+      if (stats.measuring) stats.polls++;
+      if (status === 204) continue;
+      if (status !== 200) throw new Error(`next ${status}`);
+      for (const task of (json as { items: Array<{ id: string; job_id: string }> }).items) {
+        const at = submittedAt.get(task.job_id);
+        if (at !== undefined && stats.measuring) stats.dispatchMs.push(performance.now() - at);
+        stats.claimed++;
+        await call(runner.replica.short, 'POST', `/api/v1/tasks/${task.id}/status`, runner.token, {
+          status: 'running',
+        });
+        await call(runner.replica.short, 'POST', `/api/v1/tasks/${task.id}/status`, runner.token, {
+          status: 'succeeded',
+          exit_code: 0,
+        });
+      }
+    } catch {
+      if (signal.aborted) return;
+      if (stats.measuring) stats.pollErrors++;
+      await sleep(1_000);
+    }
+  }
+}
+
+// --- the run -----------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const hardStop = setTimeout(() => {
+    console.error(`simulated-runners: still running after ${HARD_LIMIT_MS / 1000} s; giving up`);
+    process.exit(2);
+  }, HARD_LIMIT_MS);
+  hardStop.unref();
+
+  const dbName = `borg_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: args['database-url'] });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(args['database-url']);
+  dbUrl.pathname = `/${dbName}`;
+  const storageDir = await mkdtemp(join(tmpdir(), 'borg-bench-storage-'));
+  const dirs = [storageDir];
+  const output: string[] = [];
+  const replicas: Replica[] = [];
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // every request in flight listens to it
+  const db = new pg.Client({ connectionString: dbUrl.toString() });
+
+  try {
+    for (let i = 0; i < REPLICAS; i++) {
+      const dataDir = await mkdtemp(join(tmpdir(), 'borg-bench-replica-'));
+      dirs.push(dataDir);
+      replicas.push(await startReplica(dbUrl.toString(), dataDir, storageDir, output));
+    }
+    await db.connect();
+    console.log(
+      `${REPLICAS} replica(s) up; registering ${RUNNERS} runners (heartbeat ${HEARTBEAT_S} s, long-poll ${WAIT_S} s)…`,
+    );
+
+    const registerStarted = performance.now();
+    const runners: SimRunner[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < RUNNERS) {
+          const index = next++;
+          runners.push(await register(replicas[index % REPLICAS]!, index));
+        }
+      }),
+    );
+    const registerSeconds = (performance.now() - registerStarted) / 1000;
+    console.log(`registered in ${registerSeconds.toFixed(1)} s; starting the fleet over one heartbeat interval…`);
+    // Solders start at different times: each runner's loops begin at a random point of the first
+    // interval (its first heartbeat then re-marks it online), and the window opens after that.
+    for (const runner of runners) {
+      setTimeout(
+        () => {
+          heartbeatLoop(runner, stop.signal);
+          void pollLoop(runner, stop.signal);
+        },
+        Math.random() * HEARTBEAT_S * 1000,
+      ).unref();
+    }
+    await sleep(2 * HEARTBEAT_S * 1000 + 2_000);
+
+    // The measured window.
+    const cpuBefore = await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid!)));
+    const pgBefore = await postgresCpu();
+    const selfBefore = process.cpuUsage();
+    const machineBefore = await machineCpu();
+    const loadSamples: number[] = [];
+    const windowStarted = performance.now();
+    stats.measuring = true;
+    for (const r of runners) r.lastBeat = Math.max(r.lastBeat, windowStarted - HEARTBEAT_S * 1000);
+
+    const submitter = (async () => {
+      for (let i = 0; !stop.signal.aborted && performance.now() - windowStarted < DURATION_S * 1000; i++) {
+        const replica = replicas[i % REPLICAS]!;
+        const at = performance.now();
+        const { status, json } = await call(replica.short, 'POST', '/api/v1/jobs', ADMIN, {
+          name: `bench-${i}`,
+          type: 'shell',
+          command: 'true',
+          labels: { fleet: 'sim' },
+        }).catch(() => ({ status: 0, json: null }));
+        if (status === 201) {
+          submittedAt.set((json as { id: string }).id, at);
+          stats.submitted++;
+        }
+        await sleep(Math.max(0, 1000 / JOBS_PER_S - (performance.now() - at)));
+      }
+    })();
+    const peakRss = replicas.map(() => 0);
+    while (performance.now() - windowStarted < DURATION_S * 1000) {
+      await sleep(2_000);
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::integer AS n FROM runners WHERE status = 'offline'`,
+      );
+      stats.maxOffline = Math.max(stats.maxOffline, rows[0]!.n);
+      loadSamples.push(Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]));
+      for (const [i, r] of replicas.entries()) peakRss[i] = Math.max(peakRss[i]!, (await memoryOf(r.child.pid!)).rssMb);
+    }
+    await submitter;
+    await sleep(1_000); // the last jobs' claims
+    stats.measuring = false;
+    const windowSeconds = (performance.now() - windowStarted) / 1000;
+    const cpuAfter = await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid!)));
+    const pgAfter = await postgresCpu();
+    const self = process.cpuUsage(selfBefore);
+    const machineAfter = await machineCpu();
+    let pgCpu = 0;
+    for (const [pid, after] of pgAfter) pgCpu += after - (pgBefore.get(pid) ?? 0);
+
+    const scrapes = await Promise.all(
+      replicas.map((r) =>
+        fetch(`${r.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((x) => x.text()),
+      ),
+    );
+    const metrics = scrapes.at(-1)!;
+    const [serverP50, serverP99] = routeQuantiles(scrapes, 'POST', '/api/v1/runners/:id/heartbeat', [0.5, 0.99]);
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    const lagCount = metric('borg_event_bus_lag_seconds_count');
+    const lagMeanMs = (metric('borg_event_bus_lag_seconds_sum') / lagCount) * 1000;
+
+    const beats = stats.heartbeatMs.sort((a, b) => a - b);
+    const dispatch = stats.dispatchMs.sort((a, b) => a - b);
+    const result = {
+      runners: RUNNERS,
+      replicas: REPLICAS,
+      heartbeat_interval_s: HEARTBEAT_S,
+      long_poll_wait_s: WAIT_S,
+      window_s: Number(windowSeconds.toFixed(1)),
+      registration_s: Number(registerSeconds.toFixed(1)),
+      heartbeats: beats.length,
+      heartbeats_per_s: Number((beats.length / windowSeconds).toFixed(0)),
+      heartbeat_ms: { p50: quantile(beats, 0.5), p99: quantile(beats, 0.99), max: beats.at(-1) ?? NaN },
+      heartbeat_server_ms: { p50: serverP50!, p99: serverP99! },
+      heartbeat_errors: stats.heartbeatErrors,
+      max_gap_between_heartbeats_s: Number((stats.maxBeatGapMs / 1000).toFixed(1)),
+      runners_marked_offline_max: stats.maxOffline,
+      long_polls_answered: stats.polls,
+      long_poll_errors: stats.pollErrors,
+      jobs_submitted: stats.submitted,
+      jobs_claimed: dispatch.length,
+      submit_to_claim_ms: { p50: quantile(dispatch, 0.5), p99: quantile(dispatch, 0.99) },
+      mothership_cpu_cores: cpuAfter.map((after, i) => Number(((after! - cpuBefore[i]!) / windowSeconds).toFixed(2))),
+      mothership_rss_mb: peakRss.map((mb) => Math.round(mb)),
+      postgres_cpu_cores: Number((pgCpu / windowSeconds).toFixed(2)),
+      simulator_cpu_cores: Number(((self.user + self.system) / 1e6 / windowSeconds).toFixed(2)),
+      // The machine is shared: how busy it was in all during the window, and its load.
+      machine_busy_cores: Number(((machineAfter.busy - machineBefore.busy) / windowSeconds).toFixed(2)),
+      machine_cores: Number(((machineAfter.total - machineBefore.total) / windowSeconds).toFixed(0)),
+      load_average_mean: Number((loadSamples.reduce((a, b) => a + b, 0) / Math.max(1, loadSamples.length)).toFixed(1)),
+      event_bus_lag_mean_ms: REPLICAS > 1 ? Number(lagMeanMs.toFixed(1)) : null,
+    };
+    const round = (o: Record<string, number>) =>
+      Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Number(v.toFixed(1))]));
+    result.heartbeat_ms = round(result.heartbeat_ms) as typeof result.heartbeat_ms;
+    result.submit_to_claim_ms = round(result.submit_to_claim_ms) as typeof result.submit_to_claim_ms;
+    result.heartbeat_server_ms = round(result.heartbeat_server_ms) as typeof result.heartbeat_server_ms;
+    console.log(JSON.stringify(result, null, 2));
+    await mkdir(join(ROOT, 'bench/results'), { recursive: true });
+    await writeFile(
+      join(ROOT, `bench/results/simulated-runners-${RUNNERS}x${REPLICAS}.json`),
+      JSON.stringify(result, null, 2),
+    );
+  } finally {
+    stop.abort();
+    await Promise.all(
+      replicas.flatMap((r) => [r.polls.destroy(), r.short.destroy()]).map((p) => p.catch(() => undefined)),
+    );
+    await Promise.all(
+      replicas.map(
+        (r) =>
+          new Promise<void>((resolve) => {
+            if (r.child.exitCode !== null) return resolve();
+            r.child.once('exit', () => resolve());
+            r.child.kill('SIGTERM');
+            setTimeout(() => r.child.kill('SIGKILL'), 15_000).unref();
+          }),
+      ),
+    );
+    await db.end().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    clearTimeout(hardStop);
+  }
+}
+
+await main();

@@ -26,7 +26,7 @@ export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now())
   out.fields([
     ['id', job.id],
     ['name', job.name],
-    ['status', job.status + (job.paused ? ' (paused)' : '')],
+    ['status', job.status + (job.paused && job.status !== 'paused' ? ' (paused)' : '')],
     ['type', job.type + (job.image ? ` (${job.image})` : '')],
     ['command', command],
     ['labels', labelsText(job.labels)],

@@ -126,7 +126,10 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
           try {
             const job = await call(connection.client, id);
             done.push(job);
-            if (!out.json) out.print(`job ${job.id}: ${out.status(job.status)}${job.paused ? ' (paused)' : ''}`);
+            if (!out.json)
+              out.print(
+                `job ${job.id}: ${out.status(job.status)}${job.paused && job.status !== 'paused' ? ' (paused)' : ''}`,
+              );
           } catch (error) {
             const failure = toCliError(error, connection);
             // One bad id among many is reported and skipped; a dead mothership stops the lot.

@@ -1,0 +1,121 @@
+import type { Job, JobWithTasks, Runner, TokenInfo } from '@borg/protocol';
+import { describe, expect, it } from 'vitest';
+
+import { useTestMothership } from '../../../test/test-mothership.ts';
+import { adminEnv, borg, CLI_TEST_TIMEOUT_MS, spawnBorg, useTempDir } from './borg-cli.ts';
+
+describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+  const mothership = useTestMothership();
+  const dir = useTempDir();
+  const env = () => adminEnv(mothership(), dir());
+
+  it('jobs list filters, jobs show, and pause/resume/cancel/retry on one or many ids', async () => {
+    // Labels no runner has: the jobs stay queued, so every action is legal when it runs.
+    const make = (name: string) =>
+      mothership().admin.createJob({ name, type: 'shell', command: 'true', labels: { pool: 'nowhere' } });
+    const [a, b] = [await make('nightly-a'), await make('nightly-b')];
+    await make('other');
+
+    const [table, filtered, shown] = await Promise.all([
+      borg(['jobs', 'list', '--name', 'nightly-'], { env: env() }),
+      borg(['jobs', 'list', '--name', 'nightly-', '--label', 'pool=nowhere', '--status', 'queued', '-o', 'json'], {
+        env: env(),
+      }),
+      borg(['jobs', 'show', a.id, '-o', 'json'], { env: env() }),
+    ]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+TYPE\s+STATUS/);
+    expect(table.stdout).toContain('nightly-a');
+    expect(table.stdout).not.toContain('other');
+    expect((JSON.parse(filtered.stdout) as Job[]).map((j) => j.name).sort()).toEqual(['nightly-a', 'nightly-b']);
+    expect((JSON.parse(shown.stdout) as JobWithTasks).tasks).toHaveLength(1);
+
+    const paused = await borg(['jobs', 'pause', a.id, b.id, '-o', 'json'], { env: env() });
+    expect((JSON.parse(paused.stdout) as Job[]).map((j) => j.paused)).toEqual([true, true]);
+
+    // One id that cannot be paused (b has ended) does not stop the others; the exit code says so.
+    await mothership().admin.cancelJob(b.id);
+    const mixed = await borg(['jobs', 'pause', b.id, a.id], { env: env() });
+    expect(mixed.code).toBe(6);
+    expect(mixed.stdout).toBe(`job ${a.id}: paused\n`);
+    expect(mixed.stderr).toBe(
+      `borg: cannot pause a job that is cancelled: see its current state with \`borg jobs show ID\` (job ${b.id})\n`,
+    );
+
+    const resumed = await borg(['jobs', 'resume', a.id], { env: env() });
+    expect(resumed.stdout).toBe(`job ${a.id}: queued\n`);
+    const cancelled = await borg(['jobs', 'cancel', a.id], { env: env() });
+    expect(cancelled.stdout).toBe(`job ${a.id}: cancelled\n`);
+
+    const retried = await borg(['jobs', 'retry', a.id, '-o', 'json'], { env: env() });
+    expect(retried.code, retried.stderr).toBe(0);
+    expect((await mothership().admin.getJob(a.id)).tasks.map((t) => t.attempt)).toEqual([1, 2]);
+  });
+
+  it('jobs list --watch prints a new snapshot when a job changes', async () => {
+    const watch = spawnBorg(['jobs', 'list', '--watch', '--name', 'watched-', '-o', 'json'], { env: env() });
+    try {
+      const snapshots = () =>
+        watch
+          .stdout()
+          .split('\n')
+          .slice(0, -1) // only complete lines
+          .map((line) => JSON.parse(line) as Job[]);
+      await waitFor(() => snapshots().length === 1);
+      const job = await mothership().admin.createJob({
+        name: 'watched-1',
+        type: 'shell',
+        command: 'true',
+        labels: { pool: 'nowhere' },
+      });
+      await waitFor(() => snapshots().at(-1)?.[0]?.id === job.id);
+      await mothership().admin.pauseJob(job.id);
+      await waitFor(() => snapshots().at(-1)?.[0]?.paused === true);
+      expect(snapshots()[0]).toEqual([]);
+    } finally {
+      watch.child.kill('SIGINT');
+      await watch.done;
+    }
+  });
+
+  it('runners list, show, drain and resume', async () => {
+    const runner = await mothership().registerRunner({ name: 'gpu-box', labels: { gpu: 'a100' } });
+    const [list, show] = await Promise.all([
+      borg(['runners', 'list'], { env: env() }),
+      borg(['runners', 'show', runner.id], { env: env() }),
+    ]);
+    expect(list.stdout).toMatch(new RegExp(`${runner.id}\\s+gpu-box\\s+online\\s+0/1`));
+    expect(show.stdout).toMatch(/labels:\s+gpu=a100/);
+
+    const drained = await borg(['runners', 'drain', runner.id, '-o', 'json'], { env: env() });
+    expect((JSON.parse(drained.stdout) as Runner[])[0]!.draining).toBe(true);
+    const resumed = await borg(['runners', 'resume', runner.id], { env: env() });
+    expect(resumed.stdout).toBe(`runner ${runner.id} (gpu-box): online\n`);
+  });
+
+  it('tokens create prints the token once; it works until tokens revoke', async () => {
+    const created = await borg(['tokens', 'create', 'ci', '--expires', '1d'], { env: env() });
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^borg_usr_/);
+    expect(created.stderr).toContain('not shown again');
+
+    const asCi = { ...env(), BORG_TOKEN: token };
+    const list = await borg(['tokens', 'list', '-o', 'json'], { env: asCi });
+    const info = (JSON.parse(list.stdout) as TokenInfo[]).find((t) => t.name === 'ci')!;
+    expect(info.expires_at).not.toBeNull();
+    expect(list.stdout).not.toContain(token);
+
+    const revoked = await borg(['tokens', 'revoke', info.id], { env: env() });
+    expect(revoked.stdout).toBe(`token ${info.id} (ci) revoked\n`);
+    expect((await borg(['jobs', 'list'], { env: asCi })).code).toBe(4);
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

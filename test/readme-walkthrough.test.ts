@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,17 +19,37 @@ async function sectionScript(heading: string): Promise<string> {
   expect(start, `README section ${heading}`).toBeGreaterThanOrEqual(0);
   const end = readme.indexOf('\n#', start + heading.length);
   const blocks = [...readme.slice(start, end).matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  return blocks
-    .join('\n')
-    .split('\n')
-    .filter((line) => !/^export (BORG|ADMIN|REG)=/.test(line) && !/^npx borg /.test(line))
-    .join('\n');
+  return (
+    blocks
+      .join('\n')
+      .split('\n')
+      // Servers are started by the test; the client commands (`npx borg login`, `submit`, …) run as written.
+      .filter((line) => !/^export (BORG|ADMIN|REG)=/.test(line) && !/^npx borg (up|mothership|solder)\b/.test(line))
+      .join('\n')
+  );
 }
 
+/**
+ * Runs a script in a fresh directory, as a reader would in a clone: `npx borg` finds this
+ * checkout's borg (a node_modules/.bin/borg link, as `npm install` makes), and `borg login`
+ * writes its config file into the directory instead of the real ~/.config.
+ */
 async function runScript(script: string, env: Record<string, string>): Promise<string> {
   const cwd = await mkdtemp(join(tmpdir(), 'borg-readme-'));
   try {
-    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: { ...process.env, ...env } });
+    await mkdir(join(cwd, 'node_modules', '.bin'), { recursive: true });
+    await symlink(BORG_BIN, join(cwd, 'node_modules', '.bin', 'borg'));
+    const {
+      BORG_ADDR: _addr,
+      BORG_TOKEN: _token,
+      BORG_PROFILE: _profile,
+      BORG_CONFIG: _config,
+      ...inherited
+    } = process.env;
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], {
+      cwd,
+      env: { ...inherited, XDG_CONFIG_HOME: join(cwd, '.config'), ...env },
+    });
     return stdout;
   } finally {
     await rm(cwd, { recursive: true, force: true });
@@ -53,7 +73,7 @@ describe('the README, as written', () => {
     expect(stdout).toMatch(/"exit_code": 0/);
   });
 
-  it('the quick start: `borg up` (what npm start runs) runs a job submitted with curl on its local solder', async () => {
+  it('the quick start: `borg up` (what npm start runs) runs jobs submitted with the borg CLI on its local solder', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'borg-up-'));
     // A migrated embedded database without any token: what a first start finds after its
     // migrations, minus the seconds PGlite spends creating a database from nothing.
@@ -84,10 +104,17 @@ describe('the README, as written', () => {
       const admin = /admin token:\s+(\S+)/.exec(banner)?.[1];
       expect(url && admin, banner).toBeTruthy();
 
-      const stdout = await runScript(await sectionScript('### Run a job'), { BORG: url!, ADMIN: admin! });
-      expect(stdout).toMatch(/"status": "succeeded"/);
-      expect(stdout.match(/"status": "succeeded"/g)!.length).toBe(4); // the job and its three tasks
-      expect(stdout).toMatch(/hello from element 0 on Linux/);
+      const script = await sectionScript('### Run a job');
+      expect(script).toContain('npx borg login $BORG --token $ADMIN');
+      const stdout = await runScript(script, { BORG: url!, ADMIN: admin! });
+      // submit --follow: every element's line, prefixed with its index.
+      for (const i of [0, 1, 2]) expect(stdout).toContain(`[${i}] hello from element ${i} on Linux\n`);
+      // jobs show: the job and its three tasks succeeded.
+      expect(stdout).toMatch(/^status: +succeeded$/m);
+      expect(stdout.match(/^\d +1 +\S+ +succeeded +0 /gm)).toHaveLength(3);
+      // logs --element 0, then the artifact the file job wrote, downloaded.
+      expect(stdout).toMatch(/^hello from element 0 on Linux\n/m);
+      expect(stdout.trimEnd().split('\n').at(-1)!.trim()).toBe('3');
     } finally {
       up.kill('SIGTERM');
       await exited;

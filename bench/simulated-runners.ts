@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     heartbeat: { type: 'string', default: '10' },
     wait: { type: 'string', default: '30' },
     'jobs-per-second': { type: 'string', default: '2' },
+    /** Write a V8 CPU profile of each replica into this directory (for finding where the time goes). */
+    'profile-dir': { type: 'string' },
     'database-url': {
       type: 'string',
       default: process.env.BORG_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -160,21 +162,26 @@ async function startReplica(
   output: string[],
 ): Promise<Replica> {
   const port = await freePort();
-  const child = spawn(process.execPath, [BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      DATABASE_URL: databaseUrl,
-      BORG_DATA_DIR: dataDir,
-      BORG_STORAGE_DIR: storageDir,
-      BORG_ADMIN_TOKEN: ADMIN,
-      BORG_REGISTRATION_TOKEN: REGISTRATION,
-      BORG_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
-      BORG_LOG_LEVEL: 'warn',
+  const profile = args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: databaseUrl,
+        BORG_DATA_DIR: dataDir,
+        BORG_STORAGE_DIR: storageDir,
+        BORG_ADMIN_TOKEN: ADMIN,
+        BORG_REGISTRATION_TOKEN: REGISTRATION,
+        BORG_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
+        BORG_LOG_LEVEL: 'warn',
+      },
     },
-  });
+  );
   child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
@@ -191,7 +198,9 @@ async function startReplica(
   return {
     url,
     child,
-    short: new Pool(url, { connections: 64, pipelining: 1, keepAliveTimeout: 60_000 }),
+    // Real solders each have their own connection; a small shared pool would queue heartbeats
+    // in this process and blame the server for it.
+    short: new Pool(url, { connections: 2048, pipelining: 1, keepAliveTimeout: 60_000 }),
     polls: new Pool(url, {
       connections: perReplica + 16,
       pipelining: 1,
@@ -209,11 +218,13 @@ async function call(
   token: string,
   body?: unknown,
   signal?: AbortSignal,
+  timeoutMs = 30_000, // the solder's own limit on one call (REQUEST_TIMEOUT_MS)
 ): Promise<{ status: number; json: unknown }> {
+  const deadline = AbortSignal.timeout(timeoutMs);
   const response = await pool.request({
     method,
     path,
-    signal,
+    signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
     headers: {
       authorization: `Bearer ${token}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -313,6 +324,7 @@ async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
         runner.token,
         undefined,
         signal,
+        (WAIT_S + 30) * 1000,
       );
       if (stats.measuring) stats.polls++;
       if (status === 204) continue;
@@ -411,12 +423,15 @@ async function main(): Promise<void> {
       for (let i = 0; !stop.signal.aborted && performance.now() - windowStarted < DURATION_S * 1000; i++) {
         const replica = replicas[i % REPLICAS]!;
         const at = performance.now();
-        const { status, json } = await call(replica.short, 'POST', '/api/v1/jobs', ADMIN, {
-          name: `bench-${i}`,
-          type: 'shell',
-          command: 'true',
-          labels: { fleet: 'sim' },
-        }).catch(() => ({ status: 0, json: null }));
+        const { status, json } = await call(
+          replica.short,
+          'POST',
+          '/api/v1/jobs',
+          ADMIN,
+          { name: `bench-${i}`, type: 'shell', command: 'true', labels: { fleet: 'sim' } },
+          stop.signal,
+          5_000,
+        ).catch(() => ({ status: 0, json: null }));
         if (status === 201) {
           submittedAt.set((json as { id: string }).id, at);
           stats.submitted++;
@@ -425,8 +440,18 @@ async function main(): Promise<void> {
       }
     })();
     const peakRss = replicas.map(() => 0);
+    let lastReport = 0;
     while (performance.now() - windowStarted < DURATION_S * 1000) {
       await sleep(2_000);
+      const elapsed = (performance.now() - windowStarted) / 1000;
+      if (elapsed - lastReport >= 10) {
+        lastReport = elapsed;
+        const beats = [...stats.heartbeatMs].sort((a, b) => a - b);
+        console.log(
+          `  ${elapsed.toFixed(0)} s: ${(beats.length / elapsed).toFixed(0)} heartbeats/s, p99 ${quantile(beats, 0.99).toFixed(0)} ms, ` +
+            `${stats.heartbeatErrors} errors, ${stats.maxOffline} offline, ${stats.dispatchMs.length}/${stats.submitted} jobs claimed`,
+        );
+      }
       const { rows } = await db.query<{ n: number }>(
         `SELECT count(*)::integer AS n FROM runners WHERE status = 'offline'`,
       );
@@ -434,7 +459,7 @@ async function main(): Promise<void> {
       loadSamples.push(Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]));
       for (const [i, r] of replicas.entries()) peakRss[i] = Math.max(peakRss[i]!, (await memoryOf(r.child.pid!)).rssMb);
     }
-    await submitter;
+    await Promise.race([submitter, sleep(6_000)]);
     await sleep(1_000); // the last jobs' claims
     stats.measuring = false;
     const windowSeconds = (performance.now() - windowStarted) / 1000;

@@ -1,7 +1,7 @@
 import { type BorgClient, type Job, JOB_STATUSES, type ListJobsQuery } from '@borg/protocol';
 import { Command } from 'commander';
 
-import { toCliError, usageError } from '../cli-error.ts';
+import { ExitCode, toCliError, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { integer } from '../flag-values.ts';
 import { jobExitCode } from '../job-outcome.ts';
@@ -133,7 +133,9 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
           } catch (error) {
             const failure = toCliError(error, connection);
             // One bad id among many is reported and skipped; a dead mothership stops the lot.
-            if (ids.length === 1 || failure.exitCode === 5 || failure.exitCode === 4) throw failure;
+            if (ids.length === 1 || failure.exitCode === ExitCode.UNAVAILABLE || failure.exitCode === ExitCode.AUTH) {
+              throw failure;
+            }
             out.note(`${failure.line} (job ${id})`);
             exitCode = failure.exitCode;
           }

@@ -45,6 +45,7 @@ function listCommand(): Command {
 function showCommand(): Command {
   return clientCommand('show', 'Show a runner: labels, capacity and the resources it detected')
     .argument('<runner-id>')
+    .addHelpText('after', examples(['borg runners show 6f0c…', 'borg runners show 6f0c… -o json | jq .resources']))
     .action(
       action(async ({ out, connect }, id: string) => {
         const { client } = await connect();

@@ -47,6 +47,10 @@ function createCommand(): Command {
 function listCommand(): Command {
   return clientCommand('list', 'List tokens (never the tokens themselves)')
     .alias('ls')
+    .addHelpText(
+      'after',
+      examples(['borg tokens list', 'borg tokens list -o json | jq -r \'.[] | select(.kind == "user") | .id\'']),
+    )
     .action(
       action(async ({ out, connect }) => {
         const { client } = await connect();

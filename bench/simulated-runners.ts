@@ -51,7 +51,7 @@ const HEARTBEAT_S = Number(args.heartbeat);
 const WAIT_S = Number(args.wait);
 const JOBS_PER_S = Number(args['jobs-per-second']);
 /** Nothing runs longer than this, whatever happens: registration, warm-up, window, shutdown. */
-const HARD_LIMIT_MS = (DURATION_S + 3 * HEARTBEAT_S + 240) * 1000;
+const HARD_LIMIT_MS = (DURATION_S + 3 * HEARTBEAT_S + Number(args.wait) + 300) * 1000;
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const BORG_BIN = join(ROOT, 'packages/cli/bin/borg.js');
@@ -281,8 +281,18 @@ async function register(replica: Replica, index: number): Promise<SimRunner> {
   }
 }
 
-/** Heartbeats every interval from now on, as a solder does after registering. */
+/** The solder's own retry delay (packages/solder/src/retry.ts): capped doubling with equal jitter. */
+function backoffMs(attempt: number, baseMs = 500, capMs = 30_000): number {
+  const nominal = Math.min(capMs, baseMs * 2 ** attempt);
+  return nominal / 2 + (Math.random() * nominal) / 2;
+}
+
+/**
+ * Heartbeats every interval from now on, as a solder does after registering; after a failure
+ * the next try comes sooner, after the solder's backoff but never later than the interval.
+ */
 function heartbeatLoop(runner: SimRunner, signal: AbortSignal): void {
+  let failures = 0;
   const beat = async () => {
     if (signal.aborted) return;
     const started = performance.now();
@@ -305,16 +315,21 @@ function heartbeatLoop(runner: SimRunner, signal: AbortSignal): void {
         stats.maxBeatGapMs = Math.max(stats.maxBeatGapMs, now - runner.lastBeat);
       }
       runner.lastBeat = now;
+      failures = 0;
     } catch {
       if (signal.aborted) return;
       if (stats.measuring) stats.heartbeatErrors++;
+      failures++;
     }
-    setTimeout(() => void beat(), HEARTBEAT_S * 1000).unref();
+    const delay = failures === 0 ? HEARTBEAT_S * 1000 : Math.min(HEARTBEAT_S * 1000, backoffMs(failures - 1));
+    setTimeout(() => void beat(), delay).unref();
   };
   void beat();
 }
 
+/** One long-poll at a time, again at once after an answer, after the solder's backoff after an error. */
 async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
+  let failures = 0;
   while (!signal.aborted) {
     try {
       const { status, json } = await call(
@@ -326,9 +341,10 @@ async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
         signal,
         (WAIT_S + 30) * 1000,
       );
+      if (status !== 200 && status !== 204) throw new Error(`next ${status}`);
       if (stats.measuring) stats.polls++;
+      failures = 0;
       if (status === 204) continue;
-      if (status !== 200) throw new Error(`next ${status}`);
       for (const task of (json as { items: Array<{ id: string; job_id: string }> }).items) {
         const at = submittedAt.get(task.job_id);
         if (at !== undefined && stats.measuring) stats.dispatchMs.push(performance.now() - at);
@@ -344,7 +360,7 @@ async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
     } catch {
       if (signal.aborted) return;
       if (stats.measuring) stats.pollErrors++;
-      await sleep(1_000);
+      await sleep(backoffMs(failures++));
     }
   }
 }
@@ -352,12 +368,6 @@ async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
 // --- the run -----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const hardStop = setTimeout(() => {
-    console.error(`simulated-runners: still running after ${HARD_LIMIT_MS / 1000} s; giving up`);
-    process.exit(2);
-  }, HARD_LIMIT_MS);
-  hardStop.unref();
-
   const dbName = `borg_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: args['database-url'] });
   await admin.connect();
@@ -371,6 +381,15 @@ async function main(): Promise<void> {
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // every request in flight listens to it
   const db = new pg.Client({ connectionString: dbUrl.toString() });
+  // Past the limit: kill the replicas, drop the database (a few seconds at most), exit.
+  const hardStop = setTimeout(() => {
+    console.error(`simulated-runners: still running after ${HARD_LIMIT_MS / 1000} s; giving up`);
+    for (const r of replicas) r.child.kill('SIGKILL');
+    const exit = () => process.exit(2);
+    setTimeout(exit, 10_000).unref();
+    admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).then(exit, exit);
+  }, HARD_LIMIT_MS);
+  hardStop.unref();
 
   try {
     for (let i = 0; i < REPLICAS; i++) {
@@ -379,6 +398,7 @@ async function main(): Promise<void> {
       replicas.push(await startReplica(dbUrl.toString(), dataDir, storageDir, output));
     }
     await db.connect();
+    await db.query('SET statement_timeout = 5000');
     console.log(
       `${REPLICAS} replica(s) up; registering ${RUNNERS} runners (heartbeat ${HEARTBEAT_S} s, long-poll ${WAIT_S} s)…`,
     );
@@ -395,19 +415,21 @@ async function main(): Promise<void> {
       }),
     );
     const registerSeconds = (performance.now() - registerStarted) / 1000;
-    console.log(`registered in ${registerSeconds.toFixed(1)} s; starting the fleet over one heartbeat interval…`);
-    // Solders start at different times: each runner's loops begin at a random point of the first
-    // interval (its first heartbeat then re-marks it online), and the window opens after that.
+    // Solders start at different times: each runner's loops begin at a random point of a ramp as
+    // long as one long-poll (so the first polls arrive at the steady rate), and the window opens
+    // one heartbeat interval after the ramp.
+    const rampS = Math.max(HEARTBEAT_S, WAIT_S);
+    console.log(`registered in ${registerSeconds.toFixed(1)} s; starting the fleet over ${rampS} s…`);
     for (const runner of runners) {
       setTimeout(
         () => {
           heartbeatLoop(runner, stop.signal);
           void pollLoop(runner, stop.signal);
         },
-        Math.random() * HEARTBEAT_S * 1000,
+        Math.random() * rampS * 1000,
       ).unref();
     }
-    await sleep(2 * HEARTBEAT_S * 1000 + 2_000);
+    await sleep((rampS + HEARTBEAT_S) * 1000 + 2_000);
 
     // The measured window.
     const cpuBefore = await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid!)));
@@ -452,10 +474,11 @@ async function main(): Promise<void> {
             `${stats.heartbeatErrors} errors, ${stats.maxOffline} offline, ${stats.dispatchMs.length}/${stats.submitted} jobs claimed`,
         );
       }
-      const { rows } = await db.query<{ n: number }>(
-        `SELECT count(*)::integer AS n FROM runners WHERE status = 'offline'`,
-      );
-      stats.maxOffline = Math.max(stats.maxOffline, rows[0]!.n);
+      const offline = await db
+        .query<{ n: number }>(`SELECT count(*)::integer AS n FROM runners WHERE status = 'offline'`)
+        .then((r) => r.rows[0]!.n)
+        .catch(() => 0); // statement_timeout: the database is swamped; the heartbeat figures will say so
+      stats.maxOffline = Math.max(stats.maxOffline, offline);
       loadSamples.push(Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]));
       for (const [i, r] of replicas.entries()) peakRss[i] = Math.max(peakRss[i]!, (await memoryOf(r.child.pid!)).rssMb);
     }
@@ -472,7 +495,13 @@ async function main(): Promise<void> {
 
     const scrapes = await Promise.all(
       replicas.map((r) =>
-        fetch(`${r.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } }).then((x) => x.text()),
+        fetch(`${r.url}/metrics`, {
+          headers: { authorization: `Bearer ${ADMIN}` },
+          signal: AbortSignal.timeout(15_000),
+        }).then(
+          (x) => x.text(),
+          () => '', // an overloaded replica does not answer in time: no server-side figures
+        ),
       ),
     );
     const metrics = scrapes.at(-1)!;

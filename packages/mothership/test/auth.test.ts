@@ -49,6 +49,8 @@ const fileForm = () => {
 const ROUTES: Record<string, RouteSpec> = {
   'GET /healthz': { access: 'public', path: () => '/healthz' },
   'GET /readyz': { access: 'public', path: () => '/readyz' },
+  // The dashboard's catch-all `/*` (client-side routes; the router's tree prints it as `*`).
+  'GET *': { access: 'public', path: () => '/jobs' },
   'GET /metrics': { access: 'user', path: () => '/metrics' },
   'GET /api/docs': { access: 'user', path: () => '/api/docs' },
   'GET /ws': { access: 'user', path: () => '/ws' },

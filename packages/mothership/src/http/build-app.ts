@@ -17,6 +17,7 @@ import { statsRoutes } from './routes/stats.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import type { Services } from './services.ts';
+import { webAppRoutes } from './web-app.ts';
 import { WebSocketHub } from './websocket-hub.ts';
 
 /** JSON bodies are small (a job spec, a heartbeat); larger ones are refused before parsing. */
@@ -123,6 +124,8 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     },
     { prefix: '/api/v1' },
   );
+
+  await app.register(webAppRoutes, {});
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
 

@@ -1,0 +1,26 @@
+const COLOURS: Record<string, string> = {
+  queued: 'bg-slate-200 text-slate-800',
+  pending: 'bg-slate-200 text-slate-800',
+  assigned: 'bg-sky-100 text-sky-800',
+  running: 'bg-blue-100 text-blue-800',
+  paused: 'bg-amber-100 text-amber-800',
+  succeeded: 'bg-green-100 text-green-800',
+  failed: 'bg-red-100 text-red-800',
+  timed_out: 'bg-red-100 text-red-800',
+  lost: 'bg-orange-100 text-orange-800',
+  cancelled: 'bg-zinc-200 text-zinc-700',
+  online: 'bg-green-100 text-green-800',
+  busy: 'bg-blue-100 text-blue-800',
+  offline: 'bg-zinc-200 text-zinc-700',
+  draining: 'bg-amber-100 text-amber-800',
+};
+
+/** A job, task or runner state as a coloured pill; unknown states get a neutral one. */
+export function StatusBadge({ status }: { status: string }) {
+  const colour = COLOURS[status] ?? 'bg-zinc-100 text-zinc-700';
+  return (
+    <span data-testid="status" data-status={status} className={`rounded px-2 py-0.5 text-xs font-medium ${colour}`}>
+      {status.replace('_', ' ')}
+    </span>
+  );
+}

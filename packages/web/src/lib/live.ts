@@ -1,0 +1,161 @@
+import type { Job, JobPage, JobWithTasks, LogLine, Runner, ServerMessage } from '@borg/protocol';
+import type { QueryClient } from '@tanstack/react-query';
+import { useEffect } from 'react';
+
+import { storedToken } from './api.ts';
+
+/** The log lines of one task as the viewer holds them: in order, without duplicates. */
+export interface TaskLog {
+  lines: LogLine[];
+}
+
+type Pages = { pages: JobPage[]; pageParams: unknown[] };
+
+/**
+ * One WebSocket for the page. Components ask for topics with `useTopic`; each event patches the
+ * TanStack Query cache in place, so lists and details update without polling. After a reconnect
+ * the topics are subscribed again and the cached queries refetched once, to cover the gap.
+ */
+export class Live {
+  private socket: WebSocket | null = null;
+  private readonly counts = topicCounts;
+  private retry = 0;
+  private closed = false;
+
+  constructor(private readonly queries: QueryClient) {}
+
+  start(): void {
+    this.closed = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.closed = true;
+    this.socket?.close();
+    this.socket = null;
+  }
+
+  send(message: object): void {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  private connect(): void {
+    const token = storedToken();
+    if (!token || this.closed) return;
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    // Browsers cannot set headers on a WebSocket; the design takes the token as a query
+    // parameter on the upgrade request, which the mothership never logs.
+    const socket = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`);
+    this.socket = socket;
+    socket.onopen = () => {
+      const reconnect = this.retry > 0;
+      this.retry = 0;
+      if (this.counts.size > 0) this.send({ type: 'subscribe', topics: [...this.counts.keys()] });
+      if (reconnect) void this.queries.invalidateQueries();
+    };
+    socket.onmessage = (event) => this.receive(JSON.parse(String(event.data)) as ServerMessage);
+    socket.onclose = () => {
+      if (this.socket !== socket || this.closed) return;
+      this.socket = null;
+      const delay = Math.min(30_000, 500 * 2 ** this.retry++) * (0.5 + Math.random() / 2);
+      setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  receive(message: ServerMessage): void {
+    switch (message.type) {
+      case 'job.updated':
+        return this.jobUpdated(message.data);
+      case 'task.updated': {
+        const task = message.data;
+        this.queries.setQueryData<JobWithTasks>(['job', task.job_id], (job) => {
+          if (!job) return job;
+          const tasks = job.tasks.some((t) => t.id === task.id)
+            ? job.tasks.map((t) => (t.id === task.id ? task : t))
+            : [...job.tasks, task];
+          return { ...job, tasks };
+        });
+        return;
+      }
+      case 'runner.updated':
+        return this.runnerUpdated(message.data);
+      case 'task.log':
+        this.queries.setQueryData<TaskLog>(['logs', message.data.task_id], (log) =>
+          log ? { lines: appendLines(log.lines, message.data.lines) } : log,
+        );
+        return;
+      default:
+        return;
+    }
+  }
+
+  private jobUpdated(job: Job): void {
+    this.queries.setQueryData<JobWithTasks>(['job', job.id], (old) => (old ? { ...old, ...job } : old));
+    let known = false;
+    for (const [key, data] of this.queries.getQueriesData<Pages>({ queryKey: ['jobs'] })) {
+      if (!data) continue;
+      const pages = data.pages.map((p) => ({
+        ...p,
+        items: p.items.map((j) => {
+          if (j.id !== job.id) return j;
+          known = true;
+          return job;
+        }),
+      }));
+      this.queries.setQueryData(key, { ...data, pages });
+    }
+    // A job the lists have not seen (just created, or it now matches a filter): fetch them once.
+    if (!known) void this.queries.invalidateQueries({ queryKey: ['jobs'] });
+    void this.queries.invalidateQueries({ queryKey: ['stats'] });
+  }
+
+  private runnerUpdated(runner: Runner): void {
+    this.queries.setQueryData<{ items: Runner[] }>(['runners'], (list) => {
+      if (!list) return list;
+      const items = list.items.some((r) => r.id === runner.id)
+        ? list.items.map((r) => (r.id === runner.id ? runner : r))
+        : [...list.items, runner];
+      return { ...list, items };
+    });
+    this.queries.setQueryData<Runner>(['runner', runner.id], (old) => (old ? runner : old));
+  }
+}
+
+/** Adds new lines after the last one held; lines already held (a replay) are skipped. */
+export function appendLines(held: LogLine[], incoming: LogLine[]): LogLine[] {
+  const last = held.length > 0 ? held[held.length - 1]!.index : -1;
+  const fresh = incoming.filter((l) => l.index > last).sort((a, b) => a.index - b.index);
+  return fresh.length === 0 ? held : [...held, ...fresh];
+}
+
+let current: Live | null = null;
+
+/**
+ * Topics wanted by mounted components, kept outside the connection: a page's effects run before
+ * the app's, so a topic can be wanted before the socket exists; it is subscribed on open.
+ */
+const topicCounts = new Map<string, number>();
+
+function subscribe(topic: string): () => void {
+  const count = topicCounts.get(topic) ?? 0;
+  topicCounts.set(topic, count + 1);
+  if (count === 0) current?.send({ type: 'subscribe', topics: [topic] });
+  return () => {
+    const left = (topicCounts.get(topic) ?? 1) - 1;
+    if (left > 0) return void topicCounts.set(topic, left);
+    topicCounts.delete(topic);
+    current?.send({ type: 'unsubscribe', topics: [topic] });
+  };
+}
+
+export function setLive(live: Live | null): void {
+  current = live;
+}
+
+/** Keeps a topic subscribed while the component is mounted. */
+export function useTopic(topic: string | null): void {
+  useEffect(() => {
+    if (!topic) return;
+    return subscribe(topic);
+  }, [topic]);
+}

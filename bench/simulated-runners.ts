@@ -381,6 +381,7 @@ async function main(): Promise<void> {
   const stop = new AbortController();
   setMaxListeners(0, stop.signal); // every request in flight listens to it
   const db = new pg.Client({ connectionString: dbUrl.toString() });
+  db.on('error', () => undefined); // ended by the DROP DATABASE at the hard limit
   // Past the limit: kill the replicas, drop the database (a few seconds at most), exit.
   const hardStop = setTimeout(() => {
     console.error(`simulated-runners: still running after ${HARD_LIMIT_MS / 1000} s; giving up`);

@@ -345,7 +345,27 @@ function nest(depth: number): string {
  * POSTs up to `send` bytes (JSON whitespace) and never ends the request, so an answer can only
  * come from a server that refused the body before reading all of it.
  */
-function postWithoutFinishing(
+/**
+ * The server answers 413 and closes while the client is still writing; on a busy machine the
+ * client's next write can hit the closed socket (EPIPE, ECONNRESET) before it has read that
+ * answer. That is the server refusing, as it should, so the request is tried again to read it.
+ */
+async function postWithoutFinishing(
+  url: string,
+  token: string,
+  options: { declared?: number; send: number },
+): Promise<{ status: number; body: string; sentWhenAnswered: number }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await postOnceWithoutFinishing(url, token, options);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? '';
+      if (attempt >= 5 || !['EPIPE', 'ECONNRESET'].includes(code)) throw error;
+    }
+  }
+}
+
+function postOnceWithoutFinishing(
   url: string,
   token: string,
   options: { declared?: number; send: number },

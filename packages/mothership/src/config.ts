@@ -17,6 +17,12 @@ export const MothershipConfig = z.object({
   port: z.coerce.number().int().min(0).max(65_535).default(8080),
   /** DATABASE_URL: a PostgreSQL server; unset means embedded PostgreSQL (PGlite) in the data directory. */
   databaseUrl: z.string().optional(),
+  /**
+   * BORG_DATABASE_POOL_SIZE: connections this replica keeps to a PostgreSQL server (plus one
+   * for LISTEN and, on the maintenance leader, one for its lock). Every replica's pool counts
+   * against the server's max_connections.
+   */
+  databasePoolSize: positiveInt.max(1000).default(20),
   /** BORG_DATA_DIR: the embedded database and, by default, stored files. */
   dataDir: z.string().default('./borg-data'),
   /** BORG_STORAGE_DIR: uploaded files and artifacts; share it between replicas. Default: <data dir>/storage. */
@@ -64,6 +70,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   host: 'BORG_HOST',
   port: 'BORG_PORT',
   databaseUrl: 'DATABASE_URL',
+  databasePoolSize: 'BORG_DATABASE_POOL_SIZE',
   dataDir: 'BORG_DATA_DIR',
   storageDir: 'BORG_STORAGE_DIR',
   adminToken: 'BORG_ADMIN_TOKEN',

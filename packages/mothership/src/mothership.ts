@@ -201,6 +201,7 @@ async function openDatabase(
   if (config.databaseUrl) {
     const db = new PgDatabase({
       connectionString: config.databaseUrl,
+      maxConnections: config.databasePoolSize,
       onError: (error) => {
         health.noteFailure();
         log.warn({ err: error }, 'database connection error');

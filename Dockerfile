@@ -1,6 +1,6 @@
 # The Borg mothership. Two stages: dependencies are installed from the lockfile in the first,
 # and the second runs them as an unprivileged user on a slim Node 20. TypeScript runs from
-# source through tsx (a runtime dependency of the CLI), so there is no build step.
+# source through tsx (a runtime dependency of the CLI); only the dashboard is built (Vite).
 #
 #   docker build -t borg .
 #   docker compose up -d            (see docker-compose.yml and docs/operations.md)
@@ -16,9 +16,14 @@ COPY packages/protocol/package.json packages/protocol/
 COPY packages/mothership/package.json packages/mothership/
 COPY packages/solder/package.json packages/solder/
 COPY packages/cli/package.json packages/cli/
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY packages/web/package.json packages/web/
+# Everything, dev tools included, to build the dashboard (Vite) …
+RUN npm ci --no-audit --no-fund
 # The sources (.dockerignore keeps tests, docs, data and node_modules of the host out).
 COPY . .
+# … then the build, and the install again without the dev tools: the image keeps only
+# packages/web/dist and the runtime dependencies.
+RUN npm run build && npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production \

@@ -431,8 +431,12 @@ async function main(): Promise<void> {
     await sleep((rampS + HEARTBEAT_S) * 1000 + 2_000);
 
     // The measured window.
-    const cpuBefore = await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid!)));
+    // CPU is read before and after the window, and divided by the time between the readings
+    // (reading /proc for every process can take seconds on a swamped machine).
+    const pgStarted = performance.now();
     const pgBefore = await postgresCpu();
+    const cpuStarted = performance.now();
+    const cpuBefore = await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid!)));
     const selfBefore = process.cpuUsage();
     const machineBefore = await machineCpu();
     const loadSamples: number[] = [];
@@ -485,9 +489,11 @@ async function main(): Promise<void> {
     stats.measuring = false;
     const windowSeconds = (performance.now() - windowStarted) / 1000;
     const cpuAfter = await Promise.all(replicas.map((r) => cpuSeconds(r.child.pid!)));
-    const pgAfter = await postgresCpu();
     const self = process.cpuUsage(selfBefore);
     const machineAfter = await machineCpu();
+    const cpuSecondsSpan = (performance.now() - cpuStarted) / 1000;
+    const pgAfter = await postgresCpu();
+    const pgSpan = (performance.now() - pgStarted) / 1000;
     let pgCpu = 0;
     for (const [pid, after] of pgAfter) pgCpu += after - (pgBefore.get(pid) ?? 0);
 
@@ -530,13 +536,13 @@ async function main(): Promise<void> {
       jobs_submitted: stats.submitted,
       jobs_claimed: dispatch.length,
       submit_to_claim_ms: { p50: quantile(dispatch, 0.5), p99: quantile(dispatch, 0.99) },
-      mothership_cpu_cores: cpuAfter.map((after, i) => Number(((after! - cpuBefore[i]!) / windowSeconds).toFixed(2))),
+      mothership_cpu_cores: cpuAfter.map((after, i) => Number(((after! - cpuBefore[i]!) / cpuSecondsSpan).toFixed(2))),
       mothership_rss_mb: peakRss.map((mb) => Math.round(mb)),
-      postgres_cpu_cores: Number((pgCpu / windowSeconds).toFixed(2)),
-      simulator_cpu_cores: Number(((self.user + self.system) / 1e6 / windowSeconds).toFixed(2)),
+      postgres_cpu_cores: Number((pgCpu / pgSpan).toFixed(2)),
+      simulator_cpu_cores: Number(((self.user + self.system) / 1e6 / cpuSecondsSpan).toFixed(2)),
       // The machine is shared: how busy it was in all during the window, and its load.
-      machine_busy_cores: Number(((machineAfter.busy - machineBefore.busy) / windowSeconds).toFixed(2)),
-      machine_cores: Number(((machineAfter.total - machineBefore.total) / windowSeconds).toFixed(0)),
+      machine_busy_cores: Number(((machineAfter.busy - machineBefore.busy) / cpuSecondsSpan).toFixed(2)),
+      machine_cores: Number(((machineAfter.total - machineBefore.total) / cpuSecondsSpan).toFixed(0)),
       load_average_mean: Number((loadSamples.reduce((a, b) => a + b, 0) / Math.max(1, loadSamples.length)).toFixed(1)),
       event_bus_lag_mean_ms: REPLICAS > 1 ? Number(lagMeanMs.toFixed(1)) : null,
     };

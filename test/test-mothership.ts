@@ -4,7 +4,7 @@ import { BorgClient, type RegisterRunnerRequest } from '@borg/protocol';
 import { afterAll, beforeAll } from 'vitest';
 
 import { loadConfig, type MothershipConfig } from '../packages/mothership/src/config.ts';
-import { type Mothership, startMothership } from '../packages/mothership/src/mothership.ts';
+import { type Mothership, startMothership, type StartOptions } from '../packages/mothership/src/mothership.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
 export interface TestRunner {
@@ -18,6 +18,8 @@ export interface TestMothershipOptions {
   config?: Partial<Record<keyof MothershipConfig, unknown>>;
   /** Run the maintenance loop on its own; by default tests call `tick()` when they mean to. */
   maintenance?: boolean;
+  /** Fault-injecting wrappers for the database and file store (test/reliability/). */
+  wrap?: Pick<StartOptions, 'wrapDatabase' | 'wrapStorage'>;
 }
 
 /**
@@ -112,7 +114,10 @@ export class TestMothership {
 
   /** Starts it again after `stop()`, on the same port. */
   async boot(): Promise<void> {
-    this.mothership = await startMothership(this.config, { maintenance: this.options.maintenance ?? false });
+    this.mothership = await startMothership(this.config, {
+      maintenance: this.options.maintenance ?? false,
+      ...this.options.wrap,
+    });
     this.url = await this.mothership.listen();
   }
 

@@ -15,7 +15,7 @@ import { PgDatabase } from './db/pg-database.ts';
 import { PgliteDatabase } from './db/pglite-database.ts';
 import { EventBus } from './events/event-bus.ts';
 import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
-import { DiskBlobStorage } from './files/blob-storage.ts';
+import { type BlobStorage, DiskBlobStorage } from './files/blob-storage.ts';
 import { FileService } from './files/file-service.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
@@ -55,6 +55,10 @@ export interface StartOptions {
   /** Run the maintenance loop (reaper, timeouts, retry clock). Tests drive it by hand instead. */
   maintenance?: boolean;
   logger?: Logger;
+  /** Wraps the opened database; the reliability suites inject faults (resets, 40001) here. */
+  wrapDatabase?: (db: Database) => Database;
+  /** Wraps the file store; the reliability suites inject faults (ENOSPC) here. */
+  wrapStorage?: (storage: BlobStorage) => BlobStorage;
 }
 
 /**
@@ -76,15 +80,17 @@ export async function startMothership(config: MothershipConfig, options: StartOp
 
   try {
     const health = new DatabaseHealth();
-    const db = await openDatabase(config, health, log, cleanup);
+    const opened = await openDatabase(config, health, log, cleanup);
+    const db = options.wrapDatabase ? options.wrapDatabase(opened) : opened;
     const migrations = await loadMigrations();
     const applied = await migrate(db, migrations);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
 
     const createdSecrets = await bootstrapTokens(db, config);
 
-    const storage = new DiskBlobStorage(storageDirOf(config));
-    await storage.init();
+    const disk = new DiskBlobStorage(storageDirOf(config));
+    await disk.init();
+    const storage = options.wrapStorage ? options.wrapStorage(disk) : disk;
 
     // One registry per mothership (not prom-client's global one): tests run several in one process.
     const metrics = new Metrics(db);

@@ -1,0 +1,128 @@
+import type { Database, Queryable, QueryResult, SessionLock } from '../../../packages/mothership/src/db/database.ts';
+
+/** An error shaped like the ones `pg` raises, so the mothership classifies it as it would a real one. */
+export function databaseError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+export const FAULTS = {
+  /** The server went away under the connection (pg_ctl restart, a network cut). */
+  connectionReset: () => databaseError('ECONNRESET', 'read ECONNRESET'),
+  /** The server is shutting down (pg_ctl stop -m fast). */
+  adminShutdown: () => databaseError('57P01', 'terminating connection due to administrator command'),
+  /** Two transactions collided under SERIALIZABLE or REPEATABLE READ. */
+  serializationFailure: () => databaseError('40001', 'could not serialize access due to concurrent update'),
+  deadlock: () => databaseError('40P01', 'deadlock detected'),
+} as const;
+
+/**
+ * Decides, per statement, whether it fails. `sql` is the statement's text; `inTransaction`
+ * says whether it runs inside `transaction()` (a fault there rolls the whole transaction back,
+ * as a dropped connection would). Returning an Error throws it instead of running the statement.
+ */
+export type FaultRule = (sql: string, context: { inTransaction: boolean; count: number }) => Error | undefined;
+
+/**
+ * A Database that passes everything to the real one except where a rule injects a fault, in
+ * the style of Temporal's FaultInjectionDataStore. Faults are raised before the statement
+ * reaches the database, or (with `afterStatement`) after it ran inside a transaction that is
+ * then rolled back, which is what a connection lost between a statement and COMMIT does.
+ */
+export class FaultyDatabase implements Database {
+  private rules: Array<{ rule: FaultRule; afterStatement: boolean }> = [];
+  /** Statements seen (in and out of transactions). */
+  count = 0;
+  /** Faults raised so far. */
+  injected = 0;
+
+  constructor(private readonly inner: Database) {}
+
+  get engine() {
+    return this.inner.engine;
+  }
+
+  /** Adds a rule; returns a function that removes it. */
+  inject(rule: FaultRule, options: { afterStatement?: boolean } = {}): () => void {
+    const entry = { rule, afterStatement: options.afterStatement ?? false };
+    this.rules.push(entry);
+    return () => {
+      this.rules = this.rules.filter((r) => r !== entry);
+    };
+  }
+
+  /** Every statement fails with the error until the returned function is called (an outage). */
+  outage(error: () => Error = FAULTS.connectionReset): () => void {
+    return this.inject(() => error());
+  }
+
+  /** After `n` more statements, every one matching `pattern` fails once, `times` times in all. */
+  failAfter(n: number, error: () => Error, options: { pattern?: RegExp; times?: number } = {}): () => void {
+    const start = this.count;
+    let left = options.times ?? 1;
+    return this.inject((sql, { count }) => {
+      if (left <= 0 || count - start < n || (options.pattern && !options.pattern.test(sql))) return undefined;
+      left--;
+      return error();
+    });
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  private check(sql: string, inTransaction: boolean, afterStatement: boolean): void {
+    const context = { inTransaction, count: this.count };
+    for (const { rule, afterStatement: after } of this.rules) {
+      if (after !== afterStatement) continue;
+      const error = rule(sql, context);
+      if (error) {
+        this.injected++;
+        throw error;
+      }
+    }
+  }
+
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    this.count++;
+    this.check(sql, false, false);
+    return this.inner.query<R>(sql, params);
+  }
+
+  async exec(sql: string): Promise<void> {
+    this.count++;
+    this.check(sql, false, false);
+    return this.inner.exec(sql);
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.inner.transaction((tx) =>
+      fn({
+        query: async <R>(sql: string, params?: readonly unknown[]) => {
+          this.count++;
+          this.check(sql, true, false);
+          const result = await tx.query<R>(sql, params);
+          this.check(sql, true, true);
+          return result;
+        },
+        exec: async (sql: string) => {
+          this.count++;
+          this.check(sql, true, false);
+          await tx.exec(sql);
+          this.check(sql, true, true);
+        },
+      }),
+    );
+  }
+
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    return this.inner.listen(channel, onMessage);
+  }
+
+  tryAcquireSessionLock(key: number): Promise<SessionLock | null> {
+    return this.inner.tryAcquireSessionLock(key);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

@@ -13,7 +13,7 @@ import {
   RegisterRunnerResponse,
   Runner,
 } from './schemas/runners.ts';
-import { Stats } from './schemas/stats.ts';
+import { Stats, StatsTimeseries, type TimeseriesQuery } from './schemas/stats.ts';
 import { type TaskStatusRequest, TaskStatusResponse } from './schemas/tasks.ts';
 import { CreatedToken, type CreateTokenRequest, TokenInfo, TokenList } from './schemas/tokens.ts';
 
@@ -81,6 +81,10 @@ export class BorgClient {
 
   stats() {
     return this.request('GET', '/api/v1/stats', { schema: Stats });
+  }
+
+  statsTimeseries(query: TimeseriesQuery = {}) {
+    return this.request('GET', '/api/v1/stats/timeseries', { query: { ...query }, schema: StatsTimeseries });
   }
 
   createJob(job: CreateJobRequest) {

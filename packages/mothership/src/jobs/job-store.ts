@@ -73,8 +73,17 @@ export interface JobListFilter {
   statuses?: JobStatus[];
   namePrefix?: string;
   label?: { key: string; value: string };
+  /** Case-insensitive substring of the name. */
+  nameContains?: string;
+  createdAfter?: string;
+  createdBefore?: string;
   after?: { createdCursor: string; id: string };
   limit: number;
+}
+
+/** LIKE's wildcards and its escape character, taken literally. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** SQL for jobs. Task rows are written here only when a job is born; after that, task-store owns them. */
@@ -152,10 +161,18 @@ export const jobStore = {
     };
     if (filter.statuses?.length) where.push(`j.status = ANY(${param(filter.statuses)}::text[])`);
     if (filter.namePrefix) {
-      where.push(`j.name LIKE ${param(filter.namePrefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%')}`);
+      where.push(`j.name LIKE ${param(escapeLike(filter.namePrefix) + '%')}`);
     }
     if (filter.label)
       where.push(`j.labels @> ${param(JSON.stringify({ [filter.label.key]: filter.label.value }))}::jsonb`);
+    // A substring cannot use an index; it filters rows as the newest-first walk of
+    // jobs_created_idx passes them, so a page still stops after `limit` matches.
+    if (filter.nameContains) {
+      where.push(`j.name ILIKE ${param('%' + escapeLike(filter.nameContains) + '%')}`);
+    }
+    // The time range bounds the same (created_at, id) index the order walks.
+    if (filter.createdAfter) where.push(`j.created_at >= ${param(filter.createdAfter)}::timestamptz`);
+    if (filter.createdBefore) where.push(`j.created_at < ${param(filter.createdBefore)}::timestamptz`);
     if (filter.after) {
       where.push(
         `(j.created_at, j.id) < (${param(filter.after.createdCursor)}::timestamptz, ${param(filter.after.id)}::uuid)`,

@@ -138,6 +138,12 @@ export const ListJobsQuery = z.strictObject({
     .max(320)
     .regex(/^[^=]+=.*$/, 'label filters are key=value')
     .optional(),
+  /** Jobs whose name contains this text, ignoring case. */
+  q: z.string().min(1).max(200).optional(),
+  /** Jobs created at or after this time (ISO-8601). */
+  created_after: z.iso.datetime({ offset: true }).optional(),
+  /** Jobs created before this time (ISO-8601). */
+  created_before: z.iso.datetime({ offset: true }).optional(),
 });
 /** Filters as a client passes them: `status` may be a list. */
 export interface ListJobsQuery {
@@ -146,4 +152,7 @@ export interface ListJobsQuery {
   status?: JobStatus | JobStatus[] | string;
   name?: string;
   label?: string;
+  q?: string;
+  created_after?: string;
+  created_before?: string;
 }

@@ -36,7 +36,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
       },
     },
     async (request) => {
-      const { limit, cursor, status, name, label } = request.query;
+      const { limit, cursor, status, name, label, q, created_after, created_before } = request.query;
       const after = cursor ? decodeCursor(cursor, 2) : undefined;
       const [key = '', value = ''] = label
         ? [label.slice(0, label.indexOf('=')), label.slice(label.indexOf('=') + 1)]
@@ -46,6 +46,9 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
         statuses: status,
         namePrefix: name,
         label: label ? { key, value } : undefined,
+        nameContains: q,
+        createdAfter: created_after,
+        createdBefore: created_before,
         after: after ? { createdCursor: after[0]!, id: after[1]! } : undefined,
       });
       const page = rows.slice(0, limit);

@@ -45,6 +45,13 @@ export class Agent {
   private readonly runs = new Map<string, TaskRun>();
   /** Aborted when the solder stops claiming (drain); the in-flight long-poll ends with it. */
   private readonly claiming = new AbortController();
+  /**
+   * The in-flight long-poll of a full solder (max=0: it listens for cancels only). A task that
+   * ends aborts it, so the freed slot is offered to the queue at once instead of when that wait
+   * runs out (--long-poll, 30 s by default). Found by `npm run bench -- dispatch` (figure 1): a
+   * one-slot solder took each next task 30 s late, and a full solder idled between tasks.
+   */
+  private listenOnlyPoll: AbortController | null = null;
   /** Aborted when the solder is done; heartbeats go on until then, for the tasks still running. */
   private readonly stopping = new AbortController();
   private reregistering: Promise<void> | null = null;
@@ -263,8 +270,12 @@ export class Agent {
       const polling = quickEmpties >= 3 && ++fallbackPolls % 12 !== 0;
       const wait = polling ? 0 : this.config.longPollSeconds;
       const asked = performance.now();
+      const call = new AbortController();
+      const stopCall = () => call.abort();
+      signal.addEventListener('abort', stopCall, { once: true });
+      this.listenOnlyPoll = free === 0 ? call : null;
       try {
-        const answer = await this.client.nextTasks(this.runnerId, { wait, max: free, signal });
+        const answer = await this.client.nextTasks(this.runnerId, { wait, max: free, signal: call.signal });
         failures = 0;
         if (answer) {
           quickEmpties = 0;
@@ -284,11 +295,15 @@ export class Agent {
         }
       } catch (error) {
         if (signal.aborted) break;
+        if (call.signal.aborted) continue; // a slot freed up during a listen-only poll: claim now
         if (isStatus(error, 401)) await this.recoverFromUnauthorized();
         else if (isStatus(error, 403, 404))
           this.fail(new SolderFatalError(`the mothership refused this runner: ${(error as BorgApiError).message}`));
         else if (!isTransient(error)) this.log('claim failed', { err: String(error) });
         await sleep(backoffMs(failures++, 500, 30_000), signal);
+      } finally {
+        signal.removeEventListener('abort', stopCall);
+        this.listenOnlyPoll = null;
       }
     }
   }
@@ -321,6 +336,7 @@ export class Agent {
     this.runs.set(task.id, run);
     void run.done.then(() => {
       this.runs.delete(task.id);
+      this.listenOnlyPoll?.abort();
       this.lastBusy = performance.now();
       this.log('task finished', { task_id: task.id });
       const limit = this.config.once ? 1 : this.config.maxTasks;

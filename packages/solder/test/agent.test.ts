@@ -196,4 +196,30 @@ describe('a solder running tasks against a real mothership', () => {
     // The long-poll must have been woken: nothing waited for the 5 s poll.
     expect(gaps[9]).toBeLessThan(5_000);
   });
+
+  it('offers a freed slot at once, without waiting out the listen-only long-poll of a full solder', async () => {
+    // One slot and a 30 s long-poll: while its task runs, the solder's poll asks for nothing.
+    const single = await startSolder(borg(), { maxConcurrentTasks: 1, longPollSeconds: 30, labels: 'pool=one-slot' });
+    try {
+      const jobs = await Promise.all(
+        [0, 1].map((i) =>
+          borg().admin.createJob({
+            name: `one-slot-${i}`,
+            type: 'shell',
+            command: 'sleep 0.3',
+            labels: { pool: 'one-slot' },
+          }),
+        ),
+      );
+      const [first, second] = (await Promise.all(jobs.map((j) => finished(j.id))))
+        .map((j) => j.tasks[0]!)
+        .sort((a, b) => Date.parse(a.started_at!) - Date.parse(b.started_at!));
+      expect(first!.runner_id).toBe(single.agent.id);
+      expect(second!.runner_id).toBe(single.agent.id);
+      // Without the abort, the second task waited for the 30 s poll to end.
+      expect(Date.parse(second!.assigned_at!) - Date.parse(first!.completed_at!)).toBeLessThan(10_000);
+    } finally {
+      await single.stop();
+    }
+  });
 });

@@ -45,6 +45,20 @@ export const MothershipConfig = z.object({
     .default(10 * 60_000),
   /** BORG_MAINTENANCE_TICK_MS: how often the maintenance leader runs the reaper, timeouts and retry clock. */
   maintenanceTickMs: positiveInt.default(1_000),
+  /**
+   * BORG_SLOW_CLIENT_TIMEOUT_MS: a client must send its request headers within this time, and a
+   * request body must keep arriving at 16 KiB or more per such window; slower ones are cut off
+   * (slowloris). Long-polls and big uploads at any real speed are unaffected.
+   */
+  slowClientTimeoutMs: positiveInt.min(100).max(600_000).default(30_000),
+  /**
+   * BORG_AUTH_FAILURES_PER_MINUTE: failed authentications (a wrong, revoked or expired token) one
+   * client address may make per minute; past it, that address gets 429 until the minute ends,
+   * except for tokens it recently used successfully. 0 turns the limit off.
+   */
+  authFailuresPerMinute: z.coerce.number().int().min(0).default(60),
+  /** BORG_REGISTRATIONS_PER_MINUTE: runner registrations one client address may make per minute (429 past it); 0 is no limit. */
+  registrationsPerMinute: z.coerce.number().int().min(0).default(300),
   /** BORG_ALLOWED_ORIGINS: extra browser origins (comma-separated) allowed to open the WebSocket. */
   allowedOrigins: z
     .string()
@@ -80,6 +94,9 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
   retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
   maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',
+  slowClientTimeoutMs: 'BORG_SLOW_CLIENT_TIMEOUT_MS',
+  authFailuresPerMinute: 'BORG_AUTH_FAILURES_PER_MINUTE',
+  registrationsPerMinute: 'BORG_REGISTRATIONS_PER_MINUTE',
   allowedOrigins: 'BORG_ALLOWED_ORIGINS',
   metricsPublic: 'BORG_METRICS_PUBLIC',
   logLevel: 'BORG_LOG_LEVEL',

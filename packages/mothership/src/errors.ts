@@ -14,6 +14,7 @@ export const ERROR_STATUS = {
   FILE_NOT_FOUND: 404,
   TOKEN_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
   ILLEGAL_TRANSITION: 409,
   STALE_TASK: 409,
   LOG_SEQUENCE_GAP: 409,
@@ -23,6 +24,8 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   DATABASE_UNAVAILABLE: 503,
+  /** A serialization failure or deadlock between two requests: nothing was written; send it again. */
+  DATABASE_CONFLICT: 503,
   INSUFFICIENT_STORAGE: 507,
 } as const;
 

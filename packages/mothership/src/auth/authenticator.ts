@@ -8,6 +8,12 @@ const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 20_000;
 /** last_used_at is a hint for humans; writing it on every request would double the write load. */
 const TOUCH_INTERVAL_MS = 60_000;
+/**
+ * How long a token that worked counts as "recently valid": an address blocked for failed
+ * logins still gets such tokens checked, so a runner behind the attacker's NAT keeps working.
+ * An hour covers any heartbeat interval.
+ */
+const RECENTLY_VALID_MS = 60 * 60_000;
 
 /**
  * Turns a bearer token into a principal. Lookups go by SHA-256, so comparing secrets never
@@ -18,6 +24,7 @@ const TOUCH_INTERVAL_MS = 60_000;
 export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
   private readonly touchedAt = new Map<string, number>();
+  private readonly validUntil = new Map<string, number>();
 
   constructor(
     private readonly db: Database,
@@ -37,8 +44,21 @@ export class Authenticator {
     if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();
     // Misses are cached too, so a flood of bad tokens cannot turn into a flood of queries.
     this.cache.set(hash, { principal, until: now + CACHE_TTL_MS });
-    if (principal) this.touch(principal.tokenId, now);
+    if (principal) {
+      this.touch(principal.tokenId, now);
+      if (this.validUntil.size >= CACHE_MAX_ENTRIES) this.validUntil.clear();
+      this.validUntil.set(hash, now + RECENTLY_VALID_MS);
+    }
     return principal;
+  }
+
+  /**
+   * Whether this token authenticated within the last hour. Only a hint for the rate limiter:
+   * the token is still checked in full (it may have been revoked since).
+   */
+  recentlyValid(token: string | undefined): boolean {
+    if (!token || token.length > MAX_TOKEN_LENGTH) return false;
+    return (this.validUntil.get(hashToken(token)) ?? 0) > Date.now();
   }
 
   /** Forget everything at once (after a revocation or a runner re-registering). */

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Authenticator, bearerToken } from '../auth/authenticator.ts';
 import type { Principal } from '../auth/token-store.ts';
 import { BorgError } from '../errors.ts';
+import { type AuthFailureLimiter, rateLimited } from './rate-limits.ts';
 
 /**
  * Who may call a route:
@@ -31,17 +32,24 @@ const ALLOWED_KINDS: Record<Exclude<RouteAccess, 'public'>, Principal['kind'][]>
   'user-or-runner': ['user', 'runner'],
 };
 
-export function createAuthHook(authenticator: Authenticator) {
+export function createAuthHook(authenticator: Authenticator, failures: AuthFailureLimiter | null) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const access = request.routeOptions.config.access ?? 'user';
     request.principal = null;
     if (access === 'public') return;
 
     const header = request.headers.authorization;
+    const token = bearerToken(header) ?? websocketQueryToken(request);
+    // An address that has guessed too often may go on only with a token that worked recently;
+    // anything else is refused without even being looked up (A13).
+    if (failures && !authenticator.recentlyValid(token)) {
+      const wait = await failures.blockedFor(request);
+      if (wait > 0) throw rateLimited('too many failed authentications from this address', wait);
+    }
+
     // The seed's registration carried its token in the body; the route checks it after parsing.
     if (access === 'registration' && header === undefined) return;
 
-    const token = bearerToken(header) ?? websocketQueryToken(request);
     const principal = await authenticator.authenticate(token);
     if (!principal) {
       throw new BorgError(

@@ -8,6 +8,7 @@ import { BorgError } from '../errors.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
 import { installErrorHandling, toErrorReply } from './error-handler.ts';
+import { installRateLimits, presentedCredential } from './rate-limits.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -17,6 +18,7 @@ import { statsRoutes } from './routes/stats.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import type { Services } from './services.ts';
+import { installSlowBodyGuard } from './slow-body-guard.ts';
 import { webAppRoutes } from './web-app.ts';
 import { WebSocketHub } from './websocket-hub.ts';
 
@@ -49,9 +51,18 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   const app = Fastify({
     logger,
     bodyLimit: JSON_BODY_LIMIT,
-    // Slow clients (slowloris) do not get to hold a connection forever; long-polls wait at most 120 s.
-    requestTimeout: 10 * 60_000,
+    // Slow clients (slowloris, B4): the headers must arrive within the timeout (an idle new
+    // connection is cut then too), and a body must keep a minimum rate (installSlowBodyGuard).
+    // No limit on a whole request: a 10 GiB upload may take an hour on a slow link, and a
+    // long-poll waits up to 120 s without a byte.
+    http: {
+      headersTimeout: services.config.slowClientTimeoutMs,
+      // How often Node checks those deadlines (its default, 30 s, would double them).
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(services.config.slowClientTimeoutMs / 4))),
+    },
+    requestTimeout: 0,
     connectionTimeout: 0,
+    // Longer than the 60 s idle timeout of common load balancers, so they close first.
     keepAliveTimeout: 72_000,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -81,8 +92,18 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     // 'close' fires once per response, finished or cut off: the one reliable place to count down.
     reply.raw.once('close', () => inFlight--);
   });
+  installSlowBodyGuard(app, services.config.slowClientTimeoutMs);
+  const authFailures = await installRateLimits(app, services.config);
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', createAuthHook(services.authenticator));
+  app.addHook('onRequest', createAuthHook(services.authenticator, authFailures));
+  if (authFailures) {
+    // Counted once the answer is known, so a token refused by a route (the seed's registration
+    // token in the body) counts like one refused by the hook. A request without any token is
+    // no guess and is not counted.
+    app.addHook('onResponse', async (request, reply) => {
+      if (reply.statusCode === 401 && presentedCredential(request)) await authFailures.noteFailure(request);
+    });
+  }
   installRequestMetrics(app, services.metrics);
   app.addHook('onSend', async (request, reply, payload) => {
     // The id this request has in the logs, so a user's report can be matched to them.

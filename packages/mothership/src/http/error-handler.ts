@@ -4,6 +4,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { DatabaseHealth } from '../db/database-health.ts';
 import { isDatabaseUnavailable } from '../db/database-health.ts';
 import { BorgError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
+import { presentedCredential } from './rate-limits.ts';
 
 /** Fastify's own error codes, translated into Borg's. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -53,6 +54,17 @@ export function toErrorReply(error: FastifyError | Error, health: DatabaseHealth
     health.noteFailure();
     return { status: 503, code: 'DATABASE_UNAVAILABLE', message: 'the database is unavailable; retry shortly' };
   }
+  // 40001 (serialization failure) and 40P01 (deadlock): PostgreSQL rolled the transaction back
+  // whole, so the request can simply be sent again. The database is healthy: no failure noted,
+  // which would hold the reaper back for a window.
+  const sqlState = String((error as { code?: unknown }).code);
+  if (sqlState === '40001' || sqlState === '40P01') {
+    return {
+      status: 503,
+      code: 'DATABASE_CONFLICT',
+      message: 'this request collided with another one in the database and was rolled back; retry it',
+    };
+  }
   // SQLSTATE class 22 (data exception) means a value from the request that the database cannot
   // take: a NUL in a name (22021, 22P05), an id that is no UUID (22P02), a forged cursor's time
   // (22007). It is the client's mistake, so 400, without echoing the database's own message.
@@ -76,7 +88,12 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
     const { status, code, message, details } = toErrorReply(error, health);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     if (status === 503) reply.header('retry-after', '2');
-    if (status === 401) reply.header('www-authenticate', 'Bearer');
+    if (status === 429) reply.header('retry-after', String(retryAfterOf(details)));
+    // RFC 6750 section 3: a token that was sent and refused is named "invalid_token" (revoked,
+    // expired or unknown alike, so the answer tells a guesser nothing); no token gets the bare scheme.
+    if (status === 401) {
+      reply.header('www-authenticate', presentedCredential(request) ? 'Bearer error="invalid_token"' : 'Bearer');
+    }
     return reply.code(status).send({ error: { code, message, ...(details === undefined ? {} : { details }) } });
   });
   app.setNotFoundHandler((request, reply) =>
@@ -84,4 +101,9 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
       .code(404)
       .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
+}
+
+function retryAfterOf(details: unknown): number {
+  const seconds = (details as { retry_after_seconds?: unknown } | undefined)?.retry_after_seconds;
+  return typeof seconds === 'number' && seconds > 0 ? seconds : 60;
 }

@@ -181,6 +181,8 @@ async function startReplica(
         BORG_REGISTRATION_TOKEN: REGISTRATION,
         BORG_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
         BORG_LOG_LEVEL: 'warn',
+        // Every simulated runner registers from this one address, thousands a minute.
+        BORG_REGISTRATIONS_PER_MINUTE: '0',
         ...(args['pool-size'] ? { BORG_DATABASE_POOL_SIZE: args['pool-size'] } : {}),
       },
     },

@@ -157,3 +157,35 @@ describe('GET /stats/timeseries', () => {
     expect(stats.runner_offline_after_seconds).toBe(90);
   });
 });
+
+describe("a runner's page: its held tasks, drain and resume", () => {
+  const borg = useTestMothership();
+
+  it('lists the tasks a runner holds, and none of another runner or finished ones', async () => {
+    const { admin } = borg();
+    const runner = await borg().registerRunner({ max_concurrent_tasks: 2 });
+    const other = await borg().registerRunner();
+    const job = await admin.createJob({ name: 'held', command: 'sleep 1', array_size: 3 });
+    const mine = (await runner.client.nextTasks(runner.id, { max: 2 }))!.items;
+    const theirs = (await other.client.nextTasks(other.id, { max: 1 }))!.items;
+    expect(mine).toHaveLength(2);
+    await runner.client.reportTaskStatus(mine[0]!.id, { status: 'running' });
+    await runner.client.reportTaskStatus(mine[0]!.id, { status: 'succeeded', exit_code: 0 });
+
+    const held = await admin.runnerTasks(runner.id);
+    expect(held.items.map((t) => t.id)).toEqual([mine[1]!.id]);
+    expect(held.items[0]).toMatchObject({ job_id: job.id, status: 'assigned', runner_id: runner.id });
+    expect((await admin.runnerTasks(other.id)).items.map((t) => t.id)).toEqual([theirs[0]!.id]);
+    await expect(admin.runnerTasks('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ status: 404 });
+    await expect(runner.client.runnerTasks(runner.id)).rejects.toMatchObject({ status: 403 });
+  });
+
+  it('drains and resumes a runner', async () => {
+    const { admin } = borg();
+    const runner = await borg().registerRunner();
+    expect(await admin.drainRunner(runner.id)).toMatchObject({ draining: true, status: 'draining' });
+    expect((await runner.client.heartbeat(runner.id, {})).draining).toBe(true);
+    expect(await admin.resumeRunner(runner.id)).toMatchObject({ draining: false });
+    expect((await runner.client.heartbeat(runner.id, {})).draining).toBe(false);
+  });
+});

@@ -12,6 +12,7 @@ import {
   type RegisterRunnerRequest,
   RegisterRunnerResponse,
   Runner,
+  RunnerTasks,
 } from './schemas/runners.ts';
 import { Stats, StatsTimeseries, type TimeseriesQuery } from './schemas/stats.ts';
 import { type TaskStatusRequest, TaskStatusResponse } from './schemas/tasks.ts';
@@ -123,6 +124,11 @@ export class BorgClient {
 
   getRunner(id: string) {
     return this.request('GET', `/api/v1/runners/${enc(id)}`, { schema: Runner });
+  }
+
+  /** The tasks the runner holds now. */
+  runnerTasks(id: string) {
+    return this.request('GET', `/api/v1/runners/${enc(id)}/tasks`, { schema: RunnerTasks });
   }
 
   drainRunner(id: string) {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { Env, Id, Labels, Timestamp } from './common.ts';
 import { JobFileWithMeta } from './files.ts';
-import { JobType, TaskStatus } from './jobs.ts';
+import { JobType, Task, TaskStatus } from './jobs.ts';
 
 export const RUNNER_STATUSES = ['online', 'busy', 'draining', 'offline'] as const;
 export const RunnerStatus = z.enum(RUNNER_STATUSES);
@@ -127,3 +127,7 @@ export const NextTasksResponse = z.object({
   cancel_task_ids: z.array(Id),
 });
 export type NextTasksResponse = z.infer<typeof NextTasksResponse>;
+
+/** The tasks a runner holds now (assigned or running), for its page in the dashboard. */
+export const RunnerTasks = z.object({ items: z.array(Task) });
+export type RunnerTasks = z.infer<typeof RunnerTasks>;

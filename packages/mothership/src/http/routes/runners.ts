@@ -8,11 +8,13 @@ import {
   RegisterRunnerRequest,
   RegisterRunnerResponse,
   Runner,
+  RunnerTasks,
 } from '@borg/protocol';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
 import { BorgError, notFound } from '../../errors.ts';
+import { taskStore, toTask } from '../../jobs/task-store.ts';
 import { runnerStore } from '../../runners/runner-store.ts';
 import { runnerIdOf } from '../auth-hook.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
@@ -59,6 +61,23 @@ export const runnerRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { s
       const runner = await runnerStore.get(db, request.params.id);
       if (!runner) throw notFound('runner', request.params.id);
       return runner;
+    },
+  );
+
+  app.get(
+    '/runners/:id/tasks',
+    {
+      schema: {
+        tags: ['runners'],
+        summary: 'The tasks a runner holds now (assigned or running)',
+        params: RunnerParams,
+        response: { 200: RunnerTasks, ...errors },
+      },
+    },
+    async (request) => {
+      if (!(await runnerStore.get(db, request.params.id))) throw notFound('runner', request.params.id);
+      const held = await taskStore.heldByRunner(db, request.params.id);
+      return { items: held.map(toTask) };
     },
   );
 

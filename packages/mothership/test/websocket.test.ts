@@ -5,11 +5,13 @@ import { fileURLToPath } from 'node:url';
 
 import { ServerMessage } from '@borg/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ClientOptions, WebSocket } from 'ws';
+import { type ClientOptions, WebSocket, WebSocketServer } from 'ws';
 
 import { createTestDatabase } from '../../../test/test-database.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
+import type { Principal } from '../src/auth/token-store.ts';
 import { redactUrl } from '../src/http/build-app.ts';
+import { FLOOD_CLOSE_CODE, MAX_MESSAGES_PER_SECOND, WebSocketHub } from '../src/http/websocket-hub.ts';
 
 /**
  * The live channel `/ws` (DESIGN "Events" and the API contract; test plan 4.D W1, W2, W4, W5),
@@ -317,6 +319,75 @@ describe('the WebSocket /ws', () => {
       new Promise<null>((resolve) => setTimeout(() => resolve(null), TIMEOUT_MS)),
     ]);
     expect(closed).toMatchObject({ code: 1009 }); // "message too big"
+  });
+
+  it('closes a connection that sends a 10 MB frame, before reading it whole (W4)', async () => {
+    const live = await connect();
+    live.send('x'.repeat(10 * 1024 * 1024));
+    const closed = await Promise.race([live.closed, sleep(TIMEOUT_MS).then(() => null)]);
+    expect(closed).toMatchObject({ code: 1009 });
+    await (await connect()).roundTrip(); // and the server goes on
+  });
+
+  it(`closes a connection that floods it with more than ${MAX_MESSAGES_PER_SECOND} messages a second (W4)`, async () => {
+    const live = await connect();
+    const calm = await connect();
+    for (let i = 0; i < 10_000 && live.socket.readyState === WebSocket.OPEN; i++) live.send({ type: 'ping' });
+    const closed = await Promise.race([live.closed, sleep(TIMEOUT_MS).then(() => null)]);
+    expect(closed).toMatchObject({ code: FLOOD_CLOSE_CODE });
+    // The flood was cut short: far fewer answers than messages.
+    expect(live.received.filter((m) => m.type === 'pong').length).toBeLessThanOrEqual(MAX_MESSAGES_PER_SECOND * 2);
+    // A client sending at a normal pace on the same server is not affected.
+    for (let i = 0; i < 5; i++) await calm.roundTrip();
+    expect(calm.socket.readyState).toBe(WebSocket.OPEN);
+  });
+
+  describe('dead and expired sessions (W4, W5)', () => {
+    const PING_MS = 200;
+    let server: WebSocketServer;
+    let hub: WebSocketHub;
+    let url: string;
+
+    /** A hub of its own with a short ping interval, over the same bus and database. */
+    async function hubWith(principal: Principal) {
+      server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+      await new Promise((resolve) => server.once('listening', resolve));
+      hub = new WebSocketHub(borg().services.bus, borg().db, { pingIntervalMs: PING_MS });
+      server.on('connection', (socket) => hub.add(socket, principal));
+      url = `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
+    }
+
+    afterEach(async () => {
+      hub?.close();
+      await new Promise((resolve) => server?.close(resolve));
+    });
+
+    it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
+      const token = await borg().admin.createToken({ name: 'pinged' });
+      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null });
+      const dead = new WebSocket(url, { autoPong: false });
+      const alive = new WebSocket(url);
+      await Promise.all([dead, alive].map((s) => new Promise((resolve) => s.once('open', resolve))));
+      const deadClosed = new Promise<boolean>((resolve) => dead.once('close', () => resolve(true)));
+      expect(await Promise.race([deadClosed, sleep(TIMEOUT_MS * 2).then(() => false)])).toBe(true);
+      await sleep(PING_MS * 3);
+      expect(alive.readyState).toBe(WebSocket.OPEN);
+      expect(hub.size).toBe(1);
+      alive.close();
+    });
+
+    it('closes the socket of a token that expires while it is open, within a ping interval', async () => {
+      const token = await borg().admin.createToken({ name: 'expiring', expires_in_seconds: 3600 });
+      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null });
+      const socket = new WebSocket(url);
+      await new Promise((resolve) => socket.once('open', resolve));
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      await sleep(PING_MS * 3);
+      expect(socket.readyState).toBe(WebSocket.OPEN); // valid so far: left alone
+      // Expired in the database, with no revocation event to announce it.
+      await borg().db.query(`UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, [token.id]);
+      expect(await Promise.race([closed, sleep(TIMEOUT_MS * 2).then(() => null)])).toBe(4001);
+    });
   });
 
   describe('the token in the query string', () => {

@@ -111,6 +111,17 @@ export const tokenStore = {
     return { token, revokedIds: rows.map((r) => r.id) };
   },
 
+  /** Which of these token ids are still valid (not revoked, not expired). */
+  async stillActive(db: Queryable, ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT id FROM api_tokens
+        WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+      [ids],
+    );
+    return new Set(rows.map((row) => row.id));
+  },
+
   async touch(db: Queryable, tokenId: string): Promise<void> {
     await db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [tokenId]);
   },

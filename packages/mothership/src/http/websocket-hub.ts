@@ -1,7 +1,7 @@
 import { ClientMessage, type ServerMessage } from '@borg/protocol';
 import type { WebSocket } from 'ws';
 
-import type { Principal } from '../auth/token-store.ts';
+import { type Principal, tokenStore } from '../auth/token-store.ts';
 import type { Database } from '../db/database.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { taskStore, toTask } from '../jobs/task-store.ts';
@@ -14,11 +14,26 @@ export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** Close code for "you were too slow" (1013: try again later). */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 const MAX_TOPICS_PER_CLIENT = 200;
+/**
+ * A dashboard sends a few messages a minute (subscribe, unsubscribe, ping); a client sending
+ * more than this many in one second is misbehaving and is closed (W4, message floods).
+ */
+export const MAX_MESSAGES_PER_SECOND = 50;
+/** Close code for "policy violation". */
+export const FLOOD_CLOSE_CODE = 1008;
+/**
+ * Every socket is pinged this often; one that has not answered the previous ping is dead (a
+ * laptop that slept, a cut network path) and is terminated, so idle sockets cannot pile up.
+ */
+export const PING_INTERVAL_MS = 30_000;
 
 interface Client {
   socket: WebSocket;
   principal: Principal;
   topics: Set<string>;
+  alive: boolean;
+  windowStart: number;
+  messagesInWindow: number;
 }
 
 /** Which topics an event belongs to. */
@@ -56,15 +71,19 @@ function toMessage(event: BorgEvent, topic: string): ServerMessage | null {
 export class WebSocketHub {
   private readonly clients = new Set<Client>();
   private readonly unsubscribe: Array<() => void>;
+  private readonly pinger: NodeJS.Timeout;
 
   constructor(
     bus: EventBus,
     private readonly db: Database,
+    options: { pingIntervalMs?: number } = {},
   ) {
     this.unsubscribe = [
       bus.onAny((event) => this.broadcast(event)),
       bus.on('token.revoked', (event) => this.closeSessionsOf(event.token_id)),
     ];
+    this.pinger = setInterval(() => this.pingAll(), options.pingIntervalMs ?? PING_INTERVAL_MS);
+    this.pinger.unref();
   }
 
   get size(): number {
@@ -72,11 +91,24 @@ export class WebSocketHub {
   }
 
   add(socket: WebSocket, principal: Principal): void {
-    const client: Client = { socket, principal, topics: new Set() };
+    const client: Client = {
+      socket,
+      principal,
+      topics: new Set(),
+      alive: true,
+      windowStart: Date.now(),
+      messagesInWindow: 0,
+    };
     this.clients.add(client);
     socket.on('close', () => this.clients.delete(client));
     socket.on('error', () => socket.terminate());
+    socket.on('pong', () => (client.alive = true));
     socket.on('message', (data, isBinary) => {
+      client.alive = true;
+      if (this.flooding(client)) {
+        this.clients.delete(client);
+        return socket.close(FLOOD_CLOSE_CODE, `more than ${MAX_MESSAGES_PER_SECOND} messages a second`);
+      }
       if (isBinary)
         return this.send(client, {
           type: 'error',
@@ -87,6 +119,7 @@ export class WebSocketHub {
   }
 
   close(): void {
+    clearInterval(this.pinger);
     for (const off of this.unsubscribe) off();
     for (const client of this.clients) client.socket.close(1001, 'server shutting down');
   }
@@ -156,6 +189,42 @@ export class WebSocketHub {
       return;
     }
     client.socket.send(frame);
+  }
+
+  private flooding(client: Client): boolean {
+    const now = Date.now();
+    if (now - client.windowStart >= 1_000) {
+      client.windowStart = now;
+      client.messagesInWindow = 0;
+    }
+    return ++client.messagesInWindow > MAX_MESSAGES_PER_SECOND;
+  }
+
+  private pingAll(): void {
+    void this.closeExpiredSessions();
+    for (const client of this.clients) {
+      if (!client.alive) {
+        this.clients.delete(client);
+        client.socket.terminate();
+        continue;
+      }
+      client.alive = false;
+      if (client.socket.readyState === client.socket.OPEN) client.socket.ping();
+    }
+  }
+
+  /**
+   * A token that expired while its socket was open, or whose revocation this replica missed (its
+   * LISTEN connection was down at the time), is caught here: no socket outlives its token by
+   * more than one ping interval.
+   */
+  private async closeExpiredSessions(): Promise<void> {
+    const ids = [...new Set([...this.clients].map((client) => client.principal.tokenId))];
+    const active = await tokenStore.stillActive(this.db, ids).catch(() => null);
+    if (!active) return; // the database is away: check again next round
+    for (const client of this.clients) {
+      if (!active.has(client.principal.tokenId)) client.socket.close(4001, 'token revoked or expired');
+    }
   }
 
   /** A revoked token's open sockets close at once (W5). */

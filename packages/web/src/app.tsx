@@ -1,4 +1,4 @@
-import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 
 import { Link } from './components/link.tsx';
@@ -9,24 +9,21 @@ import { JobDetailPage } from './pages/jobs/job-detail-page.tsx';
 import { JobsPage } from './pages/jobs/jobs-page.tsx';
 import { NewJobForm } from './pages/jobs/new-job.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
+import { RunnerDetailPage } from './pages/runners/runner-detail-page.tsx';
 import { RunnersPage } from './pages/runners/runners-page.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
 
 function NewJobPage() {
   const queries = useQueryClient();
-  const create = useMutation({ mutationFn: api().createJob.bind(api()) });
   return (
     <section>
       <h1 className="mb-4 text-xl font-semibold">New job</h1>
       <NewJobForm
         onSubmit={async (request) => {
-          try {
-            const job = await create.mutateAsync(request);
-            void queries.invalidateQueries({ queryKey: ['jobs'] });
-            navigate(`/jobs/${job.id}`);
-          } catch (e) {
-            throw new Error(errorMessage(e), { cause: e });
-          }
+          // Errors go back to the form, which puts the server's messages next to their fields.
+          const job = await api().createJob(request);
+          void queries.invalidateQueries({ queryKey: ['jobs'] });
+          navigate(`/jobs/${job.id}`);
         }}
       />
     </section>
@@ -40,6 +37,8 @@ function Page({ path }: { path: string }) {
   const job = /^\/jobs\/([A-Za-z0-9-]+)$/.exec(path);
   if (job) return <JobDetailPage id={job[1]!} />;
   if (path === '/runners') return <RunnersPage />;
+  const runner = /^\/runners\/([A-Za-z0-9-]+)$/.exec(path);
+  if (runner) return <RunnerDetailPage id={runner[1]!} />;
   return (
     <p>
       Nothing here. Try the <Link to="/jobs">jobs</Link>.
@@ -86,26 +85,42 @@ export function App() {
 
   if (!signedIn || urlToken)
     return <SignInPage key={linkError ?? ''} onSignedIn={() => setSignedIn(true)} initialError={linkError} />;
-  const nav = (to: string, label: string) => (
-    <Link
-      to={to}
-      className={`rounded px-3 py-1.5 ${path === to || (to !== '/' && path.startsWith(to)) ? 'bg-slate-700' : 'hover:bg-slate-800'}`}
-    >
-      {label}
-    </Link>
-  );
+  const nav = (to: string, label: string) => {
+    const current = path === to || (to !== '/' && path.startsWith(to));
+    return (
+      <Link
+        to={to}
+        current={current}
+        className={`shrink-0 rounded px-3 py-1.5 focus-visible:outline-2 focus-visible:outline-white ${current ? 'bg-slate-700' : 'hover:bg-slate-800'}`}
+      >
+        {label}
+      </Link>
+    );
+  };
   return (
     <div className="min-h-screen">
-      <header className="flex items-center gap-2 bg-slate-900 px-6 py-3 text-white">
-        <span className="mr-4 font-semibold tracking-wide">Borg</span>
-        {nav('/', 'Overview')}
-        {nav('/jobs', 'Jobs')}
-        {nav('/runners', 'Runners')}
-        <button type="button" onClick={signOut} className="ml-auto rounded px-3 py-1.5 hover:bg-slate-800">
+      <a
+        href="#main"
+        className="sr-only focus:not-sr-only focus:absolute focus:m-2 focus:rounded focus:bg-white focus:p-2"
+      >
+        Skip to content
+      </a>
+      <header className="flex items-center gap-1 overflow-x-auto bg-slate-900 px-3 py-2 text-white sm:gap-2 sm:px-6 sm:py-3">
+        <span className="mr-2 font-semibold tracking-wide sm:mr-4">Borg</span>
+        <nav aria-label="Main" className="flex gap-1 sm:gap-2">
+          {nav('/', 'Overview')}
+          {nav('/jobs', 'Jobs')}
+          {nav('/runners', 'Runners')}
+        </nav>
+        <button
+          type="button"
+          onClick={signOut}
+          className="ml-auto shrink-0 rounded px-3 py-1.5 hover:bg-slate-800 focus-visible:outline-2 focus-visible:outline-white"
+        >
           Sign out
         </button>
       </header>
-      <main className="mx-auto max-w-6xl p-6">
+      <main id="main" className="mx-auto max-w-6xl p-3 sm:p-6">
         <Page path={path} />
       </main>
     </div>

@@ -75,6 +75,10 @@ export class Live {
             : [...job.tasks, task];
           return { ...job, tasks };
         });
+        // Artifacts are uploaded before a task reports its end: list them again then.
+        if (!['pending', 'assigned', 'running'].includes(task.status)) {
+          void this.queries.invalidateQueries({ queryKey: ['artifacts', task.id] });
+        }
         return;
       }
       case 'runner.updated':

@@ -1,13 +1,19 @@
-import type { JobWithTasks, Task } from '@borg/protocol';
+import type { JobWithTasks, Runner, Task } from '@borg/protocol';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 
+import { Link } from '../../components/link.tsx';
 import { LogView } from '../../components/log-view.tsx';
+import { ErrorState, Loading } from '../../components/page-states.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
+import { downloadStoredFile } from '../../lib/download.ts';
+import { between, formatBytes, formatTime } from '../../lib/format.ts';
 import { appendLines, type TaskLog, useTopic } from '../../lib/live.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
-import { timeAgo } from './jobs-page.tsx';
+import { ArrayProgress } from './array-progress.tsx';
+import { type JobAction, runJobAction } from './bulk-actions.ts';
+import { JobSpec } from './job-spec.tsx';
 
 /** Loads a task's whole log page by page; new lines then arrive over the WebSocket. */
 async function loadLog(taskId: string): Promise<TaskLog> {
@@ -23,172 +29,183 @@ async function loadLog(taskId: string): Promise<TaskLog> {
 function TaskLogPanel({ task }: { task: Task }) {
   useTopic(`task:${task.id}`);
   const log = useQuery({ queryKey: ['logs', task.id], queryFn: () => loadLog(task.id), staleTime: Infinity });
-  if (log.error) return <p role="alert">{errorMessage(log.error)}</p>;
-  return <LogView lines={log.data?.lines ?? []} fileName={`task-${task.id}.log`} />;
+  if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
+  if (!log.data) return <Loading what="Loading the log" />;
+  return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} />;
 }
 
 function Artifacts({ task }: { task: Task }) {
   const artifacts = useQuery({ queryKey: ['artifacts', task.id], queryFn: () => api().listArtifacts(task.id) });
+  const [error, setError] = useState<string | null>(null);
+  if (artifacts.error) return <ErrorState error={artifacts.error} />;
   const items = artifacts.data?.items ?? [];
-  if (items.length === 0) return null;
-  const download = async (fileId: string, path: string) => {
-    const response = await api().downloadFile(fileId);
-    const url = URL.createObjectURL(await response.blob());
-    const a = document.createElement('a');
-    a.href = url;
-    a.download = path.split('/').pop() ?? 'artifact';
-    a.click();
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  };
   return (
-    <ul className="mt-2 text-sm">
-      {items.map((a) => (
-        <li key={a.id}>
-          <button
-            type="button"
-            className="text-blue-700 hover:underline"
-            onClick={() => void download(a.file_id, a.path)}
-          >
-            {a.path}
-          </button>{' '}
-          <span className="text-slate-500">{a.size} bytes</span>
-        </li>
-      ))}
-    </ul>
+    <div className="mt-4">
+      <h3 className="mb-1 font-semibold">Artifacts</h3>
+      {items.length === 0 ? (
+        <p className="text-sm text-slate-500">{artifacts.isLoading ? 'Loading…' : 'None kept for this attempt.'}</p>
+      ) : (
+        <ul className="text-sm">
+          {items.map((a) => (
+            <li key={a.id} data-testid="artifact">
+              <button
+                type="button"
+                className="font-mono text-blue-700 hover:underline"
+                onClick={() => downloadStoredFile(a.file_id, a.path).catch((e: unknown) => setError(errorMessage(e)))}
+              >
+                {a.path}
+              </button>{' '}
+              <span className="text-slate-500">{formatBytes(a.size)}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {error && <p role="alert">{error}</p>}
+    </div>
   );
 }
 
-const SECRET = /(secret|token|password|passwd|key|credential|auth)/i;
+/** Why an attempt ended, in words, when it was not simply its own success or failure. */
+export function endReason(task: Task): string {
+  const reasons: Record<string, string> = {
+    runner_lost: 'lost: its runner went silent',
+    runner_restarted: 'lost: its runner restarted',
+    server_timeout: 'timed out (server deadline)',
+  };
+  if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');
+  if (task.status === 'timed_out') return 'timed out';
+  if (task.status === 'lost') return 'lost';
+  if (task.status === 'cancelled') return task.cancel_requested ? 'cancelled by a user' : 'cancelled';
+  return task.error ?? '';
+}
+
+/** How many attempt rows to draw before asking: a 10,000-element array would be 10,000 rows. */
+const FIRST_ROWS = 200;
 
 export function JobDetailPage({ id }: { id: string }) {
   useTopic(`job:${id}`);
+  useTopic('runners');
   const queries = useQueryClient();
   const { search } = useLocation();
-  const [revealed, setRevealed] = useState(false);
+  const [allRows, setAllRows] = useState(false);
   const job = useQuery({ queryKey: ['job', id], queryFn: () => api().getJob(id) });
+  const runners = useQuery({ queryKey: ['runners'], queryFn: () => api().listRunners({ limit: 500 }) });
   const action = useMutation({
-    mutationFn: (what: 'pause' | 'resume' | 'cancel' | 'retry') =>
-      ({ pause: api().pauseJob, resume: api().resumeJob, cancel: api().cancelJob, retry: api().retryJob })[what].call(
-        api(),
-        id,
-      ),
-    onSuccess: (updated) =>
-      queries.setQueryData<JobWithTasks>(['job', id], (old) => (old ? { ...old, ...updated } : old)),
+    mutationFn: (what: JobAction) => runJobAction(what, id),
+    onSuccess: (updated) => {
+      queries.setQueryData<JobWithTasks>(['job', id], (old) => (old ? { ...old, ...updated } : old));
+      // A retry adds attempts: fetch them rather than wait for their events.
+      void queries.invalidateQueries({ queryKey: ['job', id] });
+    },
   });
 
-  if (job.error) return <p role="alert">{errorMessage(job.error)}</p>;
-  if (!job.data) return <p>Loading…</p>;
+  if (job.error) return <ErrorState error={job.error} retry={() => void job.refetch()} />;
+  if (!job.data) return <Loading what="Loading the job" />;
   const j = job.data;
+  const names = new Map((runners.data?.items ?? []).map((r: Runner) => [r.id, r.name]));
   const tasks = [...j.tasks].sort((a, b) => a.index - b.index || a.attempt - b.attempt);
   const selected = tasks.find((t) => t.id === search.get('task')) ?? tasks[tasks.length - 1];
   const finished = ['succeeded', 'failed', 'cancelled'].includes(j.status);
+  const shown = allRows ? tasks : tasks.slice(0, FIRST_ROWS);
 
-  const button = 'rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100';
+  const button =
+    'rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100 disabled:opacity-50 focus-visible:outline-2 focus-visible:outline-blue-600';
+  const act = (what: JobAction, label: string) => (
+    <button type="button" className={button} disabled={action.isPending} onClick={() => action.mutate(what)}>
+      {label}
+    </button>
+  );
   return (
     <section className="space-y-4">
-      <div className="flex items-center gap-3">
-        <h1 className="text-xl font-semibold">{j.name}</h1>
+      <p className="text-sm">
+        <Link to="/jobs">← Jobs</Link>
+      </p>
+      <div className="flex flex-wrap items-center gap-3">
+        <h1 className="min-w-0 break-words text-xl font-semibold">{j.name}</h1>
         <StatusBadge status={j.status} />
-        <div className="ml-auto flex gap-2">
-          {!finished && !j.paused && (
-            <button type="button" className={button} onClick={() => action.mutate('pause')}>
-              Pause
-            </button>
-          )}
-          {j.paused && (
-            <button type="button" className={button} onClick={() => action.mutate('resume')}>
-              Resume
-            </button>
-          )}
-          {!finished && (
-            <button type="button" className={button} onClick={() => action.mutate('cancel')}>
-              Cancel
-            </button>
-          )}
-          {finished && j.status !== 'succeeded' && (
-            <button type="button" className={button} onClick={() => action.mutate('retry')}>
-              Retry
-            </button>
-          )}
+        {j.paused && j.status !== 'paused' && <StatusBadge status="paused" />}
+        <div className="flex gap-2 sm:ml-auto">
+          {!finished && !j.paused && act('pause', 'Pause')}
+          {j.paused && !finished && act('resume', 'Resume')}
+          {!finished && act('cancel', 'Cancel')}
+          {finished && j.status !== 'succeeded' && act('retry', 'Retry')}
         </div>
       </div>
-      {action.error && <p role="alert">{errorMessage(action.error)}</p>}
-      <dl className="grid grid-cols-[10rem_1fr] gap-1 rounded bg-white p-4 text-sm shadow">
-        <dt className="text-slate-500">Command</dt>
-        <dd className="font-mono whitespace-pre-wrap">{Array.isArray(j.command) ? j.command.join(' ') : j.command}</dd>
-        <dt className="text-slate-500">Type</dt>
-        <dd>
-          {j.type}
-          {j.image ? ` (${j.image})` : ''}
-        </dd>
-        <dt className="text-slate-500">Environment</dt>
-        <dd className="font-mono">
-          {Object.entries(j.env).map(([k, v]) => (
-            <div key={k}>
-              {k}={SECRET.test(k) && !revealed ? '••••••' : v}
-            </div>
-          ))}
-          {Object.keys(j.env).some((k) => SECRET.test(k)) && (
-            <button type="button" className="text-xs text-blue-700" onClick={() => setRevealed(!revealed)}>
-              {revealed ? 'hide secrets' : 'show secrets'}
-            </button>
-          )}
-        </dd>
-        <dt className="text-slate-500">Labels</dt>
-        <dd className="font-mono">
-          {Object.entries(j.labels)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(', ') || '—'}
-        </dd>
-        <dt className="text-slate-500">Attempts / timeout</dt>
-        <dd>
-          {j.max_attempts} / {j.timeout_seconds ? `${j.timeout_seconds} s` : 'none'}
-        </dd>
-        <dt className="text-slate-500">Created</dt>
-        <dd>{timeAgo(j.created_at)}</dd>
-      </dl>
-      <table className="w-full rounded bg-white text-left text-sm shadow">
-        <thead className="border-b text-slate-500">
-          <tr>
-            <th className="p-2">Task</th>
-            <th className="p-2">Attempt</th>
-            <th className="p-2">Status</th>
-            <th className="p-2">Runner</th>
-            <th className="p-2">Started</th>
-            <th className="p-2">Ended</th>
-            <th className="p-2">Exit</th>
-            <th className="p-2">Reason</th>
-          </tr>
-        </thead>
-        <tbody>
-          {tasks.map((t) => (
-            <tr
-              key={t.id}
-              data-testid="task-row"
-              onClick={() => navigate(`/jobs/${id}?task=${t.id}`, { replace: true })}
-              className={`cursor-pointer border-b last:border-0 ${t.id === selected?.id ? 'bg-blue-50' : ''}`}
-            >
-              <td className="p-2">#{t.index}</td>
-              <td className="p-2">{t.attempt}</td>
-              <td className="p-2">
-                <StatusBadge status={t.status} />
-              </td>
-              <td className="p-2 font-mono text-xs">{t.runner_id ?? '—'}</td>
-              <td className="p-2">{timeAgo(t.started_at)}</td>
-              <td className="p-2">{timeAgo(t.completed_at)}</td>
-              <td className="p-2">{t.exit_code ?? '—'}</td>
-              <td className="p-2">{t.reason ?? t.error ?? ''}</td>
+      {action.error && (
+        <p role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
+          {errorMessage(action.error)}
+        </p>
+      )}
+      {j.array_size > 1 && <ArrayProgress tasks={tasks} size={j.array_size} />}
+      <JobSpec job={j} />
+
+      <h2 className="font-semibold">Attempts</h2>
+      <div className="overflow-x-auto rounded bg-white shadow">
+        <table className="w-full text-left text-sm">
+          <thead className="border-b text-slate-500">
+            <tr>
+              <th className="p-2">Element</th>
+              <th className="p-2">Attempt</th>
+              <th className="p-2">Status</th>
+              <th className="p-2">Runner</th>
+              <th className="hidden p-2 sm:table-cell">Started</th>
+              <th className="hidden p-2 sm:table-cell">Ended</th>
+              <th className="p-2">Took</th>
+              <th className="p-2">Exit</th>
+              <th className="p-2">End reason</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {shown.map((t) => (
+              <tr
+                key={t.id}
+                data-testid="task-row"
+                aria-selected={t.id === selected?.id}
+                className={`border-b last:border-0 ${t.id === selected?.id ? 'bg-blue-50' : ''}`}
+              >
+                <td className="p-2">
+                  <button
+                    type="button"
+                    className="text-blue-700 hover:underline"
+                    aria-label={`Show the log of element ${t.index}, attempt ${t.attempt}`}
+                    onClick={() => navigate(`/jobs/${id}?task=${t.id}`, { replace: true })}
+                  >
+                    #{t.index}
+                  </button>
+                </td>
+                <td className="p-2">{t.attempt}</td>
+                <td className="p-2">
+                  <StatusBadge status={t.status} />
+                </td>
+                <td className="p-2">
+                  {t.runner_id ? <Link to={`/runners/${t.runner_id}`}>{names.get(t.runner_id) ?? 'runner'}</Link> : '—'}
+                </td>
+                <td className="hidden p-2 whitespace-nowrap sm:table-cell">
+                  {formatTime(t.started_at ?? t.assigned_at)}
+                </td>
+                <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.completed_at)}</td>
+                <td className="p-2 whitespace-nowrap">{between(t.started_at ?? t.assigned_at, t.completed_at)}</td>
+                <td className="p-2">{t.exit_code ?? '—'}</td>
+                <td className="p-2" data-testid="end-reason">
+                  {endReason(t)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {tasks.length > shown.length && (
+          <button type="button" onClick={() => setAllRows(true)} className="m-2 text-sm text-blue-700 underline">
+            Show all {tasks.length} attempts
+          </button>
+        )}
+      </div>
       {selected && (
         <div>
           <h2 className="mb-2 font-semibold">
-            Log of task #{selected.index}, attempt {selected.attempt}
+            Log of element #{selected.index}, attempt {selected.attempt}
           </h2>
           <TaskLogPanel key={selected.id} task={selected} />
-          <Artifacts task={selected} />
+          <Artifacts key={`a-${selected.id}`} task={selected} />
         </div>
       )}
     </section>

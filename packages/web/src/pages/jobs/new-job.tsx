@@ -1,5 +1,9 @@
-import type { CreateJobRequest } from '@borg/protocol';
-import { type FormEvent, useState } from 'react';
+import { BorgApiError, type CreateJobRequest, type FileInfo, JOB_TYPES, type JobType } from '@borg/protocol';
+import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
+
+import { errorMessage } from '../../lib/api.ts';
+import { formatBytes } from '../../lib/format.ts';
+import { uploadFile, type UploadFn } from '../../lib/upload.ts';
 
 /** Turns `KEY=value` lines into a record; blank lines are skipped. Throws on a line without `=`. */
 export function parsePairs(text: string, what: string): Record<string, string> | undefined {
@@ -14,104 +18,376 @@ export function parsePairs(text: string, what: string): Record<string, string> |
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** The new-job form; it builds a request and leaves sending it to `onSubmit`. */
-export function NewJobForm({ onSubmit }: { onSubmit: (job: CreateJobRequest) => Promise<void> }) {
+/** Non-blank lines, trimmed at the end only (leading spaces can matter in an argument). */
+export function lines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''))
+    .filter((l) => l !== '');
+}
+
+/** The form field a server validation issue belongs to: `body.files.0.path` → `files`. */
+export function fieldOfIssue(path: string): string {
+  const [first, second] = path.split('.');
+  return first === 'body' ? (second ?? 'form') : first!;
+}
+
+/** A server refusal as messages per field; whatever names no field goes under `form`. */
+export function serverFieldErrors(error: unknown): Record<string, string> {
+  const issues = (error instanceof BorgApiError && (error.details as { issues?: unknown } | undefined)?.issues) || [];
+  const out: Record<string, string> = {};
+  if (Array.isArray(issues)) {
+    for (const issue of issues as Array<{ path?: string; message?: string }>) {
+      const field = fieldOfIssue(issue.path ?? 'body');
+      out[field] ??= issue.message ?? 'is invalid';
+    }
+  }
+  if (Object.keys(out).length === 0) out.form = errorMessage(error);
+  return out;
+}
+
+interface InputFile {
+  key: number;
+  file: File;
+  path: string;
+  sent: number;
+  info?: FileInfo;
+  error?: string;
+  abort: AbortController;
+}
+
+const FIELDS = [
+  'name',
+  'type',
+  'command',
+  'image',
+  'env',
+  'labels',
+  'priority',
+  'max_attempts',
+  'timeout_seconds',
+  'array_size',
+  'artifacts',
+  'files',
+] as const;
+type Field = (typeof FIELDS)[number] | 'form';
+
+const input =
+  'mt-1 block w-full rounded border border-slate-300 px-3 py-2 aria-[invalid=true]:border-red-500 aria-[invalid=true]:ring-1 aria-[invalid=true]:ring-red-500';
+
+/** A labelled control with its error under it, tied together for screen readers. */
+function FieldRow({
+  label,
+  error,
+  hint,
+  children,
+}: {
+  label: string;
+  error?: string;
+  hint?: string;
+  children: (props: { id: string; 'aria-invalid'?: true; 'aria-describedby'?: string }) => ReactNode;
+}) {
+  const id = useId();
+  const described = [error ? `${id}-error` : '', hint ? `${id}-hint` : ''].filter(Boolean).join(' ');
+  return (
+    <div className="block text-sm font-medium">
+      <label htmlFor={id}>{label}</label>
+      {children({ id, 'aria-invalid': error ? true : undefined, 'aria-describedby': described || undefined })}
+      {hint && (
+        <p id={`${id}-hint`} className="mt-1 text-xs font-normal text-slate-500">
+          {hint}
+        </p>
+      )}
+      {error && (
+        <p id={`${id}-error`} data-testid="field-error" className="mt-1 text-xs font-normal text-red-700">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The new-job form: every field of CreateJobRequest, input files uploaded as soon as they are
+ * chosen (with a progress bar each), and the server's validation messages shown next to the
+ * field they are about. It builds the request and leaves sending it to `onSubmit`.
+ */
+export function NewJobForm({
+  onSubmit,
+  upload = uploadFile,
+}: {
+  onSubmit: (job: CreateJobRequest) => Promise<void>;
+  upload?: UploadFn;
+}) {
   const [name, setName] = useState('');
+  const [type, setType] = useState<JobType>('shell');
   const [command, setCommand] = useState('');
+  const [image, setImage] = useState('');
   const [env, setEnv] = useState('');
   const [labels, setLabels] = useState('');
+  const [priority, setPriority] = useState('0');
   const [attempts, setAttempts] = useState('1');
   const [timeout, setTimeoutSeconds] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const [arraySize, setArraySize] = useState('1');
+  const [artifacts, setArtifacts] = useState('');
+  const [files, setFiles] = useState<InputFile[]>([]);
+  const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
   const [busy, setBusy] = useState(false);
+  const nextKey = useRef(0);
+
+  const patchFile = (key: number, patch: Partial<InputFile>) =>
+    setFiles((old) => old.map((f) => (f.key === key ? { ...f, ...patch } : f)));
+
+  const addFiles = (list: FileList | null) => {
+    for (const file of Array.from(list ?? [])) {
+      const entry: InputFile = { key: nextKey.current++, file, path: file.name, sent: 0, abort: new AbortController() };
+      setFiles((old) => [...old, entry]);
+      upload(file, (sent) => patchFile(entry.key, { sent }), entry.abort.signal).then(
+        (info) => patchFile(entry.key, { info, sent: file.size }),
+        (e: unknown) => {
+          if ((e as Error).name !== 'AbortError') patchFile(entry.key, { error: errorMessage(e) });
+        },
+      );
+    }
+  };
+
+  const removeFile = (entry: InputFile) => {
+    entry.abort.abort();
+    setFiles((old) => old.filter((f) => f.key !== entry.key));
+  };
+
+  const build = (): CreateJobRequest => {
+    const problems: Partial<Record<Field, string>> = {};
+    const tryField = <T,>(field: Field, fn: () => T): T | undefined => {
+      try {
+        return fn();
+      } catch (e) {
+        problems[field] = (e as Error).message;
+        return undefined;
+      }
+    };
+    const int = (field: Field, text: string, what: string) =>
+      tryField(field, () => {
+        if (!/^-?\d+$/.test(text.trim())) throw new Error(`${what} is a whole number`);
+        return Number(text);
+      });
+    if (!name.trim()) problems.name = 'a job needs a name';
+    const argv = lines(command);
+    if (type === 'shell' ? !command.trim() : argv.length === 0) problems.command = 'a job needs a command';
+    if (type === 'container' && !image.trim()) problems.image = 'a container job needs an image';
+    const request: CreateJobRequest = {
+      name: name.trim(),
+      type,
+      command: type === 'shell' ? command : argv,
+      image: type === 'container' ? image.trim() : undefined,
+      env: tryField('env', () => parsePairs(env, 'environment')),
+      labels: tryField('labels', () => parsePairs(labels, 'labels')),
+      priority: int('priority', priority, 'priority'),
+      max_attempts: int('max_attempts', attempts, 'attempts'),
+      timeout_seconds: timeout.trim() ? int('timeout_seconds', timeout, 'the timeout') : undefined,
+      array_size: int('array_size', arraySize, 'the array size'),
+      artifacts: lines(artifacts),
+      files: files.map((f) => ({ file_id: f.info?.id ?? '', path: f.path })),
+    };
+    if (files.some((f) => f.error)) problems.files = 'remove the files that failed to upload';
+    else if (files.some((f) => !f.info)) problems.files = 'wait for the uploads to finish';
+    if (Object.keys(problems).length > 0) throw Object.assign(new Error('invalid'), { problems });
+    return request;
+  };
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    setError(null);
-    let job: CreateJobRequest;
+    setErrors({});
+    let request: CreateJobRequest;
     try {
-      if (!name.trim()) throw new Error('a job needs a name');
-      if (!command.trim()) throw new Error('a job needs a command');
-      job = {
-        name: name.trim(),
-        type: 'shell',
-        command,
-        env: parsePairs(env, 'environment'),
-        labels: parsePairs(labels, 'labels'),
-        max_attempts: Number(attempts) || 1,
-        timeout_seconds: timeout ? Number(timeout) : undefined,
-      };
+      request = build();
     } catch (e) {
-      return setError((e as Error).message);
+      return setErrors((e as { problems: Partial<Record<Field, string>> }).problems);
     }
     setBusy(true);
     try {
-      await onSubmit(job);
+      await onSubmit(request);
     } catch (e) {
-      setError((e as Error).message);
+      setErrors(serverFieldErrors(e));
     } finally {
       setBusy(false);
     }
   };
 
-  const input = 'mt-1 block w-full rounded border border-slate-300 px-3 py-2';
+  const uploading = files.some((f) => !f.info && !f.error);
+  const otherErrors = Object.entries(errors).filter(([field]) => !FIELDS.includes(field as never) || field === 'type');
+  const mono = `${input} font-mono`;
+
   return (
-    <form onSubmit={submit} className="max-w-2xl space-y-4 rounded-lg bg-white p-6 shadow">
-      <label className="block text-sm font-medium">
-        Name
-        <input value={name} onChange={(e) => setName(e.target.value)} className={input} />
-      </label>
-      <label className="block text-sm font-medium">
-        Shell command
-        <textarea
-          value={command}
-          onChange={(e) => setCommand(e.target.value)}
-          rows={4}
-          className={`${input} font-mono`}
-        />
-      </label>
-      <div className="grid grid-cols-2 gap-4">
-        <label className="block text-sm font-medium">
-          Environment (KEY=value per line)
-          <textarea value={env} onChange={(e) => setEnv(e.target.value)} rows={3} className={`${input} font-mono`} />
-        </label>
-        <label className="block text-sm font-medium">
-          Required runner labels (key=value per line)
-          <textarea
-            value={labels}
-            onChange={(e) => setLabels(e.target.value)}
-            rows={3}
-            className={`${input} font-mono`}
-          />
-        </label>
-        <label className="block text-sm font-medium">
-          Attempts
-          <input
-            type="number"
-            min={1}
-            value={attempts}
-            onChange={(e) => setAttempts(e.target.value)}
-            className={input}
-          />
-        </label>
-        <label className="block text-sm font-medium">
-          Timeout (seconds)
-          <input
-            type="number"
-            min={1}
-            value={timeout}
-            onChange={(e) => setTimeoutSeconds(e.target.value)}
-            className={input}
-          />
-        </label>
+    <form onSubmit={submit} noValidate className="max-w-3xl space-y-4 rounded-lg bg-white p-4 shadow sm:p-6">
+      <FieldRow label="Name" error={errors.name}>
+        {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} className={input} />}
+      </FieldRow>
+
+      <fieldset className="text-sm">
+        <legend className="font-medium">Type</legend>
+        <div className="mt-1 flex flex-wrap gap-4">
+          {JOB_TYPES.map((t) => (
+            <label key={t} className="flex items-center gap-1">
+              <input type="radio" name="type" value={t} checked={type === t} onChange={() => setType(t)} /> {t}
+            </label>
+          ))}
+        </div>
+      </fieldset>
+
+      {type === 'container' && (
+        <FieldRow label="Image" error={errors.image} hint="e.g. docker.io/library/alpine:3.20">
+          {(p) => <input {...p} value={image} onChange={(e) => setImage(e.target.value)} className={mono} />}
+        </FieldRow>
+      )}
+
+      <FieldRow
+        label={type === 'shell' ? 'Shell command' : 'Command (one argument per line)'}
+        error={errors.command}
+        hint={type === 'shell' ? 'Run by /bin/sh -c on the runner.' : 'The first line is the program; no shell.'}
+      >
+        {(p) => (
+          <textarea {...p} value={command} onChange={(e) => setCommand(e.target.value)} rows={4} className={mono} />
+        )}
+      </FieldRow>
+
+      <div className="grid gap-4 sm:grid-cols-2">
+        <FieldRow label="Environment (KEY=value per line)" error={errors.env}>
+          {(p) => <textarea {...p} value={env} onChange={(e) => setEnv(e.target.value)} rows={3} className={mono} />}
+        </FieldRow>
+        <FieldRow label="Required runner labels (key=value per line)" error={errors.labels}>
+          {(p) => (
+            <textarea {...p} value={labels} onChange={(e) => setLabels(e.target.value)} rows={3} className={mono} />
+          )}
+        </FieldRow>
       </div>
-      {error && (
-        <p role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
-          {error}
+
+      <div className="grid grid-cols-2 gap-4 sm:grid-cols-4">
+        <FieldRow label="Priority" error={errors.priority} hint="-1000 to 1000; higher runs first">
+          {(p) => (
+            <input
+              {...p}
+              type="number"
+              value={priority}
+              onChange={(e) => setPriority(e.target.value)}
+              className={input}
+            />
+          )}
+        </FieldRow>
+        <FieldRow label="Attempts" error={errors.max_attempts}>
+          {(p) => (
+            <input
+              {...p}
+              type="number"
+              min={1}
+              value={attempts}
+              onChange={(e) => setAttempts(e.target.value)}
+              className={input}
+            />
+          )}
+        </FieldRow>
+        <FieldRow label="Timeout (seconds)" error={errors.timeout_seconds} hint="blank: none">
+          {(p) => (
+            <input
+              {...p}
+              type="number"
+              min={1}
+              value={timeout}
+              onChange={(e) => setTimeoutSeconds(e.target.value)}
+              className={input}
+            />
+          )}
+        </FieldRow>
+        <FieldRow label="Array size" error={errors.array_size} hint="one task per element">
+          {(p) => (
+            <input
+              {...p}
+              type="number"
+              min={1}
+              value={arraySize}
+              onChange={(e) => setArraySize(e.target.value)}
+              className={input}
+            />
+          )}
+        </FieldRow>
+      </div>
+
+      <FieldRow
+        label="Artifacts (one glob per line)"
+        error={errors.artifacts}
+        hint="Files matching these, relative to the work directory, are kept when a task ends."
+      >
+        {(p) => (
+          <textarea {...p} value={artifacts} onChange={(e) => setArtifacts(e.target.value)} rows={2} className={mono} />
+        )}
+      </FieldRow>
+
+      <FieldRow label="Input files" error={errors.files} hint="Uploaded now; placed in each task's work directory.">
+        {(p) => (
+          <input
+            {...p}
+            type="file"
+            multiple
+            onChange={(e) => addFiles(e.target.files)}
+            className="mt-1 block text-sm"
+          />
+        )}
+      </FieldRow>
+      {files.length > 0 && (
+        <ul className="space-y-2 text-sm">
+          {files.map((f) => (
+            <li key={f.key} data-testid="input-file" className="grid items-center gap-2 sm:grid-cols-[1fr_10rem_auto]">
+              <label className="flex items-center gap-2">
+                <span className="shrink-0 text-slate-500">path</span>
+                <input
+                  aria-label={`Path of ${f.file.name}`}
+                  value={f.path}
+                  onChange={(e) => patchFile(f.key, { path: e.target.value })}
+                  className="w-full rounded border border-slate-300 px-2 py-1 font-mono"
+                />
+              </label>
+              <span className="flex items-center gap-2">
+                <progress
+                  aria-label={`Upload of ${f.file.name}`}
+                  max={Math.max(1, f.file.size)}
+                  value={f.info ? Math.max(1, f.file.size) : f.sent}
+                  className="w-full"
+                />
+                <span className="shrink-0 text-xs text-slate-600">
+                  {f.error
+                    ? 'failed'
+                    : f.info
+                      ? formatBytes(f.file.size)
+                      : `${Math.floor((100 * f.sent) / Math.max(1, f.file.size))}%`}
+                </span>
+              </span>
+              <button type="button" onClick={() => removeFile(f)} className="justify-self-start text-red-700 underline">
+                Remove
+              </button>
+              {f.error && <p className="text-xs text-red-700 sm:col-span-3">{f.error}</p>}
+            </li>
+          ))}
+        </ul>
+      )}
+
+      {otherErrors.length > 0 && (
+        <div role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
+          {otherErrors.map(([field, message]) => (
+            <p key={field}>{field === 'form' ? message : `${field}: ${message}`}</p>
+          ))}
+        </div>
+      )}
+      {Object.keys(errors).length > 0 && otherErrors.length === 0 && (
+        <p role="alert" className="text-sm text-red-800">
+          The job was not submitted: see the messages above.
         </p>
       )}
-      <button type="submit" disabled={busy} className="rounded bg-blue-700 px-4 py-2 font-medium text-white">
-        {busy ? 'Submitting…' : 'Submit job'}
+      <button
+        type="submit"
+        disabled={busy || uploading}
+        className="rounded bg-blue-700 px-4 py-2 font-medium text-white disabled:opacity-50"
+      >
+        {busy ? 'Submitting…' : uploading ? 'Uploading…' : 'Submit job'}
       </button>
     </form>
   );

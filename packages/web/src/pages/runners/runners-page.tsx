@@ -1,50 +1,66 @@
 import { useQuery } from '@tanstack/react-query';
 
+import { Link } from '../../components/link.tsx';
+import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
-import { api, errorMessage } from '../../lib/api.ts';
+import { api } from '../../lib/api.ts';
 import { useTopic } from '../../lib/live.ts';
+import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
 
 export function RunnersPage() {
   useTopic('runners');
   const runners = useQuery({ queryKey: ['runners'], queryFn: () => api().listRunners({ limit: 500 }) });
-  if (runners.error) return <p role="alert">{errorMessage(runners.error)}</p>;
+  const offlineAfter = useOfflineAfterSeconds();
   return (
     <section>
       <h1 className="mb-4 text-xl font-semibold">Runners</h1>
-      <table className="w-full rounded bg-white text-left text-sm shadow">
-        <thead className="border-b text-slate-500">
-          <tr>
-            <th className="p-2">Name</th>
-            <th className="p-2">Status</th>
-            <th className="p-2">Host</th>
-            <th className="p-2">Tasks</th>
-            <th className="p-2">Labels</th>
-            <th className="p-2">Last heartbeat</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(runners.data?.items ?? []).map((r) => (
-            <tr key={r.id} data-testid="runner-row" className="border-b last:border-0">
-              <td className="p-2">{r.name}</td>
-              <td className="p-2">
-                <StatusBadge status={r.status} /> {r.draining && <StatusBadge status="draining" />}
-              </td>
-              <td className="p-2">
-                {r.hostname} ({r.os}/{r.arch})
-              </td>
-              <td className="p-2">
-                {r.active_tasks} / {r.max_concurrent_tasks}
-              </td>
-              <td className="p-2 font-mono text-xs">
-                {Object.entries(r.labels)
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(', ')}
-              </td>
-              <td className="p-2">{r.last_heartbeat ? new Date(r.last_heartbeat).toLocaleString() : '—'}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      {runners.error && <ErrorState error={runners.error} retry={() => void runners.refetch()} />}
+      {runners.isLoading && <Loading what="Loading runners" />}
+      {runners.data && runners.data.items.length === 0 && (
+        <Empty>No runner has registered yet. Start one with `borg-solder` and the registration token.</Empty>
+      )}
+      {runners.data && runners.data.items.length > 0 && (
+        <div className="overflow-x-auto rounded bg-white shadow">
+          <table className="w-full text-left text-sm">
+            <thead className="border-b text-slate-500">
+              <tr>
+                <th className="p-2">Name</th>
+                <th className="p-2">Status</th>
+                <th className="hidden p-2 sm:table-cell">Host</th>
+                <th className="p-2">Tasks</th>
+                <th className="hidden p-2 md:table-cell">Labels</th>
+                <th className="hidden p-2 sm:table-cell">Last heartbeat</th>
+              </tr>
+            </thead>
+            <tbody>
+              {runners.data.items.map((r) => (
+                <tr key={r.id} data-testid="runner-row" className="border-b last:border-0">
+                  <td className="p-2">
+                    <Link to={`/runners/${r.id}`}>{r.name}</Link>
+                  </td>
+                  <td className="p-2">
+                    <StatusBadge status={r.status} />
+                  </td>
+                  <td className="hidden p-2 sm:table-cell">
+                    {r.hostname} ({r.os}/{r.arch})
+                  </td>
+                  <td className="p-2">
+                    {r.active_tasks} / {r.max_concurrent_tasks}
+                  </td>
+                  <td className="hidden p-2 font-mono text-xs md:table-cell">
+                    {Object.entries(r.labels)
+                      .map(([k, v]) => `${k}=${v}`)
+                      .join(', ')}
+                  </td>
+                  <td className="hidden p-2 sm:table-cell">
+                    <HeartbeatCountdown runner={r} offlineAfter={offlineAfter} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
     </section>
   );
 }

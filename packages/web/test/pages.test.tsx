@@ -1,0 +1,134 @@
+// @vitest-environment jsdom
+import '@testing-library/jest-dom/vitest';
+
+import { BorgApiError, type Job, type Runner, type Task } from '@borg/protocol';
+import { cleanup, render, screen } from '@testing-library/react';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { linePaths } from '../src/components/chart.tsx';
+import { ArrayProgress, countByGroup, latestAttempts } from '../src/pages/jobs/array-progress.tsx';
+import { describeBulk, runBulk } from '../src/pages/jobs/bulk-actions.ts';
+import { endReason } from '../src/pages/jobs/job-detail-page.tsx';
+import { filtersFromSearch } from '../src/pages/jobs/jobs-page.tsx';
+import { secondsToOffline } from '../src/pages/runners/heartbeat.tsx';
+import { describeResources } from '../src/pages/runners/runner-detail-page.tsx';
+
+afterEach(cleanup);
+
+const task = (index: number, attempt: number, status: Task['status'], extra: Partial<Task> = {}): Task => ({
+  id: `t-${index}-${attempt}`,
+  job_id: 'j',
+  index,
+  attempt,
+  status,
+  runner_id: null,
+  exit_code: null,
+  reason: null,
+  error: null,
+  cancel_requested: false,
+  created_at: '2026-01-01T00:00:00.000Z',
+  available_at: '2026-01-01T00:00:00.000Z',
+  assigned_at: null,
+  started_at: null,
+  completed_at: null,
+  ...extra,
+});
+
+describe('bulk job actions', () => {
+  it('applies the action to every job, collecting refusals instead of stopping', async () => {
+    const ids = Array.from({ length: 10 }, (_, i) => `job-${i}`);
+    const seen: string[] = [];
+    const result = await runBulk('pause', ids, async (action, id) => {
+      seen.push(`${action}:${id}`);
+      if (id === 'job-3') throw new BorgApiError(409, 'JOB_FINISHED', 'job-3 has finished');
+      return { id } as Job;
+    });
+    expect(seen.sort()).toEqual(ids.map((id) => `pause:${id}`).sort());
+    expect(result.done).toHaveLength(9);
+    expect(result.refused).toEqual([{ id: 'job-3', message: 'job-3 has finished' }]);
+    expect(describeBulk('pause', result)).toBe('9 paused, 1 refused (job-3 has finished)');
+  });
+});
+
+describe('array progress', () => {
+  const tasks = [
+    task(0, 1, 'failed'),
+    task(0, 2, 'succeeded'),
+    task(1, 1, 'running'),
+    task(2, 1, 'lost'),
+    task(3, 1, 'pending'),
+  ];
+
+  it('counts the latest attempt of each element', () => {
+    expect(latestAttempts(tasks).map((t) => t.id)).toEqual(['t-0-2', 't-1-1', 't-2-1', 't-3-1']);
+    expect(countByGroup(tasks)).toEqual({ succeeded: 1, failed: 1, running: 1, cancelled: 0, pending: 1 });
+  });
+
+  it('draws one bar with the counts in words', () => {
+    render(<ArrayProgress tasks={tasks} size={4} />);
+    expect(screen.getByText('1 of 4 elements succeeded')).toBeInTheDocument();
+    expect(screen.getByRole('img')).toHaveAccessibleName('1 succeeded, 1 failed, 1 running, 0 cancelled, 1 pending');
+  });
+});
+
+describe("an attempt's end reason", () => {
+  it.each([
+    [task(0, 1, 'lost', { reason: 'runner_lost' }), 'lost: its runner went silent'],
+    [task(0, 1, 'timed_out'), 'timed out'],
+    [task(0, 1, 'cancelled', { cancel_requested: true }), 'cancelled by a user'],
+    [task(0, 1, 'failed', { error: 'exit code 3' }), 'exit code 3'],
+    [task(0, 1, 'succeeded'), ''],
+  ])('%#', (t, words) => expect(endReason(t)).toBe(words));
+});
+
+describe('jobs page filters', () => {
+  const now = Date.parse('2026-01-02T12:00:00.000Z');
+  it('turns URL parameters into the API query', () => {
+    expect(filtersFromSearch(new URLSearchParams('q=build&status=failed&label=team%3Dci&since=1h'), now)).toEqual({
+      q: 'build',
+      status: 'failed',
+      label: 'team=ci',
+      created_after: '2026-01-02T11:00:00.000Z',
+      created_before: undefined,
+    });
+    const custom = filtersFromSearch(new URLSearchParams('from=2026-01-01T10:00&to=bad&label=incomplete'), now);
+    expect(custom.created_after).toBe(new Date('2026-01-01T10:00').toISOString());
+    expect(custom.created_before).toBeUndefined();
+    expect(custom.label).toBeUndefined();
+  });
+});
+
+describe('runner details', () => {
+  const runner = { status: 'online', last_heartbeat: '2026-01-01T00:00:00.000Z' } as Runner;
+  it('counts down to offline from the last heartbeat', () => {
+    const t0 = Date.parse(runner.last_heartbeat!);
+    expect(secondsToOffline(runner, 90, t0 + 30_000)).toBe(60);
+    expect(secondsToOffline(runner, 90, t0 + 120_000)).toBe(0);
+    expect(secondsToOffline({ ...runner, status: 'offline' }, 90, t0)).toBeNull();
+    expect(secondsToOffline(runner, undefined, t0)).toBeNull();
+  });
+
+  it('reads what the solder reports, and survives what it does not', () => {
+    const described = describeResources({
+      cpu: { model: 'EPYC', cores: 16 },
+      memory: { total_bytes: 64 * 1024 ** 3, free_bytes: 8 * 1024 ** 3 },
+      gpus: [{ name: 'H200', memory_total_mib: 143_771, driver: '570.1' }],
+      ip_addresses: ['10.0.0.5', 42],
+      disk: { work_dir_free_bytes: null },
+    });
+    expect(described).toMatchObject({
+      cpu: 'EPYC, 16 cores',
+      memory: '64 GiB (8.0 GiB free)',
+      gpus: ['H200, 143771 MiB, driver 570.1'],
+      ips: ['10.0.0.5'],
+      disk: '',
+    });
+    expect(describeResources({ cpu: 'weird', gpus: 'none' })).toMatchObject({ cpu: '', gpus: [], ips: [] });
+  });
+});
+
+describe('charts', () => {
+  it('splits a line at gaps and clamps to the scale', () => {
+    expect(linePaths([1, 2, null, 4], 2)).toEqual(['0.0,60.0 200.0,0.0', '600.0,0.0']);
+  });
+});

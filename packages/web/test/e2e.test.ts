@@ -1,11 +1,12 @@
 /**
  * The dashboard end to end: Debian's Chromium (driven by playwright-core) against a real
- * mothership serving the freshly built app, and a real solder running the jobs. Screenshots go
- * to packages/web/test-output/ (gitignored); with BORG_UPDATE_SCREENSHOTS=1 the job detail
- * page is also saved as the README's docs/images/job-detail-live-log.png.
+ * mothership serving the freshly built app, and a real solder running the jobs. Screenshots of
+ * every page, desktop and phone size, go to packages/web/test-output/ (gitignored); with
+ * BORG_UPDATE_SCREENSHOTS=1 the job detail page is also saved as the README's
+ * docs/images/job-detail-live-log.png.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -20,6 +21,16 @@ const hasChromium = existsSync(CHROMIUM);
 const WEB_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url));
 const README_IMAGE = fileURLToPath(new URL('../../../docs/images/job-detail-live-log.png', import.meta.url));
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 if (!hasChromium) {
   console.warn(
@@ -32,30 +43,24 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium, against a real mothers
   let solder: InProcessSolder;
   let browser: Browser;
   let page: Page;
+  let helloJobUrl = '';
   const consoleErrors: string[] = [];
 
-  const shot = (name: string) => page.screenshot({ path: `${OUTPUT}${name}.png`, fullPage: true });
+  const shot = (name: string, on: Page = page) => on.screenshot({ path: `${OUTPUT}${name}.png`, fullPage: true });
   const jobStatus = () => page.locator('h1 + [data-testid=status]');
+  const rowStatuses = () =>
+    page
+      .getByTestId('job-row')
+      .locator('[data-testid=status]')
+      .evaluateAll((els) => els.map((e) => e.dataset.status));
 
   beforeAll(async () => {
     // The mothership serves packages/web/dist: build it from the current source first.
     await build({ root: WEB_ROOT, configFile: `${WEB_ROOT}vite.config.ts`, logLevel: 'warn' });
     await mkdir(OUTPUT, { recursive: true });
     solder = await startSolder(borg(), { name: 'e2e-solder', maxConcurrentTasks: 2 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     page.on('console', (message) => {
       if (message.type() === 'error') consoleErrors.push(message.text());
     });
@@ -76,39 +81,80 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium, against a real mothers
 
   it('signs in from /?token=… and takes the token out of the address bar', async () => {
     await page.goto(`${borg().url}/?token=${encodeURIComponent(borg().adminToken)}`);
-    await page.getByRole('link', { name: 'Jobs' }).waitFor();
+    await page.getByRole('link', { name: 'Jobs', exact: true }).waitFor();
     expect(page.url()).toBe(`${borg().url}/`);
-    await page.getByText('Runners online').waitFor();
+    await page.getByText('Runners online / busy / offline').waitFor();
+    await page.getByText('Tasks finished per minute').waitFor();
+    expect(await page.getByTestId('chart').count()).toBe(4);
     await shot('02-overview');
   });
 
-  it('submits a job in the form and shows it go to succeeded with its log arriving live, as text', async () => {
-    await page.getByRole('link', { name: 'Jobs' }).click();
+  it('drains the solder from its page, so the next job waits in the queue', async () => {
+    await page.getByRole('link', { name: 'Runners', exact: true }).click();
+    await page.getByRole('link', { name: 'e2e-solder' }).click();
+    await page.waitForURL(`${borg().url}/runners/${solder.agent.id}`);
+    await expect.poll(() => page.getByTestId('heartbeat').textContent()).toMatch(/ago, offline in \d/);
+    await page.getByRole('button', { name: 'Drain' }).click();
+    await expect.poll(() => page.locator('h1 + [data-testid=status]').getAttribute('data-status')).toBe('draining');
+    expect((await borg().admin.getRunner(solder.agent.id)).draining).toBe(true);
+  });
+
+  it('submits a job with an input file in the form, and watches it go queued → running → succeeded live', async () => {
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
     await page.getByRole('link', { name: 'New job' }).click();
     await page.getByLabel('Name').fill('e2e hello');
     await page
       .getByLabel('Shell command')
       .fill(
         [
-          'for i in 1 2 3 4 5 6; do echo "line $i"; sleep 0.5; done',
+          'head -n 1 data/input.txt; wc -l < data/input.txt',
+          'for i in 1 2 3 4 5 6 7 8; do echo "line $i"; sleep 0.5; done',
           `printf '\\033[1;32mgreen\\033[0m <img src=x onerror="window.pwned=1"> <script>window.pwned=2</script>\\n'`,
           `printf '\\033]8;;https://example.com/\\033\\\\osc-link\\033]8;;\\033\\\\\\n'`,
           'echo "to stderr" >&2',
+          'echo "made by e2e" > out.txt',
         ].join('\n'),
       );
     await page.getByLabel(/Environment/).fill('API_TOKEN=hunter2\nMODE=e2e');
+    await page.getByLabel(/Artifacts/).fill('out.txt');
+    await page.getByLabel('Input files').setInputFiles({
+      name: 'input.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('hello from the input file\n'.repeat(20_000)),
+    });
+    await page.getByLabel('Path of input.txt').fill('data/input.txt');
+    // The progress bar fills and the button comes back when the upload is stored.
+    await page.getByRole('button', { name: 'Submit job' }).waitFor();
+    const bar = page.getByRole('progressbar', { name: 'Upload of input.txt' });
+    expect(await bar.getAttribute('value')).toBe(await bar.getAttribute('max'));
+    await shot('03-new-job-form');
     await page.getByRole('button', { name: 'Submit job' }).click();
     await page.waitForURL(/\/jobs\/[A-Za-z0-9-]+$/);
-    await page.getByText('e2e hello').waitFor();
+    helloJobUrl = page.url();
+    await page.getByRole('heading', { name: 'e2e hello' }).waitFor();
 
-    // The first lines show while the job is still running: they came over the WebSocket.
-    await page.getByTestId('log-line').filter({ hasText: 'line 1' }).waitFor({ timeout: 15_000 });
+    // Queued while the only runner drains.
+    await expect.poll(() => jobStatus().getAttribute('data-status')).toBe('queued');
+    expect(await page.getByTestId('job-input-file').textContent()).toContain('data/input.txt');
+    await shot('04-job-queued');
+
+    // Resume the runner from its page; back on the job, the lines arrive while it runs.
+    await page.getByRole('link', { name: 'Runners', exact: true }).click();
+    await page.getByRole('link', { name: 'e2e-solder' }).click();
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => page.locator('h1 + [data-testid=status]').getAttribute('data-status')).not.toBe('draining');
+    await page.goBack();
+    await page.goBack();
+    await page.waitForURL(helloJobUrl);
+    await page.getByTestId('log-line').filter({ hasText: 'line 2' }).waitFor({ timeout: 15_000 });
     expect(await jobStatus().getAttribute('data-status')).toBe('running');
-    await shot('03-job-running');
+    await shot('05-job-running');
 
     await expect.poll(() => jobStatus().getAttribute('data-status'), { timeout: 20_000 }).toBe('succeeded');
     await page.getByTestId('log-line').filter({ hasText: 'to stderr' }).waitFor();
     const log = page.getByTestId('log-box');
+    expect(await log.textContent()).toContain('hello from the input file');
+    expect(await log.textContent()).toContain('20000');
     expect(await log.textContent()).toContain('<img src=x onerror="window.pwned=1">');
     expect(await log.locator('img, script, a').count()).toBe(0);
     expect(await page.evaluate(() => (window as { pwned?: number }).pwned)).toBeUndefined();
@@ -116,43 +162,131 @@ describe.skipIf(!hasChromium)('the dashboard in Chromium, against a real mothers
     expect(await log.textContent()).toContain('osc-link');
     expect(await page.locator('[data-stream=stderr]').count()).toBe(1);
     // Secret-looking environment values are hidden until asked for.
-    expect(await page.locator('dl').textContent()).not.toContain('hunter2');
-    expect(await page.locator('dl').textContent()).toContain('MODE=e2e');
-    expect(await page.locator('[data-testid=task-row]').textContent()).toContain('0');
-    await shot('04-job-succeeded');
+    const spec = page.getByTestId('job-spec');
+    expect(await spec.textContent()).not.toContain('hunter2');
+    expect(await spec.textContent()).toContain('MODE=e2e');
+    // The attempt: runner, exit code; the artifact downloads as a file.
+    const attempt = page.getByTestId('task-row');
+    expect(await attempt.textContent()).toContain('e2e-solder');
+    await page.getByTestId('artifact').waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'out.txt' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('out.txt');
+    expect(await readFile(await download.path(), 'utf8')).toBe('made by e2e\n');
+    await page.getByRole('checkbox', { name: 'Timestamps' }).check();
+    expect(await log.locator('time').count()).toBeGreaterThan(0);
+    await page.getByLabel('Search the log').fill('line 1');
+    expect(await page.getByTestId('log-line').count()).toBe(1);
+    await page.getByLabel('Search the log').fill('');
+    await shot('06-job-succeeded');
     if (process.env.BORG_UPDATE_SCREENSHOTS === '1') {
+      await page.getByRole('checkbox', { name: 'Timestamps' }).uncheck();
+      await page.getByRole('heading', { name: /^Log of element/ }).scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${OUTPUT}readme-job-detail.png` });
       await mkdir(fileURLToPath(new URL('.', `file://${README_IMAGE}`)), { recursive: true });
-      await copyFile(`${OUTPUT}04-job-succeeded.png`, README_IMAGE);
+      await copyFile(`${OUTPUT}readme-job-detail.png`, README_IMAGE);
     }
   });
 
-  it('goes back to the list with the back button, and the list shows the job', async () => {
-    await page.goBack();
-    await page.goBack();
-    await page.waitForURL(`${borg().url}/jobs`);
+  it('filters the list by name and time, and pauses, resumes and cancels a selection at once', async () => {
+    const nowhere = { pool: 'nowhere' }; // no runner has it: these stay queued
+    await borg().admin.createJob({ name: 'e2e bulk one', command: 'true', labels: nowhere });
+    await borg().admin.createJob({ name: 'e2e bulk two', command: 'true', labels: nowhere });
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
     await page.getByTestId('job-row').filter({ hasText: 'e2e hello' }).waitFor();
-    expect(await page.getByTestId('job-row').first().locator('[data-testid=status]').getAttribute('data-status')).toBe(
-      'succeeded',
-    );
-    await shot('05-jobs');
+    await page.getByLabel('Search names').fill('BULK');
+    await expect.poll(() => page.getByTestId('job-row').count()).toBe(2);
+    expect(page.url()).toContain('q=BULK');
+    await page.getByLabel('Created', { exact: true }).selectOption('custom');
+    await page.getByLabel('Created before').fill('2020-01-01T00:00');
+    await page.getByText('No job matches these filters.').waitFor();
+    await page.getByLabel('Created', { exact: true }).selectOption('1h');
+    await expect.poll(() => page.getByTestId('job-row').count()).toBe(2);
+
+    for (const [action, status] of [
+      ['Pause', 'paused'],
+      ['Resume', 'queued'],
+      ['Cancel', 'cancelled'],
+    ] as const) {
+      await page.getByLabel('Select all shown jobs').check();
+      await page
+        .getByRole('toolbar', { name: 'Selected jobs' })
+        .getByRole('button', { name: new RegExp(`^${action}$`, 'i') })
+        .click();
+      await expect.poll(rowStatuses).toEqual([status, status]);
+      if (status === 'paused') await shot('07-jobs-bulk-paused');
+    }
+    expect(await page.getByRole('status').filter({ hasText: '2 cancelled' }).count()).toBe(1);
   });
 
-  it('cancels a long job from its page', async () => {
-    const job = await borg().admin.createJob({ name: 'e2e long', command: 'echo started; sleep 120' });
-    await page.goto(`${borg().url}/jobs/${job.id}`);
-    await page.getByTestId('log-line').filter({ hasText: 'started' }).waitFor({ timeout: 15_000 });
+  it('retries, pauses and cancels one job from its page', async () => {
+    await page.getByRole('link', { name: 'e2e bulk one' }).click();
+    await expect.poll(() => jobStatus().getAttribute('data-status')).toBe('cancelled');
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await expect.poll(() => jobStatus().getAttribute('data-status')).toBe('queued');
+    await expect.poll(() => page.getByTestId('task-row').count()).toBe(2);
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => jobStatus().getAttribute('data-status')).toBe('paused');
     await page.getByRole('button', { name: 'Cancel' }).click();
-    await expect.poll(() => jobStatus().getAttribute('data-status'), { timeout: 20_000 }).toBe('cancelled');
-    await shot('06-job-cancelled');
+    await expect.poll(() => jobStatus().getAttribute('data-status')).toBe('cancelled');
+    expect(await page.getByTestId('end-reason').first().textContent()).toMatch(/cancelled/);
   });
 
-  it('lists the solder on the runners page', async () => {
-    await page.getByRole('link', { name: 'Runners' }).click();
+  it('goes back to the list with the back button', async () => {
+    await page.goBack();
+    await page.waitForURL(/\/jobs\?/);
+    await page.getByTestId('job-row').first().waitFor();
+    await page.goto(`${borg().url}/jobs`);
+    await page.getByTestId('job-row').filter({ hasText: 'e2e hello' }).waitFor();
+    await shot('08-jobs');
+  });
+
+  it('cancels a long job it finds on the runner page', async () => {
+    const job = await borg().admin.createJob({ name: 'e2e long', command: 'echo started; sleep 120' });
+    await page.getByRole('link', { name: 'Runners', exact: true }).click();
     await page.getByTestId('runner-row').filter({ hasText: 'e2e-solder' }).waitFor();
     expect(
       await page.getByTestId('runner-row').first().locator('[data-testid=status]').getAttribute('data-status'),
-    ).toBe('online');
-    await shot('07-runners');
+    ).toMatch(/online|busy/);
+    await shot('09-runners');
+    await page.getByRole('link', { name: 'e2e-solder' }).click();
+    const held = page.getByTestId('runner-task').filter({ hasText: job.id.slice(0, 8) });
+    await held.waitFor({ timeout: 15_000 });
+    await shot('10-runner-detail');
+    await held.getByRole('link').click();
+    await page.getByTestId('log-line').filter({ hasText: 'started' }).waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => jobStatus().getAttribute('data-status'), { timeout: 20_000 }).toBe('cancelled');
+    await shot('11-job-cancelled');
+  });
+
+  it('fits a phone screen without sideways scrolling', async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    try {
+      await phone.goto(`${borg().url}/?token=${encodeURIComponent(borg().adminToken)}`);
+      const pages: Array<[string, string, string]> = [
+        ['/', 'Tasks finished per minute', 'phone-overview'],
+        ['/jobs', 'e2e hello', 'phone-jobs'],
+        [new URL(helloJobUrl).pathname, 'Log of element', 'phone-job-detail'],
+        ['/jobs/new', 'Input files', 'phone-new-job'],
+        ['/runners', 'e2e-solder', 'phone-runners'],
+        [`/runners/${solder.agent.id}`, 'Tasks on this runner', 'phone-runner-detail'],
+      ];
+      for (const [path, text, name] of pages) {
+        await phone.evaluate((to) => {
+          history.pushState(null, '', to);
+          dispatchEvent(new PopStateEvent('popstate'));
+        }, path);
+        await phone.getByText(text).first().waitFor();
+        const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${path} is wider than the screen`).toBeLessThanOrEqual(0);
+        await shot(name, phone);
+      }
+    } finally {
+      await phone.close();
+    }
   });
 
   it('signs out, and broke no content security policy on the way', async () => {

@@ -71,7 +71,7 @@ function Frame({
         <svg
           viewBox={`0 0 ${W} ${H}`}
           preserveAspectRatio="none"
-          className="h-28 w-full overflow-visible border-b border-l border-slate-200"
+          className="h-28 w-full min-w-0 border-b border-l border-slate-200"
           role="img"
           aria-label={`${title}: ${summary}`}
         >

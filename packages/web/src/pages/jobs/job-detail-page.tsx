@@ -11,6 +11,7 @@ import { downloadStoredFile } from '../../lib/download.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
 import { appendLines, type TaskLog, useTopic } from '../../lib/live.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
+import { useNow } from '../../lib/use-now.ts';
 import { ArrayProgress } from './array-progress.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
 import { JobSpec } from './job-spec.tsx';
@@ -79,6 +80,15 @@ export function endReason(task: Task): string {
   return task.error ?? '';
 }
 
+/** How long an attempt took, counting up each second while it runs. */
+function Elapsed({ from, to }: { from: string | null; to: string | null }) {
+  return to || !from ? <>{between(from, to)}</> : <Ticking from={from} />;
+}
+
+function Ticking({ from }: { from: string }) {
+  return <>{between(from, null, useNow())}</>;
+}
+
 /** How many attempt rows to draw before asking: a 10,000-element array would be 10,000 rows. */
 const FIRST_ROWS = 200;
 
@@ -137,7 +147,6 @@ export function JobDetailPage({ id }: { id: string }) {
         </p>
       )}
       {j.array_size > 1 && <ArrayProgress tasks={tasks} size={j.array_size} />}
-      <JobSpec job={j} />
 
       <h2 className="font-semibold">Attempts</h2>
       <div className="overflow-x-auto rounded bg-white shadow">
@@ -184,7 +193,9 @@ export function JobDetailPage({ id }: { id: string }) {
                   {formatTime(t.started_at ?? t.assigned_at)}
                 </td>
                 <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.completed_at)}</td>
-                <td className="p-2 whitespace-nowrap">{between(t.started_at ?? t.assigned_at, t.completed_at)}</td>
+                <td className="p-2 whitespace-nowrap">
+                  <Elapsed from={t.started_at ?? t.assigned_at} to={t.completed_at} />
+                </td>
                 <td className="p-2">{t.exit_code ?? '—'}</td>
                 <td className="p-2" data-testid="end-reason">
                   {endReason(t)}
@@ -208,6 +219,8 @@ export function JobDetailPage({ id }: { id: string }) {
           <Artifacts key={`a-${selected.id}`} task={selected} />
         </div>
       )}
+      <h2 className="font-semibold">Specification</h2>
+      <JobSpec job={j} />
     </section>
   );
 }

@@ -329,7 +329,7 @@ export function NewJobForm({
             type="file"
             multiple
             onChange={(e) => addFiles(e.target.files)}
-            className="mt-1 block text-sm"
+            className="mt-1 block text-sm file:mr-3 file:rounded file:border file:border-slate-300 file:bg-slate-50 file:px-3 file:py-1 file:hover:bg-slate-100"
           />
         )}
       </FieldRow>

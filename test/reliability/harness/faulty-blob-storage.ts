@@ -37,6 +37,8 @@ export class FaultyBlobStorage implements BlobStorage {
       },
     });
     source.on('error', (error) => limited.destroy(error));
+    // As pipeline() would for the real storage: a failed write destroys the source too.
+    limited.on('error', (error) => source.destroy(error));
     // The parser's `truncated` flag must still reach the real storage's check.
     Object.defineProperty(limited, 'truncated', { get: () => (source as { truncated?: boolean }).truncated });
     return this.inner.write(key, source.pipe(limited), maxBytes);

@@ -88,6 +88,10 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
     const { status, code, message, details } = toErrorReply(error, health);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     if (status === 503) reply.header('retry-after', '2');
+    // An error before the request body was read to its end (a 507 or 409 mid-upload) leaves the
+    // rest of the body on the connection, and a keep-alive client's next request on it (the
+    // solder's heartbeat) hung behind those bytes. The connection closes after this answer instead.
+    if (!request.raw.complete) reply.header('connection', 'close');
     if (status === 429) reply.header('retry-after', String(retryAfterOf(details)));
     // RFC 6750 section 3: a token that was sent and refused is named "invalid_token" (revoked,
     // expired or unknown alike, so the answer tells a guesser nothing); no token gets the bare scheme.

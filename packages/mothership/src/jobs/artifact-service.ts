@@ -63,11 +63,36 @@ export class ArtifactService {
   ): Promise<{ artifact: Artifact; created: boolean }> {
     await this.assertHolds(runnerId, taskId);
     const file = await this.files.upload(source, path.split('/').pop());
-    const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO artifacts (task_id, file_id, path) VALUES ($1, $2, $3)
-       ON CONFLICT (task_id, path) DO NOTHING RETURNING id`,
-      [taskId, file.id, path],
-    );
+    // Checked again when the row goes in, under a share lock on the task: the upload may have
+    // taken minutes, and the server may have taken the task back meanwhile (lost, timed out).
+    // The lock waits for an ending in progress, so no artifact joins an attempt that has ended.
+    const rows = await this.db
+      .transaction(async (tx) => {
+        const { rows: held } = await tx.query<{ runner_id: string | null; status: string }>(
+          'SELECT runner_id, status FROM tasks WHERE id = $1 FOR SHARE',
+          [taskId],
+        );
+        const task = held[0];
+        if (task?.runner_id !== runnerId || !(HELD_TASK_STATUSES as readonly string[]).includes(task.status)) {
+          return null;
+        }
+        return (
+          await tx.query<{ id: string }>(
+            `INSERT INTO artifacts (task_id, file_id, path) VALUES ($1, $2, $3)
+             ON CONFLICT (task_id, path) DO NOTHING RETURNING id`,
+            [taskId, file.id, path],
+          )
+        ).rows;
+      })
+      .catch(async (error: unknown) => {
+        await this.files.discard(file.id).catch(() => undefined);
+        throw error;
+      });
+    if (rows === null) {
+      await this.files.discard(file.id);
+      await this.assertHolds(runnerId, taskId); // throws the 403 or 409 that fits
+      throw new BorgError('STALE_TASK', `task ${taskId} ended while its artifact was uploading`);
+    }
     if (rows[0]) return { artifact: await this.get(rows[0].id), created: true };
 
     await this.files.discard(file.id);

@@ -42,3 +42,37 @@ describe('a task from submit to success', () => {
     } satisfies Partial<BorgApiError>);
   });
 });
+
+describe('an array job whose tasks all end at once', () => {
+  const borg = useTestMothership();
+
+  // Successes take the task's lock only and refresh the job after their commit; of tasks
+  // ending together the last to commit must still see the others ended and end the job.
+  it('ends succeeded, and a failure among them makes it failed, whatever the order of commits', async () => {
+    const { admin } = borg();
+    const runner = await borg().registerRunner({ max_concurrent_tasks: 40 });
+    for (const failing of [false, true]) {
+      const job = await admin.createJob({
+        name: `together-${failing}`,
+        type: 'shell',
+        command: 'true',
+        array_size: 20,
+      });
+      const next = await runner.client.nextTasks(runner.id, { wait: 0, max: 40 });
+      expect(next?.items).toHaveLength(20);
+      await Promise.all(next!.items.map((t) => runner.client.reportTaskStatus(t.id, { status: 'running' })));
+      expect((await admin.getJob(job.id)).status).toBe('running');
+      await Promise.all(
+        next!.items.map((t) =>
+          runner.client.reportTaskStatus(
+            t.id,
+            failing && t.index === 7 ? { status: 'failed', exit_code: 3 } : { status: 'succeeded', exit_code: 0 },
+          ),
+        ),
+      );
+      const done = await admin.getJob(job.id);
+      expect(done.status).toBe(failing ? 'failed' : 'succeeded');
+      expect(done.completed_at).not.toBeNull();
+    }
+  });
+});

@@ -207,33 +207,43 @@ export const jobStore = {
    * Recomputes a job's status from the latest attempt of each element. Callers hold the job's
    * row lock (jobStore.get with lock), so two tasks of one job ending together cannot both
    * compute from a view that misses the other.
+   *
+   * While any element is live the status needs only two yes/no answers (a live task? a held
+   * one?), read from tasks_one_live_attempt_idx; the outcome, which needs every element's latest
+   * attempt, is counted only once nothing is live (the one-time filter skips that scan before).
+   * Counting every element on every report made draining an array job quadratic: 54 tasks/s
+   * for 10,000-element jobs in `npm run bench -- queue` (figure 2).
+   * A retry attempt is inserted only after its previous attempt ended, so "a live task" over all
+   * attempts is the same as over the latest ones.
    */
   async refreshStatus(db: Queryable, id: string): Promise<JobRow> {
     const { rows } = await db.query<JobRow>(
-      `WITH latest AS (
-         SELECT DISTINCT ON (index) status FROM tasks WHERE job_id = $1 ORDER BY index, attempt DESC
+      `WITH live AS (
+         SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running')) AS remains
        ), counts AS (
-         SELECT count(*) FILTER (WHERE status IN ('pending', 'assigned', 'running')) AS live,
-                count(*) FILTER (WHERE status IN ('assigned', 'running')) AS held,
-                count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+         SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
                 count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'lost')) AS failed,
                 count(*) AS total
-           FROM latest
+           FROM (SELECT DISTINCT ON (index) status FROM tasks
+                  WHERE job_id = $1 AND NOT (SELECT remains FROM live)
+                  ORDER BY index, attempt DESC) latest
        ), next AS (
          SELECT CASE
-                  WHEN c.live > 0 THEN CASE
+                  WHEN l.remains THEN CASE
                     WHEN j0.cancel_requested_at IS NOT NULL THEN 'cancelled'
                     WHEN j0.paused THEN 'paused'
-                    WHEN c.held > 0 OR j0.started_at IS NOT NULL THEN 'running'
+                    WHEN j0.started_at IS NOT NULL THEN 'running'
+                    WHEN EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running')) THEN 'running'
                     ELSE 'queued' END
                   WHEN c.succeeded = c.total THEN 'succeeded'
                   WHEN j0.cancel_requested_at IS NOT NULL THEN 'cancelled'
                   WHEN c.failed > 0 THEN 'failed'
                   ELSE 'cancelled'
                 END AS status,
-                c.live = 0 AS ended,
-                c.held > 0 AS started
-           FROM counts c, jobs j0 WHERE j0.id = $1
+                NOT l.remains AS ended,
+                l.remains AND (j0.started_at IS NOT NULL
+                  OR EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running'))) AS started
+           FROM live l, counts c, jobs j0 WHERE j0.id = $1
        )
        UPDATE jobs j SET
          status = next.status,
@@ -245,6 +255,15 @@ export const jobStore = {
       [id],
     );
     return rows[0]!;
+  },
+
+  /** Whether any element of the job is live (pending, assigned or running), from tasks_one_live_attempt_idx. */
+  async hasLiveTasks(db: Queryable, id: string): Promise<boolean> {
+    const { rows } = await db.query(
+      `SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running') LIMIT 1`,
+      [id],
+    );
+    return rows.length > 0;
   },
 
   /**

@@ -1,0 +1,150 @@
+/**
+ * Figure 5, log ingestion: TASKS tasks each print LINES lines, run by a real `borg solder` (one
+ * slot per task), while VIEWERS WebSocket clients watch them live (VIEWERS / TASKS per task).
+ * Borg's figure: lines stored per second, from the first task's start to the moment every line
+ * is in PostgreSQL; then every line is checked, stored and seen by every viewer. Reference: the
+ * same lines written with plain multi-row INSERTs (1,000 rows each, one connection per task)
+ * into a table shaped like task_logs.
+ */
+import pg from 'pg';
+import WebSocket from 'ws';
+
+import { createBenchDatabase } from '../lib/bench-database.ts';
+import { type Figure, ratioText, scaled } from '../lib/figure.ts';
+import { startMothershipProcess } from '../lib/mothership-process.ts';
+import { inParallel, round, sleep } from '../lib/stats.ts';
+import { spawnSolderProcess } from './process-throughput.ts';
+
+const TASKS = 10;
+const VIEWERS = 100;
+const TEXT = 'a log line of the benchmark, about as long as a real one';
+
+async function referenceRate(databaseUrl: string, lines: number): Promise<number> {
+  const setup = new pg.Client({ connectionString: databaseUrl });
+  await setup.connect();
+  await setup.query(`CREATE TABLE bench_logs (task_id uuid NOT NULL, line_no integer NOT NULL,
+    stream text NOT NULL, message text NOT NULL, logged_at timestamptz NOT NULL, PRIMARY KEY (task_id, line_no))`);
+  await setup.end();
+  const started = performance.now();
+  await inParallel(TASKS, TASKS, async () => {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    const taskId = crypto.randomUUID();
+    for (let first = 0; first < lines; first += 1_000) {
+      const n = Math.min(1_000, lines - first);
+      const values: string[] = [];
+      const params: unknown[] = [taskId];
+      for (let i = 0; i < n; i++) {
+        params.push(first + i, `${first + i + 1} ${TEXT}`);
+        values.push(`($1, $${params.length - 1}, 'stdout', $${params.length}, now())`);
+      }
+      await client.query(`INSERT INTO bench_logs VALUES ${values.join(', ')}`, params);
+    }
+    await client.end();
+  });
+  return (TASKS * lines) / ((performance.now() - started) / 1000);
+}
+
+export const logIngestion: Figure = {
+  figure: 5,
+  name: 'logs',
+  async run() {
+    const lines = scaled(100_000, 1_000);
+    const database = await createBenchDatabase('logs');
+    const referenceDb = await createBenchDatabase('logs_reference');
+    const mothership = await startMothershipProcess({ databaseUrl: database.url });
+    const db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    const viewers: Array<{
+      socket: WebSocket;
+      received: number;
+      lastIndex: number;
+      outOfOrder: number;
+      closed: boolean;
+    }> = [];
+    let solder: Awaited<ReturnType<typeof spawnSolderProcess>> | undefined;
+    try {
+      const job = await mothership.admin.createJob({
+        name: 'logs',
+        type: 'shell',
+        command: `seq -f '%.0f ${TEXT}' 1 ${lines}`,
+        array_size: TASKS,
+      });
+      const taskIds = (await mothership.admin.getJob(job.id)).tasks.map((t) => t.id);
+      for (let v = 0; v < VIEWERS; v++) {
+        const socket = new WebSocket(`${mothership.url.replace('http', 'ws')}/ws`, {
+          headers: { authorization: `Bearer ${mothership.adminToken}` },
+        });
+        const viewer = { socket, received: 0, lastIndex: -1, outOfOrder: 0, closed: false };
+        socket.on('message', (data) => {
+          const message = JSON.parse(data.toString()) as { type: string; data?: { lines?: Array<{ index: number }> } };
+          if (message.type !== 'task.log') return;
+          for (const line of message.data!.lines!) {
+            if (line.index !== viewer.lastIndex + 1) viewer.outOfOrder++;
+            viewer.lastIndex = line.index;
+            viewer.received++;
+          }
+        });
+        socket.on('close', () => (viewer.closed = true));
+        await new Promise<void>((resolve, reject) => {
+          socket.once('open', resolve);
+          socket.once('error', reject);
+        });
+        socket.send(JSON.stringify({ type: 'subscribe', topics: [`task:${taskIds[v % TASKS]}`] }));
+        viewers.push(viewer);
+      }
+      await sleep(500);
+      solder = await spawnSolderProcess(mothership, TASKS);
+      const total = TASKS * lines;
+      const deadline = Date.now() + 300_000;
+      let storedAt = 0;
+      for (;;) {
+        const { rows } = await db.query<{ stored: number; first: Date | null }>(
+          'SELECT coalesce(sum(log_lines), 0)::integer AS stored, min(started_at) AS first FROM tasks',
+        );
+        if (rows[0]!.stored >= total) {
+          storedAt = Date.now();
+          const seconds = (storedAt - rows[0]!.first!.getTime()) / 1000;
+          const { rows: check } = await db.query<{ n: number; tasks: number }>(
+            'SELECT count(*)::integer AS n, count(DISTINCT task_id)::integer AS tasks FROM task_logs',
+          );
+          await sleep(1_000); // the last frames on their way to the viewers
+          const complete = viewers.filter((v) => v.received === lines && v.outOfOrder === 0).length;
+          const reference = await referenceRate(referenceDb.url, lines);
+          const borg = total / seconds;
+          const lost = total - check[0]!.n;
+          return {
+            figure: 5,
+            name: 'logs',
+            title: `log ingestion, ${VIEWERS} live viewers`,
+            borg: `${round(borg)} lines/s stored; ${lost} lost; ${complete}/${VIEWERS} viewers got every line in order`,
+            reference: `multi-row INSERT: ${round(reference)} lines/s`,
+            ratio: ratioText(borg / reference, 'INSERT'),
+            goal: '≥ 0.7× INSERT, no line lost',
+            met: borg / reference >= 0.7 && lost === 0 && complete === VIEWERS,
+            scale: `${TASKS} tasks × ${lines} lines, ${VIEWERS} viewers; one run (the reference is one run too)`,
+            details: {
+              lines: total,
+              stored: check[0]!.n,
+              seconds: round(seconds),
+              borg_lines_per_s: round(borg),
+              reference_lines_per_s: round(reference),
+              viewers_complete: complete,
+              viewers_closed: viewers.filter((v) => v.closed).length,
+              viewer_lines_min: Math.min(...viewers.map((v) => v.received)),
+            },
+          };
+        }
+        if (Date.now() > deadline) throw new Error(`only ${rows[0]!.stored} of ${total} lines stored in 300 s`);
+        await sleep(100);
+      }
+    } finally {
+      for (const viewer of viewers) viewer.socket.terminate();
+      await db.end();
+      await solder?.stop();
+      await mothership.stop();
+      await database.drop();
+      await referenceDb.drop();
+    }
+  },
+};

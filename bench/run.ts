@@ -1,0 +1,105 @@
+/**
+ * `npm run bench` runs every benchmark; `npm run bench -- NAME…` (a name or a figure number)
+ * runs some. Each prints its row as it finishes and writes bench/results/NAME.json; the table of
+ * the latest result of every figure goes to bench/results/latest.md (what docs/performance.md
+ * shows). BORG_BENCH_SCALE=0.1 shrinks every count for a quick check of the harness itself.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { dispatchLatency } from './figures/dispatch-latency.ts';
+import { enqueue } from './figures/enqueue.ts';
+import { fileTransfer } from './figures/file-transfer.ts';
+import { idleMemory } from './figures/idle-memory.ts';
+import { listAtScale } from './figures/list-at-scale.ts';
+import { logIngestion } from './figures/log-ingestion.ts';
+import { processThroughput } from './figures/process-throughput.ts';
+import { queueThroughput } from './figures/queue-throughput.ts';
+import { runnersAtScale } from './figures/runners-at-scale.ts';
+import type { Figure } from './lib/figure.ts';
+import { machineDescription } from './lib/proc.ts';
+import { consoleTable, loadResult, markdownTable, type RecordedResult, RESULTS_DIR, saveResult } from './lib/report.ts';
+
+const FIGURES: Figure[] = [
+  dispatchLatency,
+  queueThroughput,
+  processThroughput,
+  enqueue,
+  logIngestion,
+  fileTransfer,
+  idleMemory,
+  listAtScale,
+  runnersAtScale,
+];
+
+function pick(names: string[]): Figure[] {
+  if (names.length === 0) return FIGURES;
+  return names.map((name) => {
+    const figure = FIGURES.find((f) => f.name === name || String(f.figure) === name);
+    if (!figure) {
+      console.error(`unknown benchmark ${name}; choose from ${FIGURES.map((f) => f.name).join(', ')}`);
+      process.exit(2);
+    }
+    return figure;
+  });
+}
+
+async function main(): Promise<void> {
+  const chosen = pick(process.argv.slice(2).filter((a) => a !== '--'));
+  const started = performance.now();
+  const machine = await machineDescription();
+  console.log(
+    `bench: ${chosen.map((f) => f.name).join(', ')} on ${machine.cpu} (${machine.cores} cores), load ${machine.load}`,
+  );
+  const ran: RecordedResult[] = [];
+  for (const figure of chosen) {
+    const load = (await machineDescription()).load;
+    const t0 = performance.now();
+    console.log(`\n[${figure.figure}] ${figure.name}…`);
+    let result: RecordedResult;
+    try {
+      const figureResult = await figure.run();
+      result = {
+        ...figureResult,
+        seconds: (performance.now() - t0) / 1000,
+        finished_at: new Date().toISOString(),
+        load_before: load,
+      };
+    } catch (error) {
+      console.error(error);
+      result = {
+        figure: figure.figure,
+        name: figure.name,
+        title: figure.name,
+        borg: '',
+        reference: '',
+        ratio: '',
+        goal: '',
+        met: false,
+        scale: '',
+        details: {},
+        seconds: (performance.now() - t0) / 1000,
+        finished_at: new Date().toISOString(),
+        load_before: load,
+        error: error instanceof Error ? error.message.split('\n')[0]! : String(error),
+      };
+      process.exitCode = 1;
+    }
+    await saveResult(result);
+    ran.push(result);
+    console.log(consoleTable([result]));
+  }
+  const latest: RecordedResult[] = [];
+  for (const figure of FIGURES) {
+    const result = ran.find((r) => r.name === figure.name) ?? (await loadResult(figure.name));
+    if (result) latest.push(result);
+  }
+  await writeFile(join(RESULTS_DIR, 'latest.md'), await markdownTable(latest));
+  console.log(`\n${consoleTable(ran)}`);
+  console.log(
+    `\nbench: ${ran.length} benchmark(s) in ${((performance.now() - started) / 1000).toFixed(0)} s; ` +
+      `table of the latest results in bench/results/latest.md`,
+  );
+}
+
+await main();

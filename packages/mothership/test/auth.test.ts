@@ -2,12 +2,12 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import type { FastifyInstance } from 'fastify';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 import { storageDirOf } from '../src/config.ts';
+import { servedRoutes } from './served-routes.ts';
 
 /**
  * DESIGN "Semantics" 8 and test plan 4.C (A1-A8, A11, A12), W1: one table naming every route
@@ -72,6 +72,7 @@ const ROUTES: Record<string, RouteSpec> = {
     body: () => ({ json: { device_id: `probe-${randomUUID()}`, name: 'probe' } }),
   },
   'GET /api/v1/runners/:id': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}` },
+  'GET /api/v1/runners/:id/tasks': { access: 'user', path: (c) => `/api/v1/runners/${c.a.id}/tasks` },
   'POST /api/v1/runners/:id/drain': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}/drain` },
   'POST /api/v1/runners/:id/resume': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}/resume` },
   'POST /api/v1/runners/:id/heartbeat': {
@@ -108,24 +109,8 @@ const ROUTES: Record<string, RouteSpec> = {
   'POST /api/v1/tokens': { access: 'user', path: () => '/api/v1/tokens', body: () => ({ json: { name: 'probe' } }) },
   'DELETE /api/v1/tokens/:id': { access: 'user', path: (c) => `/api/v1/tokens/${c.victimTokenId}` },
   'GET /api/v1/stats': { access: 'user', path: () => '/api/v1/stats' },
+  'GET /api/v1/stats/timeseries': { access: 'user', path: () => '/api/v1/stats/timeseries' },
 };
-
-/** Reads the routes back from the router's own tree, so a route added later cannot hide. */
-function servedRoutes(app: FastifyInstance): string[] {
-  const stack: string[] = [];
-  const routes: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = match[1]!.length / 4;
-    stack[depth] = match[2]!;
-    stack.length = depth + 1;
-    for (const method of match[3]?.split(', ') ?? []) {
-      if (method !== 'HEAD') routes.push(`${method} ${stack.join('')}`);
-    }
-  }
-  return routes.sort();
-}
 
 const KIND_ALLOWED: Record<Exclude<Access, 'public'>, string[]> = {
   user: ['user'],

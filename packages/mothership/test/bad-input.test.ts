@@ -331,6 +331,50 @@ describe('bad input is refused with a 4xx, never a 500', () => {
     for (const [path, token] of queries) await refused({ path, token }, 400);
   });
 
+  it('stores shell metacharacters and leading dashes verbatim, as data (B9)', async () => {
+    const tricky = ['$(id)', '`id`', ';id', "'$(id)'", 'a\nb', '--privileged', '-e FOO=bar'];
+    for (const value of tricky) {
+      const job = await borg().admin.createJob({
+        name: value,
+        type: 'binary',
+        command: ['echo', value],
+        env: { TRICKY: value },
+        labels: { note: value.replace('\n', ' ') },
+        files: [{ file_id: fileId, path: value.startsWith('-') ? value : `in/${value.replace('\n', '_')}` }],
+      });
+      const stored = await borg().admin.getJob(job.id);
+      expect(stored).toMatchObject({ name: value.trim(), command: ['echo', value], env: { TRICKY: value } });
+    }
+    const named = await borg().registerRunner({ name: '$(id)', labels: { shell: '`id`' } });
+    expect(await borg().admin.getRunner(named.id)).toMatchObject({ name: '$(id)', labels: { shell: '`id`' } });
+  });
+
+  it('refuses dangerous container options and an image that reads as a flag (B10)', async () => {
+    const container = { name: 'c', type: 'container' as const, image: 'alpine:3.20', command: ['true'] };
+    const dangerous: Array<[string, Record<string, unknown>]> = [
+      ['privileged', { privileged: true }],
+      ['network', { network: 'host' }],
+      ['pid', { pid: 'host' }],
+      ['volumes', { volumes: ['/var/run/docker.sock:/var/run/docker.sock', '/:/host'] }],
+      ['cap_add', { cap_add: ['SYS_ADMIN'] }],
+      ['devices', { devices: ['/dev/sda'] }],
+      ['security_opt', { security_opt: ['seccomp=unconfined'] }],
+      ['image', { image: '--privileged' }],
+      ['image', { image: '-v/:/host' }],
+      ['image', { image: 'alpine; id' }],
+      ['image', { image: 'alpine $(id)' }],
+    ];
+    const before = await countJobs();
+    for (const [field, extra] of dangerous) {
+      const body = JSON.stringify({ ...container, ...extra });
+      const error = await refused({ method: 'POST', path: '/api/v1/jobs', token: borg().adminToken, body }, 400);
+      expect(error.message, JSON.stringify(extra)).toContain(field);
+    }
+    expect(await countJobs()).toBe(before);
+    const ok = await borg().admin.createJob({ ...container, image: 'registry.local:5000/team/tool:1.2@sha256:abc' });
+    expect(ok.image).toBe('registry.local:5000/team/tool:1.2@sha256:abc');
+  });
+
   it('refuses a non-multipart upload with 415', async () => {
     await refused({ method: 'POST', path: '/api/v1/files', token: borg().adminToken, body: '{}' }, 415);
   });

@@ -7,7 +7,7 @@ import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fa
 import { BorgError } from '../errors.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
-import { installErrorHandling, toErrorReply } from './error-handler.ts';
+import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
 import { installRateLimits, presentedCredential } from './rate-limits.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -67,6 +67,9 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     genReqId: (request) => requestIdOf(request.headers['x-request-id']),
+    // What Node's HTTP parser refuses before Fastify sees a request (headers too large or too
+    // slow, a malformed request line, conflicting lengths), answered in Borg's one error shape.
+    clientErrorHandler: answerClientError,
     // A URL the router cannot decode (`%E0%A4%A`) or an over-long path parameter is answered by
     // Fastify before any handler runs; this keeps those answers in Borg's one error shape.
     frameworkErrors: (error, _request, reply) => {
@@ -93,6 +96,19 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     reply.raw.once('close', () => inFlight--);
   });
   installSlowBodyGuard(app, services.config.slowClientTimeoutMs);
+  // A route that declares no body takes none (cancel, pause, drain, revoke …): a body sent anyway,
+  // misdirected or hostile, is refused rather than silently ignored. `{}` and an empty body pass.
+  app.addHook('preValidation', async (request) => {
+    const schema = request.routeOptions.schema;
+    if (schema?.body !== undefined) return;
+    const body: unknown = request.body;
+    if (body === undefined || body === null || body === '') return;
+    if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return;
+    const where = `${request.method} ${request.routeOptions.url}`;
+    const consumes = (schema as { consumes?: string[] } | undefined)?.consumes;
+    if (consumes) throw new BorgError('UNSUPPORTED_MEDIA_TYPE', `${where} takes ${consumes.join(' or ')}`);
+    throw new BorgError('VALIDATION_FAILED', `${where} takes no request body`);
+  });
   const authFailures = await installRateLimits(app, services.config);
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthHook(services.authenticator, authFailures));
@@ -153,24 +169,27 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   const hub = new WebSocketHub(services.bus, services.db);
   services.metrics.track({ websocketClients: () => hub.size });
   const allowedOrigins = new Set(services.config.allowedOrigins);
-  app.get(
-    '/ws',
-    {
-      websocket: true,
-      schema: { hide: true },
-      // Cross-site WebSocket hijacking (W2): a browser page from another origin may not connect.
-      preValidation: async (request) => {
-        const origin = request.headers.origin;
-        if (!origin) return; // not a browser
-        const host = request.headers.host;
-        const sameOrigin = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
-        if (!sameOrigin && !allowedOrigins.has(origin)) {
-          throw new BorgError('FORBIDDEN', `origin ${origin} may not open a WebSocket here (see BORG_ALLOWED_ORIGINS)`);
-        }
-      },
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    schema: { hide: true },
+    // Cross-site WebSocket hijacking (W2): a browser page from another origin may not connect.
+    preValidation: async (request) => {
+      const origin = request.headers.origin;
+      if (!origin) return; // not a browser
+      const host = request.headers.host;
+      const sameOrigin = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+      if (!sameOrigin && !allowedOrigins.has(origin)) {
+        throw new BorgError('FORBIDDEN', `origin ${origin} may not open a WebSocket here (see BORG_ALLOWED_ORIGINS)`);
+      }
     },
-    (socket, request) => hub.add(socket, principalOf(request)),
-  );
+    wsHandler: (socket, request) => hub.add(socket, principalOf(request)),
+    // A plain GET (no Upgrade header) used to get an empty 404; it is told what /ws is instead.
+    handler: async (_request, reply) => {
+      reply.header('upgrade', 'websocket');
+      throw new BorgError('UPGRADE_REQUIRED', '/ws is a WebSocket: connect with "Upgrade: websocket"');
+    },
+  });
   app.addHook('onClose', async () => hub.close());
 
   return { app, hub, inFlight: () => inFlight };

@@ -1,3 +1,6 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
@@ -110,4 +113,27 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
 function retryAfterOf(details: unknown): number {
   const seconds = (details as { retry_after_seconds?: unknown } | undefined)?.retry_after_seconds;
   return typeof seconds === 'number' && seconds > 0 ? seconds : 60;
+}
+
+/**
+ * Answers a request Node's HTTP parser refused (Fastify's `clientErrorHandler`): too slow
+ * headers (408), too large headers (431), anything malformed (400), then closes the
+ * connection, whose state can no longer be trusted.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message]: [number, ErrorCode, string] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'REQUEST_TIMEOUT', 'the request headers did not arrive in time']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HEADERS_TOO_LARGE', 'the request headers are larger than the 16 KiB allowed']
+        : [400, 'VALIDATION_FAILED', 'the request is not valid HTTP/1.1'];
+  if (socket.writable) {
+    const body = JSON.stringify({ error: { code, message } });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

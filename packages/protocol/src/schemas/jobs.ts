@@ -31,6 +31,12 @@ export const JobFile = z.strictObject({ file_id: Id, path: RelativePath });
 export type JobFile = z.infer<typeof JobFile>;
 
 const ShellCommand = z.string().min(1).max(65_536);
+/**
+ * An image reference (`registry:5000/team/name:tag@sha256:…`). It starts with a letter or digit,
+ * so the container CLI can never read it as a flag (`--privileged`), and holds no space, quote
+ * or shell character; the solder checks the same again before it runs anything.
+ */
+export const IMAGE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]*$/;
 const Argv = z.array(z.string().max(65_536)).min(1).max(4096);
 
 export const CreateJobRequest = z
@@ -39,7 +45,12 @@ export const CreateJobRequest = z
     // The seed called container jobs "docker"; it is accepted and stored as "container".
     type: z.enum([...JOB_TYPES, 'docker']).default('shell'),
     command: z.union([ShellCommand, Argv]),
-    image: z.string().min(1).max(512).optional(),
+    image: z
+      .string()
+      .min(1)
+      .max(512)
+      .regex(IMAGE_PATTERN, 'an image is a reference such as "alpine:3.20" (no leading "-", spaces or quotes)')
+      .optional(),
     env: Env.optional(),
     labels: Labels.optional(),
     priority: z.number().int().min(-1000).max(1000).default(0),

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { LogLineView, logText, LogView, ROW_HEIGHT } from '../src/components/log-view.tsx';
 import { StatusBadge } from '../src/components/status-badge.tsx';
+import { appendLines, contiguousEnd } from '../src/lib/live.ts';
 
 afterEach(cleanup);
 
@@ -120,5 +121,24 @@ describe('StatusBadge', () => {
     const badge = screen.getByTestId('status');
     expect(badge).toHaveAttribute('data-status', status);
     expect(badge.textContent).toBe(status.replace('_', ' '));
+  });
+});
+
+describe('holding a live log', () => {
+  const l = (index: number) => line(index, `m${index}`);
+  const indexes = (lines: LogLine[]) => lines.map((x) => x.index);
+
+  it('appends new lines, skips replays, and merges lines fetched to fill a gap', () => {
+    expect(indexes(appendLines([l(0), l(1)], [l(1), l(3), l(2)]))).toEqual([0, 1, 2, 3]);
+    const withGap = appendLines([l(0), l(1)], [l(5)]);
+    expect(indexes(withGap)).toEqual([0, 1, 5]);
+    expect(indexes(appendLines(withGap, [l(2), l(3), l(4), l(5), l(6)]))).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('finds where the lines held without a gap end', () => {
+    expect(contiguousEnd([])).toBe(-1);
+    expect(contiguousEnd([l(1)])).toBe(-1);
+    expect(contiguousEnd([l(0), l(1), l(2)])).toBe(2);
+    expect(contiguousEnd([l(0), l(1), l(5), l(6)])).toBe(1);
   });
 });

@@ -118,6 +118,8 @@ export function LogView({
     }
   };
 
+  // A short log gets a short box; a long one scrolls inside `height`.
+  const boxHeight = Math.min(height, Math.max(6 * ROW_HEIGHT, shown.length * ROW_HEIGHT + ROW_HEIGHT));
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(shown.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
   const control = 'rounded bg-zinc-800 px-2 py-1 text-zinc-100 focus-visible:outline-2 focus-visible:outline-blue-400';
@@ -171,7 +173,7 @@ export function LogView({
           aria-label="Task log"
           data-testid="log-box"
           className="overflow-auto focus-visible:outline-2 focus-visible:outline-blue-400"
-          style={{ height }}
+          style={{ height: boxHeight }}
         >
           <div style={{ height: shown.length * ROW_HEIGHT, position: 'relative' }}>
             <div style={{ position: 'absolute', top: first * ROW_HEIGHT, left: 0, right: 0 }}>

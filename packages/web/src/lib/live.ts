@@ -125,11 +125,39 @@ export class Live {
   }
 }
 
-/** Adds new lines after the last one held; lines already held (a replay) are skipped. */
+/**
+ * Merges lines into the held ones: in index order, without duplicates. New lines usually come
+ * after the last one held (a plain append); lines fetched to fill a gap are merged in.
+ */
 export function appendLines(held: LogLine[], incoming: LogLine[]): LogLine[] {
+  if (incoming.length === 0) return held;
   const last = held.length > 0 ? held[held.length - 1]!.index : -1;
-  const fresh = incoming.filter((l) => l.index > last).sort((a, b) => a.index - b.index);
-  return fresh.length === 0 ? held : [...held, ...fresh];
+  const sorted = [...incoming].sort((a, b) => a.index - b.index);
+  if (sorted[0]!.index > last) {
+    const fresh = sorted.filter((l, i) => i === 0 || l.index !== sorted[i - 1]!.index);
+    return [...held, ...fresh];
+  }
+  const byIndex = new Map(held.map((l) => [l.index, l]));
+  for (const line of sorted) if (!byIndex.has(line.index)) byIndex.set(line.index, line);
+  return [...byIndex.values()].sort((a, b) => a.index - b.index);
+}
+
+/**
+ * The index of the last line before the first missing one (-1 when line 0 is missing). Lines
+ * are numbered from 0 without gaps, so line i sits at position i exactly up to the first gap.
+ */
+export function contiguousEnd(lines: readonly LogLine[]): number {
+  let low = 0;
+  let high = lines.length - 1;
+  let end = -1;
+  while (low <= high) {
+    const mid = (low + high) >> 1;
+    if (lines[mid]!.index === mid) {
+      end = mid;
+      low = mid + 1;
+    } else high = mid - 1;
+  }
+  return end;
 }
 
 let current: Live | null = null;

@@ -9,19 +9,22 @@ import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
-import { appendLines, type TaskLog, useTopic } from '../../lib/live.ts';
+import { appendLines, contiguousEnd, type TaskLog, useTopic } from '../../lib/live.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { ArrayProgress } from './array-progress.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
 import { JobSpec } from './job-spec.tsx';
 
-/** Loads a task's whole log page by page; new lines then arrive over the WebSocket. */
-async function loadLog(taskId: string): Promise<TaskLog> {
-  let lines: TaskLog['lines'] = [];
+/**
+ * Loads a task's log page by page, from the end of what is already held without a gap: while
+ * the page was elsewhere its topic was not subscribed, so lines may have been missed (and a
+ * line that arrived live since may sit beyond the gap). New lines then arrive over the WebSocket.
+ */
+async function loadLog(taskId: string, held: TaskLog['lines']): Promise<TaskLog> {
+  let lines = held;
   for (;;) {
-    const after = lines.length > 0 ? lines[lines.length - 1]!.index : undefined;
-    const page = await api().getTaskLogs(taskId, { after, limit: 10_000 });
+    const page = await api().getTaskLogs(taskId, { after: contiguousEnd(lines), limit: 10_000 });
     lines = appendLines(lines, page.items);
     if (page.items.length < 10_000) return { lines };
   }
@@ -29,7 +32,11 @@ async function loadLog(taskId: string): Promise<TaskLog> {
 
 function TaskLogPanel({ task }: { task: Task }) {
   useTopic(`task:${task.id}`);
-  const log = useQuery({ queryKey: ['logs', task.id], queryFn: () => loadLog(task.id), staleTime: Infinity });
+  const queries = useQueryClient();
+  const log = useQuery({
+    queryKey: ['logs', task.id],
+    queryFn: () => loadLog(task.id, queries.getQueryData<TaskLog>(['logs', task.id])?.lines ?? []),
+  });
   if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
   if (!log.data) return <Loading what="Loading the log" />;
   return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} />;

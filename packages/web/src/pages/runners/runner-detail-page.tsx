@@ -1,5 +1,5 @@
 import type { Runner } from '@borg/protocol';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 
 import { Link } from '../../components/link.tsx';
@@ -8,6 +8,7 @@ import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
 import { useTopic } from '../../lib/live.ts';
+import { useNow } from '../../lib/use-now.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
 
 interface Gpu {
@@ -53,12 +54,22 @@ function Row({ label, children }: { label: string; children: ReactNode }) {
   );
 }
 
+function RunningFor({ since }: { since: string | null }) {
+  return <>{between(since, null, useNow())}</>;
+}
+
 function HeldTasks({ runner }: { runner: Runner }) {
   // The count arrives with every runner.updated event; a change in it refetches the list.
   const tasks = useQuery({
     queryKey: ['runner-tasks', runner.id, runner.active_tasks],
     queryFn: () => api().runnerTasks(runner.id),
   });
+  // Job names, from the same cache entries the job pages use.
+  const jobIds = [...new Set((tasks.data?.items ?? []).map((t) => t.job_id))];
+  const jobs = useQueries({
+    queries: jobIds.map((id) => ({ queryKey: ['job', id], queryFn: () => api().getJob(id) })),
+  });
+  const names = new Map(jobs.flatMap((j) => (j.data ? [[j.data.id, j.data.name] as const] : [])));
   if (tasks.error) return <ErrorState error={tasks.error} retry={() => void tasks.refetch()} />;
   if (!tasks.data) return <Loading what="Loading its tasks" />;
   if (tasks.data.items.length === 0) return <Empty>No task on this runner right now.</Empty>;
@@ -68,9 +79,11 @@ function HeldTasks({ runner }: { runner: Runner }) {
         <li key={t.id} data-testid="runner-task" className="flex flex-wrap items-center gap-3 p-2">
           <StatusBadge status={t.status} />
           <Link to={`/jobs/${t.job_id}?task=${t.id}`}>
-            job {t.job_id.slice(0, 8)}, element #{t.index}, attempt {t.attempt}
+            {names.get(t.job_id) ?? `job ${t.job_id.slice(0, 8)}`}, element #{t.index}, attempt {t.attempt}
           </Link>
-          <span className="text-slate-500">running for {between(t.started_at ?? t.assigned_at, null)}</span>
+          <span className="text-slate-500">
+            for <RunningFor since={t.started_at ?? t.assigned_at} />
+          </span>
         </li>
       ))}
     </ul>

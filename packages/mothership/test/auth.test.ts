@@ -244,7 +244,11 @@ describe('authentication and authorization of every route', () => {
         }
         expect(response.status, `${key} with ${what}: ${response.text}`).toBe(401);
         expect(JSON.parse(response.text)).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.any(String) } });
-        expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        // A3: a refused token is named invalid_token (RFC 6750), whatever the reason (revoked,
+        // expired, unknown), so the answer tells a guesser nothing; no token gets the bare scheme.
+        expect(response.headers.get('www-authenticate'), `${key} with ${what}`).toBe(
+          header ? 'Bearer error="invalid_token"' : 'Bearer',
+        );
         if (method === 'GET')
           expect((await send(spec, header || undefined, { method: 'HEAD' })).status, `HEAD ${key}`).toBe(401);
       }
@@ -360,5 +364,74 @@ describe('authentication and authorization of every route', () => {
       expect(everything.includes(secret), `a token appears in a response`).toBe(false);
       expect(everything.includes(sha256(secret)), `a token hash appears in a response`).toBe(false);
     }
+  });
+
+  it('ends the old session when a device registers again mid-task: its token is refused everywhere, its task is lost (A4, A9, A10)', async () => {
+    const { admin } = borg();
+    const labels = { clone: randomUUID() };
+    const original = await borg().registerRunner({ labels });
+    await admin.createJob({ name: 'cloned', command: 'sleep 600', labels });
+    const task = (await original.client.nextTasks(original.id, { wait: 0 }))!.items[0]!;
+    await original.client.reportTaskStatus(task.id, { status: 'running' });
+    await original.client.appendTaskLogs(task.id, { seq: 0, lines: [{ stream: 'stdout', message: 'before' }] });
+
+    // A second process with the same device id (a clone, or the same machine after a crash).
+    const clone = await borg().registerRunner({ device_id: original.deviceId, labels });
+    expect(clone.id).toBe(original.id);
+    const logsBefore = await borg().db.query('SELECT count(*)::integer AS n FROM task_logs WHERE task_id = $1', [
+      task.id,
+    ]);
+
+    const old = `Bearer ${original.token}`;
+    const writes: Array<[string, RouteSpec, string]> = [
+      [
+        'heartbeat',
+        { access: 'runner', path: () => `/api/v1/runners/${original.id}/heartbeat`, body: () => ({ json: {} }) },
+        'POST',
+      ],
+      ['claim', { access: 'runner', path: () => `/api/v1/runners/${original.id}/tasks/next?wait=0` }, 'GET'],
+      [
+        'status',
+        {
+          access: 'runner',
+          path: () => `/api/v1/tasks/${task.id}/status`,
+          body: () => ({ json: { status: 'succeeded', exit_code: 0 } }),
+        },
+        'POST',
+      ],
+      [
+        'logs',
+        {
+          access: 'runner',
+          path: () => `/api/v1/tasks/${task.id}/logs`,
+          body: () => ({ json: { seq: 1, lines: [{ stream: 'stdout', message: 'after' }] } }),
+        },
+        'POST',
+      ],
+      [
+        'artifact',
+        { access: 'runner', path: () => '/api/v1/artifacts/upload', body: () => ({ form: artifactForm(task.id) }) },
+        'POST',
+      ],
+      ['download', { access: 'runner', path: () => `/api/v1/files/${c.fileId}/download` }, 'GET'],
+    ];
+    for (const [what, spec, method] of writes) {
+      const response = await send(spec, old, { method });
+      expect(response.status, `${what} with the replaced token: ${response.text}`).toBe(401);
+    }
+    // Nothing the old process sent was taken: the attempt ended as lost, by the server.
+    const after = await admin.getTask(task.id);
+    expect(after).toMatchObject({ status: 'lost', reason: 'runner_restarted' });
+    expect(
+      await borg().db.query('SELECT count(*)::integer AS n FROM task_logs WHERE task_id = $1', [task.id]),
+    ).toMatchObject({ rows: logsBefore.rows });
+    expect((await admin.listArtifacts(task.id)).items).toEqual([]);
+    // One identity, one live token: never two sessions for one runner.
+    const live = await borg().db.query<{ n: number }>(
+      'SELECT count(*)::integer AS n FROM api_tokens WHERE runner_id = $1 AND revoked_at IS NULL',
+      [original.id],
+    );
+    expect(live.rows[0]!.n).toBe(1);
+    expect((await clone.client.heartbeat(clone.id, {})).ok).toBe(true);
   });
 });

@@ -280,6 +280,23 @@ describe('the WebSocket /ws', () => {
     );
   });
 
+  it('refuses wildcard and malformed topics in each subscribe message, and subscribes to none of them (W3)', async () => {
+    const live = await connect();
+    const hostile = ['*', 'task:*', 'job:*', 'jobs:*', 'task:../x', 'task:%', 'runners.secret', 'tokens', 'task:'];
+    for (const topic of hostile) live.send({ type: 'subscribe', topics: [topic] });
+    // One bad topic spoils the whole message: the good one beside it is not taken either.
+    live.send({ type: 'subscribe', topics: ['runners', 'task:*'] });
+    await live.roundTrip();
+    const errors = live.received.filter((m) => m.type === 'error');
+    expect(errors).toHaveLength(hostile.length + 1);
+    expect(errors.every((m) => m.type === 'error' && m.error.code === 'VALIDATION_FAILED')).toBe(true);
+    expect(live.received.some((m) => m.type === 'subscribed')).toBe(false);
+    const runner = await borg().registerRunner();
+    await runner.client.heartbeat(runner.id, {});
+    await live.roundTrip();
+    expect(live.received.filter((m) => m.type === 'runner.updated')).toEqual([]);
+  });
+
   it('stops sending a topic after unsubscribe', async () => {
     const live = await connect();
     await live.subscribe('runners');

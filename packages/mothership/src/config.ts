@@ -59,6 +59,20 @@ export const MothershipConfig = z.object({
   authFailuresPerMinute: z.coerce.number().int().min(0).default(60),
   /** BORG_REGISTRATIONS_PER_MINUTE: runner registrations one client address may make per minute (429 past it); 0 is no limit. */
   registrationsPerMinute: z.coerce.number().int().min(0).default(300),
+  /**
+   * BORG_TRUST_PROXY: addresses or CIDR ranges (comma-separated) of the load balancers in front;
+   * for requests from them, the client address is read from X-Forwarded-For, so per-address
+   * limits count each client and not the balancer. Unset: the header is ignored (it could be forged).
+   */
+  trustProxy: z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean),
+    )
+    .default([]),
   /** BORG_ALLOWED_ORIGINS: extra browser origins (comma-separated) allowed to open the WebSocket. */
   allowedOrigins: z
     .string()
@@ -97,6 +111,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   slowClientTimeoutMs: 'BORG_SLOW_CLIENT_TIMEOUT_MS',
   authFailuresPerMinute: 'BORG_AUTH_FAILURES_PER_MINUTE',
   registrationsPerMinute: 'BORG_REGISTRATIONS_PER_MINUTE',
+  trustProxy: 'BORG_TRUST_PROXY',
   allowedOrigins: 'BORG_ALLOWED_ORIGINS',
   metricsPublic: 'BORG_METRICS_PUBLIC',
   logLevel: 'BORG_LOG_LEVEL',

@@ -89,6 +89,14 @@ describe('rate limits per client address', () => {
     expect((await runner.client.nextTasks(runner.id, { wait: 0 }))!.items).toHaveLength(1);
     expect((await rawRequest(url, { path: '/healthz' })).status).toBe(200);
 
+    // A forged X-Forwarded-For does not make the guesser someone else (no proxy is trusted here).
+    const forged = await rawRequest(url, {
+      path: '/api/v1/jobs',
+      token: randomToken(),
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(forged.status).toBe(429);
+
     // Another address is not affected by this one's guesses.
     const elsewhere = await requestFrom('127.0.0.2', `${url}/api/v1/jobs`, { token: fresh.token });
     expect(elsewhere.status).toBe(200);
@@ -157,5 +165,20 @@ describe('rate limits per client address', () => {
         expect([200, 204]).toContain(poll.status);
       }
     }
+  });
+});
+
+describe('rate limits behind a trusted load balancer (BORG_TRUST_PROXY)', () => {
+  const borg = useTestMothership({ config: { authFailuresPerMinute: FAILURES, trustProxy: '127.0.0.1' } });
+
+  it('count each client named in X-Forwarded-For, not the balancer', async () => {
+    const from = (client: string, token: string) =>
+      rawRequest(borg().url, { path: '/api/v1/jobs', token, headers: { 'x-forwarded-for': client } });
+    await borg().admin.listJobs(); // the admin token has worked before the guessing starts
+    for (let i = 0; i < FAILURES; i++) expect((await from('203.0.113.5', randomToken())).status).toBe(401);
+    expect((await from('203.0.113.5', randomToken())).status).toBe(429);
+    // Another client behind the same balancer is unaffected, and so is a working token.
+    expect((await from('203.0.113.6', randomToken())).status).toBe(401);
+    expect((await from('203.0.113.5', borg().adminToken)).status).toBe(200);
   });
 });

@@ -64,6 +64,9 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     connectionTimeout: 0,
     // Longer than the 60 s idle timeout of common load balancers, so they close first.
     keepAliveTimeout: 72_000,
+    // Only the configured balancers may say who the client is (X-Forwarded-For); anyone else
+    // could claim any address and walk around the per-address limits.
+    trustProxy: services.config.trustProxy.length > 0 ? services.config.trustProxy : false,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     genReqId: (request) => requestIdOf(request.headers['x-request-id']),

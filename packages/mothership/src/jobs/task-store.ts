@@ -164,21 +164,24 @@ export const taskStore = {
   },
 
   /**
-   * Held tasks of a runner that its heartbeat did not mention, held for longer than the grace
-   * (so a claim answer still on its way is not mistaken for a forgotten task).
+   * A runner's held tasks with what a heartbeat answer needs of each (its cancel flag, and
+   * whether it has been held longer than the grace), in one read.
    */
-  async unmentionedHeld(
+  async heldForHeartbeat(
     db: Queryable,
     runnerId: string,
-    mentioned: readonly string[],
     graceSeconds: number,
-  ): Promise<TaskRow[]> {
-    const { rows } = await db.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks t
-        WHERE t.runner_id = $1 AND t.status IN ('assigned', 'running')
-          AND NOT (t.id::text = ANY($2::text[]))
-          AND coalesce(t.started_at, t.assigned_at) < now() - make_interval(secs => $3::integer)`,
-      [runnerId, mentioned, graceSeconds],
+  ): Promise<Array<{ id: string; status: 'assigned' | 'running'; cancel_requested: boolean; past_grace: boolean }>> {
+    const { rows } = await db.query<{
+      id: string;
+      status: 'assigned' | 'running';
+      cancel_requested: boolean;
+      past_grace: boolean;
+    }>(
+      `SELECT t.id, t.status, t.cancel_requested_at IS NOT NULL AS cancel_requested,
+              coalesce(t.started_at, t.assigned_at) < now() - make_interval(secs => $2::integer) AS past_grace
+         FROM tasks t WHERE t.runner_id = $1 AND t.status IN ('assigned', 'running')`,
+      [runnerId, graceSeconds],
     );
     return rows;
   },
@@ -267,18 +270,6 @@ export const taskStore = {
     return rows.map((r) => r.id);
   },
 
-  /** Of the tasks a runner says it runs, those it does not hold any more. */
-  async notHeldBy(db: Queryable, runnerId: string, taskIds: readonly string[]): Promise<string[]> {
-    if (taskIds.length === 0) return [];
-    const { rows } = await db.query<{ id: string }>(
-      `SELECT u.id FROM unnest($2::text[]) AS u(id)
-        WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id::text = u.id AND t.runner_id = $1
-                            AND t.status IN ('assigned', 'running'))`,
-      [runnerId, taskIds],
-    );
-    return rows.map((r) => r.id);
-  },
-
   /** Held tasks past their deadline by more than the grace the solder gets to enforce it first. */
   async pastDeadline(db: Queryable, graceSeconds: number, limit = 500): Promise<{ id: string; job_id: string }[]> {
     const { rows } = await db.query<{ id: string; job_id: string }>(
@@ -298,6 +289,12 @@ export const taskStore = {
       [limit],
     );
     return rows;
+  },
+
+  /** Whether any pending task is claimable now, by anyone (tasks_pending_available_idx). */
+  async anyClaimable(db: Queryable): Promise<boolean> {
+    const { rows } = await db.query(`SELECT 1 FROM tasks WHERE status = 'pending' AND available_at <= now() LIMIT 1`);
+    return rows.length > 0;
   },
 
   /** Whether a pending task became claimable in the window (retry backoffs ending). */

@@ -75,6 +75,14 @@ export const runnerStore = {
     return rows[0] ? toRunner(rows[0]) : null;
   },
 
+  /** Only the labels a runner carries (a long-poll's waiter needs nothing else). */
+  async labelsOf(db: Queryable, id: string): Promise<Record<string, string> | null> {
+    const { rows } = await db.query<{ labels: Record<string, string> }>('SELECT labels FROM runners WHERE id = $1', [
+      id,
+    ]);
+    return rows[0]?.labels ?? null;
+  },
+
   async getMany(db: Queryable, ids: readonly string[]): Promise<Runner[]> {
     if (ids.length === 0) return [];
     const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} WHERE r.id = ANY($1::uuid[])`, [ids]);
@@ -129,22 +137,29 @@ export const runnerStore = {
     return rows[0]!;
   },
 
-  /** Records a heartbeat (database clock). Returns whether the runner had been marked offline. */
+  /**
+   * Records a heartbeat (database clock). Returns whether the runner had been marked offline,
+   * and the runner as it is now (for the runner.updated event, without reading it again).
+   */
   async heartbeat(
     db: Queryable,
     id: string,
     resources: Record<string, unknown> | undefined,
-  ): Promise<{ wasOffline: boolean; draining: boolean } | null> {
-    const { rows } = await db.query<{ was_offline: boolean; draining: boolean }>(
+  ): Promise<{ wasOffline: boolean; draining: boolean; runner: Runner } | null> {
+    const { rows } = await db.query<RunnerRow & { was_offline: boolean }>(
       `UPDATE runners r SET last_heartbeat = now(), status = 'online', updated_at = now(),
               resources = coalesce($2::jsonb, r.resources)
          FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
         WHERE r.id = $1
-        RETURNING old.old_status = 'offline' AS was_offline, r.draining`,
+        RETURNING old.old_status = 'offline' AS was_offline,
+                  r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining,
+                  r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
+                  (SELECT count(*)::integer FROM tasks t
+                    WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks`,
       [id, resources ? JSON.stringify(resources) : null],
     );
     const row = rows[0];
-    return row ? { wasOffline: row.was_offline, draining: row.draining } : null;
+    return row ? { wasOffline: row.was_offline, draining: row.draining, runner: toRunner(row) } : null;
   },
 
   async setDraining(db: Queryable, id: string, draining: boolean): Promise<boolean> {

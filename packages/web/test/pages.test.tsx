@@ -129,6 +129,6 @@ describe('runner details', () => {
 
 describe('charts', () => {
   it('splits a line at gaps and clamps to the scale', () => {
-    expect(linePaths([1, 2, null, 4], 2)).toEqual(['0.0,60.0 200.0,0.0', '600.0,0.0']);
+    expect(linePaths([1, 2, null, 4], 2)).toEqual(['0.0,60.0 200.0,0.0', '600.0,0.0 600.0,0.0']);
   });
 });

@@ -23,6 +23,16 @@ function niceMax(max: number): number {
   return 10 * power;
 }
 
+/** A run of one point is drawn as a zero-length line, which a round cap turns into a dot. */
+function lone(points: string[]): string {
+  return points.length === 1 ? `${points[0]} ${points[0]}` : points.join(' ');
+}
+
+function isDot(points: string): boolean {
+  const [a, b, more] = points.split(' ');
+  return more === undefined && a === b;
+}
+
 /** The polyline points of one series; gaps (null) split it into several. */
 export function linePaths(values: Array<number | null>, max: number): string[] {
   const paths: string[] = [];
@@ -30,13 +40,13 @@ export function linePaths(values: Array<number | null>, max: number): string[] {
   const dx = values.length > 1 ? W / (values.length - 1) : 0;
   values.forEach((v, i) => {
     if (v === null) {
-      if (current.length > 0) paths.push(current.join(' '));
+      if (current.length > 0) paths.push(lone(current));
       current = [];
       return;
     }
     current.push(`${(i * dx).toFixed(1)},${(H - (Math.min(v, max) / max) * H).toFixed(1)}`);
   });
-  if (current.length > 0) paths.push(current.join(' '));
+  if (current.length > 0) paths.push(lone(current));
   return paths;
 }
 
@@ -122,7 +132,8 @@ export function LineChart(props: {
             points={points}
             fill="none"
             stroke={s.colour}
-            strokeWidth={2}
+            strokeWidth={isDot(points) ? 6 : 2}
+            strokeLinecap="round"
             vectorEffect="non-scaling-stroke"
           />
         )),

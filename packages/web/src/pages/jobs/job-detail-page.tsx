@@ -158,7 +158,7 @@ export function JobDetailPage({ id }: { id: string }) {
       <h2 className="font-semibold">Attempts</h2>
       <div className="overflow-x-auto rounded bg-white shadow">
         <table className="w-full text-left text-sm">
-          <thead className="border-b text-slate-500">
+          <thead className="border-b border-slate-200 text-slate-500">
             <tr>
               <th className="p-2">Element</th>
               <th className="p-2">Attempt</th>
@@ -177,7 +177,7 @@ export function JobDetailPage({ id }: { id: string }) {
                 key={t.id}
                 data-testid="task-row"
                 aria-selected={t.id === selected?.id}
-                className={`border-b last:border-0 ${t.id === selected?.id ? 'bg-blue-50' : ''}`}
+                className={`border-b border-slate-100 last:border-0 ${t.id === selected?.id ? 'bg-blue-50' : ''}`}
               >
                 <td className="p-2">
                   <button

@@ -201,7 +201,7 @@ export function JobsPage() {
       {jobs.data && (
         <div className="overflow-x-auto rounded bg-white shadow">
           <table className="w-full text-left text-sm">
-            <thead className="border-b text-slate-500">
+            <thead className="border-b border-slate-200 text-slate-500">
               <tr>
                 <th className="w-8 p-2">
                   <input
@@ -224,7 +224,7 @@ export function JobsPage() {
                 <tr
                   key={job.id}
                   data-testid="job-row"
-                  className={`border-b last:border-0 ${selected.has(job.id) ? 'bg-blue-50' : ''}`}
+                  className={`border-b border-slate-100 last:border-0 ${selected.has(job.id) ? 'bg-blue-50' : ''}`}
                 >
                   <td className="p-2">
                     <input

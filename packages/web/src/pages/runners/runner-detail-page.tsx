@@ -74,7 +74,7 @@ function HeldTasks({ runner }: { runner: Runner }) {
   if (!tasks.data) return <Loading what="Loading its tasks" />;
   if (tasks.data.items.length === 0) return <Empty>No task on this runner right now.</Empty>;
   return (
-    <ul className="divide-y rounded bg-white text-sm shadow">
+    <ul className="divide-y divide-slate-100 rounded bg-white text-sm shadow">
       {tasks.data.items.map((t) => (
         <li key={t.id} data-testid="runner-task" className="flex flex-wrap items-center gap-3 p-2">
           <StatusBadge status={t.status} />

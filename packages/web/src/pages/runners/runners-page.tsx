@@ -22,7 +22,7 @@ export function RunnersPage() {
       {runners.data && runners.data.items.length > 0 && (
         <div className="overflow-x-auto rounded bg-white shadow">
           <table className="w-full text-left text-sm">
-            <thead className="border-b text-slate-500">
+            <thead className="border-b border-slate-200 text-slate-500">
               <tr>
                 <th className="p-2">Name</th>
                 <th className="p-2">Status</th>
@@ -34,7 +34,7 @@ export function RunnersPage() {
             </thead>
             <tbody>
               {runners.data.items.map((r) => (
-                <tr key={r.id} data-testid="runner-row" className="border-b last:border-0">
+                <tr key={r.id} data-testid="runner-row" className="border-b border-slate-100 last:border-0">
                   <td className="p-2">
                     <Link to={`/runners/${r.id}`}>{r.name}</Link>
                   </td>

@@ -258,6 +258,21 @@ export const jobStore = {
   },
 
   /** Whether any element of the job is live (pending, assigned or running), from tasks_one_live_attempt_idx. */
+  /**
+   * Jobs not ended whose tasks all have: their status refresh after the last ending was lost (a
+   * database fault or a crash between that ending's commit and the refresh that follows it).
+   */
+  async endedButNotMarked(db: Queryable, limit = 100): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT j.id FROM jobs j
+        WHERE j.status IN ('queued', 'running', 'paused')
+          AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.status IN ('pending', 'assigned', 'running'))
+        LIMIT $1`,
+      [limit],
+    );
+    return rows.map((r) => r.id);
+  },
+
   async hasLiveTasks(db: Queryable, id: string): Promise<boolean> {
     const { rows } = await db.query(
       `SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running') LIMIT 1`,

@@ -4,6 +4,7 @@ import { type Database, LOCK_KEYS, type SessionLock } from '../db/database.ts';
 import type { DatabaseHealth } from '../db/database-health.ts';
 import type { EventBus } from '../events/event-bus.ts';
 import { runnerStore } from '../runners/runner-store.ts';
+import { jobStore, toJob } from './job-store.ts';
 import type { Queue } from './queue.ts';
 import { taskStore } from './task-store.ts';
 
@@ -137,6 +138,24 @@ export class Maintenance {
     }
   }
 
+  /**
+   * A `succeeded` report refreshes its job after its own commit (queue.ts, refreshAfterEnding).
+   * If that refresh failed (a database fault, a crash), the job stayed `running` with every task
+   * ended, for ever: found by the reliability suite under injected faults. This sweep ends it.
+   */
+  private async finishUnmarkedJobs(): Promise<void> {
+    for (const id of await jobStore.endedButNotMarked(this.db)) {
+      const job = await this.db.transaction(async (tx) =>
+        (await jobStore.get(tx, id, { lock: true })) ? jobStore.refreshStatus(tx, id) : null,
+      );
+      if (job?.completed_at) {
+        this.log.warn({ job_id: id }, 'a job had ended without its status being updated; updated now');
+        const files = await jobStore.filesOf(this.db, [id]);
+        this.bus.publish({ type: 'job.updated', job: toJob(job, files.get(id) ?? []) });
+      }
+    }
+  }
+
   /** Wakes waiting runners for tasks whose retry backoff ended since the last round. */
   private async announceAvailableTasks(): Promise<void> {
     const { rows } = await this.db.query<{ now: Date; n: number }>(
@@ -151,6 +170,7 @@ export class Maintenance {
 
     if (performance.now() - this.lastNudge >= STALE_QUEUE_NUDGE_MS) {
       this.lastNudge = performance.now();
+      await this.finishUnmarkedJobs();
       const { depth, oldestSeconds } = await taskStore.queueDepth(this.db);
       if (depth > 0 && oldestSeconds * 1000 >= STALE_QUEUE_NUDGE_MS) {
         this.bus.publish({ type: 'tasks.available', count: Math.min(depth, 64), labels: null });

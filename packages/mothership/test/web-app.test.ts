@@ -34,6 +34,7 @@ describe('the dashboard at /', () => {
       expect(response.headers['cache-control']).toBe('no-cache');
       expect(response.headers['content-security-policy']).toBe(DASHBOARD_CSP);
       expect(response.headers['x-frame-options']).toBe('DENY');
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
     }
     expect(DASHBOARD_CSP).toContain("default-src 'self'");
     expect(DASHBOARD_CSP).toContain("frame-ancestors 'none'");

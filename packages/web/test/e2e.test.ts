@@ -85,7 +85,12 @@ describe.skipIf(!hasChromium)(
     });
 
     it('signs in from /?token=… and takes the token out of the address bar', async () => {
-      await page.goto(`${borg().url}/?token=${encodeURIComponent(borg().adminToken)}`);
+      const response = await page.goto(`${borg().url}/?token=${encodeURIComponent(borg().adminToken)}`);
+      const headers = response!.headers();
+      expect(headers['content-security-policy']).toContain("default-src 'self'");
+      expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");
+      expect(headers['content-security-policy']).not.toContain('unsafe-inline');
+      expect(headers['x-content-type-options']).toBe('nosniff');
       await page.getByRole('link', { name: 'Jobs', exact: true }).waitFor();
       expect(page.url()).toBe(`${borg().url}/`);
       await page.getByText('Runners online / busy / offline').waitFor();
@@ -249,9 +254,32 @@ describe.skipIf(!hasChromium)(
       await page.goBack();
       await page.waitForURL(/\/jobs\?/);
       await page.getByTestId('job-row').first().waitFor();
-      await page.goto(`${borg().url}/jobs`);
+      await page.getByLabel('Search names').fill('');
+      await page.getByLabel('Created', { exact: true }).selectOption('');
       await page.getByTestId('job-row').filter({ hasText: 'e2e hello' }).waitFor();
+    });
+
+    it('shows new jobs and their state changes in the list as they happen, and array progress', async () => {
+      const row = (name: string) => page.getByTestId('job-row').filter({ hasText: name });
+      const array = await borg().admin.createJob({
+        name: 'e2e array',
+        command: 'echo "element $BORG_TASK_INDEX"',
+        array_size: 3,
+      });
+      await row('e2e array').waitFor();
+      await expect
+        .poll(() => row('e2e array').locator('[data-testid=status]').getAttribute('data-status'), { timeout: 20_000 })
+        .toBe('succeeded');
       await shot('08-jobs');
+      await row('e2e array').getByRole('link').click();
+      await page.getByText('3 of 3 elements succeeded').waitFor();
+      expect(await page.getByTestId('task-row').count()).toBe(3);
+      await page.getByRole('button', { name: 'Show the log of element 2, attempt 1' }).click();
+      await page.getByTestId('log-line').filter({ hasText: 'element 2' }).waitFor();
+      expect(page.url()).toContain(`/jobs/${array.id}?task=`);
+      await shot('08b-job-array');
+      await page.goBack();
+      await row('e2e array').waitFor();
     });
 
     it('cancels a long job it finds on the runner page', async () => {

@@ -58,7 +58,6 @@ export const dispatchLatency: Figure = {
       {
         // The agent logs 'task started' the moment it has parsed a claim answer: that is the hand-over.
         log: (message, fields) => {
-          if (process.env.BENCH_DEBUG) console.log(message, fields);
           if (message === 'task started') handedAt.set(String(fields?.job_id), wallMs());
           if (message === 'task finished') finished.add(String(fields?.task_id));
         },

@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 
 import { createBenchDatabase } from '../lib/bench-database.ts';
 import { type Figure, ratioText, scaled } from '../lib/figure.ts';
-import { quietLogger, startGraphile } from '../lib/graphile.ts';
+import { installGraphile, quietLogger } from '../lib/graphile.ts';
 import { startMothershipProcess } from '../lib/mothership-process.ts';
 import { inParallel, median, round } from '../lib/stats.ts';
 
@@ -27,7 +27,7 @@ export const enqueue: Figure = {
     const single: number[] = [];
     const bulk: number[] = [];
     const graphile: number[] = [];
-    await (await startGraphile({ connectionString: graphileDb.url, concurrency: 1, taskList: {} })).stop();
+    await installGraphile(graphileDb.url);
     const { makeWorkerUtils } = await import('graphile-worker');
     const utils = await makeWorkerUtils({ connectionString: graphileDb.url, logger: quietLogger });
     try {

@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 
 import { createBenchDatabase } from '../lib/bench-database.ts';
 import { type Figure, ratioText, scaled } from '../lib/figure.ts';
-import { startGraphile } from '../lib/graphile.ts';
+import { installGraphile, startGraphile } from '../lib/graphile.ts';
 import { type MothershipProcess, startMothershipProcess } from '../lib/mothership-process.ts';
 import { median, round, sleep } from '../lib/stats.ts';
 
@@ -109,8 +109,7 @@ export const queueThroughput: Figure = {
         })) as { id: string; token: string };
         runners.push({ id: registered.id, token: registered.token });
       }
-      // graphile's schema is installed by its first start; jobs are added with it stopped.
-      await (await startGraphile({ connectionString: graphileDb.url, concurrency: 1, taskList: {} })).stop();
+      await installGraphile(graphileDb.url);
       const { makeWorkerUtils } = await import('graphile-worker');
       const utils = await makeWorkerUtils({
         connectionString: graphileDb.url,

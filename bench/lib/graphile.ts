@@ -1,4 +1,4 @@
-import { Logger, run, type Runner, type TaskList } from 'graphile-worker';
+import { Logger, run, runMigrations, type Runner, type TaskList } from 'graphile-worker';
 
 /** graphile-worker 0.17.3, the reference queue, quiet. */
 export const quietLogger = new Logger(() => () => undefined);
@@ -28,4 +28,9 @@ export function startGraphile(options: GraphileOptions): Promise<Runner> {
       ? { worker: { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } }
       : undefined,
   });
+}
+
+/** Installs graphile-worker's schema, so that jobs can be added before any worker runs. */
+export function installGraphile(connectionString: string): Promise<void> {
+  return runMigrations({ connectionString, logger: quietLogger });
 }

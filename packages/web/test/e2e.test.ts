@@ -247,7 +247,7 @@ describe.skipIf(!hasChromium)(
       await expect.poll(() => jobStatus().getAttribute('data-status'), { timeout: 10_000 }).toBe('paused');
       await page.getByRole('button', { name: 'Cancel' }).click();
       await expect.poll(() => jobStatus().getAttribute('data-status'), { timeout: 10_000 }).toBe('cancelled');
-      expect(await page.getByTestId('end-reason').first().textContent()).toMatch(/cancelled/);
+      expect(await page.getByTestId('end-reason').first().textContent()).toBe('cancelled by a user');
     });
 
     it('goes back to the list with the back button', async () => {
@@ -298,6 +298,9 @@ describe.skipIf(!hasChromium)(
       await page.getByTestId('log-line').filter({ hasText: 'started' }).waitFor({ timeout: 15_000 });
       await page.getByRole('button', { name: 'Cancel' }).click();
       await expect.poll(() => jobStatus().getAttribute('data-status'), { timeout: 20_000 }).toBe('cancelled');
+      await expect
+        .poll(() => page.getByTestId('end-reason').textContent(), { timeout: 10_000 })
+        .toBe('cancelled by a user');
       await shot('11-job-cancelled');
     });
 

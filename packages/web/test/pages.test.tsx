@@ -75,6 +75,8 @@ describe("an attempt's end reason", () => {
   it.each([
     [task(0, 1, 'lost', { reason: 'runner_lost' }), 'lost: its runner went silent'],
     [task(0, 1, 'timed_out'), 'timed out'],
+    [task(0, 1, 'cancelled', { reason: 'cancelled' }), 'cancelled by a user'],
+    [task(0, 1, 'cancelled', { reason: 'agent_stop' }), 'stopped: its runner shut down'],
     [task(0, 1, 'cancelled', { cancel_requested: true }), 'cancelled by a user'],
     [task(0, 1, 'failed', { error: 'exit code 3' }), 'exit code 3'],
     [task(0, 1, 'succeeded'), ''],

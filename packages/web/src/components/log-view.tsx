@@ -147,7 +147,11 @@ export function LogView({
           <option value="system">system</option>
         </select>
         <span className="text-zinc-400" aria-live="polite">
-          {query || stream ? `${shown.length} of ${lines.length} lines` : `${lines.length} lines`}
+          {query || stream
+            ? `${shown.length} of ${lines.length} lines`
+            : lines.length === 1
+              ? '1 line'
+              : `${lines.length} lines`}
         </span>
         <label className="flex items-center gap-1 sm:ml-auto">
           <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> Timestamps

@@ -79,6 +79,9 @@ export function endReason(task: Task): string {
     runner_lost: 'lost: its runner went silent',
     runner_restarted: 'lost: its runner restarted',
     server_timeout: 'timed out (server deadline)',
+    timed_out: 'timed out',
+    cancelled: 'cancelled by a user',
+    agent_stop: 'stopped: its runner shut down',
   };
   if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');
   if (task.status === 'timed_out') return 'timed out';

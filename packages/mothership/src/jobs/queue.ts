@@ -74,7 +74,11 @@ export class Queue {
   /** Stores a job and its tasks (one per array element) and wakes runners that can take them. */
   async createJob(input: ValidCreateJobRequest): Promise<Job> {
     const type = input.type === 'docker' ? 'container' : input.type;
-    const job = await this.db.transaction(async (tx) => {
+    // A job without files is one statement (jobStore.insert); with files, the check that they
+    // exist and the insert share a transaction.
+    const write = (fn: (db: Queryable) => Promise<Job>) =>
+      input.files.length > 0 ? this.db.transaction(fn) : fn(this.db);
+    const job = await write(async (tx) => {
       const fileIds = [...new Set(input.files.map((f) => f.file_id))];
       if (fileIds.length > 0) {
         const { rows } = await tx.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 
 import { BorgClient } from '@borg/protocol';
 
+import type { Database } from '../../../packages/mothership/src/db/database.ts';
+import { PgDatabase } from '../../../packages/mothership/src/db/pg-database.ts';
+import { PgliteDatabase } from '../../../packages/mothership/src/db/pglite-database.ts';
 import { freePort } from './postgres-cluster.ts';
 
 const BORG_BIN = new URL('../../../packages/cli/bin/borg.js', import.meta.url).pathname;
@@ -193,4 +196,13 @@ export function killGroup(pid: number): void {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Opens the database a mothership process used, for the invariant checker. The embedded
+ * engine has one owner at a time: stop the mothership first.
+ */
+export async function openDatabaseOf(options: { databaseUrl?: string; dataDir: string }): Promise<Database> {
+  if (options.databaseUrl) return new PgDatabase({ connectionString: options.databaseUrl, maxConnections: 2 });
+  return PgliteDatabase.open(join(options.dataDir, 'pglite'));
 }

@@ -209,9 +209,15 @@ describe('bad input on every route', () => {
         const path = pathOf(template);
         const token = await tokenFor(method, path);
         const { request, more } = build(method, path, token, HOSTILE[name]!);
-        const answer = await exchange(port, request, more).catch((error: Error) => {
-          throw new Error(`${route} with ${name}: ${error.message}`);
-        });
+        // A server that refuses a body and closes while the client is still writing it can reset
+        // the connection before the client has read the answer (EPIPE, ECONNRESET on a busy
+        // machine): that is the server refusing, as it should, so the request is sent again.
+        let answer: RawAnswer = { status: 0, head: '', body: '' };
+        for (let attempt = 1; attempt <= 5 && answer.status === 0; attempt++) {
+          answer = await exchange(port, request, more).catch((error: Error) => {
+            throw new Error(`${route} with ${name}: ${error.message}`);
+          });
+        }
         const label = `${route} with ${name} → ${answer.head.split('\r\n')[0]} ${answer.body.slice(0, 200)}`;
         seen.push(`${answer.status} ${route}`);
         expect(answer.status, label).toBeGreaterThanOrEqual(200);

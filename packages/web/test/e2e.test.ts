@@ -282,6 +282,30 @@ describe.skipIf(!hasChromium)(
       await row('e2e array').waitFor();
     });
 
+    it('draws a 100,000-line log as a small window of rows that follows the scroll', async () => {
+      const job = await borg().admin.createJob({ name: 'e2e big log', command: 'seq 1 100000' });
+      await expect
+        .poll(async () => (await borg().admin.getJob(job.id)).status, { timeout: 45_000, interval: 500 })
+        .toBe('succeeded');
+      await page.goto(`${borg().url}/jobs/${job.id}`);
+      await page.getByText('100000 lines').waitFor({ timeout: 30_000 });
+      const box = page.getByTestId('log-box');
+      // Follow mode opened it at the end.
+      await box.getByText('100000', { exact: true }).first().waitFor();
+      expect(await page.getByTestId('log-line').count()).toBeLessThan(100);
+      await box.focus();
+      await page.keyboard.press('Home');
+      await box.getByText('1', { exact: true }).first().waitFor();
+      expect(await page.getByRole('checkbox', { name: 'Follow' }).isChecked()).toBe(false);
+      await box.evaluate((el) => {
+        el.scrollTop = el.scrollHeight / 2;
+      });
+      await box.getByText('50000', { exact: true }).first().waitFor();
+      expect(await page.getByTestId('log-line').count()).toBeLessThan(100);
+      await page.keyboard.press('End');
+      await box.getByText('100000', { exact: true }).first().waitFor();
+    }, 120_000);
+
     it('cancels a long job it finds on the runner page', async () => {
       await borg().admin.createJob({ name: 'e2e long', command: 'echo started; sleep 120' });
       await page.getByRole('link', { name: 'Runners', exact: true }).click();

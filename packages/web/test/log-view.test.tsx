@@ -5,7 +5,14 @@ import type { LogLine } from '@borg/protocol';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { LogLineView, logText, LogView, ROW_HEIGHT } from '../src/components/log-view.tsx';
+import {
+  LogLineView,
+  logText,
+  LogView,
+  MAX_SCROLL_HEIGHT,
+  ROW_HEIGHT,
+  visibleWindow,
+} from '../src/components/log-view.tsx';
 import { StatusBadge } from '../src/components/status-badge.tsx';
 import { appendLines, contiguousEnd } from '../src/lib/live.ts';
 
@@ -53,12 +60,24 @@ describe('log line renderer', () => {
     const lines = Array.from({ length: 1_000_000 }, (_, i) => line(i, `line ${i}`));
     render(<LogView lines={lines} height={400} />);
     const box = screen.getByTestId('log-box');
-    expect((box.firstElementChild as HTMLElement).style.height).toBe(`${1_000_000 * ROW_HEIGHT}px`);
-    box.scrollTop = 500_000 * ROW_HEIGHT;
+    // 20 million pixels of log behind a scroll height every browser can hold.
+    expect((box.firstElementChild as HTMLElement).style.height).toBe(`${MAX_SCROLL_HEIGHT}px`);
+    box.scrollTop = (MAX_SCROLL_HEIGHT - 400) / 2;
     fireEvent.scroll(box);
     const rows = screen.getAllByTestId('log-line');
     expect(rows.length).toBeLessThan(100);
     expect(rows.map((r) => r.textContent)).toContain('500001line 500000');
+  });
+
+  it('maps the scroll position onto the log: one to one when short, proportionally when huge', () => {
+    expect(visibleWindow(100, 0, 400)).toMatchObject({ spacer: 2000, first: 0, last: 40, rowsTop: 0 });
+    expect(visibleWindow(100, 1000, 400)).toMatchObject({ first: 30, last: 90, rowsTop: 600 });
+    const n = 1_000_000;
+    const bottom = visibleWindow(n, MAX_SCROLL_HEIGHT - 400, 400);
+    expect(bottom.last).toBe(n);
+    // The last row ends at the bottom of the spacer: the log's end is reachable, no further.
+    expect(bottom.rowsTop + (bottom.last - bottom.first) * ROW_HEIGHT).toBeCloseTo(MAX_SCROLL_HEIGHT, 3);
+    expect(visibleWindow(n, 0, 400)).toMatchObject({ first: 0, rowsTop: 0 });
   });
 
   it('follows new lines until the reader scrolls up, and follows again on request', () => {

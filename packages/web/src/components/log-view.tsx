@@ -50,6 +50,28 @@ export function LogLineView({ line, timestamps = false }: { line: LogLine; times
   );
 }
 
+/**
+ * Browsers cap an element's height (Firefox near 17.9 million pixels, Chrome near 33.5 million),
+ * and a million 20 px lines is 20 million. Past this height the scrollbar stands for the log
+ * proportionally instead of one pixel per pixel.
+ */
+export const MAX_SCROLL_HEIGHT = 8_000_000;
+
+/**
+ * Which rows to draw for a scroll position, and where: the spacer gives the scrollbar its
+ * length; the drawn rows sit where the reader looks. Below MAX_SCROLL_HEIGHT a scrolled pixel
+ * is a pixel of log; above it, the scroll position maps linearly onto the whole log.
+ */
+export function visibleWindow(count: number, scrollTop: number, viewHeight: number) {
+  const total = count * ROW_HEIGHT;
+  const spacer = Math.min(total, MAX_SCROLL_HEIGHT);
+  const ratio = spacer > viewHeight ? (total - viewHeight) / (spacer - viewHeight) : 1;
+  const contentTop = scrollTop * ratio;
+  const first = Math.max(0, Math.floor(contentTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(count, Math.ceil((contentTop + viewHeight) / ROW_HEIGHT) + OVERSCAN);
+  return { spacer, first, last, rowsTop: scrollTop + first * ROW_HEIGHT - contentTop };
+}
+
 /** The whole log as plain text, one line each, escape sequences removed (the download). */
 export function logText(lines: readonly LogLine[], timestamps: boolean): string {
   return (
@@ -120,8 +142,7 @@ export function LogView({
 
   // A short log gets a short box; a long one scrolls inside `height`.
   const boxHeight = Math.min(height, Math.max(6 * ROW_HEIGHT, shown.length * ROW_HEIGHT + ROW_HEIGHT));
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(shown.length, Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN);
+  const { spacer, first, last, rowsTop } = visibleWindow(shown.length, scrollTop, boxHeight);
   const control = 'rounded bg-zinc-800 px-2 py-1 text-zinc-100 focus-visible:outline-2 focus-visible:outline-blue-400';
 
   return (
@@ -179,8 +200,8 @@ export function LogView({
           className="overflow-auto focus-visible:outline-2 focus-visible:outline-blue-400"
           style={{ height: boxHeight }}
         >
-          <div style={{ height: shown.length * ROW_HEIGHT, position: 'relative' }}>
-            <div style={{ position: 'absolute', top: first * ROW_HEIGHT, left: 0, right: 0 }}>
+          <div style={{ height: spacer, position: 'relative' }}>
+            <div style={{ position: 'absolute', top: rowsTop, left: 0, right: 0 }}>
               {shown.slice(first, last).map((line) => (
                 <LogLineView key={line.index} line={line} timestamps={timestamps} />
               ))}

@@ -30,6 +30,7 @@ export type FaultRule = (sql: string, context: { inTransaction: boolean; count: 
  */
 export class FaultyDatabase implements Database {
   private rules: Array<{ rule: FaultRule; afterStatement: boolean }> = [];
+  private hooks: Array<(sql: string, tx: Queryable) => Promise<void>> = [];
   /** Statements seen (in and out of transactions). */
   count = 0;
   /** Faults raised so far. */
@@ -66,8 +67,20 @@ export class FaultyDatabase implements Database {
     });
   }
 
+  /**
+   * Runs `hook` on the same transaction right after each statement inside a transaction (for
+   * faults that must happen on the real connection: a backend terminating itself mid-claim).
+   */
+  afterEachTransactionStatement(hook: (sql: string, tx: Queryable) => Promise<void>): () => void {
+    this.hooks.push(hook);
+    return () => {
+      this.hooks = this.hooks.filter((h) => h !== hook);
+    };
+  }
+
   clear(): void {
     this.rules = [];
+    this.hooks = [];
   }
 
   private check(sql: string, inTransaction: boolean, afterStatement: boolean): void {
@@ -102,6 +115,7 @@ export class FaultyDatabase implements Database {
           this.check(sql, true, false);
           const result = await tx.query<R>(sql, params);
           this.check(sql, true, true);
+          for (const hook of this.hooks) await hook(sql, tx);
           return result;
         },
         exec: async (sql: string) => {

@@ -38,6 +38,15 @@ export class PgDatabase implements Database {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // While checked out, a client whose connection dies between two statements (a server
+    // restart, pg_terminate_backend) emits 'error' with no query to fail; with no listener that
+    // is an uncaught exception and the whole mothership died (found by the reliability suite).
+    // The transaction's next statement fails instead, and the client is discarded on release.
+    const onError = (error: Error) => {
+      broken = error;
+      this.options.onError?.(error);
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const tx: Queryable = {
@@ -60,6 +69,7 @@ export class PgDatabase implements Database {
       }
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

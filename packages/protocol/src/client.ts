@@ -20,6 +20,9 @@ import { CreatedToken, type CreateTokenRequest, TokenInfo, TokenList } from './s
 
 /** A non-2xx answer from the mothership, carrying its error code and message. */
 export class BorgApiError extends Error {
+  /** How long the server asked the client to wait before trying again (its Retry-After), if it did. */
+  retryAfterSeconds?: number;
+
   constructor(
     readonly status: number,
     readonly code: string,
@@ -344,6 +347,14 @@ function multipartFileBody(content: Blob, filename: string, onChunk: (chunk: Uin
 }
 
 async function toApiError(response: Response): Promise<BorgApiError> {
+  const error = await errorOf(response);
+  // Only the delay-seconds form; Borg never sends the HTTP-date one.
+  const retryAfter = Number(response.headers.get('retry-after'));
+  if (Number.isFinite(retryAfter) && retryAfter > 0) error.retryAfterSeconds = retryAfter;
+  return error;
+}
+
+async function errorOf(response: Response): Promise<BorgApiError> {
   const text = await response.text();
   try {
     const parsed = ErrorBody.safeParse(JSON.parse(text));

@@ -9,7 +9,7 @@ import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
 import { InputCache } from './input-files.ts';
 import { automaticLabels, detectResources } from './resources.ts';
-import { backoffMs, isStatus, isTransient, sleep } from './retry.ts';
+import { backoffMs, isStatus, isTransient, retryDelayMs, sleep } from './retry.ts';
 import { TaskRun } from './task-run.ts';
 import { SOLDER_VERSION } from './version.ts';
 
@@ -300,7 +300,7 @@ export class Agent {
         else if (isStatus(error, 403, 404))
           this.fail(new SolderFatalError(`the mothership refused this runner: ${(error as BorgApiError).message}`));
         else if (!isTransient(error)) this.log('claim failed', { err: String(error) });
-        await sleep(backoffMs(failures++, 500, 30_000), signal);
+        await sleep(retryDelayMs(error, failures++, 500, 30_000), signal);
       } finally {
         signal.removeEventListener('abort', stopCall);
         this.listenOnlyPoll = null;
@@ -384,7 +384,7 @@ export class Agent {
       } catch (error) {
         if (!isTransient(error) || this.stopping.signal.aborted) throw error;
         this.log('mothership unreachable, retrying', { err: (error as Error).message });
-        await sleep(backoffMs(attempt), this.stopping.signal);
+        await sleep(retryDelayMs(error, attempt), this.stopping.signal);
       }
     }
   }

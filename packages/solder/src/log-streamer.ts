@@ -1,7 +1,7 @@
 import { type AppendLogsResponse, BorgApiError, type LogStream, MAX_LINE_LENGTH } from '@borg/protocol';
 
 import { type LogBatch, LogSpool } from './log-spool.ts';
-import { backoffMs, isTransient, sleep } from './retry.ts';
+import { isTransient, retryDelayMs, sleep } from './retry.ts';
 
 export interface LogStreamerOptions {
   send: (batch: LogBatch) => Promise<AppendLogsResponse>;
@@ -127,7 +127,7 @@ export class LogStreamer {
         failures = 0;
       } catch (error) {
         if (isTransient(error)) {
-          await sleep(backoffMs(failures++, 250, 10_000), this.abort.signal);
+          await sleep(retryDelayMs(error, failures++, 250, 10_000), this.abort.signal);
           continue;
         }
         if (error instanceof BorgApiError && error.code === 'LOG_SEQUENCE_GAP') {

@@ -6,6 +6,20 @@ export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000, random 
   return Math.round(nominal / 2 + (random() * nominal) / 2);
 }
 
+/** A server's Retry-After is obeyed up to this long; beyond it the solder's own backoff rules. */
+const MAX_SERVER_DELAY_MS = 5 * 60_000;
+
+/**
+ * The wait before retrying after `error`: the jittered backoff, or longer when the server said
+ * how long to wait (Retry-After on a 429 or 503), so a rate-limited solder does not come back
+ * before its window has ended.
+ */
+export function retryDelayMs(error: unknown, attempt: number, baseMs = 500, capMs = 30_000): number {
+  const backoff = backoffMs(attempt, baseMs, capMs);
+  const asked = error instanceof BorgApiError ? (error.retryAfterSeconds ?? 0) * 1000 : 0;
+  return Math.max(backoff, Math.min(asked, MAX_SERVER_DELAY_MS));
+}
+
 /**
  * Transient: worth retrying as it is (network trouble, the server or its database busy or
  * down). Everything else (4xx) is an answer, and retrying it would only repeat it.
@@ -51,7 +65,7 @@ export async function withRetry<T>(
       return await fn();
     } catch (error) {
       if (!isTransient(error) || options.signal?.aborted) throw error;
-      await sleep(backoffMs(attempt, 500, options.capMs ?? 30_000), options.signal);
+      await sleep(retryDelayMs(error, attempt, 500, options.capMs ?? 30_000), options.signal);
       if (options.signal?.aborted) throw error;
     }
   }

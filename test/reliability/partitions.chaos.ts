@@ -1,0 +1,197 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import type { JobWithTasks, Task } from '@borg/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { createTestDatabase, type TestDatabase } from '../test-database.ts';
+import { eventually } from '../test-solder.ts';
+import { killGroup, MothershipProcess, openDatabaseOf, sleep, SolderProcess } from './harness/borg-processes.ts';
+import { InvariantChecker } from './harness/invariants.ts';
+import { TcpProxy } from './harness/tcp-proxy.ts';
+
+/**
+ * F4, F5 and F21: a solder cut off from the mothership by a TCP proxy that stops passing
+ * anything (a partition: nothing refused, clients see only their own timeouts), shorter and
+ * longer than the offline window, and a solder frozen with SIGSTOP past it. Heartbeats every
+ * 2 s, so a runner is offline after 6 s of silence.
+ *
+ * Borg fences on the server, not on the solder's clock (see docs/reliability.md, F5): a solder
+ * out of touch keeps its task running, and the server's answer when it is back (the heartbeat's
+ * abandon list, 409 on every write) kills it and keeps everything it sends out of the record.
+ */
+describe('partitions and a frozen solder (F4, F5, F21)', () => {
+  let database: TestDatabase;
+  let mothership: MothershipProcess;
+  let scratch: string;
+  const cleanups: Array<() => Promise<unknown>> = [];
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    scratch = await mkdtemp(join(tmpdir(), 'borg-chaos-partitions-'));
+    mothership = await MothershipProcess.start({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
+  });
+  afterAll(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await mothership.kill('SIGTERM');
+    // The invariants over everything the three scenarios did, once the mothership has stopped.
+    const db = await openDatabaseOf({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
+    try {
+      const found = await new InvariantChecker(() => db, { storageDir: mothership.storageDir }).check();
+      expect(found).toEqual([]);
+    } finally {
+      await db.close();
+      await database.drop();
+      await rm(scratch, { recursive: true, force: true });
+    }
+  });
+
+  async function solder(label: string, url = mothership.url): Promise<SolderProcess> {
+    const started = await SolderProcess.start({
+      mothershipUrl: url,
+      registrationToken: mothership.registrationToken,
+      labels: { case: label },
+    });
+    cleanups.push(() => started.cleanup());
+    return started;
+  }
+
+  async function proxy(): Promise<TcpProxy> {
+    const started = new TcpProxy(mothership.port);
+    await started.start();
+    cleanups.push(() => started.stop());
+    return started;
+  }
+
+  function attempt(jobId: string, n: number, status: Task['status'], timeoutMs = 30_000): Promise<Task> {
+    return eventually(
+      async () => (await mothership.admin.getJob(jobId)).tasks.find((t) => t.attempt === n && t.status === status),
+      timeoutMs,
+      `attempt ${n} of ${jobId} to be ${status}`,
+    );
+  }
+
+  function finished(jobId: string, timeoutMs = 60_000): Promise<JobWithTasks> {
+    return eventually(
+      async () => {
+        const job = await mothership.admin.getJob(jobId);
+        return job.completed_at ? job : undefined;
+      },
+      timeoutMs,
+      `job ${jobId} to finish`,
+    );
+  }
+
+  function pidIn(file: string): Promise<number> {
+    return eventually(() => existsSync(file) && Number(readFileSync(file, 'utf8')), 30_000, file);
+  }
+
+  it('partitioned for less than the window: nothing is reclaimed, the task succeeds, its log is whole and once (F4)', async () => {
+    const net = await proxy();
+    await solder('f4', net.url);
+    const LINES = 80;
+    const job = await mothership.admin.createJob({
+      name: 'f4',
+      type: 'shell',
+      command: `i=1; while [ $i -le ${LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done`,
+      labels: { case: 'f4' },
+      max_attempts: 2,
+    });
+    const running = await attempt(job.id, 1, 'running');
+    await sleep(1_500);
+    net.blackhole();
+    await sleep(2_500);
+    net.heal();
+
+    const done = await finished(job.id);
+    expect(done.tasks.map((t) => [t.attempt, t.status])).toEqual([[1, 'succeeded']]);
+    const log = (await mothership.admin.getTaskLogs(running.id, { limit: 1000 })).items.map((l) => l.message);
+    expect(log).toEqual(Array.from({ length: LINES }, (_, i) => `line ${i + 1}`));
+    expect((await mothership.admin.getRunner(running.runner_id!)).status).not.toBe('offline');
+  });
+
+  it('partitioned for longer than the window: attempt 1 is lost, attempt 2 runs elsewhere, and the healed solder kills its copy (F5)', async () => {
+    const net = await proxy();
+    await solder('f5', net.url);
+    const pidFile = join(scratch, 'f5.pid');
+    const job = await mothership.admin.createJob({
+      name: 'f5',
+      type: 'shell',
+      command: `if [ "$BORG_ATTEMPT" = 1 ]; then echo $$ > ${pidFile}; echo first; exec sleep 600; fi; echo second`,
+      labels: { case: 'f5' },
+      max_attempts: 2,
+    });
+    const first = await attempt(job.id, 1, 'running');
+    const pid = await pidIn(pidFile);
+    cleanups.push(async () => killGroup(pid));
+    await eventually(
+      async () => (await mothership.admin.getTaskLogs(first.id)).items.length === 1,
+      20_000,
+      'the first line to be stored',
+    );
+
+    net.blackhole();
+    const lost = await attempt(job.id, 1, 'lost', 30_000);
+    expect(lost.reason).toBe('runner_lost');
+    await solder('f5'); // another machine, reaching the mothership directly
+    const done = await finished(job.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.tasks[1]!.runner_id).not.toBe(first.runner_id);
+    const settled = await mothership.admin.getJob(job.id);
+
+    net.heal();
+    // The old copy still runs until its solder hears back; then it is killed, reporting nothing.
+    await eventually(() => !isAlive(pid), 30_000, 'the partitioned copy to be killed');
+    await sleep(2_000);
+    expect(await mothership.admin.getJob(job.id)).toEqual(settled);
+    const log = (await mothership.admin.getTaskLogs(first.id)).items.map((l) => l.message);
+    expect(log).toEqual(['first']);
+    await eventually(
+      async () => (await mothership.admin.getRunner(first.runner_id!)).status === 'online',
+      20_000,
+      'the healed runner to be back online',
+    );
+  });
+
+  it('frozen (SIGSTOP) past the window, then resumed: reclaimed, and its copy killed on its first heartbeat (F21)', async () => {
+    const frozen = await solder('f21');
+    const pidFile = join(scratch, 'f21.pid');
+    const job = await mothership.admin.createJob({
+      name: 'f21',
+      type: 'shell',
+      command: `if [ "$BORG_ATTEMPT" = 1 ]; then echo $$ > ${pidFile}; exec sleep 600; fi; echo second`,
+      labels: { case: 'f21' },
+      max_attempts: 2,
+    });
+    const first = await attempt(job.id, 1, 'running');
+    const pid = await pidIn(pidFile);
+    cleanups.push(async () => killGroup(pid));
+
+    frozen.freeze();
+    await attempt(job.id, 1, 'lost', 30_000);
+    await solder('f21');
+    await finished(job.id);
+    const settled = await mothership.admin.getJob(job.id);
+    frozen.thaw();
+
+    const thawed = performance.now();
+    await eventually(() => !isAlive(pid), 15_000, 'the frozen copy to be killed');
+    // Its first heartbeat is at most one interval (2 s) away, and the kill is immediate.
+    expect(performance.now() - thawed).toBeLessThan(5_000);
+    await sleep(2_000);
+    expect(await mothership.admin.getJob(job.id)).toEqual(settled);
+    expect(frozen.alive).toBe(true);
+    expect((await mothership.admin.getTaskLogs(first.id)).items).toEqual([]);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -152,7 +152,7 @@ export interface UploadProgress {
 }
 
 export interface UploadOptions {
-  /** Tries per file, the first included; default 5. */
+  /** Failed answers (5xx, 429) per file before giving up; default 5. Unreachable is waited out. */
   attempts?: number;
   /** Backoff: the first wait is about this long, doubling up to maxDelayMs; default 500 and 10,000. */
   baseDelayMs?: number;
@@ -173,8 +173,9 @@ export class ArtifactUploadError extends Error {
 }
 
 /**
- * Uploads the collected files one by one, streamed from disk. Network failures, 5xx and 429
- * are retried with jittered exponential backoff; that is safe because the server acknowledges
+ * Uploads the collected files one by one, streamed from disk. Network failures (for as long as
+ * the mothership is unreachable), 5xx and 429 (up to `attempts` answers) are retried with
+ * jittered exponential backoff; that is safe because the server acknowledges
  * the same bytes at the same path again instead of storing them twice (F9). Any other answer
  * (409 the task is no longer ours or the path holds other bytes, 403, 413) will not change on
  * a retry, so it ends the upload at once with an ArtifactUploadError. Each stored artifact's
@@ -202,6 +203,7 @@ export async function uploadArtifacts(
 
     let artifact: Artifact | undefined;
     let attempt = 0;
+    let answeredFailures = 0;
     while (!artifact) {
       attempt++;
       report('uploading', attempt);
@@ -209,7 +211,12 @@ export async function uploadArtifacts(
         artifact = await client.uploadArtifact(taskId, file.path, blob);
       } catch (error) {
         if (!isTransient(error)) throw refusal(file.path, error);
-        if (attempt >= attempts) {
+        // Only failures the mothership answered (5xx, 429: a full disk, say) use up the tries.
+        // While it cannot be reached at all (a restart), the upload waits for it, as status
+        // reports do: five quick tries gave up within ~8 s, and a mothership restart in the
+        // middle of an upload failed the task (found by the reliability suite, F9).
+        if (error instanceof BorgApiError) answeredFailures++;
+        if (answeredFailures >= attempts) {
           throw new ArtifactUploadError(
             file.path,
             `upload failed ${attempt} times, last: ${messageOf(error)}`,
@@ -220,7 +227,7 @@ export async function uploadArtifacts(
           );
         }
         report('retrying', attempt, messageOf(error));
-        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+        const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** Math.min(attempt - 1, 20));
         await sleep(ceiling / 2 + Math.random() * (ceiling / 2));
       }
     }

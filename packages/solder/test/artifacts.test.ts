@@ -162,6 +162,22 @@ describe('uploadArtifacts', () => {
     expect((await borg().admin.listArtifacts(task.id)).items.map((a) => a.path)).toEqual(['out/result.txt']);
   });
 
+  it('waits out a mothership it cannot reach (a restart) beyond its tries, but gives up after that many 5xx answers (F9, F14)', async () => {
+    const runner = await borg().registerRunner();
+    const task = await runningTask(runner);
+    const workspace = await Workspace.create(root, task.id);
+    await put(workspace, 'out/result.txt', 'survived a restart\n');
+    const { found } = await collectArtifacts(workspace, task.artifacts);
+    const unreachable = uploadingClient(runner, Array<'network'>(6).fill('network'));
+    await uploadArtifacts(unreachable.client, task.id, found, undefined, { attempts: 3, baseDelayMs: 1 });
+    expect(unreachable.counts.uploads).toBe(7);
+
+    const failing = uploadingClient(runner, [503, 503, 503]);
+    await expect(
+      uploadArtifacts(failing.client, task.id, found, undefined, { attempts: 3, baseDelayMs: 1 }),
+    ).rejects.toThrow(/upload failed 3 times/);
+  });
+
   it('gives up at once, with a clear error, when the task is no longer held', async () => {
     const runner = await borg().registerRunner();
     const task = await runningTask(runner);

@@ -12,6 +12,7 @@ export class TcpProxy {
   private server!: Server;
   private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
   private delayMs = 0;
+  private bytesPerSecond = 0;
   private partitioned = false;
   /** Connections accepted while partitioned, connected upstream when it heals. */
   private held: Socket[] = [];
@@ -41,6 +42,11 @@ export class TcpProxy {
 
   delay(ms: number): void {
     this.delayMs = ms;
+  }
+
+  /** Caps each direction of each connection at about this many bytes a second (0: no cap). */
+  limitRate(bytesPerSecond: number): void {
+    this.bytesPerSecond = bytesPerSecond;
   }
 
   /** A partition: nothing passes either way and new connections hang, until heal(). */
@@ -109,6 +115,11 @@ export class TcpProxy {
       };
       if (this.delayMs > 0) setTimeout(send, this.delayMs);
       else send();
+      if (this.bytesPerSecond > 0) {
+        // A slow link: read nothing more until this chunk's share of the second has passed.
+        from.pause();
+        setTimeout(() => from.resume(), (chunk.length / this.bytesPerSecond) * 1000);
+      }
     });
   }
 }

@@ -1,5 +1,5 @@
 import type { LogLine } from '@borg/protocol';
-import { type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
+import { type KeyboardEvent, memo, useEffect, useMemo, useRef, useState } from 'react';
 
 import { parseAnsi, stripAnsi, styleOf } from '../lib/ansi.ts';
 import { saveBlob } from '../lib/download.ts';
@@ -15,7 +15,13 @@ export function clockTime(iso: string): string {
 }
 
 /** One log line: every byte arrives in React text nodes; colours come from a closed set. */
-export function LogLineView({ line, timestamps = false }: { line: LogLine; timestamps?: boolean }) {
+export const LogLineView = memo(function LogLineView({
+  line,
+  timestamps = false,
+}: {
+  line: LogLine;
+  timestamps?: boolean;
+}) {
   const spans = useMemo(() => parseAnsi(line.message), [line.message]);
   return (
     <div
@@ -48,7 +54,7 @@ export function LogLineView({ line, timestamps = false }: { line: LogLine; times
       </span>
     </div>
   );
-}
+});
 
 /**
  * Browsers cap an element's height (Firefox near 17.9 million pixels, Chrome near 33.5 million),

@@ -1,5 +1,5 @@
 import type { JobWithTasks, Runner, Task } from '@borg/protocol';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { type QueryClient, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 
 import { Link } from '../../components/link.tsx';
@@ -19,24 +19,25 @@ import { JobSpec } from './job-spec.tsx';
 /**
  * Loads a task's log page by page, from the end of what is already held without a gap: while
  * the page was elsewhere its topic was not subscribed, so lines may have been missed (and a
- * line that arrived live since may sit beyond the gap). New lines then arrive over the WebSocket.
+ * line that arrived live since may sit beyond the gap). Each page goes into the cache at once,
+ * so a long log shows while the rest loads (a million lines take ~100 requests); lines that
+ * arrive live meanwhile are appended to the same cache entry and kept.
  */
-async function loadLog(taskId: string, held: TaskLog['lines']): Promise<TaskLog> {
-  let lines = held;
+async function loadLog(queries: QueryClient, taskId: string): Promise<TaskLog> {
+  const key = ['logs', taskId];
+  const held = () => queries.getQueryData<TaskLog>(key)?.lines ?? [];
   for (;;) {
-    const page = await api().getTaskLogs(taskId, { after: contiguousEnd(lines), limit: 10_000 });
-    lines = appendLines(lines, page.items);
+    const page = await api().getTaskLogs(taskId, { after: contiguousEnd(held()), limit: 10_000 });
+    const lines = appendLines(held(), page.items);
     if (page.items.length < 10_000) return { lines };
+    queries.setQueryData<TaskLog>(key, { lines });
   }
 }
 
 function TaskLogPanel({ task }: { task: Task }) {
   useTopic(`task:${task.id}`);
   const queries = useQueryClient();
-  const log = useQuery({
-    queryKey: ['logs', task.id],
-    queryFn: () => loadLog(task.id, queries.getQueryData<TaskLog>(['logs', task.id])?.lines ?? []),
-  });
+  const log = useQuery({ queryKey: ['logs', task.id], queryFn: () => loadLog(queries, task.id) });
   if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
   if (!log.data) return <Loading what="Loading the log" />;
   return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} />;

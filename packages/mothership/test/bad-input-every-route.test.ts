@@ -89,6 +89,7 @@ interface Hostile {
   bodyRoutes?: 'refuse';
   /** What every route must answer, when the request is refused before any route is chosen. */
   everyRoute?: number;
+  noHost?: boolean;
 }
 
 const json = 'Content-Type: application/json';
@@ -138,6 +139,22 @@ const HOSTILE: Record<string, Hostile> = {
     body: Buffer.from('{}'),
     everyRoute: 400,
   },
+  'multipart without a boundary': {
+    headers: ['Content-Type: multipart/form-data'],
+    body: Buffer.from('--x\r\n'),
+    bodyRoutes: 'refuse',
+  },
+  'a 300-character multipart boundary': {
+    headers: [`Content-Type: multipart/form-data; boundary=${'b'.repeat(300)}`],
+    body: Buffer.from('--x\r\n'),
+    bodyRoutes: 'refuse',
+  },
+  'multipart cut off mid-part': {
+    headers: ['Content-Type: multipart/form-data; boundary=x'],
+    body: Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\npartial'),
+    bodyRoutes: 'refuse',
+  },
+  'no Host header': { headers: [], everyRoute: 400, noHost: true },
   'junk in the query string': { query: '?__proto__[polluted]=1&constructor[prototype][polluted]=1&%ZZ=%00&a=%E0%A4%A' },
 };
 
@@ -174,7 +191,7 @@ describe('bad input on every route', () => {
   function build(method: string, path: string, token: string, hostile: Hostile): { request: Buffer; more?: Buffer } {
     const lines = [
       `${method} ${path}${hostile.query ?? ''} HTTP/1.1`,
-      'Host: 127.0.0.1',
+      ...(hostile.noHost ? [] : ['Host: 127.0.0.1']),
       `Authorization: Bearer ${token}`,
       'Connection: close',
     ];

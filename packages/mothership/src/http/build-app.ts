@@ -56,6 +56,8 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     // No limit on a whole request: a 10 GiB upload may take an hour on a slow link, and a
     // long-poll waits up to 120 s without a byte.
     http: {
+      // Node would answer a missing Host with a bare 400; the hook below answers in Borg's shape.
+      requireHostHeader: false,
       headersTimeout: services.config.slowClientTimeoutMs,
       // How often Node checks those deadlines (its default, 30 s, would double them).
       connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(services.config.slowClientTimeoutMs / 4))),
@@ -99,17 +101,28 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     reply.raw.once('close', () => inFlight--);
   });
   installSlowBodyGuard(app, services.config.slowClientTimeoutMs);
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && !request.headers.host) {
+      throw new BorgError('VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)');
+    }
+  });
   // A route that declares no body takes none (cancel, pause, drain, revoke …): a body sent anyway,
   // misdirected or hostile, is refused rather than silently ignored. `{}` and an empty body pass.
   app.addHook('preValidation', async (request) => {
-    const schema = request.routeOptions.schema;
+    const schema = request.routeOptions.schema as { body?: unknown; consumes?: string[] } | undefined;
+    const where = `${request.method} ${request.routeOptions.url}`;
+    // The multipart parser leaves the body unread for the handler, so a multipart body sent to a
+    // route that does not read one would otherwise pass unnoticed.
+    if (request.isMultipart()) {
+      if (schema?.consumes?.includes('multipart/form-data')) return;
+      throw new BorgError('UNSUPPORTED_MEDIA_TYPE', `${where} takes ${schema?.body ? 'JSON' : 'no request body'}`);
+    }
     if (schema?.body !== undefined) return;
     const body: unknown = request.body;
     if (body === undefined || body === null || body === '') return;
     if (typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0) return;
-    const where = `${request.method} ${request.routeOptions.url}`;
-    const consumes = (schema as { consumes?: string[] } | undefined)?.consumes;
-    if (consumes) throw new BorgError('UNSUPPORTED_MEDIA_TYPE', `${where} takes ${consumes.join(' or ')}`);
+    if (schema?.consumes)
+      throw new BorgError('UNSUPPORTED_MEDIA_TYPE', `${where} takes ${schema.consumes.join(' or ')}`);
     throw new BorgError('VALIDATION_FAILED', `${where} takes no request body`);
   });
   const authFailures = await installRateLimits(app, services.config);

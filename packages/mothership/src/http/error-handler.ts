@@ -78,6 +78,10 @@ export function toErrorReply(error: FastifyError | Error, health: DatabaseHealth
       message: 'the request holds a value that cannot be stored (a NUL character, a malformed id or time, …)',
     };
   }
+  // The multipart parser (busboy) throws plain errors for a body the client got wrong: no or a
+  // bad boundary, or data that ends mid-part. Without this they were 500s.
+  const malformed = malformedMultipart(error);
+  if (malformed) return { status: 400, code: 'VALIDATION_FAILED', message: malformed };
   const status = (error as FastifyError).statusCode;
   if (status && status >= 400 && status < 500) {
     return { status, code: status === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', message: error.message };
@@ -108,6 +112,16 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
       .code(404)
       .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
   );
+}
+
+function malformedMultipart(error: Error): string | null {
+  if (/^(Multipart: Boundary not found|Boundary required|The needle cannot)/.test(error.message)) {
+    return 'the multipart Content-Type needs a boundary of 1 to 70 characters (RFC 2046)';
+  }
+  if (/unexpected end of multipart data/i.test(error.message)) {
+    return 'the multipart body ended before its closing boundary';
+  }
+  return null;
 }
 
 function retryAfterOf(details: unknown): number {

@@ -3,9 +3,10 @@ import '@testing-library/jest-dom/vitest';
 
 import { BorgApiError, type Job, type Runner, type Task } from '@borg/protocol';
 import { cleanup, render, screen } from '@testing-library/react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { linePaths } from '../src/components/chart.tsx';
+import { atMostEvery } from '../src/lib/live.ts';
 import { ArrayProgress, countByGroup, latestAttempts } from '../src/pages/jobs/array-progress.tsx';
 import { describeBulk, runBulk } from '../src/pages/jobs/bulk-actions.ts';
 import { endReason } from '../src/pages/jobs/job-detail-page.tsx';
@@ -132,5 +133,27 @@ describe('runner details', () => {
 describe('charts', () => {
   it('splits a line at gaps and clamps to the scale', () => {
     expect(linePaths([1, 2, null, 4], 2)).toEqual(['0.0,60.0 200.0,0.0', '600.0,0.0 600.0,0.0']);
+  });
+});
+
+describe('refetch throttling for bursts of live events', () => {
+  it('runs at once, folds a burst into one trailing call, and never drops the last', () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const refetch = atMostEvery(1000, () => calls++);
+      refetch();
+      expect(calls).toBe(1);
+      for (let i = 0; i < 100; i++) refetch();
+      expect(calls).toBe(1);
+      vi.advanceTimersByTime(1000);
+      expect(calls).toBe(2);
+      vi.advanceTimersByTime(5000);
+      expect(calls).toBe(2);
+      refetch();
+      expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

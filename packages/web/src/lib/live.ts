@@ -22,6 +22,11 @@ export class Live {
   private retry = 0;
   private closed = false;
 
+  // A busy queue sends hundreds of job events a second: refetch lists and counts at most once
+  // a second for them (the last event of a burst is always followed by a refetch).
+  private readonly refetchLists = atMostEvery(1000, () => void this.queries.invalidateQueries({ queryKey: ['jobs'] }));
+  private readonly refetchStats = atMostEvery(1000, () => void this.queries.invalidateQueries({ queryKey: ['stats'] }));
+
   constructor(private readonly queries: QueryClient) {}
 
   start(): void {
@@ -109,8 +114,8 @@ export class Live {
       this.queries.setQueryData(key, { ...data, pages });
     }
     // A job the lists have not seen (just created, or it now matches a filter): fetch them once.
-    if (!known) void this.queries.invalidateQueries({ queryKey: ['jobs'] });
-    void this.queries.invalidateQueries({ queryKey: ['stats'] });
+    if (!known) this.refetchLists();
+    this.refetchStats();
   }
 
   private runnerUpdated(runner: Runner): void {
@@ -158,6 +163,29 @@ export function contiguousEnd(lines: readonly LogLine[]): number {
     } else high = mid - 1;
   }
   return end;
+}
+
+/**
+ * Calls `fn` at once, then at most once per `ms`: calls inside the interval are folded into one
+ * at its end, so the last call is never lost.
+ */
+export function atMostEvery(ms: number, fn: () => void): () => void {
+  let last = -Infinity;
+  let pending: ReturnType<typeof setTimeout> | null = null;
+  return () => {
+    if (pending) return;
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+      return;
+    }
+    pending = setTimeout(() => {
+      pending = null;
+      last = Date.now();
+      fn();
+    }, wait);
+  };
 }
 
 let current: Live | null = null;

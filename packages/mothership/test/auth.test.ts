@@ -323,6 +323,16 @@ describe('authentication and authorization of every route', () => {
     expect(await upgrade(`?token=${encodeURIComponent(borg().adminToken)}`)).toBe(101);
   });
 
+  it('takes a token from the query string on /ws alone, so tokens stay out of ordinary URLs and their logs', async () => {
+    for (const key of Object.keys(ROUTES).filter((k) => k.startsWith('GET ') && k !== 'GET /ws')) {
+      const spec = ROUTES[key]!;
+      const path = spec.path(c);
+      const withToken = `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(borg().adminToken)}`;
+      const response = await send({ ...spec, path: () => withToken }, undefined, { method: 'GET' });
+      expect(response.status, `${key} with ?token=`).toBe(spec.access === 'public' ? 200 : 401);
+    }
+  });
+
   it('left no trace of any refused request: no job, claim, heartbeat, log, file, artifact or revocation (A1)', async () => {
     expect(await state()).toEqual(before);
   });

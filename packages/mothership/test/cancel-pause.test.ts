@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
 import type { CreateJobRequest } from '@borg/protocol';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
+import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
 import { ENGINE } from '../../../test/test-database.ts';
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 
@@ -24,6 +25,11 @@ const after = <T>(ms: number, fn: () => Promise<T>): Promise<T> =>
 
 describe('cancel, pause and what a claim picks', () => {
   const borg = useTestMothership();
+  // Every case ends with the reliability invariants I1–I7 over the whole database (F22).
+  const invariants = new InvariantChecker(() => borg().db);
+  afterEach(async () => {
+    expect(await invariants.check()).toEqual([]);
+  });
 
   /** Each test's jobs and runners share a label no other test uses, so they never meet. */
   function scope() {

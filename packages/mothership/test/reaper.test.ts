@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { CreateJobRequest, Task } from '@borg/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
+import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 import { taskStore } from '../src/jobs/task-store.ts';
 
@@ -22,6 +23,11 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 
 
 describe('the reaper and runner sessions', () => {
   const borg = useTestMothership({ config: { heartbeatIntervalSeconds: 1 } });
+  // Every case ends with the reliability invariants I1–I7 over the whole database (F1, F6, F7, F23).
+  const invariants = new InvariantChecker(() => borg().db);
+  afterEach(async () => {
+    expect(await invariants.check()).toEqual([]);
+  });
   const maintenance = () => borg().mothership.maintenance;
 
   afterEach(() => {

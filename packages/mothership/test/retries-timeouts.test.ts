@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
 import type { CreateJobRequest, JobWithTasks, Task } from '@borg/protocol';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 
+import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 import { retryDelayMs } from '../src/jobs/retry-backoff.ts';
 
@@ -37,6 +38,11 @@ describe('retry backoff (retry-backoff.ts)', () => {
 
 describe('retries and timeouts', () => {
   const borg = useTestMothership({ config: { retryBaseDelayMs: BASE_DELAY_MS, heartbeatIntervalSeconds: 1 } });
+  // Every case ends with the reliability invariants I1–I7 over the whole database (F22).
+  const invariants = new InvariantChecker(() => borg().db);
+  afterEach(async () => {
+    expect(await invariants.check()).toEqual([]);
+  });
 
   /** Each test's jobs and runners share a label no other test uses, so they never meet. */
   function scope() {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { JobWithTasks, LogLine, Task } from '@borg/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
 import { eventually, type SolderProcess, spawnSolder } from '../../../test/test-solder.ts';
 
@@ -22,6 +23,8 @@ import { eventually, type SolderProcess, spawnSolder } from '../../../test/test-
  */
 describe('borg solder processes under kills, signals and a mothership restart', () => {
   const borg = useTestMothership({ config: { heartbeatIntervalSeconds: 2 }, maintenance: true });
+  // Every case ends with the reliability invariants I1–I7 over the whole database (F1, F3, F8, F10).
+  const invariants = new InvariantChecker(() => borg().db);
   let scratch: string;
   let cleanups: Array<() => Promise<unknown>>;
 
@@ -32,6 +35,7 @@ describe('borg solder processes under kills, signals and a mothership restart', 
   afterEach(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
+    expect(await invariants.check()).toEqual([]);
   });
 
   async function solder(label: string, extra: string[] = []): Promise<SolderProcess> {

@@ -2,7 +2,7 @@
 import '@testing-library/jest-dom/vitest';
 
 import { BorgApiError, type Job, type Runner, type Task } from '@borg/protocol';
-import { cleanup, render, screen } from '@testing-library/react';
+import { act, cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { linePaths } from '../src/components/chart.tsx';
@@ -11,7 +11,7 @@ import { ArrayProgress, countByGroup, latestAttempts } from '../src/pages/jobs/a
 import { describeBulk, runBulk } from '../src/pages/jobs/bulk-actions.ts';
 import { endReason } from '../src/pages/jobs/job-detail-page.tsx';
 import { filtersFromSearch } from '../src/pages/jobs/jobs-page.tsx';
-import { secondsToOffline } from '../src/pages/runners/heartbeat.tsx';
+import { HeartbeatCountdown, secondsToOffline } from '../src/pages/runners/heartbeat.tsx';
 import { describeResources } from '../src/pages/runners/runner-detail-page.tsx';
 
 afterEach(cleanup);
@@ -152,6 +152,28 @@ describe('refetch throttling for bursts of live events', () => {
       expect(calls).toBe(2);
       refetch();
       expect(calls).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('HeartbeatCountdown', () => {
+  it('counts down each second from the last heartbeat, and restarts with a new one', () => {
+    vi.useFakeTimers();
+    try {
+      vi.setSystemTime(Date.parse('2026-01-01T00:00:10.000Z'));
+      const runner = { status: 'online', last_heartbeat: '2026-01-01T00:00:00.000Z' } as Runner;
+      const { rerender } = render(<HeartbeatCountdown runner={runner} offlineAfter={90} />);
+      expect(screen.getByTestId('heartbeat')).toHaveTextContent('10 s ago, offline in 1 min 20 s');
+      act(() => vi.advanceTimersByTime(5000));
+      expect(screen.getByTestId('heartbeat')).toHaveTextContent('15 s ago, offline in 1 min 15 s');
+      rerender(
+        <HeartbeatCountdown runner={{ ...runner, last_heartbeat: '2026-01-01T00:00:15.000Z' }} offlineAfter={90} />,
+      );
+      expect(screen.getByTestId('heartbeat')).toHaveTextContent('0 s ago, offline in 1 min 30 s');
+      act(() => vi.advanceTimersByTime(100_000));
+      expect(screen.getByTestId('heartbeat')).toHaveTextContent('overdue: going offline');
     } finally {
       vi.useRealTimers();
     }

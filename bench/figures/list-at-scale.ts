@@ -3,7 +3,8 @@
  * and label) with JOBS jobs in the database, REQUESTS times each after a warm-up, p95 of each.
  * Reference: the same SQL (jobStore.list, then the page's files) run straight on the database
  * with `pg`, as psql would, timed the same way. The jobs are written with one generate_series
- * INSERT (no tasks: the list reads only jobs), spread over 30 days, 90 % succeeded.
+ * INSERT (no tasks: the list reads only jobs), spread over 30 days, 90 % succeeded,
+ * 5 % failed, 10 label values independent of the status (failed + one label: 0.5 %).
  */
 import pg from 'pg';
 
@@ -42,7 +43,7 @@ export const listAtScale: Figure = {
       const filledAt = performance.now();
       await fill.query(
         `INSERT INTO jobs (name, type, command, labels, status, created_at, updated_at, started_at, completed_at)
-         SELECT 'job-' || i, 'shell', '"true"'::jsonb, jsonb_build_object('team', 't' || (i % 10)),
+         SELECT 'job-' || i, 'shell', '"true"'::jsonb, jsonb_build_object('team', 't' || ((i / 20) % 10)),
                 CASE WHEN i % 20 = 0 THEN 'failed' WHEN i % 50 = 1 THEN 'running' WHEN i % 50 = 2 THEN 'queued'
                      ELSE 'succeeded' END,
                 t, t, t, t
@@ -53,9 +54,9 @@ export const listAtScale: Figure = {
       await fill.query('ANALYZE jobs');
       const fillSeconds = (performance.now() - filledAt) / 1000;
       const filteredPlan = await fill.query<{ 'QUERY PLAN': string }>(
-        `EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM jobs j WHERE j.status = ANY($1::text[]) AND j.labels @> $2::jsonb
+        `EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM jobs j WHERE j.status = $1 AND j.labels @> $2::jsonb
           ORDER BY j.created_at DESC, j.id DESC LIMIT 51`,
-        [['failed'], JSON.stringify({ team: 't3' })],
+        ['failed', JSON.stringify({ team: 't3' })],
       );
       await fill.end();
 

@@ -76,3 +76,21 @@ describe('an array job whose tasks all end at once', () => {
     }
   });
 });
+
+describe('the job list filtered by status', () => {
+  const borg = useTestMothership();
+
+  // One status is a plain equality in SQL (it walks the status index), several are `= ANY`.
+  it('returns the jobs of one status, and of several', async () => {
+    const { admin } = borg();
+    const queued = await admin.createJob({ name: 'by-status-queued', type: 'shell', command: 'true' });
+    const paused = await admin.createJob({ name: 'by-status-paused', type: 'shell', command: 'true' });
+    await admin.pauseJob(paused.id);
+    const ids = async (status: Parameters<typeof admin.listJobs>[0]) =>
+      (await admin.listJobs(status)).items.map((j) => j.id).sort();
+    expect(await ids({ status: 'paused' })).toEqual([paused.id]);
+    expect(await ids({ status: 'queued' })).toEqual([queued.id]);
+    expect(await ids({ status: ['queued', 'paused'] })).toEqual([queued.id, paused.id].sort());
+    expect(await ids({ status: 'failed' })).toEqual([]);
+  });
+});

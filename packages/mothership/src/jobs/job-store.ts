@@ -161,7 +161,11 @@ export const jobStore = {
       params.push(value);
       return `$${params.length}`;
     };
-    if (filter.statuses?.length) where.push(`j.status = ANY(${param(filter.statuses)}::text[])`);
+    // One status is an equality, which walks jobs_status_created_idx in the page's order;
+    // `= ANY(array)` cannot, so the planner walked jobs_created_idx and filtered: 680 ms for a
+    // rare status + label with 1,000,000 jobs (figure 8, `npm run bench -- list`).
+    if (filter.statuses?.length === 1) where.push(`j.status = ${param(filter.statuses[0])}`);
+    else if (filter.statuses?.length) where.push(`j.status = ANY(${param(filter.statuses)}::text[])`);
     if (filter.namePrefix) {
       where.push(`j.name LIKE ${param(escapeLike(filter.namePrefix) + '%')}`);
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { openAsBlob } from 'node:fs';
+import { openAsBlob, type Stats } from 'node:fs';
 import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -194,7 +194,7 @@ export async function uploadArtifacts(
   const uploaded: Artifact[] = [];
 
   for (const [index, file] of found.entries()) {
-    const blob = await openUnchanged(file);
+    const { blob, stats } = await openUnchanged(file);
     // Hashed through the same blob that is uploaded: a Blob from openAsBlob refuses to be read
     // once the file has changed, so the hash and the upload see the same bytes or fail.
     const localSha256 = await sha256OfBlob(blob);
@@ -211,6 +211,10 @@ export async function uploadArtifacts(
         artifact = await client.uploadArtifact(taskId, file.path, blob);
       } catch (error) {
         if (!isTransient(error)) throw refusal(file.path, error);
+        // A failure without an answer may be the file, not the network: one changed or swapped
+        // for a link after it was hashed cannot be read through its blob again, and was retried
+        // for ever as if the mothership were away (the task never finished).
+        if (!(error instanceof BorgApiError)) await assertUnchanged(file, stats);
         // Only failures the mothership answered (5xx, 429: a full disk, say) use up the tries.
         // While it cannot be reached at all (a restart), the upload waits for it, as status
         // reports do: five quick tries gave up within ~8 s, and a mothership restart in the
@@ -250,7 +254,7 @@ export async function uploadArtifacts(
  * is a window between this check and the read; it is narrow, and only a process that outlived
  * its task could use it.
  */
-async function openUnchanged(file: FoundArtifact): Promise<Blob> {
+async function openUnchanged(file: FoundArtifact): Promise<{ blob: Blob; stats: Stats }> {
   const stats = await lstat(file.absolutePath).catch(() => null);
   if (!stats?.isFile()) {
     throw new ArtifactUploadError(file.path, 'no longer a regular file (changed after it was collected)');
@@ -258,7 +262,21 @@ async function openUnchanged(file: FoundArtifact): Promise<Blob> {
   if ((await realpath(file.absolutePath)) !== file.absolutePath) {
     throw new ArtifactUploadError(file.path, 'now reached through a symbolic link (changed after it was collected)');
   }
-  return (await openAsBlob(file.absolutePath)) as Blob;
+  return { blob: (await openAsBlob(file.absolutePath)) as Blob, stats };
+}
+
+/** Throws when the file is no longer the one that was opened and hashed. */
+async function assertUnchanged(file: FoundArtifact, opened: Stats): Promise<void> {
+  const now = await lstat(file.absolutePath).catch(() => null);
+  const same =
+    now?.isFile() &&
+    now.ino === opened.ino &&
+    now.dev === opened.dev &&
+    now.size === opened.size &&
+    now.mtimeMs === opened.mtimeMs &&
+    (await realpath(file.absolutePath).catch(() => null)) === file.absolutePath;
+  if (!same)
+    throw new ArtifactUploadError(file.path, 'changed while it was being uploaded (written to, replaced or linked)');
 }
 
 async function sha256OfBlob(blob: Blob): Promise<string> {

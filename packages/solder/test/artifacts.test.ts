@@ -213,4 +213,36 @@ describe('uploadArtifacts', () => {
     );
     expect((await borg().admin.listArtifacts(task.id)).items).toEqual([]);
   });
+
+  it('never sends what a link points to when the file is swapped after it was hashed, mid-upload', async () => {
+    const runner = await borg().registerRunner();
+    const task = await runningTask(runner);
+    const workspace = await Workspace.create(root, task.id);
+    await put(workspace, 'out/swap.txt', 'innocent\n');
+    const secret = path.join(root, 'secret.txt');
+    await writeFile(secret, 'TOP-SECRET\n');
+    const { found } = await collectArtifacts(workspace, task.artifacts);
+    let sent = '';
+    // The swap happens as the upload request leaves: after the checks and the hash.
+    const swapping: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('/artifacts/upload')) {
+        await rm(found[0]!.absolutePath);
+        await symlink(secret, found[0]!.absolutePath);
+        const body = init?.body;
+        if (body instanceof FormData) sent = await new Response(body).text().catch(() => '');
+      }
+      return fetch(input, init);
+    };
+    const client = new BorgClient({ baseUrl: borg().url, token: runner.token, fetch: swapping });
+    // Refused at once, not retried for ever as if the mothership were unreachable.
+    await expect(uploadArtifacts(client, task.id, found, undefined, { baseDelayMs: 1 })).rejects.toThrow(
+      'artifact out/swap.txt: changed while it was being uploaded',
+    );
+    expect(sent).not.toContain('TOP-SECRET');
+    const stored = (await borg().admin.listArtifacts(task.id)).items;
+    for (const artifact of stored) {
+      const bytes = await (await borg().admin.downloadFile(artifact.file_id)).text();
+      expect(bytes).not.toContain('TOP-SECRET');
+    }
+  });
 });

@@ -101,20 +101,24 @@ export class Live {
   private jobUpdated(job: Job): void {
     this.queries.setQueryData<JobWithTasks>(['job', job.id], (old) => (old ? { ...old, ...job } : old));
     let known = false;
+    let leftFilter = false;
     for (const [key, data] of this.queries.getQueriesData<Pages>({ queryKey: ['jobs'] })) {
       if (!data) continue;
+      const statuses = (key[1] as { status?: string } | undefined)?.status?.split(',');
       const pages = data.pages.map((p) => ({
         ...p,
         items: p.items.map((j) => {
           if (j.id !== job.id) return j;
           known = true;
+          if (statuses && !statuses.includes(job.status)) leftFilter = true;
           return job;
         }),
       }));
       this.queries.setQueryData(key, { ...data, pages });
     }
-    // A job the lists have not seen (just created, or it now matches a filter): fetch them once.
-    if (!known) this.refetchLists();
+    // A job the lists have not seen (just created, or it now matches a filter), or one that no
+    // longer matches a list's status filter: fetch the lists again.
+    if (!known || leftFilter) this.refetchLists();
     this.refetchStats();
   }
 

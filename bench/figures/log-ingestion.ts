@@ -71,9 +71,14 @@ export const logIngestion: Figure = {
         array_size: TASKS,
       });
       const taskIds = (await mothership.admin.getJob(job.id)).tasks.map((t) => t.id);
+      // One token per 10 viewers, as 10 people watching (a token may hold only so many sockets).
+      const tokens: string[] = [];
+      for (let i = 0; i < Math.ceil(VIEWERS / 10); i++) {
+        tokens.push((await mothership.admin.createToken({ name: `viewer-${i}` })).token);
+      }
       for (let v = 0; v < VIEWERS; v++) {
         const socket = new WebSocket(`${mothership.url.replace('http', 'ws')}/ws`, {
-          headers: { authorization: `Bearer ${mothership.adminToken}` },
+          headers: { authorization: `Bearer ${tokens[v % tokens.length]}` },
         });
         const viewer = { socket, received: 0, lastIndex: -1, outOfOrder: 0, closed: false };
         socket.on('message', (data) => {

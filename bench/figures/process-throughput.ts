@@ -32,9 +32,11 @@ async function succeededCount(mothership: MothershipProcess): Promise<number> {
 /** A `borg solder` child process against the mothership, with C slots. */
 export async function spawnSolderProcess(mothership: MothershipProcess, slots: number) {
   const stateDir = await mkdtemp(join(tmpdir(), 'borg-bench-solder-'));
+  const profileDir = process.env.BORG_BENCH_PROFILE_DIR;
   const child = spawn(
     process.execPath,
     [
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
       BORG_BIN,
       'solder',
       '--mothership',

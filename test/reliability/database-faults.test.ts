@@ -156,6 +156,21 @@ describe('database faults (F11, F12 fast variants)', () => {
     expect(await checker.check()).toEqual([]);
   });
 
+  it('a maintenance round that met a stalled database reaps nothing for a window (F13)', async () => {
+    const maintenance = borg().mothership.maintenance;
+    await eventually(
+      async () => {
+        await borg().tick();
+        return !maintenance.inGracePeriod();
+      },
+      15_000,
+      'the grace period to end',
+    );
+    faulty.stall(/^SELECT now\(\) AS now/, 1_500); // longer than the 1 s heartbeat interval
+    await borg().tick();
+    expect(maintenance.inGracePeriod()).toBe(true);
+  });
+
   it('a serialization failure or a deadlock is a 503 to retry, never a 500', async () => {
     const { submit, runner } = scope();
     await submit();

@@ -31,6 +31,7 @@ export type FaultRule = (sql: string, context: { inTransaction: boolean; count: 
 export class FaultyDatabase implements Database {
   private rules: Array<{ rule: FaultRule; afterStatement: boolean }> = [];
   private hooks: Array<(sql: string, tx: Queryable) => Promise<void>> = [];
+  private stalls: Array<{ pattern: RegExp; ms: number; times: number }> = [];
   /** Statements seen (in and out of transactions). */
   count = 0;
   /** Faults raised so far. */
@@ -78,9 +79,22 @@ export class FaultyDatabase implements Database {
     };
   }
 
+  /** The next `times` statements matching `pattern` wait `ms` first (a stalled server). */
+  stall(pattern: RegExp, ms: number, times = 1): void {
+    this.stalls.push({ pattern, ms, times });
+  }
+
+  private async waitIfStalled(sql: string): Promise<void> {
+    const stall = this.stalls.find((s) => s.times > 0 && s.pattern.test(sql));
+    if (!stall) return;
+    stall.times--;
+    await new Promise((resolve) => setTimeout(resolve, stall.ms));
+  }
+
   clear(): void {
     this.rules = [];
     this.hooks = [];
+    this.stalls = [];
   }
 
   private check(sql: string, inTransaction: boolean, afterStatement: boolean): void {
@@ -98,6 +112,7 @@ export class FaultyDatabase implements Database {
   async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
     this.count++;
     this.check(sql, false, false);
+    await this.waitIfStalled(sql);
     return this.inner.query<R>(sql, params);
   }
 

@@ -78,8 +78,16 @@ export class Maintenance {
   /** One round of maintenance; exposed so tests can drive it step by step. */
   async tick(): Promise<void> {
     try {
+      const started = performance.now();
       if (!(await this.lead())) return;
       await this.announceAvailableTasks();
+      // A round that took longer than a heartbeat interval met a stalled database (frozen,
+      // failing over): the heartbeats of that time may be queued behind it, so the silence is
+      // ours, as after a failure. Nothing is reaped for a window.
+      if (performance.now() - started > this.options.heartbeatIntervalSeconds * 1000) {
+        this.health.noteFailure();
+        this.log.warn('the database stalled during a maintenance round; reaping waits one offline window');
+      }
       if (this.inGracePeriod()) return;
       await this.reapSilentRunners();
       await this.enforceTimeouts();

@@ -11,7 +11,12 @@ import { createTestDatabase } from '../../../test/test-database.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
 import type { Principal } from '../src/auth/token-store.ts';
 import { redactUrl } from '../src/http/build-app.ts';
-import { FLOOD_CLOSE_CODE, MAX_MESSAGES_PER_SECOND, WebSocketHub } from '../src/http/websocket-hub.ts';
+import {
+  FLOOD_CLOSE_CODE,
+  MAX_MESSAGES_PER_SECOND,
+  MAX_SOCKETS_PER_TOKEN,
+  WebSocketHub,
+} from '../src/http/websocket-hub.ts';
 
 /**
  * The live channel `/ws` (DESIGN "Events" and the API contract; test plan 4.D W1, W2, W4, W5),
@@ -357,6 +362,19 @@ describe('the WebSocket /ws', () => {
     // A client sending at a normal pace on the same server is not affected.
     for (let i = 0; i < 5; i++) await calm.roundTrip();
     expect(calm.socket.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it(`refuses a token's ${MAX_SOCKETS_PER_TOKEN + 1}th open socket with 429, and takes it once one closes (W4)`, async () => {
+    const created = await borg().admin.createToken({ name: 'many tabs' });
+    const sockets: LiveClient[] = [];
+    for (let i = 0; i < MAX_SOCKETS_PER_TOKEN; i++) sockets.push(await connect(created.token));
+    const refused = await upgrade(wsUrl(), { headers: { authorization: `Bearer ${created.token}` } });
+    expect(refused).toMatchObject({ opened: false, status: 429 });
+    expect(JSON.parse((refused as { body: string }).body)).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    await (await connect()).roundTrip(); // another token is not affected
+    await sockets[0]!.close();
+    await expect.poll(() => borg().mothership.hub.socketsOf(created.id)).toBeLessThan(MAX_SOCKETS_PER_TOKEN);
+    await (await connect(created.token)).roundTrip();
   });
 
   describe('dead and expired sessions (W4, W5)', () => {

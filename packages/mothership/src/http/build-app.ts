@@ -8,7 +8,7 @@ import { BorgError } from '../errors.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
-import { installRateLimits, presentedCredential } from './rate-limits.ts';
+import { installRateLimits, presentedCredential, rateLimited } from './rate-limits.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -20,7 +20,7 @@ import { tokenRoutes } from './routes/tokens.ts';
 import type { Services } from './services.ts';
 import { installSlowBodyGuard } from './slow-body-guard.ts';
 import { webAppRoutes } from './web-app.ts';
-import { WebSocketHub } from './websocket-hub.ts';
+import { MAX_SOCKETS_PER_TOKEN, WebSocketHub } from './websocket-hub.ts';
 
 /** JSON bodies are small (a job spec, a heartbeat); larger ones are refused before parsing. */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -197,6 +197,11 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
       const sameOrigin = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
       if (!sameOrigin && !allowedOrigins.has(origin)) {
         throw new BorgError('FORBIDDEN', `origin ${origin} may not open a WebSocket here (see BORG_ALLOWED_ORIGINS)`);
+      }
+    },
+    preHandler: async (request) => {
+      if (hub.socketsOf(principalOf(request).tokenId) >= MAX_SOCKETS_PER_TOKEN) {
+        throw rateLimited(`this token already holds ${MAX_SOCKETS_PER_TOKEN} open WebSockets; close one first`, 5);
       }
     },
     wsHandler: (socket, request) => hub.add(socket, principalOf(request)),

@@ -26,6 +26,11 @@ export const FLOOD_CLOSE_CODE = 1008;
  * laptop that slept, a cut network path) and is terminated, so idle sockets cannot pile up.
  */
 export const PING_INTERVAL_MS = 30_000;
+/**
+ * Open sockets one token may hold (W4: thousands of idle sockets). The dashboard opens one per
+ * tab and the CLI one per watching command; past this the upgrade is refused with 429.
+ */
+export const MAX_SOCKETS_PER_TOKEN = 64;
 
 interface Client {
   socket: WebSocket;
@@ -88,6 +93,13 @@ export class WebSocketHub {
 
   get size(): number {
     return this.clients.size;
+  }
+
+  /** Sockets open with this token now. */
+  socketsOf(tokenId: string): number {
+    let count = 0;
+    for (const client of this.clients) if (client.principal.tokenId === tokenId) count++;
+    return count;
   }
 
   add(socket: WebSocket, principal: Principal): void {

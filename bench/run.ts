@@ -1,10 +1,11 @@
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- NAME…` (a name or a figure number)
- * runs some. Each prints its row as it finishes and writes bench/results/NAME.json; the table of
- * the latest result of every figure goes to bench/results/latest.md (what docs/performance.md
- * shows). BORG_BENCH_SCALE=0.1 shrinks every count for a quick check of the harness itself.
+ * runs some; `--docs` also puts the table into docs/performance.md. Each prints its row as it
+ * finishes and writes bench/results/NAME.json; the table of the latest result of every figure
+ * goes to bench/results/latest.md. BORG_BENCH_SCALE=0.1 shrinks every count for a quick check
+ * of the harness itself.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { dispatchLatency } from './figures/dispatch-latency.ts';
@@ -44,8 +45,22 @@ function pick(names: string[]): Figure[] {
   });
 }
 
+const DOCS = new URL('../docs/performance.md', import.meta.url).pathname;
+
+/** With --docs, the table in docs/performance.md (between its bench:table markers) is replaced. */
+async function replaceDocsTable(table: string): Promise<void> {
+  const doc = await readFile(DOCS, 'utf8');
+  const start = doc.indexOf('<!-- bench:table -->');
+  const end = doc.indexOf('<!-- /bench:table -->');
+  if (start < 0 || end < start) throw new Error('docs/performance.md has no bench:table markers');
+  await writeFile(DOCS, `${doc.slice(0, start)}<!-- bench:table -->\n\n${table}\n${doc.slice(end)}`);
+  console.log('docs/performance.md: table replaced (check the text around it still says the same)');
+}
+
 async function main(): Promise<void> {
-  const chosen = pick(process.argv.slice(2).filter((a) => a !== '--'));
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  const writeDocs = args.includes('--docs');
+  const chosen = pick(args.filter((a) => a !== '--docs'));
   const started = performance.now();
   const machine = await machineDescription();
   console.log(
@@ -94,7 +109,9 @@ async function main(): Promise<void> {
     const result = ran.find((r) => r.name === figure.name) ?? (await loadResult(figure.name));
     if (result) latest.push(result);
   }
-  await writeFile(join(RESULTS_DIR, 'latest.md'), await markdownTable(latest));
+  const table = await markdownTable(latest);
+  await writeFile(join(RESULTS_DIR, 'latest.md'), table);
+  if (writeDocs) await replaceDocsTable(table);
   console.log(`\n${consoleTable(ran)}`);
   console.log(
     `\nbench: ${ran.length} benchmark(s) in ${((performance.now() - started) / 1000).toFixed(0)} s; ` +

@@ -142,6 +142,17 @@ describe.skipIf(!hasChromium)(
       const bar = page.getByRole('progressbar', { name: 'Upload of input.txt' });
       expect(await bar.getAttribute('value')).toBe(await bar.getAttribute('max'));
       await shot('03-new-job-form');
+      // The server's refusal lands under the field it is about (30 days is the longest timeout).
+      const timeout = page.getByLabel('Timeout (seconds)');
+      await timeout.fill('99999999');
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await expect
+        .poll(() => timeout.evaluate((el) => el.getAttribute('aria-invalid')), { timeout: 10_000 })
+        .toBe('true');
+      expect(await page.getByTestId('field-error').textContent()).toMatch(/2592000/);
+      expect(page.url()).toBe(`${borg().url}/jobs/new`);
+      await shot('03b-new-job-server-refusal');
+      await timeout.fill('');
       await page.getByRole('button', { name: 'Submit job' }).click();
       await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
       helloJobUrl = page.url();

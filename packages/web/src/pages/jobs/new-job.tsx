@@ -247,7 +247,7 @@ export function NewJobForm({
         hint={type === 'shell' ? 'Run by /bin/sh -c on the runner.' : 'The first line is the program; no shell.'}
       >
         {(p) => (
-          <textarea {...p} value={command} onChange={(e) => setCommand(e.target.value)} rows={4} className={mono} />
+          <textarea {...p} value={command} onChange={(e) => setCommand(e.target.value)} rows={6} className={mono} />
         )}
       </FieldRow>
 

@@ -15,7 +15,7 @@ import { MothershipProcess, sleep } from './harness/borg-processes.ts';
  */
 const AGENTS = 1000;
 const HEARTBEAT_SECONDS = 10; // offline after 30 s of silence
-const RECOVERY_LIMIT_MS = 40_000;
+const RECOVERY_LIMIT_MS = 60_000;
 
 interface Agent {
   id: string;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { BorgApiError } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
-import { type TestRunner, useTestMothership } from '../test-mothership.ts';
+import { rawRequest, type TestRunner, useTestMothership } from '../test-mothership.ts';
 import { InvariantChecker } from './harness/invariants.ts';
 
 /**
@@ -88,6 +88,40 @@ describe('races (F16, F17)', () => {
     expect(await borg().admin.getJob(job.id)).toEqual(before);
     await second.client.reportTaskStatus(retry!.id, { status: 'succeeded', exit_code: 0 });
     expect((await borg().admin.getJob(job.id)).status).toBe('succeeded');
+    expect(await checker.check()).toEqual([]);
+  });
+
+  it('a submission retried with its Idempotency-Key creates one job, even when the tries race (F17 e)', async () => {
+    const key = `submit-${randomUUID()}`;
+    const name = `idempotent-${randomUUID()}`;
+    const body = JSON.stringify({ name, type: 'shell', command: 'true', labels: { scope: randomUUID() } });
+    const post = (headers: Record<string, string>, payload = body) =>
+      rawRequest(borg().url, {
+        method: 'POST',
+        path: '/api/v1/jobs',
+        token: borg().adminToken,
+        body: payload,
+        headers,
+      });
+
+    const first = await post({ 'idempotency-key': key });
+    const again = await post({ 'idempotency-key': key });
+    expect(first.status).toBe(201);
+    expect(again.status).toBe(200);
+    expect((again.body as { id: string }).id).toBe((first.body as { id: string }).id);
+
+    const raced = `race-${randomUUID()}`;
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post({ 'idempotency-key': raced })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 200, 200, 200, 200, 200, 201]);
+    expect(new Set(answers.map((a) => (a.body as { id: string }).id)).size).toBe(1);
+    const { rows } = await borg().db.query<{ n: number }>('SELECT count(*)::integer AS n FROM jobs WHERE name = $1', [
+      name,
+    ]);
+    expect(rows[0]!.n).toBe(2); // the first key's job and the raced key's job
+
+    const other = await post({ 'idempotency-key': key }, body.replace('"true"', '"false"'));
+    expect(other.status).toBe(409);
+    expect(await post({ 'idempotency-key': 'has space' })).toMatchObject({ status: 400 });
     expect(await checker.check()).toEqual([]);
   });
 });

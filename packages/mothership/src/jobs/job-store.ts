@@ -67,6 +67,8 @@ export interface NewJob {
   array_size: number;
   artifacts: string[];
   files: JobFile[];
+  /** The client's Idempotency-Key and the sha256 of its request, when it sent one. */
+  idempotency?: { key: string; requestSha256: string };
 }
 
 export interface JobListFilter {
@@ -93,12 +95,18 @@ export const jobStore = {
    * (data-modifying CTEs): a submit without files needs no transaction of its own, one round
    * trip instead of four (figures 1 and 4, `npm run bench -- dispatch enqueue`).
    */
-  async insert(db: Queryable, job: NewJob): Promise<JobRow> {
+  /**
+   * Inserts the job with its tasks and input files in one statement. With an idempotency key
+   * already taken, nothing is inserted and null is returned (the unique index decides, so two
+   * racing submissions with one key create one job).
+   */
+  async insert(db: Queryable, job: NewJob): Promise<JobRow | null> {
     const { rows } = await db.query<JobRow>(
       `WITH j AS (
          INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
-                                array_size, artifacts)
-         VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb)
+                                array_size, artifacts, idempotency_key, request_sha256)
+         VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15)
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
          INSERT INTO tasks (job_id, index, attempt, priority, labels)
@@ -122,9 +130,20 @@ export const jobStore = {
         JSON.stringify(job.artifacts),
         job.files.map((f) => f.file_id),
         job.files.map((f) => f.path),
+        job.idempotency?.key ?? null,
+        job.idempotency?.requestSha256 ?? null,
       ],
     );
-    return rows[0]!;
+    return rows[0] ?? null;
+  },
+
+  /** The job an idempotency key created, with the sha256 of the request that created it. */
+  async byIdempotencyKey(db: Queryable, key: string): Promise<(JobRow & { request_sha256: string }) | null> {
+    const { rows } = await db.query<JobRow & { request_sha256: string }>(
+      `SELECT ${JOB_COLUMNS}, j.request_sha256 FROM jobs j WHERE j.idempotency_key = $1`,
+      [key],
+    );
+    return rows[0] ?? null;
   },
 
   async get(db: Queryable, id: string, options: { lock?: boolean } = {}): Promise<JobRow | null> {

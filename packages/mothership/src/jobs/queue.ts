@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import type {
   AppendLogsRequest,
   AppendLogsResponse,
@@ -72,11 +74,23 @@ export class Queue {
   // --- user actions on jobs ----------------------------------------------------------------------
 
   /** Stores a job and its tasks (one per array element) and wakes runners that can take them. */
-  async createJob(input: ValidCreateJobRequest): Promise<Job> {
+  /**
+   * Creates a job. With an idempotency key (the `Idempotency-Key` header), a repeat of the same
+   * request returns the job the first one created (`created: false`) and creates nothing; the
+   * same key with a different request is a 409.
+   */
+  async createJob(input: ValidCreateJobRequest, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
+    const idempotency = idempotencyKey
+      ? { key: idempotencyKey, requestSha256: createHash('sha256').update(JSON.stringify(input)).digest('hex') }
+      : undefined;
+    if (idempotency) {
+      const earlier = await this.jobCreatedWith(idempotency);
+      if (earlier) return { job: earlier, created: false };
+    }
     const type = input.type === 'docker' ? 'container' : input.type;
     // A job without files is one statement (jobStore.insert); with files, the check that they
     // exist and the insert share a transaction.
-    const write = (fn: (db: Queryable) => Promise<Job>) =>
+    const write = (fn: (db: Queryable) => Promise<Job | null>) =>
       input.files.length > 0 ? this.db.transaction(fn) : fn(this.db);
     const job = await write(async (tx) => {
       const fileIds = [...new Set(input.files.map((f) => f.file_id))];
@@ -104,12 +118,24 @@ export class Queue {
         array_size: input.array_size,
         artifacts: input.artifacts,
         files: input.files,
+        idempotency,
       });
-      return toJob(row, input.files);
+      return row ? toJob(row, input.files) : null;
     });
+    // Another request with the same key committed between the look-up and the insert.
+    if (!job) return { job: (await this.jobCreatedWith(idempotency!))!, created: false };
     this.bus.publish({ type: 'job.updated', job });
     this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
-    return job;
+    return { job, created: true };
+  }
+
+  private async jobCreatedWith(idempotency: { key: string; requestSha256: string }): Promise<Job | null> {
+    const row = await jobStore.byIdempotencyKey(this.db, idempotency.key);
+    if (!row) return null;
+    if (row.request_sha256 !== idempotency.requestSha256) {
+      throw new BorgError('CONFLICT', 'this Idempotency-Key was already used to submit a different job');
+    }
+    return this.jobView(this.db, row);
   }
 
   async pauseJob(id: string): Promise<Job> {

@@ -2,6 +2,7 @@ import { CreateJobRequest, ErrorBody, Job, JobPage, JobWithTasks, ListJobsQuery 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
+import { BorgError } from '../../errors.ts';
 import { jobStore } from '../../jobs/job-store.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { RouteOptions } from '../services.ts';
@@ -19,10 +20,13 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
         tags: ['jobs'],
         summary: 'Submit a job (one task per array element)',
         body: CreateJobRequest,
-        response: { 201: Job, ...errors },
+        response: { 200: Job, 201: Job, ...errors },
       },
     },
-    async (request, reply) => reply.code(201).send(await queue.createJob(request.body)),
+    async (request, reply) => {
+      const { job, created } = await queue.createJob(request.body, idempotencyKeyOf(request.headers));
+      return reply.code(created ? 201 : 200).send(job);
+    },
   );
 
   app.get(
@@ -93,3 +97,16 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
     );
   }
 };
+
+/**
+ * The optional `Idempotency-Key` header of POST /jobs: a client's own unique string (a UUID) that
+ * makes a retried submission return the job the first attempt created (reliability plan F17e).
+ */
+function idempotencyKeyOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const value = headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new BorgError('VALIDATION_FAILED', 'Idempotency-Key must be 1 to 255 visible ASCII characters, sent once');
+  }
+  return value;
+}

@@ -505,7 +505,8 @@ async function main(): Promise<void> {
           headers: { authorization: `Bearer ${ADMIN}` },
           signal: AbortSignal.timeout(15_000),
         }).then(
-          (x) => x.text(),
+          // A 503 (its database pool swamped) is a JSON error, not metrics: no server-side figures either.
+          (x) => (x.ok ? x.text() : ''),
           () => '', // an overloaded replica does not answer in time: no server-side figures
         ),
       ),

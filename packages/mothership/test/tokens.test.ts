@@ -224,3 +224,24 @@ describe('the overview counts (GET /api/v1/stats)', () => {
     expect((await admin.listJobs()).items).toHaveLength(stats.jobs.total);
   });
 });
+
+describe('when a token was last used', () => {
+  // Touches are written together, a second at most after the use (authenticator.ts).
+  it('is recorded for every token used, in one write for several', async () => {
+    const { admin } = borg();
+    const tokens = await Promise.all([0, 1, 2].map((i) => admin.createToken({ name: `touched-${i}` })));
+    const unused = await admin.createToken({ name: 'never used' });
+    await Promise.all(tokens.map((t) => borg().client(t.token).listJobs()));
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const listed = (await admin.listTokens()).items;
+      const used = tokens.map((t) => listed.find((l) => l.id === t.id)?.last_used_at ?? null);
+      if (used.every((at) => at !== null)) {
+        expect(listed.find((l) => l.id === unused.id)?.last_used_at).toBeNull();
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`last_used_at not recorded: ${JSON.stringify(used)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+});

@@ -122,7 +122,8 @@ export const tokenStore = {
     return new Set(rows.map((row) => row.id));
   },
 
-  async touch(db: Queryable, tokenId: string): Promise<void> {
-    await db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [tokenId]);
+  async touch(db: Queryable, tokenIds: readonly string[]): Promise<void> {
+    if (tokenIds.length === 0) return;
+    await db.query('UPDATE api_tokens SET last_used_at = now() WHERE id = ANY($1::uuid[])', [tokenIds]);
   },
 };

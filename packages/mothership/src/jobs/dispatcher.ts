@@ -4,11 +4,11 @@ import type { Database } from '../db/database.ts';
 import type { EventBus, EventOf } from '../events/event-bus.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { Queue } from './queue.ts';
-import { taskStore } from './task-store.ts';
 
 interface Waiter {
   runnerId: string;
-  labels: Record<string, string>;
+  /** null until read (right after the waiter is registered); a wake-up meanwhile tries a claim. */
+  labels: Record<string, string> | null;
   max: number;
   /** Sequence number of the last wake-up this waiter tried to claim for. */
   triedSeq: number;
@@ -72,14 +72,10 @@ export class Dispatcher {
       return items.length > 0 || cancels.length > 0 ? { items, cancel_task_ids: cancels } : null;
     }
 
-    const labels = await runnerStore.labelsOf(this.db, runnerId);
-    // An abort before the listener below exists fires no event for it, so check again here.
-    if (!labels || signal?.aborted) return null;
-
     return new Promise<NextTasksResponse | null>((resolve, reject) => {
       const waiter: Waiter = {
         runnerId,
-        labels,
+        labels: null,
         max,
         triedSeq: -1,
         claiming: false,
@@ -102,13 +98,19 @@ export class Dispatcher {
 
       // Cancels requested before this call are answered by heartbeats and status replies; a
       // long-poll returns early only for new ones, so a runner never spins on an old cancel.
-      // With nothing claimable at all (an idle fleet renewing its polls) the claim's transaction
-      // is skipped: a task that becomes claimable from now on wakes this waiter, which is
-      // already registered. A renewal was five round trips, now two (figure 9).
+      // One read after registering: the runner's labels, and whether anything at all is
+      // claimable. With nothing claimable (an idle fleet renewing its polls) the claim's
+      // transaction is skipped: a task that becomes claimable from now on wakes this waiter,
+      // which is already registered. A renewal was five round trips in a row, now one; at 10,000
+      // runners the renewals starved heartbeats of connections (figure 9).
       const seq = this.wakeSeq;
-      taskStore
-        .anyClaimable(this.db)
-        .then((claimable) => (claimable && this.waiters.has(waiter) ? this.tryClaim(waiter, seq) : false))
+      runnerStore
+        .forLongPoll(this.db, runnerId)
+        .then(async (found): Promise<void> => {
+          if (!found) return waiter.finish(null);
+          waiter.labels = found.labels;
+          if (found.claimable && this.waiters.has(waiter)) await this.tryClaim(waiter, seq);
+        })
         .catch((error: unknown) => {
           if (this.waiters.delete(waiter)) {
             clearTimeout(timer);
@@ -127,7 +129,8 @@ export class Dispatcher {
   private wake(event: EventOf<'tasks.available'>): void {
     const seq = ++this.wakeSeq;
     let budget = event.count === null ? Infinity : event.count;
-    const eligible = (w: Waiter) => w.max > 0 && (!event.labels || carries(w.labels, event.labels));
+    const eligible = (w: Waiter) =>
+      w.max > 0 && (!event.labels || w.labels === null || carries(w.labels, event.labels));
     let extra = event.count === null ? Infinity : BATON_BUDGET;
 
     const handOn = () => {

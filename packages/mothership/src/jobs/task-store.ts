@@ -291,12 +291,6 @@ export const taskStore = {
     return rows;
   },
 
-  /** Whether any pending task is claimable now, by anyone (tasks_pending_available_idx). */
-  async anyClaimable(db: Queryable): Promise<boolean> {
-    const { rows } = await db.query(`SELECT 1 FROM tasks WHERE status = 'pending' AND available_at <= now() LIMIT 1`);
-    return rows.length > 0;
-  },
-
   /** Whether a pending task became claimable in the window (retry backoffs ending). */
   async becameAvailableBetween(db: Queryable, fromExclusive: Date, toInclusive: Date): Promise<boolean> {
     const { rows } = await db.query(

@@ -75,12 +75,18 @@ export const runnerStore = {
     return rows[0] ? toRunner(rows[0]) : null;
   },
 
-  /** Only the labels a runner carries (a long-poll's waiter needs nothing else). */
-  async labelsOf(db: Queryable, id: string): Promise<Record<string, string> | null> {
-    const { rows } = await db.query<{ labels: Record<string, string> }>('SELECT labels FROM runners WHERE id = $1', [
-      id,
-    ]);
-    return rows[0]?.labels ?? null;
+  /**
+   * What a long-poll needs, in one read: the labels the runner carries, and whether any pending
+   * task at all is claimable now (tasks_pending_available_idx). Null for an unknown runner.
+   */
+  async forLongPoll(db: Queryable, id: string): Promise<{ labels: Record<string, string>; claimable: boolean } | null> {
+    const { rows } = await db.query<{ labels: Record<string, string>; claimable: boolean }>(
+      `SELECT r.labels,
+              EXISTS (SELECT 1 FROM tasks t WHERE t.status = 'pending' AND t.available_at <= now()) AS claimable
+         FROM runners r WHERE r.id = $1`,
+      [id],
+    );
+    return rows[0] ?? null;
   },
 
   async getMany(db: Queryable, ids: readonly string[]): Promise<Runner[]> {

@@ -73,7 +73,10 @@ export async function taskTimeseries(db: Queryable, windowSeconds: number, bucke
         ('released', CASE WHEN t.assigned_at IS NOT NULL THEN t.completed_at END),
         ('finished', t.completed_at)
       ) AS e(kind, at)
-      WHERE (t.available_at >= $1 OR t.assigned_at >= $1 OR t.completed_at >= $1)
+      -- An attempt with an event in the window was claimed or ended in it, or is still waiting
+      -- and became claimable in it: each term has its own index (migration 0003), so this reads
+      -- the window's rows instead of every task ever run.
+      WHERE ((t.status = 'pending' AND t.available_at >= $1) OR t.assigned_at >= $1 OR t.completed_at >= $1)
         AND e.at >= $1 AND e.at <= $2
       GROUP BY 1`,
     [since, present.now, bucketSeconds],

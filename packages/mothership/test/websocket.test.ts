@@ -234,7 +234,10 @@ describe('the WebSocket /ws', () => {
         { stream: 'stderr', message: 'second' },
       ],
     });
-    await runner.client.appendTaskLogs(task.id, { seq: 1, lines: [{ stream: 'stdout', message: 'third' }] });
+    await runner.client.appendTaskLogs(task.id, {
+      seq: 1,
+      lines: [{ stream: 'stdout', message: 'third\u0000', timestamp: '2026-01-02T03:04:05.678+02:00' }],
+    });
     await live.roundTrip();
 
     const logs = live.received.filter((m) => m.type === 'task.log');
@@ -244,8 +247,13 @@ describe('the WebSocket /ws', () => {
     expect(lines).toEqual([
       { index: 0, stream: 'stdout', message: 'first' },
       { index: 1, stream: 'stderr', message: 'second' },
-      { index: 2, stream: 'stdout', message: 'third' },
+      { index: 2, stream: 'stdout', message: 'third\uFFFD' },
     ]);
+    // The live lines are built from the request, not read back: they must equal the stored ones,
+    // timestamps included (the solder's own, or the server's when it sent none).
+    const stored = await borg().admin.getTaskLogs(task.id);
+    expect(logs.flatMap((m) => m.data.lines)).toEqual(stored.items);
+    expect(stored.items[2]!.timestamp).toBe('2026-01-02T01:04:05.678Z');
   });
 
   it('sends runner.updated on `runners` when a runner registers and when it heartbeats', async () => {

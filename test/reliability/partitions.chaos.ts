@@ -1,15 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { JobWithTasks, Task } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../test-database.ts';
 import { eventually } from '../test-solder.ts';
-import { killGroup, MothershipProcess, openDatabaseOf, sleep, SolderProcess } from './harness/borg-processes.ts';
-import { InvariantChecker } from './harness/invariants.ts';
+import { killGroup, sleep, SolderProcess } from './harness/borg-processes.ts';
+import { useChaosMothership } from './harness/chaos-fixture.ts';
 import { TcpProxy } from './harness/tcp-proxy.ts';
 
 /**
@@ -23,51 +20,29 @@ import { TcpProxy } from './harness/tcp-proxy.ts';
  * abandon list, 409 on every write) kills it and keeps everything it sends out of the record.
  */
 describe('partitions and a frozen solder (F4, F5, F21)', () => {
-  let database: TestDatabase;
-  let mothership: MothershipProcess;
-  let scratch: string;
-  const cleanups: Array<() => Promise<unknown>> = [];
+  const chaos = useChaosMothership('partitions');
 
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    scratch = await mkdtemp(join(tmpdir(), 'borg-chaos-partitions-'));
-    mothership = await MothershipProcess.start({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
-  });
-  afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    await mothership.kill('SIGTERM');
-    // The invariants over everything the three scenarios did, once the mothership has stopped.
-    const db = await openDatabaseOf({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
-    try {
-      const found = await new InvariantChecker(() => db, { storageDir: mothership.storageDir }).check();
-      expect(found).toEqual([]);
-    } finally {
-      await db.close();
-      await database.drop();
-      await rm(scratch, { recursive: true, force: true });
-    }
-  });
-
-  async function solder(label: string, url = mothership.url): Promise<SolderProcess> {
+  async function solder(label: string, url = chaos.mothership.url): Promise<SolderProcess> {
     const started = await SolderProcess.start({
       mothershipUrl: url,
-      registrationToken: mothership.registrationToken,
+      registrationToken: chaos.mothership.registrationToken,
       labels: { case: label },
     });
-    cleanups.push(() => started.cleanup());
+    chaos.onCleanup(() => started.cleanup());
     return started;
   }
 
   async function proxy(): Promise<TcpProxy> {
-    const started = new TcpProxy(mothership.port);
+    const started = new TcpProxy(chaos.mothership.port);
     await started.start();
-    cleanups.push(() => started.stop());
+    chaos.onCleanup(() => started.stop());
     return started;
   }
 
   function attempt(jobId: string, n: number, status: Task['status'], timeoutMs = 30_000): Promise<Task> {
     return eventually(
-      async () => (await mothership.admin.getJob(jobId)).tasks.find((t) => t.attempt === n && t.status === status),
+      async () =>
+        (await chaos.mothership.admin.getJob(jobId)).tasks.find((t) => t.attempt === n && t.status === status),
       timeoutMs,
       `attempt ${n} of ${jobId} to be ${status}`,
     );
@@ -76,7 +51,7 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
   function finished(jobId: string, timeoutMs = 60_000): Promise<JobWithTasks> {
     return eventually(
       async () => {
-        const job = await mothership.admin.getJob(jobId);
+        const job = await chaos.mothership.admin.getJob(jobId);
         return job.completed_at ? job : undefined;
       },
       timeoutMs,
@@ -92,7 +67,7 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
     const net = await proxy();
     await solder('f4', net.url);
     const LINES = 80;
-    const job = await mothership.admin.createJob({
+    const job = await chaos.mothership.admin.createJob({
       name: 'f4',
       type: 'shell',
       command: `i=1; while [ $i -le ${LINES} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done`,
@@ -107,16 +82,16 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
 
     const done = await finished(job.id);
     expect(done.tasks.map((t) => [t.attempt, t.status])).toEqual([[1, 'succeeded']]);
-    const log = (await mothership.admin.getTaskLogs(running.id, { limit: 1000 })).items.map((l) => l.message);
+    const log = (await chaos.mothership.admin.getTaskLogs(running.id, { limit: 1000 })).items.map((l) => l.message);
     expect(log).toEqual(Array.from({ length: LINES }, (_, i) => `line ${i + 1}`));
-    expect((await mothership.admin.getRunner(running.runner_id!)).status).not.toBe('offline');
+    expect((await chaos.mothership.admin.getRunner(running.runner_id!)).status).not.toBe('offline');
   });
 
   it('partitioned for longer than the window: attempt 1 is lost, attempt 2 runs elsewhere, and the healed solder kills its copy (F5)', async () => {
     const net = await proxy();
     await solder('f5', net.url);
-    const pidFile = join(scratch, 'f5.pid');
-    const job = await mothership.admin.createJob({
+    const pidFile = join(chaos.scratch, 'f5.pid');
+    const job = await chaos.mothership.admin.createJob({
       name: 'f5',
       type: 'shell',
       command: `if [ "$BORG_ATTEMPT" = 1 ]; then echo $$ > ${pidFile}; echo first; exec sleep 600; fi; echo second`,
@@ -125,9 +100,9 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
     });
     const first = await attempt(job.id, 1, 'running');
     const pid = await pidIn(pidFile);
-    cleanups.push(async () => killGroup(pid));
+    chaos.onCleanup(async () => killGroup(pid));
     await eventually(
-      async () => (await mothership.admin.getTaskLogs(first.id)).items.length === 1,
+      async () => (await chaos.mothership.admin.getTaskLogs(first.id)).items.length === 1,
       20_000,
       'the first line to be stored',
     );
@@ -139,17 +114,17 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
     const done = await finished(job.id);
     expect(done.status).toBe('succeeded');
     expect(done.tasks[1]!.runner_id).not.toBe(first.runner_id);
-    const settled = await mothership.admin.getJob(job.id);
+    const settled = await chaos.mothership.admin.getJob(job.id);
 
     net.heal();
     // The old copy still runs until its solder hears back; then it is killed, reporting nothing.
     await eventually(() => !isAlive(pid), 30_000, 'the partitioned copy to be killed');
     await sleep(2_000);
-    expect(await mothership.admin.getJob(job.id)).toEqual(settled);
-    const log = (await mothership.admin.getTaskLogs(first.id)).items.map((l) => l.message);
+    expect(await chaos.mothership.admin.getJob(job.id)).toEqual(settled);
+    const log = (await chaos.mothership.admin.getTaskLogs(first.id)).items.map((l) => l.message);
     expect(log).toEqual(['first']);
     await eventually(
-      async () => (await mothership.admin.getRunner(first.runner_id!)).status === 'online',
+      async () => (await chaos.mothership.admin.getRunner(first.runner_id!)).status === 'online',
       20_000,
       'the healed runner to be back online',
     );
@@ -157,8 +132,8 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
 
   it('frozen (SIGSTOP) past the window, then resumed: reclaimed, and its copy killed on its first heartbeat (F21)', async () => {
     const frozen = await solder('f21');
-    const pidFile = join(scratch, 'f21.pid');
-    const job = await mothership.admin.createJob({
+    const pidFile = join(chaos.scratch, 'f21.pid');
+    const job = await chaos.mothership.admin.createJob({
       name: 'f21',
       type: 'shell',
       command: `if [ "$BORG_ATTEMPT" = 1 ]; then echo $$ > ${pidFile}; exec sleep 600; fi; echo second`,
@@ -167,13 +142,13 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
     });
     const first = await attempt(job.id, 1, 'running');
     const pid = await pidIn(pidFile);
-    cleanups.push(async () => killGroup(pid));
+    chaos.onCleanup(async () => killGroup(pid));
 
     frozen.freeze();
     await attempt(job.id, 1, 'lost', 30_000);
     await solder('f21');
     await finished(job.id);
-    const settled = await mothership.admin.getJob(job.id);
+    const settled = await chaos.mothership.admin.getJob(job.id);
     frozen.thaw();
 
     const thawed = performance.now();
@@ -181,9 +156,9 @@ describe('partitions and a frozen solder (F4, F5, F21)', () => {
     // Its first heartbeat is at most one interval (2 s) away, and the kill is immediate.
     expect(performance.now() - thawed).toBeLessThan(5_000);
     await sleep(2_000);
-    expect(await mothership.admin.getJob(job.id)).toEqual(settled);
+    expect(await chaos.mothership.admin.getJob(job.id)).toEqual(settled);
     expect(frozen.alive).toBe(true);
-    expect((await mothership.admin.getTaskLogs(first.id)).items).toEqual([]);
+    expect((await chaos.mothership.admin.getTaskLogs(first.id)).items).toEqual([]);
   });
 });
 

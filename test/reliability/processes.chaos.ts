@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { JobWithTasks, Task } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
-import { createTestDatabase, type TestDatabase } from '../test-database.ts';
 import { eventually } from '../test-solder.ts';
-import { MothershipProcess, openDatabaseOf, sleep, SolderProcess } from './harness/borg-processes.ts';
-import { InvariantChecker, tmpFiles } from './harness/invariants.ts';
+import { sleep, SolderProcess } from './harness/borg-processes.ts';
+import { useChaosMothership } from './harness/chaos-fixture.ts';
+import { tmpFiles } from './harness/invariants.ts';
 import { TcpProxy } from './harness/tcp-proxy.ts';
 
 /**
@@ -19,52 +17,31 @@ import { TcpProxy } from './harness/tcp-proxy.ts';
  * artifact is mid-flight for seconds and a kill lands in the middle of it.
  */
 describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)', () => {
-  let database: TestDatabase;
-  let mothership: MothershipProcess;
-  let scratch: string;
-  const cleanups: Array<() => Promise<unknown>> = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    scratch = await mkdtemp(join(tmpdir(), 'borg-chaos-processes-'));
-    mothership = await MothershipProcess.start({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
-  });
-  afterAll(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    await mothership.kill('SIGTERM');
-    const db = await openDatabaseOf({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
-    try {
-      expect(await new InvariantChecker(() => db, { storageDir: mothership.storageDir }).check()).toEqual([]);
-    } finally {
-      await db.close();
-      await database.drop();
-      await rm(scratch, { recursive: true, force: true });
-    }
-  });
+  const chaos = useChaosMothership('processes');
 
   async function solder(label: string, options: { url?: string; stateDir?: string } = {}): Promise<SolderProcess> {
     const started = await SolderProcess.start({
-      mothershipUrl: options.url ?? mothership.url,
-      registrationToken: mothership.registrationToken,
+      mothershipUrl: options.url ?? chaos.mothership.url,
+      registrationToken: chaos.mothership.registrationToken,
       labels: { case: label },
       stateDir: options.stateDir,
     });
-    cleanups.push(() => started.cleanup());
+    chaos.onCleanup(() => started.cleanup());
     return started;
   }
 
   async function slowLink(): Promise<TcpProxy> {
-    const proxy = new TcpProxy(mothership.port);
+    const proxy = new TcpProxy(chaos.mothership.port);
     await proxy.start();
     proxy.limitRate(2 * 1024 * 1024);
-    cleanups.push(() => proxy.stop());
+    chaos.onCleanup(() => proxy.stop());
     return proxy;
   }
 
   function attempt(jobId: string, n: number, status: Task['status'], timeoutMs = 30_000): Promise<Task> {
     return eventually(
       async () =>
-        (await mothership.admin.getJob(jobId).catch(() => undefined))?.tasks.find(
+        (await chaos.mothership.admin.getJob(jobId).catch(() => undefined))?.tasks.find(
           (t) => t.attempt === n && t.status === status,
         ),
       timeoutMs,
@@ -75,7 +52,7 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
   function finished(jobId: string, timeoutMs = 90_000): Promise<JobWithTasks> {
     return eventually(
       async () => {
-        const job = await mothership.admin.getJob(jobId).catch(() => undefined);
+        const job = await chaos.mothership.admin.getJob(jobId).catch(() => undefined);
         return job?.completed_at ? job : undefined;
       },
       timeoutMs,
@@ -84,11 +61,15 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
   }
 
   const uploading = () =>
-    eventually(async () => (await tmpFiles(mothership.storageDir)).length > 0, 60_000, 'an upload to be in flight');
+    eventually(
+      async () => (await tmpFiles(chaos.mothership.storageDir)).length > 0,
+      60_000,
+      'an upload to be in flight',
+    );
 
   it('a solder SIGKILLed mid-task: nothing reclaimed before the window, then lost and retried on another solder (F1)', async () => {
     const first = await solder('f1');
-    const job = await mothership.admin.createJob({
+    const job = await chaos.mothership.admin.createJob({
       name: 'f1',
       type: 'shell',
       command: 'if [ "$BORG_ATTEMPT" = 1 ]; then exec sleep 600; fi; echo again',
@@ -99,7 +80,7 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
     await first.kill('SIGKILL');
     const killedAt = performance.now();
     await sleep(3_000);
-    expect((await mothership.admin.getJob(job.id)).tasks.map((t) => t.status)).toEqual(['running']);
+    expect((await chaos.mothership.admin.getJob(job.id)).tasks.map((t) => t.status)).toEqual(['running']);
     const lost = await attempt(job.id, 1, 'lost');
     expect(performance.now() - killedAt).toBeGreaterThan(4_000); // the window is 6 s after the last heartbeat
     expect(lost).toMatchObject({ id: running.id, reason: 'runner_lost' });
@@ -113,9 +94,9 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
 
   it('a solder SIGKILLed mid-upload: no row and no file kept for attempt 1, its log kept; attempt 2 stores its own (F2)', async () => {
     const link = await slowLink();
-    const stateDir = join(scratch, 'f2-solder');
+    const stateDir = join(chaos.scratch, 'f2-solder');
     const first = await solder('f2', { url: link.url, stateDir });
-    const job = await mothership.admin.createJob({
+    const job = await chaos.mothership.admin.createJob({
       name: 'f2',
       type: 'shell',
       command: 'echo "attempt $BORG_ATTEMPT"; head -c 16000000 /dev/urandom > out.bin',
@@ -125,7 +106,11 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
     });
     await uploading();
     await first.kill('SIGKILL');
-    await eventually(async () => (await tmpFiles(mothership.storageDir)).length === 0, 20_000, 'the tmp file to go');
+    await eventually(
+      async () => (await tmpFiles(chaos.mothership.storageDir)).length === 0,
+      20_000,
+      'the tmp file to go',
+    );
 
     // The same machine's solder comes back: attempt 1 ends (runner_restarted), attempt 2 runs.
     link.limitRate(0);
@@ -135,17 +120,17 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
       [1, 'lost', 'runner_restarted'],
       [2, 'succeeded', null],
     ]);
-    expect((await mothership.admin.listArtifacts(done.tasks[0]!.id)).items).toEqual([]);
-    const [artifact] = (await mothership.admin.listArtifacts(done.tasks[1]!.id)).items;
+    expect((await chaos.mothership.admin.listArtifacts(done.tasks[0]!.id)).items).toEqual([]);
+    const [artifact] = (await chaos.mothership.admin.listArtifacts(done.tasks[1]!.id)).items;
     expect(artifact).toMatchObject({ path: 'out.bin', size: 16_000_000 });
-    const log1 = (await mothership.admin.getTaskLogs(done.tasks[0]!.id)).items.map((l) => l.message);
+    const log1 = (await chaos.mothership.admin.getTaskLogs(done.tasks[0]!.id)).items.map((l) => l.message);
     expect(log1[0]).toBe('attempt 1');
   });
 
   it('the mothership SIGKILLed mid-upload: the solder sends it again whole after the restart, and the task succeeds with it (F9)', async () => {
     const link = await slowLink();
     await solder('f9', { url: link.url });
-    const job = await mothership.admin.createJob({
+    const job = await chaos.mothership.admin.createJob({
       name: 'f9',
       type: 'shell',
       command: 'head -c 16000000 /dev/urandom > out.bin; sha256sum out.bin | cut -d" " -f1',
@@ -153,26 +138,26 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
       artifacts: ['out.bin'],
     });
     await uploading();
-    const tmpBefore = await tmpFiles(mothership.storageDir);
-    await mothership.kill('SIGKILL');
+    const tmpBefore = await tmpFiles(chaos.mothership.storageDir);
+    await chaos.mothership.kill('SIGKILL');
     link.limitRate(0);
     await sleep(2_000);
-    await mothership.boot();
+    await chaos.mothership.boot();
 
     const done = await finished(job.id);
     expect(done.tasks.map((t) => [t.attempt, t.status])).toEqual([[1, 'succeeded']]);
-    const [artifact] = (await mothership.admin.listArtifacts(done.tasks[0]!.id)).items;
-    const printed = (await mothership.admin.getTaskLogs(done.tasks[0]!.id)).items.map((l) => l.message);
+    const [artifact] = (await chaos.mothership.admin.listArtifacts(done.tasks[0]!.id)).items;
+    const printed = (await chaos.mothership.admin.getTaskLogs(done.tasks[0]!.id)).items.map((l) => l.message);
     expect(printed).toContain(artifact!.sha256); // the bytes stored are the bytes the task wrote
-    const blob = join(mothership.storageDir, 'blobs', artifact!.file_id.slice(0, 2), artifact!.file_id);
+    const blob = join(chaos.mothership.storageDir, 'blobs', artifact!.file_id.slice(0, 2), artifact!.file_id);
     expect(await sha256Of(blob)).toBe(artifact!.sha256);
     // The killed upload left its tmp file (a replica sharing the directory could be writing it);
     // a later start removes tmp files once they are 15 minutes old.
-    expect(await tmpFiles(mothership.storageDir)).toEqual(tmpBefore);
+    expect(await tmpFiles(chaos.mothership.storageDir)).toEqual(tmpBefore);
   });
 
   it('a poison task that kills its solder every time: attempts stop at max_attempts, the job fails, the runner works on (F24)', async () => {
-    const stateDir = join(scratch, 'f24-solder');
+    const stateDir = join(chaos.scratch, 'f24-solder');
     // A supervisor (systemd, say) restarts the solder whenever it dies.
     let current = await solder('f24', { stateDir });
     let restarts = 0;
@@ -185,13 +170,13 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
         current = await solder('f24', { stateDir });
       }
     })();
-    cleanups.push(async () => {
+    chaos.onCleanup(async () => {
       supervising = false;
       await current.kill('SIGKILL');
       await supervisor;
     });
 
-    const poison = await mothership.admin.createJob({
+    const poison = await chaos.mothership.admin.createJob({
       name: 'poison',
       type: 'shell',
       command: 'kill -9 $PPID; sleep 5',
@@ -207,7 +192,7 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
     ]);
     expect(restarts).toBeGreaterThanOrEqual(3);
 
-    const healthy = await mothership.admin.createJob({
+    const healthy = await chaos.mothership.admin.createJob({
       name: 'after-poison',
       type: 'shell',
       command: 'echo fine',

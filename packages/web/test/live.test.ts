@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
-import type { Job, JobPage, JobWithTasks, Runner } from '@borg/protocol';
-import { QueryClient } from '@tanstack/react-query';
-import { describe, expect, it } from 'vitest';
+import type { Job, JobPage, JobWithTasks, Runner, Task } from '@borg/protocol';
+import { QueryClient, QueryObserver } from '@tanstack/react-query';
+import { describe, expect, it, vi } from 'vitest';
 
 import { Live, type TaskLog } from '../src/lib/live.ts';
 
@@ -49,6 +49,39 @@ describe('live events patch the query cache', () => {
     second.list({ status: 'queued' }, [job('a', 'queued')]);
     second.live.receive({ type: 'job.updated', topic: 'jobs', data: job('a', 'running') });
     expect(second.invalidated(['jobs', { status: 'queued' }])).toBe(true);
+  });
+
+  it('replaces a fetch of a job that was in flight when an event about it came, so the older answer cannot win', async () => {
+    const { queries, live } = setUp();
+    const running = { id: 't', job_id: 'a', status: 'running', reason: null } as unknown as Task;
+    const cancelled = { ...running, status: 'cancelled', reason: 'cancelled' } as Task;
+    queries.setQueryData<JobWithTasks>(['job', 'a'], { ...job('a', 'running'), tasks: [running] });
+
+    // The server's state as each fetch reads it: the first read is answered before the task ends
+    // and arrives after the event; a fetch started after the event reads the ended task.
+    let serverTask = running;
+    let releaseFirst: () => void = () => undefined;
+    let fetches = 0;
+    const queryFn = async (): Promise<JobWithTasks> => {
+      fetches++;
+      const answer = { ...job('a', 'running'), tasks: [serverTask] };
+      if (fetches === 1) await new Promise<void>((resolve) => (releaseFirst = resolve));
+      return answer;
+    };
+    // The job page observes the query; its Cancel action invalidates it, which starts fetch 1.
+    const observer = new QueryObserver(queries, { queryKey: ['job', 'a'], queryFn, staleTime: Infinity });
+    const unsubscribe = observer.subscribe(() => undefined);
+    void queries.invalidateQueries({ queryKey: ['job', 'a'] });
+    await vi.waitFor(() => expect(fetches).toBe(1));
+
+    serverTask = cancelled;
+    live.receive({ type: 'task.updated', topic: 'job:a', data: cancelled });
+    releaseFirst();
+    await vi.waitFor(() => expect(queries.isFetching({ queryKey: ['job', 'a'] })).toBe(0));
+    unsubscribe();
+
+    expect(fetches).toBe(2);
+    expect(queries.getQueryData<JobWithTasks>(['job', 'a'])!.tasks[0]!.status).toBe('cancelled');
   });
 
   it('appends log lines to a held log, skipping replays', () => {

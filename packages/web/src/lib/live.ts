@@ -73,8 +73,7 @@ export class Live {
         return this.jobUpdated(message.data);
       case 'task.updated': {
         const task = message.data;
-        this.queries.setQueryData<JobWithTasks>(['job', task.job_id], (job) => {
-          if (!job) return job;
+        this.patchJob(task.job_id, (job) => {
           const tasks = job.tasks.some((t) => t.id === task.id)
             ? job.tasks.map((t) => (t.id === task.id ? task : t))
             : [...job.tasks, task];
@@ -98,8 +97,22 @@ export class Live {
     }
   }
 
+  /**
+   * Patches a job's detail. A fetch of it already in flight (a page's action invalidates it) was
+   * answered before this event and would overwrite the patch with the older state when it lands
+   * (seen in the e2e test: a cancelled attempt kept showing as running). It is replaced by one
+   * started now, whose answer includes the event.
+   */
+  private patchJob(id: string, patch: (job: JobWithTasks) => JobWithTasks): void {
+    const key = ['job', id];
+    this.queries.setQueryData<JobWithTasks>(key, (old) => (old ? patch(old) : old));
+    if (this.queries.isFetching({ queryKey: key, exact: true }) > 0) {
+      void this.queries.invalidateQueries({ queryKey: key, exact: true }, { cancelRefetch: true });
+    }
+  }
+
   private jobUpdated(job: Job): void {
-    this.queries.setQueryData<JobWithTasks>(['job', job.id], (old) => (old ? { ...old, ...job } : old));
+    this.patchJob(job.id, (old) => ({ ...old, ...job }));
     let known = false;
     let leftFilter = false;
     for (const [key, data] of this.queries.getQueriesData<Pages>({ queryKey: ['jobs'] })) {

@@ -19,6 +19,7 @@ import { logIngestion } from './figures/log-ingestion.ts';
 import { processThroughput } from './figures/process-throughput.ts';
 import { queueThroughput } from './figures/queue-throughput.ts';
 import { runnersAtScale } from './figures/runners-at-scale.ts';
+import { dropLeftoverBenchDatabases } from './lib/bench-database.ts';
 import type { Figure } from './lib/figure.ts';
 import { machineDescription } from './lib/proc.ts';
 import { consoleTable, loadResult, markdownTable, type RecordedResult, RESULTS_DIR, saveResult } from './lib/report.ts';
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
   console.log(
     `bench: ${chosen.map((f) => f.name).join(', ')} on ${machine.cpu} (${machine.cores} cores), load ${machine.load}`,
   );
+  const leftover = await dropLeftoverBenchDatabases();
+  if (leftover.length > 0) console.log(`bench: dropped ${leftover.length} database(s) left by killed runs`);
   const ran: RecordedResult[] = [];
   for (const figure of chosen) {
     const load = (await machineDescription()).load;

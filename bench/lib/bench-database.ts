@@ -25,6 +25,37 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
   return { name, url: url.toString(), drop: () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
+/**
+ * Drops the databases of earlier runs that were killed before they could drop their own: each
+ * name carries its run's pid, and a pid no longer alive here cannot be using it. Only on a
+ * server on this machine, where the pid means something.
+ */
+export async function dropLeftoverBenchDatabases(): Promise<string[]> {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(ADMIN_DATABASE_URL).hostname)) return [];
+  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname ~ '^borg_bench_[0-9]+_'",
+    );
+    const leftover = rows.map((r) => r.datname).filter((name) => !isAlive(Number(name.split('_')[2])));
+    for (const name of leftover) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    return leftover;
+  } finally {
+    await client.end();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: alive, but another user's.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
   await client.connect();

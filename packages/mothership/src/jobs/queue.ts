@@ -312,7 +312,12 @@ export class Queue {
       return { task: ended.task, changed: true };
     });
 
-    if ('refreshJob' in result) await this.refreshAfterEnding(jobId);
+    // Every ending looks again after its commit, also one that refreshed the job inside its own
+    // transaction: that refresh could not see a success committing beside it, and that success,
+    // checking before this commit, saw this task still live (an array job stayed `running` in CI).
+    if ('refreshJob' in result || (result.changed && isTerminal(result.task.status))) {
+      await this.refreshAfterEnding(jobId);
+    }
     if (result.changed) await this.afterTaskChange(result.task, retry);
     return { task: toTask(result.task), cancel_requested: result.task.cancel_requested_at !== null };
   }

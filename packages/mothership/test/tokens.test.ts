@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 
 import { rawRequest, useTestMothership } from '../../../test/test-mothership.ts';
+import { servedRoutes } from './served-routes.ts';
 
 /**
  * DESIGN "Semantics" 8 and the API contract: tokens are shown once, listed without their values,
@@ -133,22 +134,11 @@ describe('API tokens', () => {
   });
 });
 
-/** Routes as the router has them (see auth.test.ts for the table that checks who may call each). */
+/** The /api/v1 routes as the router has them (auth.test.ts checks who may call each). */
 function apiRoutes(app: FastifyInstance): string[] {
-  const stack: string[] = [];
-  const routes: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = match[1]!.length / 4;
-    stack[depth] = match[2]!;
-    stack.length = depth + 1;
-    for (const method of match[3]?.split(', ') ?? []) {
-      const path = stack.join('');
-      if (method !== 'HEAD' && path.startsWith('/api/v1/')) routes.push(`${method} ${path}`);
-    }
-  }
-  return routes.sort();
+  return servedRoutes(app)
+    .filter((route) => route.split(' ')[1]!.startsWith('/api/v1/'))
+    .sort();
 }
 
 describe('the OpenAPI document', () => {

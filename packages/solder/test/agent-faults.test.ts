@@ -66,10 +66,15 @@ describe('a solder under faults of a scripted mothership', () => {
   }
 
   /** Waits until the fake has seen `count` requests to a route (matching `when`). */
-  function requestsSeen(route: RecordedRequest['route'], count: number, when = (_: RecordedRequest) => true) {
+  function requestsSeen(
+    route: RecordedRequest['route'],
+    count: number,
+    when = (_: RecordedRequest) => true,
+    deadlineMs = 20_000,
+  ) {
     return eventually(
       () => fake.requests.filter((r) => r.route === route && when(r)).length >= count,
-      20_000,
+      deadlineMs,
       `${count} ${route} request(s)`,
     );
   }
@@ -108,7 +113,9 @@ describe('a solder under faults of a scripted mothership', () => {
     expect(fake.requestsTo('register')).toHaveLength(3);
 
     // Every injected claim fault is met, one request each, and the claims go on afterwards.
-    await requestsSeen('next', 6);
+    // Four backoffs in a row (up to 0.5 + 1 + 2 + 4 s), the hang's deadline and a long-poll: up
+    // to ~10 s on a quiet machine (8 s seen), so the wait allows for a loaded CI machine.
+    await requestsSeen('next', 6, undefined, 40_000);
     const claims = fake.requestsTo('next').slice(0, 5);
     const gaps = claims.slice(1).map((r, i) => r.at - claims[i]!.at);
     // Backoff, not a tight loop: each retry waited (jittered, from 250 ms up), the hang its deadline.
@@ -124,7 +131,7 @@ describe('a solder under faults of a scripted mothership', () => {
       { stream: 'stdout', message: 'hello' },
       { stream: 'stderr', message: 'world' },
     ]);
-  });
+  }, 90_000);
 
   it('drops a task whose `running` report is answered 409: the command never runs and nothing more is said', async () => {
     const { agent } = await startAgent();

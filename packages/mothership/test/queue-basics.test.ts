@@ -1,6 +1,8 @@
 import type { BorgApiError } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
+import { FaultyDatabase } from '../../../test/reliability/harness/faulty-database.ts';
+import { ENGINE } from '../../../test/test-database.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
 
 describe('a task from submit to success', () => {
@@ -74,6 +76,43 @@ describe('an array job whose tasks all end at once', () => {
       expect(done.status).toBe(failing ? 'failed' : 'succeeded');
       expect(done.completed_at).not.toBeNull();
     }
+  });
+});
+
+// Only on PostgreSQL: PGlite has one connection, so two transactions never interleave there.
+describe.skipIf(ENGINE !== 'postgres')('a server ending beside the last success of an array job', () => {
+  let faulty!: FaultyDatabase;
+  const borg = useTestMothership({ wrap: { wrapDatabase: (db) => (faulty = new FaultyDatabase(db)) } });
+
+  // The server's own endings (lost runner, timeout backstop) lock the job and refresh it in
+  // their transaction; a success locks only its task. Here the success commits, and looks at
+  // the job, between the timeout's refresh and its commit: each sees the other live, so the
+  // one that commits last has to look again after its commit, or the job stays running.
+  it('ends the job without waiting for the maintenance sweep', async () => {
+    const { admin, services } = borg();
+    const runner = await borg().registerRunner({ max_concurrent_tasks: 2 });
+    const job = await admin.createJob({ name: 'timeout-beside', type: 'shell', command: 'true', array_size: 2 });
+    const next = await runner.client.nextTasks(runner.id, { wait: 0, max: 2 });
+    expect(next?.items).toHaveLength(2);
+    const [slow, quick] = next!.items;
+    for (const t of next!.items) await runner.client.reportTaskStatus(t.id, { status: 'running' });
+
+    let armed = true;
+    const remove = faulty.afterEachTransactionStatement(async (sql) => {
+      if (!armed || !/UPDATE jobs j SET/.test(sql)) return;
+      armed = false;
+      await runner.client.reportTaskStatus(quick!.id, { status: 'succeeded', exit_code: 0 });
+    });
+    try {
+      await services.queue.endTaskByServer(slow!.id, { status: 'timed_out', reason: 'server_timeout', error: 'test' });
+    } finally {
+      remove();
+    }
+    expect(armed).toBe(false);
+    const done = await admin.getJob(job.id);
+    expect(done.tasks.map((t) => t.status).sort()).toEqual(['succeeded', 'timed_out']);
+    expect(done.status).toBe('failed');
+    expect(done.completed_at).not.toBeNull();
   });
 });
 

@@ -147,7 +147,7 @@ export class Maintenance {
   }
 
   /**
-   * A `succeeded` report refreshes its job after its own commit (queue.ts, refreshAfterEnding).
+   * Every task ending refreshes its job after its own commit (queue.ts, refreshAfterEnding).
    * If that refresh failed (a database fault, a crash), the job stayed `running` with every task
    * ended, for ever: found by the reliability suite under injected faults. This sweep ends it.
    */

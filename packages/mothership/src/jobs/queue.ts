@@ -374,6 +374,9 @@ export class Queue {
       return result.task;
     });
     if (!ended) return false;
+    // As for a runner's ending (reportStatus): a success of another task committing beside this
+    // one saw this task live, and this transaction's refresh could not see that success.
+    await this.refreshAfterEnding(jobId);
     await this.afterTaskChange(ended, retry);
     if (ended.runner_id) {
       this.bus.publish({ type: 'task.cancel_requested', runner_id: ended.runner_id, task_id: ended.id });

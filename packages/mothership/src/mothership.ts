@@ -12,7 +12,6 @@ import type { Database } from './db/database.ts';
 import { DatabaseHealth } from './db/database-health.ts';
 import { loadMigrations, migrate } from './db/migrate.ts';
 import { PgDatabase } from './db/pg-database.ts';
-import { PgliteDatabase } from './db/pglite-database.ts';
 import { EventBus } from './events/event-bus.ts';
 import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
 import { type BlobStorage, DiskBlobStorage } from './files/blob-storage.ts';
@@ -220,6 +219,9 @@ async function openDatabase(
   await mkdir(dataDir, { recursive: true });
   const unlock = await lockDataDir(dataDir);
   cleanup.push(unlock);
+  // Imported only here: loading PGlite's module alone costs ~45 MB of RSS, which a mothership
+  // on PostgreSQL never needs (figure 7, `npm run bench -- memory`).
+  const { PgliteDatabase } = await import('./db/pglite-database.ts');
   const db = await PgliteDatabase.open(join(dataDir, 'pglite'));
   cleanup.push(() => db.close());
   return db;

@@ -126,6 +126,14 @@ describe('log line renderer', () => {
     expect(logText([line(0, 'x')], true)).toBe('2026-01-01T00:00:00.000Z x\n');
   });
 
+  it('lets the log be downloaded only once every page of it has loaded', () => {
+    const { rerender } = render(<LogView lines={[line(0, 'first page')]} loading />);
+    const button = screen.getByRole('button', { name: 'Loading…' });
+    expect(button).toBeDisabled();
+    rerender(<LogView lines={[line(0, 'first page'), line(1, 'last page')]} />);
+    expect(screen.getByRole('button', { name: 'Download' })).toBeEnabled();
+  });
+
   it('searches without the escape codes getting in the way', () => {
     render(<LogView lines={[line(0, 'alpha'), line(1, '\x1b[1mbe\x1b[0mta'), line(2, 'gamma')]} />);
     fireEvent.change(screen.getByLabelText('Search the log'), { target: { value: 'beta' } });

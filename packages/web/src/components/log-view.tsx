@@ -100,10 +100,13 @@ export function LogView({
   lines,
   height = 480,
   fileName = 'log.txt',
+  loading = false,
 }: {
   lines: LogLine[];
   height?: number;
   fileName?: string;
+  /** Earlier pages are still being fetched: a download now would miss lines, so it waits. */
+  loading?: boolean;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
@@ -188,10 +191,12 @@ export function LogView({
         </label>
         <button
           type="button"
+          disabled={loading}
+          title={loading ? 'The rest of the log is still loading' : undefined}
           onClick={() => saveBlob(new Blob([logText(lines, timestamps)], { type: 'text/plain' }), fileName)}
-          className={`${control} bg-zinc-700 hover:bg-zinc-600`}
+          className={`${control} bg-zinc-700 hover:bg-zinc-600 disabled:cursor-wait disabled:opacity-60`}
         >
-          Download
+          {loading ? 'Loading…' : 'Download'}
         </button>
       </div>
       <div className="relative">

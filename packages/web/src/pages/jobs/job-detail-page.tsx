@@ -40,7 +40,7 @@ function TaskLogPanel({ task }: { task: Task }) {
   const log = useQuery({ queryKey: ['logs', task.id], queryFn: () => loadLog(queries, task.id) });
   if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
   if (!log.data) return <Loading what="Loading the log" />;
-  return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} />;
+  return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} loading={log.isFetching} />;
 }
 
 function Artifacts({ task }: { task: Task }) {

@@ -1,4 +1,5 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 
 import type { Database, Queryable, QueryResult, SessionLock } from './database.ts';
 
@@ -13,7 +14,8 @@ export class PgliteDatabase implements Database {
   private constructor(private readonly db: PGlite) {}
 
   static async open(dataDir: string): Promise<PgliteDatabase> {
-    const db = await PGlite.create(dataDir);
+    // pg_trgm backs the job list's name search (migration 0004).
+    const db = await PGlite.create(dataDir, { extensions: { pg_trgm } });
     return new PgliteDatabase(db);
   }
 

@@ -21,6 +21,7 @@ import type { Services } from './http/services.ts';
 import type { WebSocketHub } from './http/websocket-hub.ts';
 import { ArtifactService } from './jobs/artifact-service.ts';
 import { Dispatcher } from './jobs/dispatcher.ts';
+import { JobActions } from './jobs/job-actions.ts';
 import { jobStore, toJob } from './jobs/job-store.ts';
 import { logStore } from './jobs/log-store.ts';
 import { Maintenance } from './jobs/maintenance.ts';
@@ -122,6 +123,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       migrations,
       bus,
       authenticator: new Authenticator(db, bus),
+      jobs: new JobActions(db, bus),
       queue,
       dispatcher,
       sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds),

@@ -7,6 +7,7 @@ import type { EventBus } from '../events/event-bus.ts';
 import type { FileService } from '../files/file-service.ts';
 import type { ArtifactService } from '../jobs/artifact-service.ts';
 import type { Dispatcher } from '../jobs/dispatcher.ts';
+import type { JobActions } from '../jobs/job-actions.ts';
 import type { Queue } from '../jobs/queue.ts';
 import type { RunnerSessions } from '../jobs/runner-sessions.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -19,6 +20,7 @@ export interface Services {
   migrations: Migration[];
   bus: EventBus;
   authenticator: Authenticator;
+  jobs: JobActions;
   queue: Queue;
   dispatcher: Dispatcher;
   sessions: RunnerSessions;

@@ -169,6 +169,19 @@ export const jobStore = {
     return byJob;
   },
 
+  /** The API's view of job rows: each with its input files. */
+  async views(db: Queryable, rows: readonly JobRow[]): Promise<Job[]> {
+    const files = await jobStore.filesOf(
+      db,
+      rows.map((r) => r.id),
+    );
+    return rows.map((row) => toJob(row, files.get(row.id) ?? []));
+  },
+
+  async view(db: Queryable, row: JobRow): Promise<Job> {
+    return (await jobStore.views(db, [row]))[0]!;
+  },
+
   /**
    * Newest first, keyset-paged on (created_at, id) so a page costs the same at row 10 and at
    * row 1,000,000; jobs_created_idx / jobs_status_created_idx serve the order.

@@ -11,7 +11,7 @@ const JobParams = z.strictObject({ id: z.guid('id must be a job id') });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
 export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { services }) => {
-  const { queue, db } = services;
+  const { jobs, db } = services;
 
   app.post(
     '/jobs',
@@ -24,7 +24,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
       },
     },
     async (request, reply) => {
-      const { job, created } = await queue.createJob(request.body, idempotencyKeyOf(request.headers));
+      const { job, created } = await jobs.createJob(request.body, idempotencyKeyOf(request.headers));
       return reply.code(created ? 201 : 200).send(job);
     },
   );
@@ -58,7 +58,7 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
-        items: await queue.jobViews(db, page),
+        items: await jobStore.views(db, page),
         next_cursor: rows.length > limit && last ? encodeCursor([last.created_cursor, last.id]) : null,
       };
     },
@@ -74,19 +74,19 @@ export const jobRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { serv
         response: { 200: JobWithTasks, ...errors },
       },
     },
-    async (request) => queue.getJob(request.params.id),
+    async (request) => jobs.getJob(request.params.id),
   );
 
   const actions = {
-    pause: { summary: 'Pause: start no new tasks (running ones finish)', run: (id: string) => queue.pauseJob(id) },
-    resume: { summary: 'Resume a paused job', run: (id: string) => queue.resumeJob(id) },
+    pause: { summary: 'Pause: start no new tasks (running ones finish)', run: (id: string) => jobs.pauseJob(id) },
+    resume: { summary: 'Resume a paused job', run: (id: string) => jobs.resumeJob(id) },
     cancel: {
       summary: 'Cancel: pending tasks at once, running ones told to stop',
-      run: (id: string) => queue.cancelJob(id),
+      run: (id: string) => jobs.cancelJob(id),
     },
     retry: {
       summary: 'Retry every element whose latest attempt did not succeed',
-      run: (id: string) => queue.retryJob(id),
+      run: (id: string) => jobs.retryJob(id),
     },
   } as const;
   for (const [action, { summary, run }] of Object.entries(actions)) {

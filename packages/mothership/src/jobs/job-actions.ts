@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+
+import type { Job, JobWithTasks, ValidCreateJobRequest } from '@borg/protocol';
+
+import type { Database, Queryable } from '../db/database.ts';
+import { BorgError, notFound } from '../errors.ts';
+import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { type JobRow, jobStore, toJob } from './job-store.ts';
+import { taskStore, toTask } from './task-store.ts';
+
+/**
+ * What users do to whole jobs: submit, read, pause, resume, cancel, retry. Each change is one
+ * transaction under the job's row lock (the lock order everywhere is the job, then its tasks),
+ * and its events are published after the commit. The runners' side is in queue.ts.
+ */
+export class JobActions {
+  constructor(
+    private readonly db: Database,
+    private readonly bus: EventBus,
+  ) {}
+
+  async getJob(id: string): Promise<JobWithTasks> {
+    const row = await jobStore.get(this.db, id);
+    if (!row) throw notFound('job', id);
+    const [tasks, job] = await Promise.all([taskStore.ofJob(this.db, id), jobStore.view(this.db, row)]);
+    return { ...job, tasks: tasks.map(toTask) };
+  }
+
+  /**
+   * Stores a job and its tasks (one per array element) and wakes runners that can take them. With an idempotency key (the `Idempotency-Key` header), a repeat of the same
+   * request returns the job the first one created (`created: false`) and creates nothing; the
+   * same key with a different request is a 409.
+   */
+  async createJob(input: ValidCreateJobRequest, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
+    const idempotency = idempotencyKey
+      ? { key: idempotencyKey, requestSha256: createHash('sha256').update(JSON.stringify(input)).digest('hex') }
+      : undefined;
+    if (idempotency) {
+      const earlier = await this.jobCreatedWith(idempotency);
+      if (earlier) return { job: earlier, created: false };
+    }
+    const type = input.type === 'docker' ? 'container' : input.type;
+    // A job without files is one statement (jobStore.insert); with files, the check that they
+    // exist and the insert share a transaction.
+    const write = (fn: (db: Queryable) => Promise<Job | null>) =>
+      input.files.length > 0 ? this.db.transaction(fn) : fn(this.db);
+    const job = await write(async (tx) => {
+      const fileIds = [...new Set(input.files.map((f) => f.file_id))];
+      if (fileIds.length > 0) {
+        const { rows } = await tx.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);
+        const known = new Set(rows.map((r) => r.id));
+        const missing = fileIds.filter((id) => !known.has(id));
+        if (missing.length > 0) {
+          throw new BorgError('VALIDATION_FAILED', `unknown file id ${missing.join(', ')}: upload it first`, {
+            field: 'files',
+            missing,
+          });
+        }
+      }
+      const row = await jobStore.insert(tx, {
+        name: input.name,
+        type,
+        command: input.command,
+        image: input.image ?? null,
+        env: input.env ?? {},
+        labels: input.labels ?? {},
+        priority: input.priority,
+        max_attempts: input.max_attempts,
+        timeout_seconds: input.timeout_seconds ?? null,
+        array_size: input.array_size,
+        artifacts: input.artifacts,
+        files: input.files,
+        idempotency,
+      });
+      return row ? toJob(row, input.files) : null;
+    });
+    // Another request with the same key committed between the look-up and the insert.
+    if (!job) return { job: (await this.jobCreatedWith(idempotency!))!, created: false };
+    this.bus.publish({ type: 'job.updated', job });
+    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
+    return { job, created: true };
+  }
+
+  private async jobCreatedWith(idempotency: { key: string; requestSha256: string }): Promise<Job | null> {
+    const row = await jobStore.byIdempotencyKey(this.db, idempotency.key);
+    if (!row) return null;
+    if (row.request_sha256 !== idempotency.requestSha256) {
+      throw new BorgError('CONFLICT', 'this Idempotency-Key was already used to submit a different job');
+    }
+    return jobStore.view(this.db, row);
+  }
+
+  async pauseJob(id: string): Promise<Job> {
+    return this.changeJob(id, async (tx, job) => {
+      if (isJobEnded(job)) throw illegalJobAction('pause', job);
+      await jobStore.setPaused(tx, id, true);
+      return [];
+    });
+  }
+
+  async resumeJob(id: string): Promise<Job> {
+    const job = await this.changeJob(id, async (tx, row) => {
+      if (isJobEnded(row) && !row.paused) throw illegalJobAction('resume', row);
+      await jobStore.setPaused(tx, id, false);
+      return [];
+    });
+    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
+    return job;
+  }
+
+  /** Pending tasks are cancelled at once; held ones are flagged and their runners told. */
+  async cancelJob(id: string): Promise<Job> {
+    return this.changeJob(id, async (tx, job) => {
+      if (job.status === 'cancelled') return [];
+      if (isJobEnded(job)) throw illegalJobAction('cancel', job);
+      await jobStore.markCancelRequested(tx, id);
+      const cancelled = await taskStore.cancelPendingOfJob(tx, id);
+      // After the pending ones: a claim racing this cancel has either committed (its task is
+      // now held, and this statement's fresh snapshot flags it) or skipped the row we cancelled.
+      const flagged = await taskStore.requestCancelOfHeld(tx, id);
+      return [
+        ...[...cancelled, ...flagged].map((t): BorgEvent => ({ type: 'task.updated', task: toTask(t) })),
+        ...flagged.map((t): BorgEvent => ({ type: 'task.cancel_requested', runner_id: t.runner_id!, task_id: t.id })),
+      ];
+    });
+  }
+
+  /** A new attempt for every element whose latest attempt did not succeed (manual retry). */
+  async retryJob(id: string): Promise<Job> {
+    let retried = 0;
+    const job = await this.changeJob(id, async (tx, row) => {
+      if (!isJobEnded(row)) throw illegalJobAction('retry', row);
+      const ended = await taskStore.latestUnsucceeded(tx, id);
+      if (ended.length === 0)
+        throw new BorgError('ILLEGAL_TRANSITION', 'every task of this job succeeded: nothing to retry');
+      await jobStore.clearCancelRequested(tx, id);
+      const events: BorgEvent[] = [];
+      for (const task of ended) {
+        events.push({ type: 'task.updated', task: toTask(await taskStore.insertRetry(tx, task, 0)) });
+      }
+      retried = ended.length;
+      return events;
+    });
+    this.bus.publish({ type: 'tasks.available', count: retried, labels: job.labels });
+    return job;
+  }
+
+  /**
+   * Runs fn under the job's row lock, then recomputes the job's status in the same
+   * transaction, then publishes fn's events and the job's.
+   */
+  private async changeJob(id: string, fn: (tx: Queryable, job: JobRow) => Promise<BorgEvent[]>): Promise<Job> {
+    const { job, events } = await this.db.transaction(async (tx) => {
+      const row = await jobStore.get(tx, id, { lock: true });
+      if (!row) throw notFound('job', id);
+      const events = await fn(tx, row);
+      const job = await jobStore.view(tx, await jobStore.refreshStatus(tx, id));
+      return { job, events };
+    });
+    this.bus.publishAll([...events, { type: 'job.updated', job }]);
+    return job;
+  }
+}
+
+function isJobEnded(job: JobRow): boolean {
+  return job.completed_at !== null;
+}
+
+function illegalJobAction(action: string, job: JobRow): BorgError {
+  return new BorgError('ILLEGAL_TRANSITION', `cannot ${action} a job that is ${job.status}`, { status: job.status });
+}

@@ -15,10 +15,9 @@
  * --database-url an admin URL of the PostgreSQL server (BORG_BENCH_DATABASE_URL,
  * default postgres://postgres@127.0.0.1:5432/postgres). Results also go to bench/results/.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +26,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 
 import { parsePrometheusText } from '../test/prometheus-text.ts';
+import { spawnMothership } from './lib/mothership-process.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -56,7 +56,6 @@ const JOBS_PER_S = Number(args['jobs-per-second']);
 const HARD_LIMIT_MS = (DURATION_S + 3 * HEARTBEAT_S + Number(args.wait) + 300) * 1000;
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const BORG_BIN = join(ROOT, 'packages/cli/bin/borg.js');
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const ADMIN = `bench-admin-${randomBytes(12).toString('hex')}`;
 const REGISTRATION = `bench-reg-${randomBytes(12).toString('hex')}`;
@@ -64,14 +63,6 @@ const REGISTRATION = `bench-reg-${randomBytes(12).toString('hex')}`;
 // --- small tools -------------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -163,42 +154,21 @@ async function startReplica(
   storageDir: string,
   output: string[],
 ): Promise<Replica> {
-  const port = await freePort();
-  const profile = args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [];
-  const child = spawn(
-    process.execPath,
-    [...profile, BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        DATABASE_URL: databaseUrl,
-        BORG_DATA_DIR: dataDir,
-        BORG_STORAGE_DIR: storageDir,
-        BORG_ADMIN_TOKEN: ADMIN,
-        BORG_REGISTRATION_TOKEN: REGISTRATION,
-        BORG_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
-        BORG_LOG_LEVEL: 'warn',
-        // Every simulated runner registers from this one address, thousands a minute.
-        BORG_REGISTRATIONS_PER_MINUTE: '0',
-        ...(args['pool-size'] ? { BORG_DATABASE_POOL_SIZE: args['pool-size'] } : {}),
-      },
+  const { url, child } = await spawnMothership({
+    env: {
+      DATABASE_URL: databaseUrl,
+      BORG_DATA_DIR: dataDir,
+      BORG_STORAGE_DIR: storageDir,
+      BORG_ADMIN_TOKEN: ADMIN,
+      BORG_REGISTRATION_TOKEN: REGISTRATION,
+      BORG_HEARTBEAT_INTERVAL_SECONDS: String(HEARTBEAT_S),
+      // Every simulated runner registers from this one address, thousands a minute.
+      BORG_REGISTRATIONS_PER_MINUTE: '0',
+      ...(args['pool-size'] ? { BORG_DATABASE_POOL_SIZE: args['pool-size'] } : {}),
     },
-  );
-  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const ready = await fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (i > 120 || child.exitCode !== null) throw new Error(`replica on ${port} did not start:\n${output.join('')}`);
-    await sleep(500);
-  }
+    nodeArgs: args['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['profile-dir']}`] : [],
+    output,
+  });
   const perReplica = Math.ceil(RUNNERS / REPLICAS);
   return {
     url,

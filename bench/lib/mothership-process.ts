@@ -7,9 +7,6 @@ import { join } from 'node:path';
 
 import { BorgClient } from '@borg/protocol';
 
-import { migrate } from '../../packages/mothership/src/db/migrate.ts';
-import { PgliteDatabase } from '../../packages/mothership/src/db/pglite-database.ts';
-import { pgliteTemplateDir } from '../../test/test-database.ts';
 import { cpuSecondsOf, memoryOf } from './proc.ts';
 import { sleep } from './stats.ts';
 
@@ -54,46 +51,18 @@ export interface MothershipProcessOptions {
 export async function startMothershipProcess(options: MothershipProcessOptions = {}): Promise<MothershipProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'borg-bench-mothership-'));
   if (!options.databaseUrl) await seedPglite(dataDir);
-  const port = await freePort();
   const adminToken = `bench-admin-${randomBytes(12).toString('hex')}`;
   const registrationToken = `bench-reg-${randomBytes(12).toString('hex')}`;
-  const profileDir = process.env.BORG_BENCH_PROFILE_DIR;
-  const nodeArgs = [...(options.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
-        BORG_DATA_DIR: dataDir,
-        BORG_ADMIN_TOKEN: adminToken,
-        BORG_REGISTRATION_TOKEN: registrationToken,
-        BORG_LOG_LEVEL: 'warn',
-        ...options.env,
-      },
+  const { url, child, output, exited } = await spawnMothership({
+    env: {
+      ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+      BORG_DATA_DIR: dataDir,
+      BORG_ADMIN_TOKEN: adminToken,
+      BORG_REGISTRATION_TOKEN: registrationToken,
+      ...options.env,
     },
-  );
-  const output: string[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const ready = await fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (i > 240 || child.exitCode !== null) {
-      child.kill('SIGKILL');
-      throw new Error(`the mothership did not start:\n${output.join('')}`);
-    }
-    await sleep(250);
-  }
+    nodeArgs: options.nodeArgs,
+  });
   const pid = child.pid!;
   return {
     url,
@@ -119,11 +88,61 @@ export async function startMothershipProcess(options: MothershipProcessOptions =
 }
 
 /**
+ * Spawns `borg mothership` on a free loopback port with only PATH, HOME, a quiet log level and
+ * `env` in its environment, and waits until /readyz answers. BORG_BENCH_PROFILE_DIR adds
+ * --cpu-prof. Used by the figures (through startMothershipProcess) and by simulated-runners.ts.
+ */
+export async function spawnMothership(options: {
+  env: Record<string, string>;
+  nodeArgs?: string[];
+  /** How long to wait for /readyz. */
+  startTimeoutMs?: number;
+  /** Where its stdout and stderr go, chunk by chunk (a new array by default). */
+  output?: string[];
+}): Promise<{ url: string; child: ChildProcess; output: string[]; exited: Promise<void> }> {
+  const port = await freePort();
+  const profileDir = process.env.BORG_BENCH_PROFILE_DIR;
+  const nodeArgs = [...(options.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, BORG_LOG_LEVEL: 'warn', ...options.env },
+    },
+  );
+  const output = options.output ?? [];
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = performance.now() + (options.startTimeoutMs ?? 60_000);
+  for (;;) {
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) return { url, child, output, exited };
+    if (performance.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`the mothership on port ${port} did not start:\n${output.join('')}`);
+    }
+    await sleep(250);
+  }
+}
+
+/**
  * Copies a migrated PGlite database into the data directory (building the template the tests
  * also use, if missing): migrating a fresh PGlite costs seconds and leaves the process's memory
  * high, which would be measured instead of the idle server.
  */
 async function seedPglite(dataDir: string): Promise<void> {
+  // Imported here, not at the top: simulated-runners.ts spawns through this file and should not
+  // load PGlite (~45 MB) for nothing.
+  const { pgliteTemplateDir } = await import('../../test/test-database.ts');
+  const { PgliteDatabase } = await import('../../packages/mothership/src/db/pglite-database.ts');
+  const { migrate } = await import('../../packages/mothership/src/db/migrate.ts');
   const template = await pgliteTemplateDir();
   const exists = await stat(join(template, 'PG_VERSION')).then(
     () => true,

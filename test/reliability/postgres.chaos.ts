@@ -11,7 +11,6 @@ import { PgDatabase } from '../../packages/mothership/src/db/pg-database.ts';
 import { startMothership } from '../../packages/mothership/src/mothership.ts';
 import { eventually } from '../test-solder.ts';
 import { MothershipProcess, sleep, SolderProcess } from './harness/borg-processes.ts';
-import { FaultyDatabase } from './harness/faulty-database.ts';
 import { InvariantChecker } from './harness/invariants.ts';
 import { PostgresCluster } from './harness/postgres-cluster.ts';
 
@@ -114,10 +113,9 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
     expect(await checker.check()).toEqual([]);
   });
 
-  it('the claiming backend terminated between its claim and COMMIT: the claim rolls back, and the task is claimed once (F12)', async () => {
+  it('the claiming backend terminated in the middle of its claim: the claim rolls back, and the task is claimed once (F12)', async () => {
     const databaseUrl = await cluster.createDatabase('f12');
     const dataDir = await mkdtemp(join(tmpdir(), 'borg-chaos-f12-'));
-    let faulty!: FaultyDatabase;
     const adminToken = `chaos-admin-${randomBytes(8).toString('hex')}`;
     const registrationToken = `chaos-reg-${randomBytes(8).toString('hex')}`;
     const mothership = await startMothership(
@@ -125,7 +123,7 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
         { host: '127.0.0.1', port: 0, databaseUrl, dataDir, adminToken, registrationToken, logLevel: 'silent' },
         {},
       ),
-      { maintenance: false, wrapDatabase: (db) => (faulty = new FaultyDatabase(db)) },
+      { maintenance: false },
     );
     cleanups.push(async () => {
       await mothership.close();
@@ -150,19 +148,39 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
     const second = await register('f12-b');
     const job = await admin.createJob({ name: 'f12', type: 'shell', command: 'true' });
 
-    let killed = 0;
-    const stop = faulty.afterEachTransactionStatement(async (sql, tx) => {
-      if (!/SKIP LOCKED/.test(sql) || killed > 0) return;
-      killed++;
-      // The real thing: this session's backend is terminated by the server, mid-transaction.
-      await tx.query('SELECT pg_terminate_backend(pg_backend_pid())').catch(() => undefined);
+    // The claim is one call of borg_claim, which first locks the runner's row. Another session
+    // holds that lock, so the claim waits inside the function; then its backend is terminated
+    // by the server, the real thing, half-way through the claim's transaction.
+    const blocker = new PgDatabase({ connectionString: databaseUrl, maxConnections: 2 });
+    cleanups.push(() => blocker.close());
+    let releaseRunner!: () => void;
+    const holding = new Promise<void>((resolve) => (releaseRunner = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const holder = blocker.transaction(async (tx) => {
+      await tx.query('SELECT 1 FROM runners WHERE id = $1 FOR UPDATE', [first.id]);
+      locked();
+      await holding;
     });
-    const refused = await first.client.nextTasks(first.id, { wait: 0 }).then(
+    await lockTaken;
+    const answer = first.client.nextTasks(first.id, { wait: 0 }).then(
       () => 0,
       (error: { status: number }) => error.status,
     );
-    stop();
-    expect(killed).toBe(1);
+    const claimingPid = await eventually(
+      async () => {
+        const { rows } = await blocker.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE query LIKE '%borg_claim(%' AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        );
+        return rows[0]?.pid;
+      },
+      10_000,
+      'the claim to wait on the runner lock',
+    );
+    await blocker.query('SELECT pg_terminate_backend($1)', [claimingPid]);
+    const refused = await answer;
+    releaseRunner();
+    await holder;
     expect(refused).toBe(503);
     expect((await admin.getJob(job.id)).tasks).toMatchObject([{ status: 'pending', runner_id: null }]);
 

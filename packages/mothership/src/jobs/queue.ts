@@ -55,11 +55,7 @@ export class Queue {
    */
   async claim(runnerId: string, max: number): Promise<{ items: ClaimedTask[]; cancelTaskIds: string[] }> {
     if (max <= 0) return { items: [], cancelTaskIds: [] };
-    const rows = await this.db.transaction(async (tx) => {
-      const runner = await taskStore.lockRunnerForClaim(tx, runnerId);
-      if (!runner || runner.draining || runner.status === 'offline') return [];
-      return taskStore.claim(tx, runnerId, runner, max);
-    });
+    const rows = await taskStore.claim(this.db, runnerId, max);
     if (rows.length === 0) return { items: [], cancelTaskIds: [] };
     this.options.observer?.claimed(rows);
 

@@ -61,13 +61,6 @@ export interface ClaimedRow extends TaskRow {
   array_size: number;
 }
 
-export interface RunnerForClaim {
-  max_concurrent_tasks: number;
-  labels: Record<string, string>;
-  draining: boolean;
-  status: 'online' | 'offline';
-}
-
 export interface TaskEnding {
   status: TaskStatus;
   exitCode?: number | null;
@@ -99,51 +92,23 @@ export const taskStore = {
   },
 
   /**
-   * Locks the runner row for the rest of the claim transaction. Claims by one runner queue
-   * up here, which is what keeps a runner under its capacity: the claim statement that follows
-   * takes a fresh snapshot (READ COMMITTED) after this lock, so it counts every task an
-   * earlier claim of this runner committed.
-   */
-  async lockRunnerForClaim(db: Queryable, runnerId: string): Promise<RunnerForClaim | null> {
-    const { rows } = await db.query<RunnerForClaim>(
-      'SELECT max_concurrent_tasks, labels, draining, status FROM runners WHERE id = $1 FOR UPDATE',
-      [runnerId],
-    );
-    return rows[0] ?? null;
-  },
-
-  /**
-   * THE claim. One statement: count the runner's live tasks, take up to its free capacity of
-   * pending tasks in priority-then-FIFO order among those it may run (labels it carries, job
-   * not paused, retry backoff over), and assign them, all on the database's clock.
+   * THE claim, one call of borg_claim (migration 0005): lock the runner's row (claims by one
+   * runner queue up there, which keeps it under its capacity), count its live tasks, take up to
+   * its free capacity (and at most `max`) of pending tasks in priority-then-FIFO order among
+   * those it may run, and assign them, all on the database's clock. A draining or offline
+   * runner gets nothing.
    *
    * `FOR UPDATE SKIP LOCKED` makes concurrent claimers step over rows another claim is
    * taking instead of queueing behind it, so no task is claimed twice and no claimer waits.
    * The walk follows tasks_claim_idx (priority DESC, available_at, index, id WHERE pending), so
    * its cost is the number of rows skipped (paused jobs, labels not carried), not the queue's size.
    */
-  async claim(db: Queryable, runnerId: string, runner: RunnerForClaim, max: number): Promise<ClaimedRow[]> {
+  async claim(db: Queryable, runnerId: string, max: number): Promise<ClaimedRow[]> {
     const { rows } = await db.query<ClaimedRow>(
-      `WITH capacity AS (
-         SELECT greatest(0, least($2::integer, $3::integer - count(*)::integer)) AS free
-           FROM tasks WHERE runner_id = $1 AND status IN ('assigned', 'running')
-       ), picked AS (
-         SELECT c.id FROM tasks c
-          WHERE c.status = 'pending'
-            AND c.available_at <= now()
-            AND c.labels <@ $4::jsonb
-            AND NOT EXISTS (SELECT 1 FROM jobs pj WHERE pj.id = c.job_id AND pj.paused)
-          ORDER BY c.priority DESC, c.available_at, c.index, c.id
-          LIMIT (SELECT free FROM capacity)
-          FOR UPDATE OF c SKIP LOCKED
-       )
-       UPDATE tasks t SET status = 'assigned', runner_id = $1, assigned_at = now(),
-              deadline_at = now() + make_interval(secs => j.timeout_seconds)
-         FROM picked, jobs j
-        WHERE t.id = picked.id AND j.id = t.job_id
-       RETURNING ${TASK_COLUMNS}, j.name AS job_name, j.type, j.command, j.image, j.env, j.artifacts,
-                 j.timeout_seconds, j.array_size`,
-      [runnerId, max, runner.max_concurrent_tasks, JSON.stringify(runner.labels)],
+      `SELECT ${TASK_COLUMNS}, c.job_name, c.type, c.command, c.image, c.env, c.artifacts,
+              c.timeout_seconds, c.array_size
+         FROM borg_claim($1, $2) c CROSS JOIN LATERAL (SELECT (c.task).*) t`,
+      [runnerId, max],
     );
     // RETURNING has no order; hand tasks over in the order they were picked.
     return rows.sort(

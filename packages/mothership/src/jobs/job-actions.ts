@@ -27,9 +27,10 @@ export class JobActions {
   }
 
   /**
-   * Stores a job and its tasks (one per array element) and wakes runners that can take them. With an idempotency key (the `Idempotency-Key` header), a repeat of the same
-   * request returns the job the first one created (`created: false`) and creates nothing; the
-   * same key with a different request is a 409.
+   * Stores a job and its tasks (one per array element) and wakes runners that can take them.
+   * With an idempotency key (the `Idempotency-Key` header), a repeat of the same request
+   * returns the job the first one created (`created: false`) and creates nothing; the same key
+   * with a different request is a 409.
    */
   async createJob(input: ValidCreateJobRequest, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
     const idempotency = idempotencyKey

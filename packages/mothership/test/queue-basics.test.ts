@@ -114,6 +114,36 @@ describe.skipIf(ENGINE !== 'postgres')('a server ending beside the last success 
     expect(done.status).toBe('failed');
     expect(done.completed_at).not.toBeNull();
   });
+
+  // `succeeded` from its holder is one conditional UPDATE (taskStore.advance). Sent while the
+  // timeout holds the task's row, it waits, then finds the row no longer `running`: the timeout
+  // stands, the report is refused as stale, and nothing is counted twice.
+  it('refuses a success that lands while the server is timing the same task out', async () => {
+    const { admin, services } = borg();
+    const runner = await borg().registerRunner({ max_concurrent_tasks: 1 });
+    const job = await admin.createJob({ name: 'timeout-then-success', type: 'shell', command: 'true' });
+    const [task] = (await runner.client.nextTasks(runner.id, { wait: 0, max: 1 }))!.items;
+    await runner.client.reportTaskStatus(task!.id, { status: 'running' });
+
+    let late: Promise<unknown> | undefined;
+    const remove = faulty.afterEachTransactionStatement(async (sql) => {
+      if (late || !/^UPDATE tasks t SET status = \$2/.test(sql)) return;
+      late = runner.client.reportTaskStatus(task!.id, { status: 'succeeded', exit_code: 0 }).then(
+        () => 'accepted',
+        (error: BorgApiError) => error.code,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200)); // the report reaches the row lock
+    });
+    try {
+      await services.queue.endTaskByServer(task!.id, { status: 'timed_out', reason: 'server_timeout', error: 'test' });
+    } finally {
+      remove();
+    }
+    expect(await late).toBe('STALE_TASK');
+    const done = await admin.getJob(job.id);
+    expect(done.tasks.map((t) => t.status)).toEqual(['timed_out']);
+    expect(done.status).toBe('failed');
+  });
 });
 
 describe('the job list filtered by status', () => {

@@ -99,6 +99,26 @@ export class Queue {
    * current state is acknowledged and changes nothing; anything else is a 409.
    */
   async reportStatus(runnerId: string, taskId: string, report: TaskStatusRequest): Promise<TaskStatusResponse> {
+    // The reports every task makes (`running`, then `succeeded`) are one statement each when
+    // they follow the state they should, from the holder. They were five round trips each (the
+    // job's id, then BEGIN, the task's lock, the update, COMMIT): figure 2, `npm run bench -- queue`.
+    if (report.status === 'running' || report.status === 'succeeded') {
+      const advanced = await taskStore.advance(
+        this.db,
+        taskId,
+        runnerId,
+        report.status === 'running'
+          ? { status: 'running' }
+          : { status: 'succeeded', exitCode: report.exit_code ?? null, error: report.error ?? null },
+      );
+      if (advanced) {
+        if (isTerminal(advanced.status)) await this.refreshAfterEnding(advanced.job_id);
+        await this.afterTaskChange(advanced, null);
+        return { task: toTask(advanced), cancel_requested: advanced.cancel_requested_at !== null };
+      }
+    }
+    // Anything else (another ending, a repeat, a stale or refused report) takes the full path,
+    // which also says why a report is refused.
     const jobId = await taskStore.jobIdOf(this.db, taskId);
     if (!jobId) throw notFound('task', taskId);
     let retry: TaskRow | null = null;

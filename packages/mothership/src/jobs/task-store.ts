@@ -161,6 +161,35 @@ export const taskStore = {
     return rows[0]!;
   },
 
+  /**
+   * The two reports every task makes, as one conditional statement each: `running` from
+   * `assigned`, `succeeded` from `running`, and only by the runner holding the task. Null when
+   * the task is not in that state or not this runner's (a repeat, a stale or a refused report:
+   * the caller's full path then says which). The conditions are checked again on the row's
+   * latest version if another transaction held it, so a server ending that committed first wins.
+   */
+  async advance(
+    db: Queryable,
+    id: string,
+    runnerId: string,
+    report: { status: 'running' } | { status: 'succeeded'; exitCode: number | null; error: string | null },
+  ): Promise<TaskRow | null> {
+    const { rows } =
+      report.status === 'running'
+        ? await db.query<TaskRow>(
+            `UPDATE tasks t SET status = 'running', started_at = now(),
+                    deadline_at = now() + make_interval(secs => (SELECT timeout_seconds FROM jobs WHERE id = t.job_id))
+              WHERE t.id = $1 AND t.runner_id = $2 AND t.status = 'assigned' RETURNING ${TASK_COLUMNS}`,
+            [id, runnerId],
+          )
+        : await db.query<TaskRow>(
+            `UPDATE tasks t SET status = 'succeeded', exit_code = $3, reason = NULL, error = $4, completed_at = now()
+              WHERE t.id = $1 AND t.runner_id = $2 AND t.status = 'running' RETURNING ${TASK_COLUMNS}`,
+            [id, runnerId, report.exitCode, report.error],
+          );
+    return rows[0] ?? null;
+  },
+
   async end(db: Queryable, id: string, ending: TaskEnding): Promise<TaskRow> {
     const { rows } = await db.query<TaskRow>(
       `UPDATE tasks t SET status = $2, exit_code = $3, reason = $4, error = $5, completed_at = now()

@@ -268,9 +268,11 @@ export class Queue {
 
   private async afterTaskChange(task: TaskRow, retry: TaskRow | null): Promise<void> {
     if (isTerminal(task.status)) this.options.observer?.ended(task);
-    const job = await jobStore.get(this.db, task.job_id);
     const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
     if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
+    // `running` never changes the job (the claim marked it started), so its view is not read
+    // again: two round trips less on every task's first report (figure 2).
+    const job = task.status === 'running' ? null : await jobStore.get(this.db, task.job_id);
     if (job) events.push({ type: 'job.updated', job: await jobStore.view(this.db, job) });
     this.bus.publishAll(events);
     // A retry with no backoff is claimable now; delayed ones are announced by maintenance.

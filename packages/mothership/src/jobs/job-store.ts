@@ -93,12 +93,9 @@ export const jobStore = {
   /**
    * Inserts the job, one pending task per array element, and its input files, in one statement
    * (data-modifying CTEs): a submit without files needs no transaction of its own, one round
-   * trip instead of four (figures 1 and 4, `npm run bench -- dispatch enqueue`).
-   */
-  /**
-   * Inserts the job with its tasks and input files in one statement. With an idempotency key
-   * already taken, nothing is inserted and null is returned (the unique index decides, so two
-   * racing submissions with one key create one job).
+   * trip instead of four (figures 1 and 4, `npm run bench -- dispatch enqueue`). With an
+   * idempotency key already taken, nothing is inserted and null is returned (the unique index
+   * decides, so two racing submissions with one key create one job).
    */
   async insert(db: Queryable, job: NewJob): Promise<JobRow | null> {
     const { rows } = await db.query<JobRow>(

@@ -18,6 +18,13 @@ import { type BackoffPolicy, retryDelayMs } from './retry-backoff.ts';
 import { canTransition, isRetryableEnding, isTerminal, SERVER_REASONS, type ServerReason } from './task-states.ts';
 import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from './task-store.ts';
 
+/** What a status report did: the task as it now is, whether it moved, and the retry it earned. */
+interface ReportOutcome {
+  task: TaskRow;
+  changed: boolean;
+  retry: TaskRow | null;
+}
+
 export interface QueueOptions {
   backoff: BackoffPolicy;
   /** Told of claims and task endings after they commit (metrics); never consulted for decisions. */
@@ -99,30 +106,46 @@ export class Queue {
    * current state is acknowledged and changes nothing; anything else is a 409.
    */
   async reportStatus(runnerId: string, taskId: string, report: TaskStatusRequest): Promise<TaskStatusResponse> {
-    // The reports every task makes (`running`, then `succeeded`) are one statement each when
-    // they follow the state they should, from the holder. They were five round trips each (the
-    // job's id, then BEGIN, the task's lock, the update, COMMIT): figure 2, `npm run bench -- queue`.
-    if (report.status === 'running' || report.status === 'succeeded') {
-      const advanced = await taskStore.advance(
-        this.db,
-        taskId,
-        runnerId,
-        report.status === 'running'
-          ? { status: 'running' }
-          : { status: 'succeeded', exitCode: report.exit_code ?? null, error: report.error ?? null },
-      );
-      if (advanced) {
-        if (isTerminal(advanced.status)) await this.refreshAfterEnding(advanced.job_id);
-        await this.afterTaskChange(advanced, null);
-        return { task: toTask(advanced), cancel_requested: advanced.cancel_requested_at !== null };
-      }
+    const outcome =
+      (await this.advance(runnerId, taskId, report)) ?? (await this.reportInTransaction(runnerId, taskId, report));
+    if (outcome.changed) {
+      // Every ending looks again after its commit, also one that refreshed the job inside its own
+      // transaction: that refresh could not see a success committing beside it, and that success,
+      // checking before this commit, saw this task still live (an array job stayed `running` in CI).
+      if (isTerminal(outcome.task.status)) await this.refreshAfterEnding(outcome.task.job_id);
+      await this.afterTaskChange(outcome.task, outcome.retry);
     }
-    // Anything else (another ending, a repeat, a stale or refused report) takes the full path,
-    // which also says why a report is refused.
+    return { task: toTask(outcome.task), cancel_requested: outcome.task.cancel_requested_at !== null };
+  }
+
+  /**
+   * The reports every task makes (`running`, then `succeeded`) are one statement each when they
+   * follow the state they should, from the holder. They were five round trips each (the job's
+   * id, then BEGIN, the task's lock, the update, COMMIT): figure 2, `npm run bench -- queue`.
+   * Null for anything else, which takes the full path.
+   */
+  private async advance(runnerId: string, taskId: string, report: TaskStatusRequest): Promise<ReportOutcome | null> {
+    if (report.status !== 'running' && report.status !== 'succeeded') return null;
+    const task = await taskStore.advance(
+      this.db,
+      taskId,
+      runnerId,
+      report.status === 'running'
+        ? { status: 'running' }
+        : { status: 'succeeded', exitCode: report.exit_code ?? null, error: report.error ?? null },
+    );
+    return task && { task, changed: true, retry: null };
+  }
+
+  /** The full path: any report, checked against the state machine, which says why one is refused. */
+  private async reportInTransaction(
+    runnerId: string,
+    taskId: string,
+    report: TaskStatusRequest,
+  ): Promise<ReportOutcome> {
     const jobId = await taskStore.jobIdOf(this.db, taskId);
     if (!jobId) throw notFound('task', taskId);
-    let retry: TaskRow | null = null;
-    const result = await this.db.transaction(async (tx) => {
+    return this.db.transaction(async (tx): Promise<ReportOutcome> => {
       // Lock order everywhere: the job, then its tasks. Only an ending that may earn a retry
       // locks the job here (the retry must not race a cancel). `running` and `succeeded` lock
       // the task alone, and the job's status is refreshed after the commit (refreshAfterEnding):
@@ -136,7 +159,7 @@ export class Queue {
 
       if (task.status === report.status) {
         const same = report.status === 'running' || task.exit_code === (report.exit_code ?? null);
-        if (same) return { task, changed: false };
+        if (same) return { task, changed: false, retry: null };
       }
       if (isTerminal(task.status)) {
         throw new BorgError('STALE_TASK', `task ${taskId} already ended as ${task.status}${reasonSuffix(task)}`, {
@@ -150,7 +173,9 @@ export class Queue {
           to: report.status,
         });
       }
-      if (report.status === 'running') return { task: await taskStore.markRunning(tx, taskId), changed: true };
+      if (report.status === 'running') {
+        return { task: await taskStore.markRunning(tx, taskId), changed: true, retry: null };
+      }
 
       const ending: TaskEnding = {
         status: report.status,
@@ -158,20 +183,9 @@ export class Queue {
         error: report.error ?? null,
         reason: endingReason(report.status, task),
       };
-      if (!job) return { task: await taskStore.end(tx, taskId, ending), changed: true, refreshJob: true };
-      const ended = await this.endTask(tx, job, task, ending);
-      retry = ended.retry;
-      return { task: ended.task, changed: true };
+      if (!job) return { task: await taskStore.end(tx, taskId, ending), changed: true, retry: null };
+      return { ...(await this.endTask(tx, job, task, ending)), changed: true };
     });
-
-    // Every ending looks again after its commit, also one that refreshed the job inside its own
-    // transaction: that refresh could not see a success committing beside it, and that success,
-    // checking before this commit, saw this task still live (an array job stayed `running` in CI).
-    if ('refreshJob' in result || (result.changed && isTerminal(result.task.status))) {
-      await this.refreshAfterEnding(jobId);
-    }
-    if (result.changed) await this.afterTaskChange(result.task, retry);
-    return { task: toTask(result.task), cancel_requested: result.task.cancel_requested_at !== null };
   }
 
   /**

@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import reactHooks from 'eslint-plugin-react-hooks';
 import simpleImportSort from 'eslint-plugin-simple-import-sort';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -18,5 +19,10 @@ export default tseslint.config(
       // `for (;;)` loops with an explicit break read better than a flag variable.
       'no-constant-condition': ['error', { checkLoops: false }],
     },
+  },
+  // The dashboard's components follow the Rules of React (hook order, effect dependencies, pure renders).
+  {
+    files: ['packages/web/src/**/*.{ts,tsx}'],
+    ...reactHooks.configs.flat.recommended,
   },
 );

@@ -27,13 +27,22 @@ export function countByGroup(tasks: readonly Task[]): Record<(typeof GROUPS)[num
   return counts;
 }
 
+/** Each group's bar placed after the ones before it, in the order of GROUPS. */
+function stackBars(counts: Record<(typeof GROUPS)[number]['key'], number>) {
+  let x = 0;
+  return GROUPS.map((g) => {
+    const bar = { key: g.key, fill: g.fill, x, width: counts[g.key] };
+    x += bar.width;
+    return bar;
+  });
+}
+
 /**
  * An array job's elements as one stacked bar (SVG rectangles: widths are attributes, not inline
  * styles, so the page's CSP has nothing to allow) and the counts in words.
  */
 export function ArrayProgress({ tasks, size }: { tasks: readonly Task[]; size: number }) {
   const counts = countByGroup(tasks);
-  let x = 0;
   return (
     <div data-testid="array-progress" className="rounded bg-white p-4 shadow">
       <div className="mb-2 text-sm font-medium">
@@ -46,12 +55,9 @@ export function ArrayProgress({ tasks, size }: { tasks: readonly Task[]; size: n
         role="img"
         aria-label={GROUPS.map((g) => `${counts[g.key]} ${g.label}`).join(', ')}
       >
-        {GROUPS.map((g) => {
-          const width = counts[g.key];
-          const rect = <rect key={g.key} x={x} y={0} width={width} height={1} fill={g.fill} />;
-          x += width;
-          return rect;
-        })}
+        {stackBars(counts).map((bar) => (
+          <rect key={bar.key} x={bar.x} y={0} width={bar.width} height={1} fill={bar.fill} />
+        ))}
       </svg>
       <ul className="mt-2 flex flex-wrap gap-x-4 gap-y-1 text-xs text-slate-600">
         {GROUPS.map((g) => (

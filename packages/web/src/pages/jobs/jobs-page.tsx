@@ -44,8 +44,10 @@ export function JobsPage() {
   const queries = useQueryClient();
   useTopic('jobs');
   const key = search.toString();
-  // Presets resolve against the time the filter was set, so the query key stays put.
-  const filters = useMemo(() => filtersFromSearch(new URLSearchParams(key), Date.now()), [key]);
+  // Presets resolve against the time the filters were last set here, not the time of each
+  // render, so the query key stays put between renders.
+  const [filtersSetAt, setFiltersSetAt] = useState(() => Date.now());
+  const filters = useMemo(() => filtersFromSearch(new URLSearchParams(key), filtersSetAt), [key, filtersSetAt]);
   const jobs = useInfiniteQuery({
     queryKey: ['jobs', filters],
     queryFn: ({ pageParam }) => api().listJobs({ limit: 50, cursor: pageParam, ...filters }),
@@ -63,6 +65,7 @@ export function JobsPage() {
       else next.delete(k);
     }
     const query = next.toString();
+    setFiltersSetAt(Date.now());
     // Typing replaces the history entry; choosing from a list adds one, so back undoes it.
     navigate(`/jobs${query ? `?${query}` : ''}`, { replace: name === 'q' || name === 'label' });
     setSelected(new Set());

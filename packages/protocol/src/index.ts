@@ -9,3 +9,4 @@ export * from './schemas/runners.ts';
 export * from './schemas/stats.ts';
 export * from './schemas/tasks.ts';
 export * from './schemas/tokens.ts';
+export * from './terminal-escapes.ts';

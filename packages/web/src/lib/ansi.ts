@@ -1,10 +1,12 @@
-/* eslint-disable no-control-regex -- matching control characters is this module's purpose */
+import { tokenizeTerminalEscapes } from '@borg/protocol';
+
 /**
  * A deliberately small ANSI interpreter for log lines. It never produces markup: it turns a
  * line into plain-text spans plus a style taken from a closed set (colour numbers, bold, …),
  * and React renders the text as text. Only SGR (`ESC [ … m`) is interpreted; every other
- * escape sequence (OSC 8 hyperlinks, window titles, cursor moves, erases) and every other
- * control character is dropped, so nothing in a log can link, move, or execute.
+ * escape sequence (OSC 8 hyperlinks, window titles, cursor moves, erases) and every control
+ * character but tab and newline is dropped, so nothing in a log can link, move, or execute.
+ * Where a sequence ends is the shared tokenizer's rule (@borg/protocol terminal-escapes.ts).
  */
 
 export interface AnsiStyle {
@@ -23,12 +25,8 @@ export interface AnsiSpan {
   style: AnsiStyle;
 }
 
-// ESC-introduced sequences: CSI (ESC [ params final), OSC (ESC ] … BEL or ST), DCS/SOS/PM/APC
-// (ESC P|X|^|_ … ST), and two-byte escapes. An unterminated one at the end is swallowed whole.
-const SEQUENCE =
-  /\x1b(?:\[([0-?]*)([ -/]*)([@-~])|\[[0-?]*[ -/]*$|[\]PX^_][\s\S]*?(?:\x07|\x1b\\|$)|[ -/]*[0-~]?)|\x9b[0-?]*[ -/]*[@-~]?/g;
-// C0 and C1 controls other than tab; they are removed from the text.
-const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+/** Control characters that stay in the text; every other one is removed. */
+const KEPT_CONTROLS = new Set(['\t', '\n']);
 
 const clamp = (n: number) => Math.min(255, Math.max(0, n));
 
@@ -72,26 +70,29 @@ function applySgr(style: AnsiStyle, params: string): AnsiStyle {
 export function parseAnsi(line: string): AnsiSpan[] {
   const spans: AnsiSpan[] = [];
   let style: AnsiStyle = {};
-  let last = 0;
   const push = (text: string) => {
-    const clean = text.replace(CONTROL, '');
-    if (clean === '') return;
     const previous = spans[spans.length - 1];
-    if (previous && previous.style === style) previous.text += clean;
-    else spans.push({ text: clean, style });
+    if (previous && previous.style === style) previous.text += text;
+    else spans.push({ text, style });
   };
-  for (const match of line.matchAll(SEQUENCE)) {
-    push(line.slice(last, match.index));
-    last = match.index + match[0].length;
-    if (match[3] === 'm' && match[2] === '') style = applySgr(style, match[1] ?? '');
+  for (const token of tokenizeTerminalEscapes(line)) {
+    if (token.kind === 'text') push(token.text);
+    else if (token.kind === 'control' && KEPT_CONTROLS.has(token.raw)) push(token.raw);
+    else if (token.kind === 'csi' && token.final === 'm' && token.intermediates === '') {
+      style = applySgr(style, token.params);
+    }
   }
-  push(line.slice(last));
   return spans;
 }
 
 /** The line's text with every escape sequence and control character removed (search, download). */
 export function stripAnsi(line: string): string {
-  return line.replace(SEQUENCE, '').replace(CONTROL, '');
+  let text = '';
+  for (const token of tokenizeTerminalEscapes(line)) {
+    if (token.kind === 'text') text += token.text;
+    else if (token.kind === 'control' && KEPT_CONTROLS.has(token.raw)) text += token.raw;
+  }
+  return text;
 }
 
 /** The 16 basic colours, as fixed class names (a closed set: nothing from the log reaches a class). */

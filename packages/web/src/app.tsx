@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 
 import { Link } from './components/link.tsx';
+import { PageErrorBoundary } from './components/page-error-boundary.tsx';
 import { api, errorMessage, signIn, storedToken, storeToken } from './lib/api.ts';
 import { Live, setLive } from './lib/live.ts';
 import { navigate, useLocation } from './lib/router.ts';
@@ -121,7 +122,9 @@ export function App() {
         </button>
       </header>
       <main id="main" className="mx-auto max-w-6xl p-3 sm:p-6">
-        <Page path={path} />
+        <PageErrorBoundary path={path}>
+          <Page path={path} />
+        </PageErrorBoundary>
       </main>
     </div>
   );

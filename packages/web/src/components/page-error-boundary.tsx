@@ -17,21 +17,21 @@ interface State {
  * navigation stay usable, and the page is replaced by what went wrong and the ways out of it.
  */
 export class PageErrorBoundary extends Component<Props, State> {
-  state: State = { error: null };
+  override state: State = { error: null };
 
   static getDerivedStateFromError(error: unknown): State {
     return { error: error instanceof Error ? error : new Error(String(error)) };
   }
 
-  componentDidCatch(error: Error, info: ErrorInfo): void {
+  override componentDidCatch(error: Error, info: ErrorInfo): void {
     console.error(`The page ${this.props.path} failed to render:`, error, info.componentStack);
   }
 
-  componentDidUpdate(previous: Props): void {
+  override componentDidUpdate(previous: Props): void {
     if (previous.path !== this.props.path && this.state.error) this.setState({ error: null });
   }
 
-  render() {
+  override render() {
     const { error } = this.state;
     if (!error) return this.props.children;
     return (

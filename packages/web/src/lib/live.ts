@@ -3,6 +3,7 @@ import type { QueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 
 import { storedToken } from './api.ts';
+import { readServerMessage } from './read-server-message.ts';
 
 /** The log lines of one task as the viewer holds them: in order, without duplicates. */
 export interface TaskLog {
@@ -21,6 +22,8 @@ export class Live {
   private readonly counts = topicCounts;
   private retry = 0;
   private closed = false;
+  /** Frames dropped because they were not a valid server message; only the first is logged. */
+  invalidMessages = 0;
 
   // A busy queue sends hundreds of job events a second: refetch lists and counts at most once
   // a second for them (the last event of a burst is always followed by a refetch).
@@ -58,7 +61,7 @@ export class Live {
       if (this.counts.size > 0) this.send({ type: 'subscribe', topics: [...this.counts.keys()] });
       if (reconnect) void this.queries.invalidateQueries();
     };
-    socket.onmessage = (event) => this.receive(JSON.parse(String(event.data)) as ServerMessage);
+    socket.onmessage = (event) => this.receiveFrame(String(event.data));
     socket.onclose = () => {
       if (this.socket !== socket || this.closed) return;
       this.socket = null;
@@ -67,6 +70,19 @@ export class Live {
     };
   }
 
+  /** A frame from the socket: applied when it is a valid server message, dropped otherwise. */
+  receiveFrame(data: string): void {
+    const read = readServerMessage(data);
+    if ('message' in read) return this.receive(read.message);
+    if (this.invalidMessages++ === 0) {
+      console.warn(
+        `Dropped a WebSocket message that does not match the protocol (${read.problem}); ` +
+          'further ones are dropped and counted without a log.',
+      );
+    }
+  }
+
+  /** Applies a server message, already validated, to the cache. */
   receive(message: ServerMessage): void {
     switch (message.type) {
       case 'job.updated':

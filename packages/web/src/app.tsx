@@ -5,6 +5,7 @@ import { Link } from './components/link.tsx';
 import { PageErrorBoundary } from './components/page-error-boundary.tsx';
 import { api, errorMessage, signIn, storedToken, storeToken } from './lib/api.ts';
 import { Live, setLive } from './lib/live.ts';
+import { queryKeys } from './lib/query-keys.ts';
 import { navigate, useLocation } from './lib/router.ts';
 import { JobDetailPage } from './pages/jobs/job-detail-page.tsx';
 import { JobsPage } from './pages/jobs/jobs-page.tsx';
@@ -23,7 +24,7 @@ function NewJobPage() {
         onSubmit={async (request) => {
           // Errors go back to the form, which puts the server's messages next to their fields.
           const job = await api().createJob(request);
-          void queries.invalidateQueries({ queryKey: ['jobs'] });
+          void queries.invalidateQueries({ queryKey: queryKeys.jobLists() });
           navigate(`/jobs/${job.id}`);
         }}
       />

@@ -3,6 +3,7 @@ import type { QueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 
 import { storedToken } from './api.ts';
+import { filtersOfJobList, queryKeys } from './query-keys.ts';
 import { readServerMessage } from './read-server-message.ts';
 
 /** The log lines of one task as the viewer holds them: in order, without duplicates. */
@@ -27,8 +28,14 @@ export class Live {
 
   // A busy queue sends hundreds of job events a second: refetch lists and counts at most once
   // a second for them (the last event of a burst is always followed by a refetch).
-  private readonly refetchLists = atMostEvery(1000, () => void this.queries.invalidateQueries({ queryKey: ['jobs'] }));
-  private readonly refetchStats = atMostEvery(1000, () => void this.queries.invalidateQueries({ queryKey: ['stats'] }));
+  private readonly refetchLists = atMostEvery(
+    1000,
+    () => void this.queries.invalidateQueries({ queryKey: queryKeys.jobLists() }),
+  );
+  private readonly refetchStats = atMostEvery(
+    1000,
+    () => void this.queries.invalidateQueries({ queryKey: queryKeys.stats() }),
+  );
 
   constructor(private readonly queries: QueryClient) {}
 
@@ -97,14 +104,14 @@ export class Live {
         });
         // Artifacts are uploaded before a task reports its end: list them again then.
         if (!['pending', 'assigned', 'running'].includes(task.status)) {
-          void this.queries.invalidateQueries({ queryKey: ['artifacts', task.id] });
+          void this.queries.invalidateQueries({ queryKey: queryKeys.artifacts(task.id) });
         }
         return;
       }
       case 'runner.updated':
         return this.runnerUpdated(message.data);
       case 'task.log':
-        this.queries.setQueryData<TaskLog>(['logs', message.data.task_id], (log) =>
+        this.queries.setQueryData<TaskLog>(queryKeys.taskLog(message.data.task_id), (log) =>
           log ? { lines: appendLines(log.lines, message.data.lines) } : log,
         );
         return;
@@ -120,7 +127,7 @@ export class Live {
    * started now, whose answer includes the event.
    */
   private patchJob(id: string, patch: (job: JobWithTasks) => JobWithTasks): void {
-    const key = ['job', id];
+    const key = queryKeys.job(id);
     this.queries.setQueryData<JobWithTasks>(key, (old) => (old ? patch(old) : old));
     if (this.queries.isFetching({ queryKey: key, exact: true }) > 0) {
       void this.queries.invalidateQueries({ queryKey: key, exact: true }, { cancelRefetch: true });
@@ -131,9 +138,10 @@ export class Live {
     this.patchJob(job.id, (old) => ({ ...old, ...job }));
     let known = false;
     let leftFilter = false;
-    for (const [key, data] of this.queries.getQueriesData<Pages>({ queryKey: ['jobs'] })) {
+    for (const [key, data] of this.queries.getQueriesData<Pages>({ queryKey: queryKeys.jobLists() })) {
       if (!data) continue;
-      const statuses = (key[1] as { status?: string } | undefined)?.status?.split(',');
+      const status = filtersOfJobList(key)?.status;
+      const statuses = typeof status === 'string' ? status.split(',') : status;
       const pages = data.pages.map((p) => ({
         ...p,
         items: p.items.map((j) => {
@@ -152,14 +160,14 @@ export class Live {
   }
 
   private runnerUpdated(runner: Runner): void {
-    this.queries.setQueryData<{ items: Runner[] }>(['runners'], (list) => {
+    this.queries.setQueryData<{ items: Runner[] }>(queryKeys.runners(), (list) => {
       if (!list) return list;
       const items = list.items.some((r) => r.id === runner.id)
         ? list.items.map((r) => (r.id === runner.id ? runner : r))
         : [...list.items, runner];
       return { ...list, items };
     });
-    this.queries.setQueryData<Runner>(['runner', runner.id], (old) => (old ? runner : old));
+    this.queries.setQueryData<Runner>(queryKeys.runner(runner.id), (old) => (old ? runner : old));
   }
 }
 

@@ -6,6 +6,7 @@ import { ErrorState, Loading } from '../components/page-states.tsx';
 import { api } from '../lib/api.ts';
 import { formatDuration } from '../lib/format.ts';
 import { useTopic } from '../lib/live.ts';
+import { queryKeys } from '../lib/query-keys.ts';
 
 function Stat({ label, value, to }: { label: string; value: number | string; to?: string }) {
   const body = (
@@ -30,7 +31,7 @@ function Charts() {
   // Buckets are a minute wide and no event says "a minute passed", so the series is fetched
   // again once a minute (the counts above it are kept live by events instead).
   const series = useQuery({
-    queryKey: ['timeseries', '1h'],
+    queryKey: queryKeys.timeseries('1h'),
     queryFn: () => api().statsTimeseries({ window: '1h' }),
     refetchInterval: 60_000,
   });
@@ -92,7 +93,7 @@ function Charts() {
 export function OverviewPage() {
   useTopic('jobs');
   useTopic('runners');
-  const stats = useQuery({ queryKey: ['stats'], queryFn: () => api().stats() });
+  const stats = useQuery({ queryKey: queryKeys.stats(), queryFn: () => api().stats() });
   if (stats.error) return <ErrorState error={stats.error} retry={() => void stats.refetch()} />;
   const s = stats.data;
   if (!s) return <Loading what="Loading the overview" />;

@@ -10,6 +10,7 @@ import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
 import { appendLines, contiguousEnd, type TaskLog, useTopic } from '../../lib/live.ts';
+import { queryKeys } from '../../lib/query-keys.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { ArrayProgress } from './array-progress.tsx';
@@ -24,7 +25,7 @@ import { JobSpec } from './job-spec.tsx';
  * arrive live meanwhile are appended to the same cache entry and kept.
  */
 async function loadLog(queries: QueryClient, taskId: string): Promise<TaskLog> {
-  const key = ['logs', taskId];
+  const key = queryKeys.taskLog(taskId);
   const held = () => queries.getQueryData<TaskLog>(key)?.lines ?? [];
   for (;;) {
     const page = await api().getTaskLogs(taskId, { after: contiguousEnd(held()), limit: 10_000 });
@@ -37,14 +38,14 @@ async function loadLog(queries: QueryClient, taskId: string): Promise<TaskLog> {
 function TaskLogPanel({ task }: { task: Task }) {
   useTopic(`task:${task.id}`);
   const queries = useQueryClient();
-  const log = useQuery({ queryKey: ['logs', task.id], queryFn: () => loadLog(queries, task.id) });
+  const log = useQuery({ queryKey: queryKeys.taskLog(task.id), queryFn: () => loadLog(queries, task.id) });
   if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
   if (!log.data) return <Loading what="Loading the log" />;
   return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} loading={log.isFetching} />;
 }
 
 function Artifacts({ task }: { task: Task }) {
-  const artifacts = useQuery({ queryKey: ['artifacts', task.id], queryFn: () => api().listArtifacts(task.id) });
+  const artifacts = useQuery({ queryKey: queryKeys.artifacts(task.id), queryFn: () => api().listArtifacts(task.id) });
   const [error, setError] = useState<string | null>(null);
   if (artifacts.error) return <ErrorState error={artifacts.error} />;
   const items = artifacts.data?.items ?? [];
@@ -109,14 +110,14 @@ export function JobDetailPage({ id }: { id: string }) {
   const queries = useQueryClient();
   const { search } = useLocation();
   const [allRows, setAllRows] = useState(false);
-  const job = useQuery({ queryKey: ['job', id], queryFn: () => api().getJob(id) });
-  const runners = useQuery({ queryKey: ['runners'], queryFn: () => api().listRunners({ limit: 500 }) });
+  const job = useQuery({ queryKey: queryKeys.job(id), queryFn: () => api().getJob(id) });
+  const runners = useQuery({ queryKey: queryKeys.runners(), queryFn: () => api().listRunners({ limit: 500 }) });
   const action = useMutation({
     mutationFn: (what: JobAction) => runJobAction(what, id),
     onSuccess: (updated) => {
-      queries.setQueryData<JobWithTasks>(['job', id], (old) => (old ? { ...old, ...updated } : old));
+      queries.setQueryData<JobWithTasks>(queryKeys.job(id), (old) => (old ? { ...old, ...updated } : old));
       // A retry adds attempts: fetch them rather than wait for their events.
-      void queries.invalidateQueries({ queryKey: ['job', id] });
+      void queries.invalidateQueries({ queryKey: queryKeys.job(id) });
     },
   });
 

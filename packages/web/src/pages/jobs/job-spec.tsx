@@ -5,6 +5,7 @@ import { type ReactNode, useState } from 'react';
 import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
 import { formatBytes, formatTime } from '../../lib/format.ts';
+import { queryKeys } from '../../lib/query-keys.ts';
 
 /** Environment names whose values are hidden until asked for. */
 export const SECRET_NAME = /(secret|token|password|passwd|key|credential|auth|private)/i;
@@ -21,7 +22,7 @@ function Row({ label, children }: { label: string; children: ReactNode }) {
 function InputFiles({ job }: { job: Job }) {
   const infos = useQueries({
     queries: job.files.map((f) => ({
-      queryKey: ['file', f.file_id],
+      queryKey: queryKeys.file(f.file_id),
       queryFn: () => api().getFile(f.file_id),
       staleTime: Infinity,
     })),

@@ -1,4 +1,4 @@
-import { JOB_STATUSES, type JobPage, type ListJobsQuery } from '@borg/protocol';
+import { JOB_STATUSES, type JobPage } from '@borg/protocol';
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 
@@ -8,6 +8,7 @@ import { StatusBadge } from '../../components/status-badge.tsx';
 import { api } from '../../lib/api.ts';
 import { formatTime } from '../../lib/format.ts';
 import { useTopic } from '../../lib/live.ts';
+import { type JobListFilters, queryKeys } from '../../lib/query-keys.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
 import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
 
@@ -22,7 +23,7 @@ function localToIso(value: string): string | undefined {
 }
 
 /** The URL's filters as the API's query; presets are fixed to instants when the filter changes. */
-export function filtersFromSearch(search: URLSearchParams, now: number): Omit<ListJobsQuery, 'limit' | 'cursor'> {
+export function filtersFromSearch(search: URLSearchParams, now: number): JobListFilters {
   const since = search.get('since') ?? '';
   const label = search.get('label') ?? '';
   return {
@@ -49,7 +50,7 @@ export function JobsPage() {
   const [filtersSetAt, setFiltersSetAt] = useState(() => Date.now());
   const filters = useMemo(() => filtersFromSearch(new URLSearchParams(key), filtersSetAt), [key, filtersSetAt]);
   const jobs = useInfiniteQuery({
-    queryKey: ['jobs', filters],
+    queryKey: queryKeys.jobList(filters),
     queryFn: ({ pageParam }) => api().listJobs({ limit: 50, cursor: pageParam, ...filters }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last: JobPage) => last.next_cursor ?? undefined,
@@ -89,7 +90,7 @@ export function JobsPage() {
     setBulkBusy(false);
     setBulkMessage(describeBulk(action, result));
     setSelected(new Set(result.refused.map((r) => r.id)));
-    void queries.invalidateQueries({ queryKey: ['jobs'] });
+    void queries.invalidateQueries({ queryKey: queryKeys.jobLists() });
   };
 
   return (

@@ -3,11 +3,12 @@ import { useQuery } from '@tanstack/react-query';
 
 import { api } from '../../lib/api.ts';
 import { formatDuration } from '../../lib/format.ts';
+import { queryKeys } from '../../lib/query-keys.ts';
 import { useNow } from '../../lib/use-now.ts';
 
 /** The mothership's silence limit, from /stats (90 s with the default 30 s heartbeat). */
 export function useOfflineAfterSeconds(): number | undefined {
-  const stats = useQuery({ queryKey: ['stats'], queryFn: () => api().stats() });
+  const stats = useQuery({ queryKey: queryKeys.stats(), queryFn: () => api().stats() });
   return stats.data?.runner_offline_after_seconds;
 }
 

@@ -8,6 +8,7 @@ import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
 import { useTopic } from '../../lib/live.ts';
+import { queryKeys } from '../../lib/query-keys.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
 
@@ -61,13 +62,13 @@ function RunningFor({ since }: { since: string | null }) {
 function HeldTasks({ runner }: { runner: Runner }) {
   // The count arrives with every runner.updated event; a change in it refetches the list.
   const tasks = useQuery({
-    queryKey: ['runner-tasks', runner.id, runner.active_tasks],
+    queryKey: queryKeys.runnerTasks(runner.id, runner.active_tasks),
     queryFn: () => api().runnerTasks(runner.id),
   });
   // Job names, from the same cache entries the job pages use.
   const jobIds = [...new Set((tasks.data?.items ?? []).map((t) => t.job_id))];
   const jobs = useQueries({
-    queries: jobIds.map((id) => ({ queryKey: ['job', id], queryFn: () => api().getJob(id) })),
+    queries: jobIds.map((id) => ({ queryKey: queryKeys.job(id), queryFn: () => api().getJob(id) })),
   });
   const names = new Map(jobs.flatMap((j) => (j.data ? [[j.data.id, j.data.name] as const] : [])));
   if (tasks.error) return <ErrorState error={tasks.error} retry={() => void tasks.refetch()} />;
@@ -93,11 +94,11 @@ function HeldTasks({ runner }: { runner: Runner }) {
 export function RunnerDetailPage({ id }: { id: string }) {
   useTopic('runners');
   const queries = useQueryClient();
-  const runner = useQuery({ queryKey: ['runner', id], queryFn: () => api().getRunner(id) });
+  const runner = useQuery({ queryKey: queryKeys.runner(id), queryFn: () => api().getRunner(id) });
   const offlineAfter = useOfflineAfterSeconds();
   const drain = useMutation({
     mutationFn: (draining: boolean) => (draining ? api().drainRunner(id) : api().resumeRunner(id)),
-    onSuccess: (updated) => queries.setQueryData(['runner', id], updated),
+    onSuccess: (updated) => queries.setQueryData(queryKeys.runner(id), updated),
   });
 
   if (runner.error) return <ErrorState error={runner.error} retry={() => void runner.refetch()} />;

@@ -5,11 +5,12 @@ import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { api } from '../../lib/api.ts';
 import { useTopic } from '../../lib/live.ts';
+import { queryKeys } from '../../lib/query-keys.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
 
 export function RunnersPage() {
   useTopic('runners');
-  const runners = useQuery({ queryKey: ['runners'], queryFn: () => api().listRunners({ limit: 500 }) });
+  const runners = useQuery({ queryKey: queryKeys.runners(), queryFn: () => api().listRunners({ limit: 500 }) });
   const offlineAfter = useOfflineAfterSeconds();
   return (
     <section>

@@ -1,0 +1,30 @@
+import type { ListJobsQuery, TimeseriesQuery } from '@borg/protocol';
+
+/** The filters of one jobs list, the second element of its key. */
+export type JobListFilters = Omit<ListJobsQuery, 'limit' | 'cursor'>;
+
+/**
+ * Every TanStack Query key of the dashboard. Pages read a key and live events patch the same
+ * one, so a key is built only here: a list's key starts with its prefix (`jobLists()`), so one
+ * invalidation reaches every filtered list, and a job fetched by any page shares `job(id)`.
+ */
+export const queryKeys = {
+  stats: () => ['stats'] as const,
+  timeseries: (window: NonNullable<TimeseriesQuery['window']>) => ['timeseries', window] as const,
+  /** The prefix of every jobs list, whatever its filters. */
+  jobLists: () => ['jobs'] as const,
+  jobList: (filters: JobListFilters) => ['jobs', filters] as const,
+  job: (id: string) => ['job', id] as const,
+  taskLog: (taskId: string) => ['logs', taskId] as const,
+  artifacts: (taskId: string) => ['artifacts', taskId] as const,
+  file: (fileId: string) => ['file', fileId] as const,
+  runners: () => ['runners'] as const,
+  runner: (id: string) => ['runner', id] as const,
+  /** A runner's tasks, keyed by its count of active tasks too, so a change in the count refetches them. */
+  runnerTasks: (runnerId: string, activeTasks: number) => ['runner-tasks', runnerId, activeTasks] as const,
+};
+
+/** The filters in a jobs list's key. */
+export function filtersOfJobList(key: readonly unknown[]): JobListFilters | undefined {
+  return key[1] as JobListFilters | undefined;
+}

@@ -9,7 +9,7 @@ import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
 import { InputCache } from './input-files.ts';
 import { automaticLabels, detectResources } from './resources.ts';
-import { backoffMs, isStatus, isTransient, retryDelayMs, sleep } from './retry.ts';
+import { backoffMs, isStatus, isTransient, retryDelayMs, sleep, withRetry } from './retry.ts';
 import { TaskRun } from './task-run.ts';
 import { SOLDER_VERSION } from './version.ts';
 
@@ -135,18 +135,23 @@ export class Agent {
       this.useToken(this.identity.runner_id, this.identity.token);
       return;
     }
-    const answer = await this.retryTransient(() =>
-      this.client.withToken(token).register({
-        device_id: this.identity.device_id,
-        name: this.config.name,
-        hostname: detected.hostname,
-        os: detected.os,
-        arch: detected.arch,
-        version: SOLDER_VERSION,
-        max_concurrent_tasks: this.config.maxConcurrentTasks,
-        labels,
-        resources: this.resources,
-      }),
+    const answer = await withRetry(
+      () =>
+        this.client.withToken(token).register({
+          device_id: this.identity.device_id,
+          name: this.config.name,
+          hostname: detected.hostname,
+          os: detected.os,
+          arch: detected.arch,
+          version: SOLDER_VERSION,
+          max_concurrent_tasks: this.config.maxConcurrentTasks,
+          labels,
+          resources: this.resources,
+        }),
+      {
+        signal: this.stopping.signal,
+        onRetry: (error) => this.log('mothership unreachable, retrying', { err: (error as Error).message }),
+      },
     ).catch((error: unknown) => {
       if (isStatus(error, 401, 403)) throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
       throw error;
@@ -375,18 +380,6 @@ export class Agent {
     this.stopping.abort();
     for (const run of this.runs.values()) run.shutdown();
     this.rejectDone(error);
-  }
-
-  private async retryTransient<T>(fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn();
-      } catch (error) {
-        if (!isTransient(error) || this.stopping.signal.aborted) throw error;
-        this.log('mothership unreachable, retrying', { err: (error as Error).message });
-        await sleep(retryDelayMs(error, attempt), this.stopping.signal);
-      }
-    }
   }
 }
 

@@ -53,18 +53,21 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Calls fn until it succeeds or fails with a non-transient error, sleeping a jittered backoff
- * between tries. Stops early (throwing the last error) when the signal aborts.
+ * Calls fn until it succeeds or fails with an error that is not transient, waiting between tries
+ * for the jittered backoff or the server's Retry-After, whichever is longer (see retryDelayMs).
+ * `onRetry` hears of each transient failure before its wait. When the signal aborts, the last
+ * error is thrown and fn is not called again.
  */
 export async function withRetry<T>(
   fn: () => Promise<T>,
-  options: { signal?: AbortSignal; capMs?: number } = {},
+  options: { signal?: AbortSignal; capMs?: number; onRetry?: (error: unknown) => void } = {},
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
       if (!isTransient(error) || options.signal?.aborted) throw error;
+      options.onRetry?.(error);
       await sleep(retryDelayMs(error, attempt, 500, options.capMs ?? 30_000), options.signal);
       if (options.signal?.aborted) throw error;
     }

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 
 import { BorgApiError, BorgClient } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { backoffMs, isTransient, retryDelayMs } from '../src/retry.ts';
+import { backoffMs, isTransient, retryDelayMs, withRetry } from '../src/retry.ts';
 
 /**
  * A solder told to wait (429 or 503 with Retry-After, as the mothership's rate limits and
@@ -59,5 +59,83 @@ describe('retry delays', () => {
     expect(retryDelayMs(await refusal(), 0)).toBe(5 * 60_000);
     retryAfter = 'soon';
     expect((await refusal()).retryAfterSeconds).toBeUndefined();
+  });
+});
+
+describe('withRetry', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const unreachable = () => new TypeError('fetch failed');
+  const busy = (retryAfterSeconds?: number) => {
+    const error = new BorgApiError(503, 'DATABASE_UNAVAILABLE', 'the database is unavailable');
+    if (retryAfterSeconds !== undefined) error.retryAfterSeconds = retryAfterSeconds;
+    return error;
+  };
+
+  /** fn fails with each of `errors` in turn, then answers 'done'. */
+  function failingWith(...errors: Error[]) {
+    return vi.fn(async () => {
+      const error = errors.shift();
+      if (error) throw error;
+      return 'done';
+    });
+  }
+
+  it('tries again after transient failures, telling onRetry of each, and returns the answer', async () => {
+    const fn = failingWith(unreachable(), busy(), unreachable());
+    const retried: unknown[] = [];
+    const result = withRetry(fn, { onRetry: (error) => retried.push(error) });
+    await vi.runAllTimersAsync();
+    await expect(result).resolves.toBe('done');
+    expect(fn).toHaveBeenCalledTimes(4);
+    expect(retried.map((e) => (e as Error).message)).toEqual([
+      'fetch failed',
+      'the database is unavailable',
+      'fetch failed',
+    ]);
+  });
+
+  it("waits out the server's Retry-After before the next try", async () => {
+    const fn = failingWith(busy(7));
+    const result = withRetry(fn);
+    await vi.advanceTimersByTimeAsync(6_900);
+    expect(fn).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(fn).toHaveBeenCalledTimes(2);
+    await expect(result).resolves.toBe('done');
+  });
+
+  it('never waits longer than capMs between tries when the server names no delay', async () => {
+    const fn = failingWith(...Array.from({ length: 8 }, unreachable));
+    const result = withRetry(fn, { capMs: 1_000 });
+    await vi.advanceTimersByTimeAsync(8 * 1_000);
+    await expect(result).resolves.toBe('done');
+    expect(fn).toHaveBeenCalledTimes(9);
+  });
+
+  it('throws an answer that is not transient at once, without retrying', async () => {
+    const refused = new BorgApiError(409, 'STALE_TASK', 'task t-1 was taken back');
+    const fn = failingWith(refused);
+    const onRetry = vi.fn();
+    await expect(withRetry(fn, { onRetry })).rejects.toBe(refused);
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(onRetry).not.toHaveBeenCalled();
+  });
+
+  it('throws the last error, and calls fn no more, once the signal aborts during a wait', async () => {
+    const last = unreachable();
+    const fn = failingWith(last, unreachable());
+    const stop = new AbortController();
+    const result = withRetry(fn, { signal: stop.signal });
+    const settled = expect(result).rejects.toBe(last);
+    await vi.advanceTimersByTimeAsync(100);
+    stop.abort();
+    await settled;
+    expect(fn).toHaveBeenCalledTimes(1);
   });
 });

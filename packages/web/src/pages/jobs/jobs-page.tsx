@@ -10,6 +10,7 @@ import { formatTime } from '../../lib/format.ts';
 import { useTopic } from '../../lib/live.ts';
 import { type JobListFilters, queryKeys } from '../../lib/query-keys.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
+import { useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
 import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
 
 /** The time filter's presets, in seconds back from now. */
@@ -38,6 +39,9 @@ export function filtersFromSearch(search: URLSearchParams, now: number): JobList
 }
 
 const input = 'rounded border border-slate-300 bg-white px-2 py-1';
+
+/** How long typing in a text filter must pause before the list is fetched for it. */
+export const TYPING_PAUSE_MS = 300;
 
 /** Jobs, newest first, paged by the server's cursor; filters live in the URL; rows update live. */
 export function JobsPage() {
@@ -71,6 +75,10 @@ export function JobsPage() {
     navigate(`/jobs${query ? `?${query}` : ''}`, { replace: name === 'q' || name === 'label' });
     setSelected(new Set());
   };
+
+  // One debounce per field: a pause in one must not drop what was typed in the other.
+  const setTypedName = useDebouncedCallback((value: string) => setFilter('q', value), TYPING_PAUSE_MS);
+  const setTypedLabel = useDebouncedCallback((value: string) => setFilter('label', value), TYPING_PAUSE_MS);
 
   const items = jobs.data?.pages.flatMap((p) => p.items) ?? [];
   const since = search.get('since') ?? (search.get('from') || search.get('to') ? 'custom' : '');
@@ -111,7 +119,7 @@ export function JobsPage() {
           aria-label="Search names"
           placeholder="Search names…"
           defaultValue={search.get('q') ?? ''}
-          onChange={(e) => setFilter('q', e.target.value.trim())}
+          onChange={(e) => setTypedName(e.target.value.trim())}
           className={`${input} col-span-2 sm:w-56`}
         />
         <select
@@ -145,7 +153,7 @@ export function JobsPage() {
           aria-label="Label"
           placeholder="label key=value"
           defaultValue={search.get('label') ?? ''}
-          onChange={(e) => setFilter('label', e.target.value.trim())}
+          onChange={(e) => setTypedLabel(e.target.value.trim())}
           className={`${input} font-mono`}
         />
         {since === 'custom' && (

@@ -63,7 +63,7 @@ export class TestMothership {
   }
 
   get db() {
-    return this.mothership.services.db;
+    return this.mothership.db;
   }
 
   /** A client with the admin (user) token. */

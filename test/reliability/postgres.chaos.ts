@@ -186,7 +186,7 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
 
     const claims = await Promise.all([second, first].map((r) => r.client.nextTasks(r.id, { wait: 0 })));
     expect(claims.flatMap((c) => c?.items ?? []).map((t) => t.job_id)).toEqual([job.id]);
-    const checker = new InvariantChecker(() => mothership.services.db);
+    const checker = new InvariantChecker(() => mothership.db);
     expect(await checker.check()).toEqual([]);
   });
 

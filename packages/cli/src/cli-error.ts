@@ -1,4 +1,4 @@
-import { BorgApiError } from '@borg/protocol';
+import { BorgApiError, type ErrorCode } from '@borg/protocol';
 
 /**
  * The exit codes of the client commands (docs/cli.md). Each kind of failure has its own, so a
@@ -69,12 +69,48 @@ export function toCliError(error: unknown, target: Target): CliError {
   return internal;
 }
 
+type ErrorKind = 'usage' | 'auth' | 'forbidden' | 'not-found' | 'conflict' | 'too-large' | 'busy' | 'failed';
+
+/** How the CLI treats each of the server's error codes (the compiler asks about every new one). */
+const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
+  VALIDATION_FAILED: 'usage',
+  INVALID_JSON: 'usage',
+  UNSUPPORTED_MEDIA_TYPE: 'failed',
+  METHOD_NOT_ALLOWED: 'failed',
+  UPGRADE_REQUIRED: 'failed',
+  HEADERS_TOO_LARGE: 'failed',
+  REQUEST_TIMEOUT: 'failed',
+  UNAUTHORIZED: 'auth',
+  FORBIDDEN: 'forbidden',
+  NOT_FOUND: 'not-found',
+  JOB_NOT_FOUND: 'not-found',
+  TASK_NOT_FOUND: 'not-found',
+  RUNNER_NOT_FOUND: 'not-found',
+  FILE_NOT_FOUND: 'not-found',
+  TOKEN_NOT_FOUND: 'not-found',
+  ILLEGAL_TRANSITION: 'conflict',
+  STALE_TASK: 'conflict',
+  LOG_SEQUENCE_GAP: 'conflict',
+  CONFLICT: 'conflict',
+  PAYLOAD_TOO_LARGE: 'too-large',
+  RATE_LIMITED: 'busy',
+  INTERNAL: 'busy',
+  DATABASE_UNAVAILABLE: 'busy',
+  DATABASE_CONFLICT: 'busy',
+  INSUFFICIENT_STORAGE: 'busy',
+};
+
+function kindOf(error: BorgApiError): ErrorKind {
+  if (error.code in KIND_OF_CODE) return KIND_OF_CODE[error.code as ErrorCode];
+  return error.retryable ? 'busy' : 'failed';
+}
+
 function fromApiError(error: BorgApiError, target: Target): CliError {
   const what = error.message;
-  switch (error.status) {
-    case 400:
+  switch (kindOf(error)) {
+    case 'usage':
       return new CliError(what, ExitCode.USAGE, 'see `borg <command> --help`');
-    case 401:
+    case 'auth':
       return new CliError(
         target.tokenSource
           ? `the mothership at ${target.addr} refused the token from ${target.tokenSource} (${what})`
@@ -82,24 +118,24 @@ function fromApiError(error: BorgApiError, target: Target): CliError {
         ExitCode.AUTH,
         'run `borg login URL` with a valid user token, or set BORG_TOKEN',
       );
-    case 403:
+    case 'forbidden':
       return new CliError(what, ExitCode.AUTH, 'use a user token (borg_usr_…), not a runner or registration token');
-    case 404:
+    case 'not-found':
       return new CliError(what, ExitCode.NOT_FOUND, 'check the id (`borg jobs list`, `borg runners list`)');
-    case 409:
+    case 'conflict':
       return new CliError(what, ExitCode.CONFLICT, 'see its current state with `borg jobs show ID`');
-    case 413:
+    case 'too-large':
       return new CliError(what, ExitCode.TRANSFER, 'the mothership limits uploads with BORG_MAX_UPLOAD_BYTES');
-    case 429:
-      return new CliError(what, ExitCode.UNAVAILABLE, 'the mothership is rate limiting: try again shortly');
-    default:
-      if (error.status >= 500) {
-        return new CliError(
-          `the mothership at ${target.addr} failed (${error.status} ${error.code}: ${what})`,
-          ExitCode.UNAVAILABLE,
-          'try again; if it persists, see the mothership log',
-        );
+    case 'busy':
+      if (error.code === 'RATE_LIMITED') {
+        return new CliError(what, ExitCode.UNAVAILABLE, 'the mothership is rate limiting: try again shortly');
       }
+      return new CliError(
+        `the mothership at ${target.addr} failed (${error.status} ${error.code}: ${what})`,
+        ExitCode.UNAVAILABLE,
+        'try again; if it persists, see the mothership log',
+      );
+    case 'failed':
       return new CliError(`${error.status} ${error.code}: ${what}`, ExitCode.FAILED);
   }
 }

@@ -157,6 +157,6 @@ class Follower {
 }
 
 function isTransient(error: unknown): boolean {
-  if (error instanceof BorgApiError) return error.status >= 500 || error.status === 429;
+  if (error instanceof BorgApiError) return error.retryable;
   return error instanceof TypeError && error.message === 'fetch failed';
 }

@@ -1,4 +1,4 @@
-import { BorgApiError, type BorgClient, type JobWithTasks, type Task } from '@borg/protocol';
+import { BorgApiError, type BorgClient, type ErrorCode, type JobWithTasks, type Task } from '@borg/protocol';
 
 import { CliError, ExitCode, usageError } from './cli-error.ts';
 
@@ -12,14 +12,14 @@ export async function resolveJobOrTask(client: BorgClient, id: string): Promise<
   try {
     return { kind: 'job', job: await client.getJob(id) };
   } catch (error) {
-    if (isStatus(error, 400))
+    if (hasCode(error, 'VALIDATION_FAILED'))
       throw usageError(`"${id}" is not a job or task id`, 'ids look like 0b6f1c2e-…; see `borg jobs list`');
-    if (!isStatus(error, 404)) throw error;
+    if (!hasCode(error, 'JOB_NOT_FOUND')) throw error;
   }
   try {
     return { kind: 'task', task: await client.getTask(id) };
   } catch (error) {
-    if (!isStatus(error, 404)) throw error;
+    if (!hasCode(error, 'TASK_NOT_FOUND')) throw error;
     throw new CliError(
       `no job or task has the id ${id}`,
       ExitCode.NOT_FOUND,
@@ -28,6 +28,6 @@ export async function resolveJobOrTask(client: BorgClient, id: string): Promise<
   }
 }
 
-function isStatus(error: unknown, status: number): boolean {
-  return error instanceof BorgApiError && error.status === status;
+function hasCode(error: unknown, code: ErrorCode): boolean {
+  return error instanceof BorgApiError && error.code === code;
 }

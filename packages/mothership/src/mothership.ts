@@ -4,7 +4,9 @@ import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 
+import { ArtifactService } from './artifacts/artifact-service.ts';
 import { Authenticator } from './auth/authenticator.ts';
+import { TokenService } from './auth/token-service.ts';
 import { tokenStore } from './auth/token-store.ts';
 import { type MothershipConfig, storageDirOf } from './config.ts';
 import { lockDataDir } from './db/data-dir-lock.ts';
@@ -12,24 +14,25 @@ import type { Database } from './db/database.ts';
 import { DatabaseHealth } from './db/database-health.ts';
 import { loadMigrations, migrate } from './db/migrate.ts';
 import { PgDatabase } from './db/pg-database.ts';
+import { checkReadiness } from './db/readiness.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { Maintenance, MISSED_HEARTBEATS_BEFORE_OFFLINE } from './dispatch/maintenance.ts';
+import { Queue } from './dispatch/queue.ts';
+import { RunnerSessions } from './dispatch/runner-sessions.ts';
 import { EventBus } from './events/event-bus.ts';
 import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
 import { type BlobStorage, DiskBlobStorage } from './files/blob-storage.ts';
 import { FileService } from './files/file-service.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
-import type { WebSocketHub } from './http/websocket-hub.ts';
-import { ArtifactService } from './jobs/artifact-service.ts';
-import { Dispatcher } from './jobs/dispatcher.ts';
 import { JobActions } from './jobs/job-actions.ts';
 import { jobStore, toJob } from './jobs/job-store.ts';
 import { logStore } from './jobs/log-store.ts';
-import { Maintenance } from './jobs/maintenance.ts';
-import { Queue } from './jobs/queue.ts';
-import { RunnerSessions } from './jobs/runner-sessions.ts';
 import { taskStore, toTask } from './jobs/task-store.ts';
+import { WebSocketHub } from './live/websocket-hub.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { runnerStore } from './runners/runner-store.ts';
+import { StatsService } from './stats/stats-service.ts';
 
 /** Tokens created on this start; shown once, then only their hashes exist. */
 export interface CreatedSecrets {
@@ -40,6 +43,8 @@ export interface CreatedSecrets {
 export interface Mothership {
   app: FastifyInstance;
   services: Services;
+  db: Database;
+  bus: EventBus;
   maintenance: Maintenance;
   hub: WebSocketHub;
   log: Logger;
@@ -116,19 +121,22 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     const dispatcher = new Dispatcher(db, queue, bus);
     cleanup.push(async () => dispatcher.close());
     const files = new FileService(db, storage, config.maxUploadBytes);
+    const hub = new WebSocketHub(bus, db);
+    metrics.track({ websocketClients: () => hub.size });
     const services: Services = {
       config,
-      db,
       health,
-      migrations,
-      bus,
+      readiness: () => checkReadiness(db, migrations),
       authenticator: new Authenticator(db, bus),
+      tokens: new TokenService(db, bus),
       jobs: new JobActions(db, bus),
       queue,
       dispatcher,
       sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds),
       files,
       artifacts: new ArtifactService(db, files),
+      stats: new StatsService(db, config.heartbeatIntervalSeconds * MISSED_HEARTBEATS_BEFORE_OFFLINE),
+      live: hub,
       metrics,
     };
 
@@ -140,7 +148,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     cleanup.push(() => maintenance.stop());
     metrics.track({ longPollWaiters: () => dispatcher.waiting, maintenanceLeader: () => maintenance.isLeader });
 
-    const { app, hub, inFlight } = await buildApp(
+    const { app, inFlight } = await buildApp(
       services,
       config.logLevel === 'silent'
         ? false
@@ -165,6 +173,8 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     return {
       app,
       services,
+      db,
+      bus,
       maintenance,
       hub,
       log,

@@ -47,7 +47,8 @@ describe('long-polling for tasks', () => {
   ): Promise<Poll> {
     const before = borg().services.dispatcher.waiting;
     const poll: Poll = { settled: false, settledAt: 0, result: Promise.resolve(null) };
-    poll.result = runner.client.nextTasks(runner.id, options).finally(() => {
+    const { signal, ...query } = options;
+    poll.result = runner.client.nextTasks(runner.id, query, { signal }).finally(() => {
       poll.settled = true;
       poll.settledAt = performance.now();
     });

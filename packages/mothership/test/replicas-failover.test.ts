@@ -82,7 +82,7 @@ describe.skipIf(ENGINE !== 'postgres')('three replicas on one PostgreSQL, and th
   }
 
   /** Whether some session of this database holds the maintenance lock. */
-  async function maintenanceLockHeld(db = b.services.db): Promise<boolean> {
+  async function maintenanceLockHeld(db = b.db): Promise<boolean> {
     const { rows } = await db.query<{ n: number }>(
       `SELECT count(*)::integer AS n FROM pg_locks
         WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND objsubid = 1 AND granted
@@ -297,7 +297,7 @@ describe.skipIf(ENGINE !== 'postgres')('three replicas on one PostgreSQL, and th
     expect((await finished(onC(), batch.id)).status).toBe('succeeded');
 
     for (const id of submitted) expect((await onC().getJob(id)).status, `job ${id}`).toBe('succeeded');
-    const { rows } = await b.services.db.query<{ status: string; n: number }>(
+    const { rows } = await b.db.query<{ status: string; n: number }>(
       `SELECT status, count(*)::integer AS n FROM tasks GROUP BY status ORDER BY status`,
     );
     // No attempt was lost or retried: every task ended on its first attempt, except the one cancelled on purpose.

@@ -203,7 +203,7 @@ describe('task status reports through the API', () => {
     const { me } = await runners();
     const id = await taskIn('running');
     const events: string[] = [];
-    const off = borg().services.bus.on('task.updated', (e) => e.task.id === id && events.push(e.task.status));
+    const off = borg().mothership.bus.on('task.updated', (e) => e.task.id === id && events.push(e.task.status));
     try {
       const first = await me.client.reportTaskStatus(id, { status: 'succeeded', exit_code: 0 });
       const second = await me.client.reportTaskStatus(id, { status: 'succeeded', exit_code: 0 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { SLOW_CONSUMER_CLOSE_CODE } from '../src/http/websocket-hub.ts';
+import { SLOW_CONSUMER_CLOSE_CODE } from '../src/live/websocket-hub.ts';
 
 /**
  * DESIGN "Events": a slow client is dropped, never buffered without bound. The client here

@@ -9,14 +9,14 @@ import { type ClientOptions, WebSocket, WebSocketServer } from 'ws';
 
 import { createTestDatabase } from '../../../test/test-database.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import type { Principal } from '../src/auth/token-store.ts';
+import type { Principal } from '../src/auth/principal.ts';
 import { redactUrl } from '../src/http/build-app.ts';
 import {
   FLOOD_CLOSE_CODE,
   MAX_MESSAGES_PER_SECOND,
   MAX_SOCKETS_PER_TOKEN,
   WebSocketHub,
-} from '../src/http/websocket-hub.ts';
+} from '../src/live/websocket-hub.ts';
 
 /**
  * The live channel `/ws` (DESIGN "Events" and the API contract; test plan 4.D W1, W2, W4, W5),
@@ -395,7 +395,7 @@ describe('the WebSocket /ws', () => {
     async function hubWith(principal: Principal) {
       server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
       await new Promise((resolve) => server.once('listening', resolve));
-      hub = new WebSocketHub(borg().services.bus, borg().db, { pingIntervalMs: PING_MS });
+      hub = new WebSocketHub(borg().mothership.bus, borg().db, { pingIntervalMs: PING_MS });
       server.on('connection', (socket) => hub.add(socket, principal));
       url = `ws://127.0.0.1:${(server.address() as { port: number }).port}`;
     }
@@ -407,7 +407,7 @@ describe('the WebSocket /ws', () => {
 
     it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
       const token = await borg().admin.createToken({ name: 'pinged' });
-      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null });
+      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null, role: 'admin' });
       const dead = new WebSocket(url, { autoPong: false });
       const alive = new WebSocket(url);
       await Promise.all([dead, alive].map((s) => new Promise((resolve) => s.once('open', resolve))));
@@ -421,7 +421,7 @@ describe('the WebSocket /ws', () => {
 
     it('closes the socket of a token that expires while it is open, within a ping interval', async () => {
       const token = await borg().admin.createToken({ name: 'expiring', expires_in_seconds: 3600 });
-      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null });
+      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null, role: 'admin' });
       const socket = new WebSocket(url);
       await new Promise((resolve) => socket.once('open', resolve));
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));

@@ -1,22 +1,16 @@
 import type { z } from 'zod';
 
-import { ErrorBody, OkResponse } from './schemas/common.ts';
-import { page } from './schemas/common.ts';
-import { Artifact, ArtifactList, FileInfo } from './schemas/files.ts';
-import { type CreateJobRequest, Job, JobPage, JobWithTasks, type ListJobsQuery, Task } from './schemas/jobs.ts';
-import { type AppendLogsRequest, AppendLogsResponse, LogPage } from './schemas/logs.ts';
+import { type ClientErrorCode, ErrorBody, type ErrorCode, isRetryableError } from './error-codes.ts';
 import {
-  type HeartbeatRequest,
-  HeartbeatResponse,
-  NextTasksResponse,
-  type RegisterRunnerRequest,
-  RegisterRunnerResponse,
-  Runner,
-  RunnerTasks,
-} from './schemas/runners.ts';
-import { Stats, StatsTimeseries, type TimeseriesQuery } from './schemas/stats.ts';
-import { type TaskStatusRequest, TaskStatusResponse } from './schemas/tasks.ts';
-import { CreatedToken, type CreateTokenRequest, TokenInfo, TokenList } from './schemas/tokens.ts';
+  type CallOptions,
+  fillPath,
+  pathParamNames,
+  RAW_RESPONSE,
+  type RouteArgs,
+  type RouteDefinition,
+  type RouteResult,
+} from './route-definition.ts';
+import { type Routes, routes } from './routes.ts';
 
 /** A non-2xx answer from the mothership, carrying its error code and message. */
 export class BorgApiError extends Error {
@@ -25,12 +19,17 @@ export class BorgApiError extends Error {
 
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode | ClientErrorCode,
     message: string,
     readonly details?: unknown,
   ) {
     super(message);
     this.name = 'BorgApiError';
+  }
+
+  /** Nothing happened on the server, and the same request may succeed if sent again later. */
+  get retryable(): boolean {
+    return isRetryableError(this.code, this.status);
   }
 }
 
@@ -42,7 +41,7 @@ export interface BorgClientOptions {
   fetch?: typeof fetch;
 }
 
-type Query = Record<string, string | number | boolean | undefined>;
+type Query = Record<string, unknown>;
 
 /** A request body streamed by hand, of known length (see `uploadFile` with `onChunk`). */
 interface StreamBody {
@@ -51,21 +50,37 @@ interface StreamBody {
   length: number;
 }
 
-interface RequestOptions<T extends z.ZodType> {
+interface SendOptions {
   body?: unknown;
   form?: FormData;
   stream?: StreamBody;
   query?: Query;
-  schema: T;
   signal?: AbortSignal;
-  /** Statuses that mean "nothing" rather than an error; they resolve to null. */
-  emptyOn?: number[];
 }
 
+/** Routes whose client method is hand-written below: multipart bodies and raw answers. */
+type HandWritten = {
+  [K in keyof Routes]: Routes[K] extends { bodyKind: 'multipart' } | { responses: { 200: typeof RAW_RESPONSE } }
+    ? K
+    : never;
+}[keyof Routes];
+
+/** One method per JSON route of the table, named after its operation. */
+export type RouteMethods = {
+  [K in Exclude<keyof Routes, HandWritten>]: (...args: RouteArgs<Routes[K]>) => Promise<RouteResult<Routes[K]>>;
+};
+
 /**
- * A typed client for every `/api/v1` route. Each answer is checked against its schema, so a
- * server and a client that disagree fail loudly at the boundary instead of deep inside.
+ * A typed client for every route of the table in `routes.ts`: each JSON operation is a method
+ * of the same name taking its path parameters, then its body (or query), then options. Each
+ * answer is checked against its schema, so a server and a client that disagree fail loudly at
+ * the boundary instead of deep inside.
  */
+// The JSON methods are put on the prototype from the route table, after the class; this
+// interface gives them their types.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type
+export interface BorgClient extends RouteMethods {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class BorgClient {
   readonly baseUrl: string;
   token: string | undefined;
@@ -81,79 +96,6 @@ export class BorgClient {
     return new BorgClient({ baseUrl: this.baseUrl, token, fetch: this.fetchImpl });
   }
 
-  // --- user routes -------------------------------------------------------------------------
-
-  stats() {
-    return this.request('GET', '/api/v1/stats', { schema: Stats });
-  }
-
-  statsTimeseries(query: TimeseriesQuery = {}) {
-    return this.request('GET', '/api/v1/stats/timeseries', { query: { ...query }, schema: StatsTimeseries });
-  }
-
-  createJob(job: CreateJobRequest) {
-    return this.request('POST', '/api/v1/jobs', { body: job, schema: Job });
-  }
-
-  listJobs(query: ListJobsQuery = {}) {
-    const { status, ...rest } = query;
-    const statusParam = Array.isArray(status) ? status.join(',') : status;
-    return this.request('GET', '/api/v1/jobs', { query: { ...rest, status: statusParam }, schema: JobPage });
-  }
-
-  getJob(id: string) {
-    return this.request('GET', `/api/v1/jobs/${enc(id)}`, { schema: JobWithTasks });
-  }
-
-  pauseJob(id: string) {
-    return this.request('POST', `/api/v1/jobs/${enc(id)}/pause`, { schema: Job });
-  }
-
-  resumeJob(id: string) {
-    return this.request('POST', `/api/v1/jobs/${enc(id)}/resume`, { schema: Job });
-  }
-
-  cancelJob(id: string) {
-    return this.request('POST', `/api/v1/jobs/${enc(id)}/cancel`, { schema: Job });
-  }
-
-  retryJob(id: string) {
-    return this.request('POST', `/api/v1/jobs/${enc(id)}/retry`, { schema: Job });
-  }
-
-  listRunners(query: { limit?: number; cursor?: string } = {}) {
-    return this.request('GET', '/api/v1/runners', { query, schema: page(Runner) });
-  }
-
-  getRunner(id: string) {
-    return this.request('GET', `/api/v1/runners/${enc(id)}`, { schema: Runner });
-  }
-
-  /** The tasks the runner holds now. */
-  runnerTasks(id: string) {
-    return this.request('GET', `/api/v1/runners/${enc(id)}/tasks`, { schema: RunnerTasks });
-  }
-
-  drainRunner(id: string) {
-    return this.request('POST', `/api/v1/runners/${enc(id)}/drain`, { schema: Runner });
-  }
-
-  resumeRunner(id: string) {
-    return this.request('POST', `/api/v1/runners/${enc(id)}/resume`, { schema: Runner });
-  }
-
-  getTask(id: string) {
-    return this.request('GET', `/api/v1/tasks/${enc(id)}`, { schema: Task });
-  }
-
-  getTaskLogs(taskId: string, query: { after?: number; limit?: number } = {}) {
-    return this.request('GET', `/api/v1/tasks/${enc(taskId)}/logs`, { query, schema: LogPage });
-  }
-
-  listArtifacts(taskId: string) {
-    return this.request('GET', `/api/v1/tasks/${enc(taskId)}/artifacts`, { schema: ArtifactList });
-  }
-
   /**
    * Uploads a file as the multipart field `file`. With `onChunk`, the multipart body is streamed
    * by hand so the caller sees each chunk of the file as it leaves (a progress bar, a running
@@ -164,117 +106,78 @@ export class BorgClient {
     content: Blob,
     filename: string,
     options: { onChunk?: (chunk: Uint8Array) => void; signal?: AbortSignal } = {},
-  ) {
+  ): Promise<RouteResult<Routes['uploadFile']>> {
     if (!options.onChunk) {
       const form = new FormData();
       form.append('file', content, filename);
-      return this.request('POST', '/api/v1/files', { form, schema: FileInfo, signal: options.signal });
+      return this.call(routes.uploadFile, [], { form, signal: options.signal });
     }
     const stream = multipartFileBody(content, filename, options.onChunk);
-    return this.request('POST', '/api/v1/files', { stream, schema: FileInfo, signal: options.signal });
+    return this.call(routes.uploadFile, [], { stream, signal: options.signal });
   }
 
-  getFile(id: string) {
-    return this.request('GET', `/api/v1/files/${enc(id)}`, { schema: FileInfo });
-  }
-
-  /** The raw response, so callers can stream the body to disk. */
-  async downloadFile(id: string, signal?: AbortSignal): Promise<Response> {
-    const response = await this.send('GET', `/api/v1/files/${enc(id)}/download`, { signal });
-    if (!response.ok) throw await toApiError(response);
-    return response;
-  }
-
-  listTokens() {
-    return this.request('GET', '/api/v1/tokens', { schema: TokenList });
-  }
-
-  createToken(request: CreateTokenRequest) {
-    return this.request('POST', '/api/v1/tokens', { body: request, schema: CreatedToken });
-  }
-
-  revokeToken(id: string) {
-    return this.request('DELETE', `/api/v1/tokens/${enc(id)}`, { schema: TokenInfo });
-  }
-
-  // --- runner routes (called by the solder with its runner token) -------------------------------
-
-  register(request: RegisterRunnerRequest) {
-    return this.request('POST', '/api/v1/runners/register', { body: request, schema: RegisterRunnerResponse });
-  }
-
-  heartbeat(runnerId: string, request: HeartbeatRequest) {
-    return this.request('POST', `/api/v1/runners/${enc(runnerId)}/heartbeat`, {
-      body: request,
-      schema: HeartbeatResponse,
-    });
-  }
-
-  /** Claims up to `max` tasks, holding the request up to `wait` seconds; null when none came. */
-  nextTasks(runnerId: string, options: { wait?: number; max?: number; signal?: AbortSignal } = {}) {
-    return this.request('GET', `/api/v1/runners/${enc(runnerId)}/tasks/next`, {
-      query: { wait: options.wait, max: options.max },
-      schema: NextTasksResponse,
-      signal: options.signal,
-      emptyOn: [204],
-    });
-  }
-
-  reportTaskStatus(taskId: string, request: TaskStatusRequest) {
-    return this.request('POST', `/api/v1/tasks/${enc(taskId)}/status`, { body: request, schema: TaskStatusResponse });
-  }
-
-  appendTaskLogs(taskId: string, request: AppendLogsRequest) {
-    return this.request('POST', `/api/v1/tasks/${enc(taskId)}/logs`, { body: request, schema: AppendLogsResponse });
-  }
-
-  uploadArtifact(taskId: string, path: string, content: Blob) {
+  uploadArtifact(taskId: string, path: string, content: Blob): Promise<RouteResult<Routes['uploadArtifact']>> {
     const form = new FormData();
     // The fields go first: the server checks them before it accepts a byte of the file.
     form.append('task_id', taskId);
     form.append('path', path);
     form.append('file', content, path.split('/').pop() ?? 'artifact');
-    return this.request('POST', '/api/v1/artifacts/upload', { form, schema: Artifact });
+    return this.call(routes.uploadArtifact, [], { form });
   }
 
-  health() {
-    return this.request('GET', '/healthz', { schema: OkResponse });
+  /** The raw response, so callers can stream the body to disk. */
+  downloadFile(id: string, signal?: AbortSignal): Promise<Response> {
+    return this.callRaw(routes.downloadFile, [id], { signal });
+  }
+
+  /** Prometheus metrics as text. */
+  async metrics(options: CallOptions = {}): Promise<string> {
+    return (await this.callRaw(routes.metrics, [], options)).text();
   }
 
   // --- plumbing ----------------------------------------------------------------------------------
 
-  async request<T extends z.ZodType>(
-    method: string,
-    path: string,
-    options: RequestOptions<T> & { emptyOn: number[] },
-  ): Promise<z.infer<T> | null>;
-  async request<T extends z.ZodType>(method: string, path: string, options: RequestOptions<T>): Promise<z.infer<T>>;
-  async request<T extends z.ZodType>(method: string, path: string, options: RequestOptions<T>) {
-    const response = await this.send(method, path, options);
-    if (options.emptyOn?.includes(response.status)) {
-      await response.body?.cancel();
-      return null;
-    }
+  /** Calls a JSON route: fills its path, sends the payload, checks the answer against its schema. */
+  async call<R extends RouteDefinition>(
+    definition: R,
+    pathValues: readonly string[],
+    options: SendOptions = {},
+  ): Promise<RouteResult<R>> {
+    const where = `${definition.method} ${definition.path}`;
+    const response = await this.send(definition.method, fillPath(definition.path, pathValues), options);
     if (!response.ok) throw await toApiError(response);
-    const parsed = options.schema.safeParse(await response.json());
+    const schema = definition.responses[response.status];
+    if (schema === undefined || schema === RAW_RESPONSE) {
+      await response.body?.cancel();
+      throw new BorgApiError(response.status, 'BAD_RESPONSE', `unexpected status ${response.status} from ${where}`);
+    }
+    if (isNullSchema(schema)) {
+      await response.body?.cancel();
+      return null as RouteResult<R>;
+    }
+    const parsed = schema.safeParse(await response.json());
     if (!parsed.success) {
       throw new BorgApiError(
         response.status,
         'BAD_RESPONSE',
-        `unexpected answer from ${method} ${path}: ${parsed.error.message}`,
+        `unexpected answer from ${where}: ${parsed.error.message}`,
       );
     }
-    return parsed.data;
+    return parsed.data as RouteResult<R>;
   }
 
-  private send(
-    method: string,
-    path: string,
-    options: { body?: unknown; form?: FormData; stream?: StreamBody; query?: Query; signal?: AbortSignal },
-  ): Promise<Response> {
+  /** Calls a route whose answer is not JSON and returns the response itself once it is a success. */
+  async callRaw(definition: RouteDefinition, pathValues: readonly string[], options: SendOptions = {}) {
+    const response = await this.send(definition.method, fillPath(definition.path, pathValues), options);
+    if (!response.ok) throw await toApiError(response);
+    return response;
+  }
+
+  private send(method: string, path: string, options: SendOptions): Promise<Response> {
     const url = new URL(this.baseUrl + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(key, String(value));
+      if (value === undefined) continue;
+      url.searchParams.set(key, Array.isArray(value) ? value.join(',') : String(value));
     }
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -293,16 +196,37 @@ export class BorgClient {
     // What fetch requires of a streamed body (not yet in the DOM typings).
     if (options.stream) init.duplex = 'half';
     if (body !== undefined) {
-      // Node's fetch (undici 6) clones every request with a body in case it must follow a
-      // redirect, and the clone tees the body: the branch that is never read keeps every chunk,
-      // so a 200 MB upload held 210 MB of memory (nodejs/undici#4058). It skips the clone when
-      // redirects are errors and there is no window, which also suits an API that never
-      // redirects. Measured on a 200 MB upload: peak RSS 283 MB before, 90 MB after.
+      // Node's fetch clones a request with a body in case it must follow a redirect, and the
+      // clone's unread branch keeps every chunk of an upload in memory (nodejs/undici#4058). It
+      // skips the clone when redirects are errors and there is no window; the API never redirects.
       init.redirect = 'error';
       init.window = null;
     }
     return this.fetchImpl(url, init);
   }
+}
+
+/**
+ * The JSON methods, one per route of the table: the path parameters come first, then the body
+ * when the route takes one, else the query, then the call options.
+ */
+for (const [name, definition] of Object.entries(routes) as [string, RouteDefinition][]) {
+  if (name in BorgClient.prototype) continue;
+  const paramCount = pathParamNames(definition.path).length;
+  Object.defineProperty(BorgClient.prototype, name, {
+    value(this: BorgClient, ...args: unknown[]) {
+      const pathValues = args.slice(0, paramCount) as string[];
+      const rest = args.slice(paramCount);
+      const body = definition.body ? rest.shift() : undefined;
+      const query = definition.query ? (rest.shift() as Query | undefined) : undefined;
+      const { signal } = (rest.shift() ?? {}) as CallOptions;
+      return this.call(definition, pathValues, { body, query, signal });
+    },
+  });
+}
+
+function isNullSchema(schema: z.ZodType): boolean {
+  return (schema as { def?: { type?: string } }).def?.type === 'null';
 }
 
 /**
@@ -356,18 +280,22 @@ async function toApiError(response: Response): Promise<BorgApiError> {
 
 async function errorOf(response: Response): Promise<BorgApiError> {
   const text = await response.text();
+  let body: unknown;
   try {
-    const parsed = ErrorBody.safeParse(JSON.parse(text));
-    if (parsed.success) {
-      const { code, message, details } = parsed.data.error;
-      return new BorgApiError(response.status, code, message, details);
-    }
+    body = JSON.parse(text);
   } catch {
-    // not JSON: fall through to a generic error
+    // not JSON: something other than the mothership answered
   }
-  return new BorgApiError(response.status, `HTTP_${response.status}`, text.slice(0, 200) || response.statusText);
-}
-
-function enc(segment: string): string {
-  return encodeURIComponent(segment);
+  const parsed = ErrorBody.safeParse(body);
+  if (parsed.success) {
+    const { code, message, details } = parsed.data.error;
+    return new BorgApiError(response.status, code, message, details);
+  }
+  // A newer mothership's code this client does not know keeps its message, and is judged by status.
+  const message = (body as { error?: { message?: unknown } } | undefined)?.error?.message;
+  return new BorgApiError(
+    response.status,
+    'UNEXPECTED_RESPONSE',
+    typeof message === 'string' ? message : text.slice(0, 200) || response.statusText,
+  );
 }

@@ -1,4 +1,7 @@
 export * from './client.ts';
+export * from './error-codes.ts';
+export * from './route-definition.ts';
+export * from './routes.ts';
 export * from './safe-path.ts';
 export * from './schemas/common.ts';
 export * from './schemas/events.ts';

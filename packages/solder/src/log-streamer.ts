@@ -134,7 +134,7 @@ export class LogStreamer {
           this.resync(batch.seq + this.seqShift, (error.details as { next_seq?: number } | undefined)?.next_seq);
           continue;
         }
-        this.rejected = error instanceof BorgApiError ? error : new BorgApiError(0, 'SEND_FAILED', String(error));
+        this.rejected = error instanceof BorgApiError ? error : new BorgApiError(0, 'REQUEST_FAILED', String(error));
         this.spool.clear();
         this.options.onRejected?.(this.rejected);
         return;

@@ -41,7 +41,7 @@ describe('bulk job actions', () => {
     const seen: string[] = [];
     const result = await runBulk('pause', ids, async (action, id) => {
       seen.push(`${action}:${id}`);
-      if (id === 'job-3') throw new BorgApiError(409, 'JOB_FINISHED', 'job-3 has finished');
+      if (id === 'job-3') throw new BorgApiError(409, 'ILLEGAL_TRANSITION', 'job-3 has finished');
       return { id } as Job;
     });
     expect(seen.sort()).toEqual(ids.map((id) => `pause:${id}`).sort());

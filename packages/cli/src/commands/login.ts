@@ -43,14 +43,14 @@ export function loginCommand(): Command {
         try {
           await new BorgClient({ baseUrl: addr, token }).stats();
         } catch (error) {
-          if (error instanceof BorgApiError && error.status === 401) {
+          if (error instanceof BorgApiError && error.code === 'UNAUTHORIZED') {
             throw new CliError(
               `the mothership at ${addr} refused this token (${error.message})`,
               ExitCode.AUTH,
               'copy the admin token from its first-start banner, or create one with `borg tokens create`',
             );
           }
-          if (error instanceof BorgApiError && error.status === 403) {
+          if (error instanceof BorgApiError && error.code === 'FORBIDDEN') {
             throw new CliError(
               `that token cannot use the API (${error.message})`,
               ExitCode.AUTH,

@@ -1,7 +1,8 @@
 import type { Database } from '../db/database.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import type { Principal } from './principal.ts';
 import { hashToken, MAX_TOKEN_LENGTH } from './token-secret.ts';
-import { type Principal, tokenStore } from './token-store.ts';
+import { tokenStore } from './token-store.ts';
 
 /** How long a verified token is trusted without asking the database again. */
 const CACHE_TTL_MS = 5_000;

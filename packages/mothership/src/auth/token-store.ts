@@ -1,14 +1,11 @@
-import type { TokenInfo } from '@borg/protocol';
+import type { Role, TokenInfo } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import type { Principal } from './principal.ts';
 import { generateToken, hashToken, type TokenKind } from './token-secret.ts';
 
-export interface Principal {
-  kind: TokenKind;
-  tokenId: string;
-  /** Set for runner tokens: the only runner this token may act as. */
-  runnerId: string | null;
-}
+/** User tokens have no role of their own yet: each one acts as an admin. */
+const USER_TOKEN_ROLE: Role = 'admin';
 
 interface TokenRow {
   id: string;
@@ -47,7 +44,13 @@ export const tokenStore = {
       [tokenHash],
     );
     const row = rows[0];
-    return row ? { kind: row.kind, tokenId: row.id, runnerId: row.runner_id } : null;
+    if (!row) return null;
+    return {
+      kind: row.kind,
+      tokenId: row.id,
+      runnerId: row.runner_id,
+      role: row.kind === 'user' ? USER_TOKEN_ROLE : null,
+    };
   },
 
   async create(

@@ -3,10 +3,10 @@ import type { Logger } from 'pino';
 import { type Database, LOCK_KEYS, type SessionLock } from '../db/database.ts';
 import type { DatabaseHealth } from '../db/database-health.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import { jobStore, toJob } from '../jobs/job-store.ts';
+import { taskStore } from '../jobs/task-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
-import { jobStore, toJob } from './job-store.ts';
 import type { Queue } from './queue.ts';
-import { taskStore } from './task-store.ts';
 
 export interface MaintenanceOptions {
   heartbeatIntervalSeconds: number;
@@ -166,13 +166,7 @@ export class Maintenance {
 
   /** Wakes waiting runners for tasks whose retry backoff ended since the last round. */
   private async announceAvailableTasks(): Promise<void> {
-    const { rows } = await this.db.query<{ now: Date; n: number }>(
-      `SELECT now() AS now,
-              (SELECT count(*)::integer FROM tasks
-                WHERE status = 'pending' AND available_at <= now() AND available_at > coalesce($1::timestamptz, now())) AS n`,
-      [this.lastAvailabilityCheck],
-    );
-    const { now, n } = rows[0]!;
+    const { now, count: n } = await taskStore.countBecameAvailableSince(this.db, this.lastAvailabilityCheck);
     this.lastAvailabilityCheck = now;
     if (n > 0) this.bus.publish({ type: 'tasks.available', count: n, labels: null });
 

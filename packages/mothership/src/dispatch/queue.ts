@@ -11,12 +11,18 @@ import type {
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
+import { logStore, type NewLogLine } from '../jobs/log-store.ts';
+import { type BackoffPolicy, retryDelayMs } from '../jobs/retry-backoff.ts';
+import {
+  canTransition,
+  isRetryableEnding,
+  isTerminal,
+  SERVER_REASONS,
+  type ServerReason,
+} from '../jobs/task-states.ts';
+import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from '../jobs/task-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
-import { type JobRow, jobStore, toJob } from './job-store.ts';
-import { logStore, type NewLogLine } from './log-store.ts';
-import { type BackoffPolicy, retryDelayMs } from './retry-backoff.ts';
-import { canTransition, isRetryableEnding, isTerminal, SERVER_REASONS, type ServerReason } from './task-states.ts';
-import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from './task-store.ts';
 
 /** What a status report did: the task as it now is, whether it moved, and the retry it earned. */
 interface ReportOutcome {
@@ -69,7 +75,7 @@ export class Queue {
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
     const [started, files, cancelTaskIds] = await Promise.all([
       jobStore.markStarted(this.db, jobIds),
-      this.inputFilesOf(jobIds),
+      jobStore.inputFilesOf(this.db, jobIds),
       taskStore.cancelRequestedOfRunner(this.db, runnerId),
     ]);
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
@@ -213,10 +219,7 @@ export class Queue {
         });
       }
       const lines = await logStore.insert(tx, taskId, task.log_lines, batch.lines as NewLogLine[]);
-      await tx.query('UPDATE tasks SET log_batches = log_batches + 1, log_lines = log_lines + $2 WHERE id = $1', [
-        taskId,
-        lines.length,
-      ]);
+      await taskStore.countLogBatch(tx, taskId, lines.length);
       return { stored: true, nextSeq: task.log_batches + 1, lineCount: task.log_lines + lines.length, lines };
     });
     if (outcome.lines.length > 0) this.bus.publish({ type: 'task.log', task_id: taskId, lines: outcome.lines });
@@ -301,22 +304,6 @@ export class Queue {
       .get(this.db, runnerId)
       .then((runner) => runner && this.bus.publish({ type: 'runner.updated', runner }))
       .catch(() => undefined); // a missed dashboard refresh is not worth failing a claim for
-  }
-
-  private async inputFilesOf(jobIds: string[]): Promise<Map<string, JobFileWithMeta[]>> {
-    const { rows } = await this.db.query<JobFileWithMeta & { job_id: string; size: string | number }>(
-      `SELECT jf.job_id, jf.file_id, jf.path, f.filename, f.size, f.sha256
-         FROM job_files jf JOIN files f ON f.id = jf.file_id
-        WHERE jf.job_id = ANY($1::uuid[]) ORDER BY jf.id`,
-      [jobIds],
-    );
-    const byJob = new Map<string, JobFileWithMeta[]>();
-    for (const { job_id, ...file } of rows) {
-      const list = byJob.get(job_id) ?? [];
-      list.push({ ...file, size: Number(file.size) });
-      byJob.set(job_id, list);
-    }
-    return byJob;
   }
 }
 

@@ -1,9 +1,12 @@
 import type {
   HeartbeatRequest,
   HeartbeatResponse,
+  ListRunnersQuery,
   RegisterRunnerRequest,
   RegisterRunnerResponse,
   Runner,
+  RunnerPage,
+  Task,
 } from '@borg/protocol';
 import type { z } from 'zod';
 
@@ -11,9 +14,10 @@ import { tokenStore } from '../auth/token-store.ts';
 import type { Database } from '../db/database.ts';
 import { notFound } from '../errors.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import { taskStore, toTask } from '../jobs/task-store.ts';
+import { keysetPage } from '../paging.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { Queue } from './queue.ts';
-import { taskStore } from './task-store.ts';
 
 type ValidRegistration = z.output<typeof RegisterRunnerRequest>;
 type ValidHeartbeat = z.output<typeof HeartbeatRequest>;
@@ -30,6 +34,29 @@ export class RunnerSessions {
     private readonly queue: Queue,
     private readonly heartbeatIntervalSeconds: number,
   ) {}
+
+  /** Newest first, one keyset page at a time. */
+  list(query: z.output<typeof ListRunnersQuery>): Promise<RunnerPage> {
+    return keysetPage(
+      query,
+      2,
+      (limit, after) => runnerStore.list(this.db, limit, after ? { createdAt: after[0]!, id: after[1]! } : undefined),
+      (runner) => [runner.created_at, runner.id],
+      (runners) => runners,
+    );
+  }
+
+  async get(id: string): Promise<Runner> {
+    const runner = await runnerStore.get(this.db, id);
+    if (!runner) throw notFound('runner', id);
+    return runner;
+  }
+
+  /** The tasks the runner holds now (assigned or running). */
+  async heldTasks(id: string): Promise<Task[]> {
+    await this.get(id);
+    return (await taskStore.heldByRunner(this.db, id)).map(toTask);
+  }
 
   /**
    * Registers a device, or re-registers a known one under the same id. A re-registration is a

@@ -47,4 +47,11 @@ export const fileStore = {
   async remove(db: Queryable, id: string): Promise<void> {
     await db.query('DELETE FROM files WHERE id = $1', [id]);
   },
+
+  /** The ids among `fileIds` that name no uploaded file. */
+  async unknownIds(db: Queryable, fileIds: readonly string[]): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);
+    const known = new Set(rows.map((r) => r.id));
+    return fileIds.filter((id) => !known.has(id));
+  },
 };

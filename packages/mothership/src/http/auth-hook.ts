@@ -1,40 +1,50 @@
+import { type Access, type Role, roleAtLeast } from '@borg/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { type Authenticator, bearerToken } from '../auth/authenticator.ts';
-import type { Principal } from '../auth/token-store.ts';
+import type { Principal } from '../auth/principal.ts';
 import { BorgError } from '../errors.ts';
 import { type AuthFailureLimiter, rateLimited } from './rate-limits.ts';
 
-/**
- * Who may call a route:
- * - `public`: anyone (health checks only);
- * - `user`: a user (API) token;
- * - `runner`: a runner token, and only for the runner named in `:id` when the path has one;
- * - `registration`: a registration token (header, or the seed's `token` body field);
- * - `user-or-runner`: either (file downloads: the route then checks what a runner may read).
- * A route that says nothing is `user`: the default is to deny.
- */
-export type RouteAccess = 'public' | 'user' | 'runner' | 'registration' | 'user-or-runner';
-
 declare module 'fastify' {
   interface FastifyContextConfig {
-    access?: RouteAccess;
+    /** Who may call the route (from the route table); a route that says nothing needs a viewer. */
+    access?: Access;
   }
   interface FastifyRequest {
     principal: Principal | null;
   }
 }
 
-const ALLOWED_KINDS: Record<Exclude<RouteAccess, 'public'>, Principal['kind'][]> = {
-  user: ['user'],
-  runner: ['runner'],
-  registration: ['registration'],
-  'user-or-runner': ['user', 'runner'],
+/** What a token of the wrong class is told it would need. */
+const NEEDED_KIND: Record<Exclude<Access, 'public'>, string> = {
+  viewer: 'user',
+  submitter: 'user',
+  operator: 'user',
+  admin: 'user',
+  runner: 'runner',
+  registration: 'registration',
+  'viewer-or-runner': 'user or runner',
 };
+
+/** Why a principal may not call a route of this access, or null when it may. */
+function refusal(access: Exclude<Access, 'public'>, principal: Principal): string | null {
+  const allowed =
+    access === 'runner' || access === 'registration'
+      ? principal.kind === access
+      : principal.kind === 'user' || (access === 'viewer-or-runner' && principal.kind === 'runner');
+  if (!allowed) {
+    return `a ${principal.kind} token cannot be used here; this route needs a ${NEEDED_KIND[access]} token`;
+  }
+  if (principal.kind !== 'user' || access === 'runner' || access === 'registration') return null;
+  const needed: Role = access === 'viewer-or-runner' ? 'viewer' : access;
+  const held = principal.role ?? 'viewer';
+  return roleAtLeast(held, needed) ? null : `this route needs the ${needed} role; this token is a ${held}`;
+}
 
 export function createAuthHook(authenticator: Authenticator, failures: AuthFailureLimiter | null) {
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    const access = request.routeOptions.config.access ?? 'user';
+    const access = request.routeOptions.config.access ?? 'viewer';
     request.principal = null;
     if (access === 'public') return;
 
@@ -57,12 +67,8 @@ export function createAuthHook(authenticator: Authenticator, failures: AuthFailu
         token ? 'the token is not valid (unknown, revoked or expired)' : 'an Authorization: Bearer token is required',
       );
     }
-    if (!ALLOWED_KINDS[access].includes(principal.kind)) {
-      throw new BorgError(
-        'FORBIDDEN',
-        `a ${principal.kind} token cannot be used here; this route needs a ${ALLOWED_KINDS[access].join(' or ')} token`,
-      );
-    }
+    const refused = refusal(access, principal);
+    if (refused) throw new BorgError('FORBIDDEN', refused);
     const pathRunnerId = (request.params as { id?: string } | undefined)?.id;
     if (
       access === 'runner' &&

@@ -5,22 +5,20 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 
 import { BorgError } from '../errors.ts';
+import { MAX_SOCKETS_PER_TOKEN } from '../live/websocket-hub.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
+import { adminHandlers } from './handlers/admin-handlers.ts';
+import { fileHandlers } from './handlers/file-handlers.ts';
+import { jobHandlers } from './handlers/job-handlers.ts';
+import { runnerHandlers } from './handlers/runner-handlers.ts';
+import { taskHandlers } from './handlers/task-handlers.ts';
 import { installRateLimits, presentedCredential, rateLimited } from './rate-limits.ts';
-import { fileRoutes } from './routes/files.ts';
-import { healthRoutes } from './routes/health.ts';
-import { jobRoutes } from './routes/jobs.ts';
-import { metricsRoutes } from './routes/metrics.ts';
-import { runnerRoutes } from './routes/runners.ts';
-import { statsRoutes } from './routes/stats.ts';
-import { taskRoutes } from './routes/tasks.ts';
-import { tokenRoutes } from './routes/tokens.ts';
+import { registerRouteTable } from './route-table.ts';
 import type { Services } from './services.ts';
 import { installSlowBodyGuard } from './slow-body-guard.ts';
 import { webAppRoutes } from './web-app.ts';
-import { MAX_SOCKETS_PER_TOKEN, WebSocketHub } from './websocket-hub.ts';
 
 /** JSON bodies are small (a job spec, a heartbeat); larger ones are refused before parsing. */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -41,7 +39,6 @@ function requestIdOf(header: string | string[] | undefined): string {
 
 export interface BuiltApp {
   app: FastifyInstance;
-  hub: WebSocketHub;
   /** Requests whose response has not ended yet (for a graceful shutdown). */
   inFlight: () => number;
 }
@@ -164,26 +161,26 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
       headerPairs: 50,
     },
   });
-  await app.register(healthRoutes, { services });
-  await app.register(metricsRoutes, { services });
-  await app.register(
-    async (api) => {
-      await api.register(jobRoutes, { services });
-      await api.register(runnerRoutes, { services });
-      await api.register(taskRoutes, { services });
-      await api.register(fileRoutes, { services });
-      await api.register(tokenRoutes, { services });
-      await api.register(statsRoutes, { services });
+  registerRouteTable(
+    app,
+    {
+      ...adminHandlers(services),
+      ...jobHandlers(services),
+      ...taskHandlers(services),
+      ...runnerHandlers(services),
+      ...fileHandlers(services),
     },
-    { prefix: '/api/v1' },
+    // Prometheus figures say how busy the fleet is, which labels have work waiting and how many
+    // runners exist: not secrets, but not for everyone either, unless a scraper on a private
+    // network is allowed in without a token.
+    { access: { metrics: services.config.metricsPublic ? 'public' : 'viewer' } },
   );
 
   await app.register(webAppRoutes, {});
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
 
-  const hub = new WebSocketHub(services.bus, services.db);
-  services.metrics.track({ websocketClients: () => hub.size });
+  const hub = services.live;
   const allowedOrigins = new Set(services.config.allowedOrigins);
   app.route({
     method: 'GET',
@@ -213,5 +210,5 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
   });
   app.addHook('onClose', async () => hub.close());
 
-  return { app, hub, inFlight: () => inFlight };
+  return { app, inFlight: () => inFlight };
 }

@@ -1,12 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
+import { ERROR_STATUS, type ErrorCode } from '@borg/protocol';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 
 import type { DatabaseHealth } from '../db/database-health.ts';
 import { isDatabaseUnavailable } from '../db/database-health.ts';
-import { BorgError, ERROR_STATUS, type ErrorCode } from '../errors.ts';
+import { BorgError } from '../errors.ts';
 import { presentedCredential } from './rate-limits.ts';
 
 /** Fastify's own error codes, translated into Borg's. */

@@ -1,34 +1,33 @@
-import type { Authenticator } from '../auth/authenticator.ts';
-import type { MothershipConfig } from '../config.ts';
-import type { Database } from '../db/database.ts';
-import type { DatabaseHealth } from '../db/database-health.ts';
-import type { Migration } from '../db/migrate.ts';
-import type { EventBus } from '../events/event-bus.ts';
-import type { FileService } from '../files/file-service.ts';
-import type { ArtifactService } from '../jobs/artifact-service.ts';
-import type { Dispatcher } from '../jobs/dispatcher.ts';
-import type { JobActions } from '../jobs/job-actions.ts';
-import type { Queue } from '../jobs/queue.ts';
-import type { RunnerSessions } from '../jobs/runner-sessions.ts';
-import type { Metrics } from '../metrics/metrics.ts';
+import type { Readiness } from '@borg/protocol';
 
-/** Everything the HTTP layer calls. Routes take these; they never touch SQL themselves. */
+import type { ArtifactService } from '../artifacts/artifact-service.ts';
+import type { Authenticator } from '../auth/authenticator.ts';
+import type { TokenService } from '../auth/token-service.ts';
+import type { MothershipConfig } from '../config.ts';
+import type { DatabaseHealth } from '../db/database-health.ts';
+import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { Queue } from '../dispatch/queue.ts';
+import type { RunnerSessions } from '../dispatch/runner-sessions.ts';
+import type { FileService } from '../files/file-service.ts';
+import type { JobActions } from '../jobs/job-actions.ts';
+import type { WebSocketHub } from '../live/websocket-hub.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { StatsService } from '../stats/stats-service.ts';
+
+/** Everything the HTTP layer calls. Handlers take these; they never touch a store or SQL. */
 export interface Services {
   config: MothershipConfig;
-  db: Database;
   health: DatabaseHealth;
-  migrations: Migration[];
-  bus: EventBus;
+  readiness: () => Promise<Readiness>;
   authenticator: Authenticator;
+  tokens: TokenService;
   jobs: JobActions;
   queue: Queue;
   dispatcher: Dispatcher;
   sessions: RunnerSessions;
   files: FileService;
   artifacts: ArtifactService;
+  stats: StatsService;
+  live: WebSocketHub;
   metrics: Metrics;
-}
-
-export interface RouteOptions {
-  services: Services;
 }

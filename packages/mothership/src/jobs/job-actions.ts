@@ -1,15 +1,22 @@
 import { createHash } from 'node:crypto';
 
-import type { Job, JobWithTasks, ValidCreateJobRequest } from '@borg/protocol';
+import type { Job, JobPage, JobWithTasks, ListJobsQuery, LogPage, Task, ValidCreateJobRequest } from '@borg/protocol';
+import type { z } from 'zod';
 
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { fileStore } from '../files/file-store.ts';
+import { keysetPage } from '../paging.ts';
 import { type JobRow, jobStore, toJob } from './job-store.ts';
+import { logStore } from './log-store.ts';
 import { taskStore, toTask } from './task-store.ts';
 
+type JobFilters = z.output<typeof ListJobsQuery>;
+
 /**
- * What users do to whole jobs: submit, read, pause, resume, cancel, retry. Each change is one
+ * What users do to jobs: submit, list and read them (with their tasks and logs), pause, resume,
+ * cancel, retry. Each change is one
  * transaction under the job's row lock (the lock order everywhere is the job, then its tasks),
  * and its events are published after the commit. The runners' side is in queue.ts.
  */
@@ -18,6 +25,43 @@ export class JobActions {
     private readonly db: Database,
     private readonly bus: EventBus,
   ) {}
+
+  /** Newest first, filtered, one keyset page at a time. */
+  listJobs(filters: JobFilters): Promise<JobPage> {
+    const { status, name, label, q, created_after, created_before } = filters;
+    const separator = label?.indexOf('=') ?? -1;
+    return keysetPage(
+      filters,
+      2,
+      (limit, after) =>
+        jobStore.list(this.db, {
+          limit,
+          statuses: status,
+          namePrefix: name,
+          label: label ? { key: label.slice(0, separator), value: label.slice(separator + 1) } : undefined,
+          nameContains: q,
+          createdAfter: created_after,
+          createdBefore: created_before,
+          after: after ? { createdCursor: after[0]!, id: after[1]! } : undefined,
+        }),
+      (row) => [row.created_cursor, row.id],
+      (rows) => jobStore.views(this.db, rows),
+    );
+  }
+
+  async getTask(id: string): Promise<Task> {
+    const row = await taskStore.get(this.db, id);
+    if (!row) throw notFound('task', id);
+    return toTask(row);
+  }
+
+  /** A task's log lines after line `after` (-1: from the start), in order. */
+  async taskLogs(id: string, after: number, limit: number): Promise<LogPage> {
+    if (!(await taskStore.get(this.db, id))) throw notFound('task', id);
+    const items = await logStore.page(this.db, id, after, limit);
+    const last = items.at(-1);
+    return { items, next_cursor: items.length === limit && last ? String(last.index) : null };
+  }
 
   async getJob(id: string): Promise<JobWithTasks> {
     const row = await jobStore.get(this.db, id);
@@ -48,9 +92,7 @@ export class JobActions {
     const job = await write(async (tx) => {
       const fileIds = [...new Set(input.files.map((f) => f.file_id))];
       if (fileIds.length > 0) {
-        const { rows } = await tx.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);
-        const known = new Set(rows.map((r) => r.id));
-        const missing = fileIds.filter((id) => !known.has(id));
+        const missing = await fileStore.unknownIds(tx, fileIds);
         if (missing.length > 0) {
           throw new BorgError('VALIDATION_FAILED', `unknown file id ${missing.join(', ')}: upload it first`, {
             field: 'files',

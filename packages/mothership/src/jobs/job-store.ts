@@ -1,4 +1,4 @@
-import type { Job, JobFile, JobStatus, JobType } from '@borg/protocol';
+import type { Job, JobFile, JobFileWithMeta, JobStatus, JobType } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -162,6 +162,23 @@ export const jobStore = {
       const list = byJob.get(row.job_id) ?? [];
       list.push({ file_id: row.file_id, path: row.path });
       byJob.set(row.job_id, list);
+    }
+    return byJob;
+  },
+
+  /** The input files of jobs with what a solder needs to fetch and check them, by job id. */
+  async inputFilesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobFileWithMeta[]>> {
+    const { rows } = await db.query<JobFileWithMeta & { job_id: string; size: string | number }>(
+      `SELECT jf.job_id, jf.file_id, jf.path, f.filename, f.size, f.sha256
+         FROM job_files jf JOIN files f ON f.id = jf.file_id
+        WHERE jf.job_id = ANY($1::uuid[]) ORDER BY jf.id`,
+      [jobIds],
+    );
+    const byJob = new Map<string, JobFileWithMeta[]>();
+    for (const { job_id, ...file } of rows) {
+      const list = byJob.get(job_id) ?? [];
+      list.push({ ...file, size: Number(file.size) });
+      byJob.set(job_id, list);
     }
     return byJob;
   },

@@ -218,6 +218,14 @@ export const taskStore = {
   },
 
   /** Cancels a job's pending tasks at once; returns them. */
+  /** Counts one stored log batch of `lines` lines against the task (the next batch's number). */
+  async countLogBatch(db: Queryable, id: string, lines: number): Promise<void> {
+    await db.query('UPDATE tasks SET log_batches = log_batches + 1, log_lines = log_lines + $2 WHERE id = $1', [
+      id,
+      lines,
+    ]);
+  },
+
   async cancelPendingOfJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(
       `UPDATE tasks t SET status = 'cancelled', reason = 'cancelled', completed_at = now(), cancel_requested_at = now()
@@ -292,6 +300,21 @@ export const taskStore = {
       [fromExclusive, toInclusive],
     );
     return rows.length > 0;
+  },
+
+  /**
+   * Pending tasks whose `available_at` passed since `since` (none when it is null), and the
+   * database's clock, to pass as `since` next time.
+   */
+  async countBecameAvailableSince(db: Queryable, since: Date | null): Promise<{ now: Date; count: number }> {
+    const { rows } = await db.query<{ now: Date; count: number }>(
+      `SELECT now() AS now,
+              (SELECT count(*)::integer FROM tasks
+                WHERE status = 'pending' AND available_at <= now()
+                  AND available_at > coalesce($1::timestamptz, now())) AS count`,
+      [since],
+    );
+    return rows[0]!;
   },
 
   async countByStatus(db: Queryable): Promise<Record<TaskStatus, number>> {

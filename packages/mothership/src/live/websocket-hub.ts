@@ -1,7 +1,8 @@
 import { ClientMessage, type ServerMessage } from '@borg/protocol';
 import type { WebSocket } from 'ws';
 
-import { type Principal, tokenStore } from '../auth/token-store.ts';
+import type { Principal } from '../auth/principal.ts';
+import { tokenStore } from '../auth/token-store.ts';
 import type { Database } from '../db/database.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { taskStore, toTask } from '../jobs/task-store.ts';

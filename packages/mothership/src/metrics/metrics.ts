@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 import type { Database } from '../db/database.ts';
-import type { QueueObserver } from '../jobs/queue.ts';
+import type { QueueObserver } from '../dispatch/queue.ts';
 import type { TaskRow } from '../jobs/task-store.ts';
 import { DatabaseGauges } from './database-gauges.ts';
 

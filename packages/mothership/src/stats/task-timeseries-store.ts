@@ -29,8 +29,8 @@ interface NowRow {
  * completed_at); one scan groups them into buckets, and the point-in-time series (queue depth,
  * tasks held) are walked back from their present values by undoing each bucket's events.
  *
- * The scan has no time index to use (adding one would cost every task write), so it reads the
- * whole tasks table; retention keeps that table to recent history. Approximations, on purpose:
+ * The scan reads the window's attempts through the indexes on assigned_at and completed_at
+ * (migration 0003). Approximations, on purpose:
  * a claim released back to pending (assigned → pending) is not an event, and utilisation divides
  * by the capacity of the runners online now, as capacity has no history.
  */

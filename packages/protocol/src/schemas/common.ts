@@ -51,14 +51,8 @@ export const PageQuery = z.strictObject({
 
 export const IdParams = z.strictObject({ id: Id });
 
-/** One error shape for every failure: `{"error": {"code", "message", "details"}}`. */
-export const ErrorBody = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    details: z.unknown().optional(),
-  }),
-});
-export type ErrorBody = z.infer<typeof ErrorBody>;
-
 export const OkResponse = z.object({ ok: z.literal(true) });
+
+/** `/readyz`: whether this replica can serve (the database answers, its schema is current). */
+export const Readiness = z.object({ ok: z.boolean(), database: z.boolean(), migrations: z.boolean() });
+export type Readiness = z.infer<typeof Readiness>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { ErrorCode } from '../error-codes.ts';
 import { Job, Task } from './jobs.ts';
 import { LogLine } from './logs.ts';
 import { Runner } from './runners.ts';
@@ -32,6 +33,6 @@ export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('subscribed'), topics: z.array(z.string()) }),
   z.object({ type: z.literal('unsubscribed'), topics: z.array(z.string()) }),
   z.object({ type: z.literal('pong') }),
-  z.object({ type: z.literal('error'), error: z.object({ code: z.string(), message: z.string() }) }),
+  z.object({ type: z.literal('error'), error: z.object({ code: ErrorCode, message: z.string() }) }),
 ]);
 export type ServerMessage = z.infer<typeof ServerMessage>;

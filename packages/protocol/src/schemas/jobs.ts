@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import type { QueryInput } from '../route-definition.ts';
 import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
 
 export const JOB_TYPES = ['shell', 'binary', 'container'] as const;
@@ -135,10 +136,10 @@ export type JobPage = z.infer<typeof JobPage>;
 export const ListJobsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(512).optional(),
+  /** One status, a comma-separated list, or the parameter repeated. */
   status: z
-    .string()
-    .max(200)
-    .transform((s) => s.split(','))
+    .union([z.string().max(200), z.array(z.string().max(20)).max(JOB_STATUSES.length)])
+    .transform((value) => (typeof value === 'string' ? value.split(',') : value))
     .pipe(z.array(JobStatus).min(1))
     .optional(),
   /** Jobs whose name starts with this text. */
@@ -156,14 +157,5 @@ export const ListJobsQuery = z.strictObject({
   /** Jobs created before this time (ISO-8601). */
   created_before: z.iso.datetime({ offset: true }).optional(),
 });
-/** Filters as a client passes them: `status` may be a list. */
-export interface ListJobsQuery {
-  limit?: number;
-  cursor?: string;
-  status?: JobStatus | JobStatus[] | string;
-  name?: string;
-  label?: string;
-  q?: string;
-  created_after?: string;
-  created_before?: string;
-}
+/** Filters as a client passes them: `status` may be a list or comma-separated text. */
+export type ListJobsQuery = QueryInput<typeof ListJobsQuery>;

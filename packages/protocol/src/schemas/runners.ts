@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-import { Env, Id, Labels, Timestamp } from './common.ts';
+import { Env, Id, Labels, page, Timestamp } from './common.ts';
 import { JobFileWithMeta } from './files.ts';
 import { JobType, Task, TaskStatus } from './jobs.ts';
 
@@ -65,6 +65,15 @@ export const Runner = z.object({
   created_at: Timestamp,
 });
 export type Runner = z.infer<typeof Runner>;
+
+export const RunnerPage = page(Runner);
+export type RunnerPage = z.infer<typeof RunnerPage>;
+
+export const ListRunnersQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(512).optional(),
+});
+export type ListRunnersQuery = z.input<typeof ListRunnersQuery>;
 
 export const RegisterRunnerResponse = z.object({
   id: Id,

@@ -35,13 +35,13 @@ export async function signIn(token: string): Promise<void> {
 
 export function errorMessage(error: unknown): string {
   if (error instanceof BorgApiError) {
-    if (error.status === 401) return 'That token is not valid (unknown, revoked or expired).';
-    if (error.status === 403) return 'That token cannot be used here: the dashboard needs a user (API) token.';
+    if (error.code === 'UNAUTHORIZED') return 'That token is not valid (unknown, revoked or expired).';
+    if (error.code === 'FORBIDDEN') return 'That token cannot be used here: the dashboard needs a user (API) token.';
     return error.message;
   }
   return error instanceof Error ? error.message : String(error);
 }
 
 export function isUnauthorized(error: unknown): boolean {
-  return error instanceof BorgApiError && error.status === 401;
+  return error instanceof BorgApiError && error.code === 'UNAUTHORIZED';
 }

@@ -1,4 +1,4 @@
-import { BorgApiError, ErrorBody, type FileInfo, FileInfo as FileInfoSchema } from '@borg/protocol';
+import { BorgApiError, ErrorBody, type FileInfo, FileInfo as FileInfoSchema, routes } from '@borg/protocol';
 
 import { storedToken } from './api.ts';
 
@@ -17,7 +17,7 @@ export type UploadFn = (
 export const uploadFile: UploadFn = (file, onProgress, signal) =>
   new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/api/v1/files');
+    xhr.open(routes.uploadFile.method, routes.uploadFile.path);
     const token = storedToken();
     if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
     xhr.responseType = 'text';
@@ -34,13 +34,19 @@ export const uploadFile: UploadFn = (file, onProgress, signal) =>
       if (xhr.status >= 200 && xhr.status < 300) {
         const parsed = FileInfoSchema.safeParse(body);
         if (parsed.success) return resolve(parsed.data);
-        return reject(new BorgApiError(xhr.status, 'BAD_RESPONSE', 'unexpected answer from POST /api/v1/files'));
+        return reject(
+          new BorgApiError(
+            xhr.status,
+            'BAD_RESPONSE',
+            `unexpected answer from ${routes.uploadFile.method} ${routes.uploadFile.path}`,
+          ),
+        );
       }
       const error = ErrorBody.safeParse(body);
       reject(
         error.success
           ? new BorgApiError(xhr.status, error.data.error.code, error.data.error.message, error.data.error.details)
-          : new BorgApiError(xhr.status, `HTTP_${xhr.status}`, xhr.statusText || 'upload failed'),
+          : new BorgApiError(xhr.status, 'UNEXPECTED_RESPONSE', xhr.statusText || 'upload failed'),
       );
     };
     signal.addEventListener('abort', () => xhr.abort(), { once: true });

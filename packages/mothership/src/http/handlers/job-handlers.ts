@@ -1,0 +1,33 @@
+import { BorgError } from '../../errors.ts';
+import type { Handlers } from '../route-table.ts';
+import type { Services } from '../services.ts';
+
+export function jobHandlers({
+  jobs,
+}: Services): Handlers<'createJob' | 'listJobs' | 'getJob' | 'pauseJob' | 'resumeJob' | 'cancelJob' | 'retryJob'> {
+  return {
+    createJob: async (request, reply) => {
+      const { job, created } = await jobs.createJob(request.body, idempotencyKeyOf(request.headers));
+      return reply.code(created ? 201 : 200).send(job);
+    },
+    listJobs: async (request) => jobs.listJobs(request.query),
+    getJob: async (request) => jobs.getJob(request.params.id),
+    pauseJob: async (request) => jobs.pauseJob(request.params.id),
+    resumeJob: async (request) => jobs.resumeJob(request.params.id),
+    cancelJob: async (request) => jobs.cancelJob(request.params.id),
+    retryJob: async (request) => jobs.retryJob(request.params.id),
+  };
+}
+
+/**
+ * The optional `Idempotency-Key` header of POST /jobs: a client's own unique string (a UUID) that
+ * makes a retried submission return the job the first attempt created (reliability plan F17e).
+ */
+function idempotencyKeyOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const value = headers['idempotency-key'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(value)) {
+    throw new BorgError('VALIDATION_FAILED', 'Idempotency-Key must be 1 to 255 visible ASCII characters, sent once');
+  }
+  return value;
+}

@@ -1,0 +1,17 @@
+import { runnerIdOf } from '../auth-hook.ts';
+import type { Handlers } from '../route-table.ts';
+import type { Services } from '../services.ts';
+
+export function taskHandlers({
+  jobs,
+  queue,
+  artifacts,
+}: Services): Handlers<'getTask' | 'getTaskLogs' | 'listArtifacts' | 'reportTaskStatus' | 'appendTaskLogs'> {
+  return {
+    getTask: async (request) => jobs.getTask(request.params.id),
+    getTaskLogs: async (request) => jobs.taskLogs(request.params.id, request.query.after ?? -1, request.query.limit),
+    listArtifacts: async (request) => ({ items: await artifacts.listOfTask(request.params.id), next_cursor: null }),
+    reportTaskStatus: async (request) => queue.reportStatus(runnerIdOf(request), request.params.id, request.body),
+    appendTaskLogs: async (request) => queue.appendLogs(runnerIdOf(request), request.params.id, request.body),
+  };
+}

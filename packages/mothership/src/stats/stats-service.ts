@@ -1,0 +1,38 @@
+import { type Stats, type StatsTimeseries, TIMESERIES_BUCKETS, TIMESERIES_WINDOWS } from '@borg/protocol';
+
+import type { Database } from '../db/database.ts';
+import { jobStore } from '../jobs/job-store.ts';
+import { taskStore } from '../jobs/task-store.ts';
+import { runnerStore } from '../runners/runner-store.ts';
+import { taskTimeseries } from './task-timeseries-store.ts';
+
+/** The overview's figures: counts now, and charts over a window. */
+export class StatsService {
+  constructor(
+    private readonly db: Database,
+    /** Seconds of heartbeat silence after which a runner is offline. */
+    private readonly runnerOfflineAfterSeconds: number,
+  ) {}
+
+  async counts(): Promise<Stats> {
+    const [jobs, tasks, runners, queue] = await Promise.all([
+      jobStore.countByStatus(this.db),
+      taskStore.countByStatus(this.db),
+      runnerStore.countByStatus(this.db),
+      taskStore.queueDepth(this.db),
+    ]);
+    const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+    return {
+      jobs: { ...jobs, total: sum(jobs) },
+      tasks,
+      runners: { ...runners, total: sum(runners) },
+      queue_depth: queue.depth,
+      oldest_pending_seconds: queue.oldestSeconds,
+      runner_offline_after_seconds: this.runnerOfflineAfterSeconds,
+    };
+  }
+
+  timeseries(window: keyof typeof TIMESERIES_WINDOWS): Promise<StatsTimeseries> {
+    return taskTimeseries(this.db, TIMESERIES_WINDOWS[window], TIMESERIES_BUCKETS);
+  }
+}

@@ -1,4 +1,4 @@
-import { type Access, type Role, roleAtLeast } from '@borg/protocol';
+import { type Access, type Role, roleAtLeast, routes } from '@borg/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { type Authenticator, bearerToken } from '../auth/authenticator.ts';
@@ -72,7 +72,7 @@ export function createAuthHook(authenticator: Authenticator, failures: AuthFailu
     const pathRunnerId = (request.params as { id?: string } | undefined)?.id;
     if (
       access === 'runner' &&
-      request.routeOptions.url?.startsWith('/api/v1/runners/:id') &&
+      request.routeOptions.url?.startsWith(routes.getRunner.path) &&
       pathRunnerId !== principal.runnerId
     ) {
       throw new BorgError('FORBIDDEN', 'a runner token acts only for its own runner');

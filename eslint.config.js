@@ -29,7 +29,7 @@ const layerRules = MOTHERSHIP_LAYERS.flatMap((folders, level) => {
         {
           patterns: [
             {
-              regex: `^\\.\\./(${above.join('|')})/`,
+              regex: `^(\\.\\./)+(${above.join('|')})/`,
               message: `${folder}/ is below ${above.join(', ')}: imports run one way, down (docs/architecture.md).`,
             },
           ],

@@ -142,7 +142,8 @@ describe.skipIf(!hasChromium)(
       const bar = page.getByRole('progressbar', { name: 'Upload of input.txt' });
       expect(await bar.getAttribute('value')).toBe(await bar.getAttribute('max'));
       await shot('03-new-job-form');
-      // The server's refusal lands under the field it is about (30 days is the longest timeout).
+      // A refusal by the protocol's schema lands under the field it is about (30 days is the
+      // longest timeout); the form checks the same schema as the server before it sends.
       const timeout = page.getByLabel('Timeout (seconds)');
       await timeout.fill('99999999');
       await page.getByRole('button', { name: 'Submit job' }).click();

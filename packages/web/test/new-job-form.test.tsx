@@ -112,13 +112,33 @@ describe('NewJobForm', () => {
     render(<NewJobForm onSubmit={onSubmit} />);
     change('Name', 'x');
     change('Shell command', 'true');
-    change('Timeout (seconds)', '99999999');
+    change('Timeout (seconds)', '600');
     submit();
     await vi.waitFor(() =>
       expect(screen.getByLabelText('Timeout (seconds)')).toHaveAccessibleDescription(/Too big: expected number/),
     );
     expect(screen.getByLabelText('Input files')).toHaveAccessibleDescription(/must be a relative path/);
     expect(screen.getByRole('alert')).toHaveTextContent('The job was not submitted');
+  });
+
+  it("checks the request with the protocol's CreateJobRequest schema before sending it", async () => {
+    const onSubmit = vi.fn(async () => undefined);
+    render(<NewJobForm onSubmit={onSubmit} />);
+    change('Name', '   ');
+    fireEvent.click(screen.getByRole('radio', { name: 'container' }));
+    change('Image', '--privileged');
+    change(/Command \(one argument per line\)/, 'true');
+    change(/runner labels/, 'bad key!=x');
+    change('Attempts', '0');
+    change('Timeout (seconds)', '99999999');
+    submit();
+    expect(screen.getByLabelText('Name')).toHaveAccessibleDescription('a job needs a name');
+    expect(screen.getByLabelText('Image')).toHaveAccessibleDescription(/an image is a reference such as "alpine:3.20"/);
+    expect(screen.getByLabelText(/runner labels/)).toHaveAccessibleDescription(/^"bad key!": label keys are 1-63/);
+    expect(screen.getByLabelText('Attempts')).toHaveAccessibleDescription(/Too small: expected number to be >=1/);
+    expect(screen.getByLabelText('Timeout (seconds)')).toHaveAccessibleDescription(/Too big: expected number/);
+    expect(screen.getByRole('alert')).toHaveTextContent('The job was not submitted');
+    expect(onSubmit).not.toHaveBeenCalled();
   });
 
   it('shows a refusal that names no field above the button', async () => {

@@ -4,27 +4,9 @@ import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
 import { errorMessage } from '../../lib/api.ts';
 import { formatBytes } from '../../lib/format.ts';
 import { uploadFile, type UploadFn } from '../../lib/upload.ts';
+import { buildJobRequest, type FieldErrors, FIELDS } from './job-request.ts';
 
-/** Turns `KEY=value` lines into a record; blank lines are skipped. Throws on a line without `=`. */
-export function parsePairs(text: string, what: string): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new Error(`${what}: "${line}" is not KEY=value`);
-    out[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return Object.keys(out).length > 0 ? out : undefined;
-}
-
-/** Non-blank lines, trimmed at the end only (leading spaces can matter in an argument). */
-export function lines(text: string): string[] {
-  return text
-    .split('\n')
-    .map((l) => l.replace(/\s+$/, ''))
-    .filter((l) => l !== '');
-}
+export { parsePairs } from './job-request.ts';
 
 /** The form field a server validation issue belongs to: `body.files.0.path` → `files`. */
 export function fieldOfIssue(path: string): string {
@@ -55,22 +37,6 @@ interface InputFile {
   error?: string;
   abort: AbortController;
 }
-
-const FIELDS = [
-  'name',
-  'type',
-  'command',
-  'image',
-  'env',
-  'labels',
-  'priority',
-  'max_attempts',
-  'timeout_seconds',
-  'array_size',
-  'artifacts',
-  'files',
-] as const;
-type Field = (typeof FIELDS)[number] | 'form';
 
 const input =
   'mt-1 block w-full rounded border border-slate-300 px-3 py-2 aria-[invalid=true]:border-red-500 aria-[invalid=true]:ring-1 aria-[invalid=true]:ring-red-500';
@@ -109,8 +75,9 @@ function FieldRow({
 
 /**
  * The new-job form: every field of CreateJobRequest, input files uploaded as soon as they are
- * chosen (with a progress bar each), and the server's validation messages shown next to the
- * field they are about. It builds the request and leaves sending it to `onSubmit`.
+ * chosen (with a progress bar each). The request is checked with the protocol's schema before
+ * it is sent (job-request.ts), and those messages, like the server's, are shown next to the
+ * field they are about. It leaves sending the request to `onSubmit`.
  */
 export function NewJobForm({
   onSubmit,
@@ -131,7 +98,7 @@ export function NewJobForm({
   const [arraySize, setArraySize] = useState('1');
   const [artifacts, setArtifacts] = useState('');
   const [files, setFiles] = useState<InputFile[]>([]);
-  const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
+  const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
   const nextKey = useRef(0);
 
@@ -156,54 +123,25 @@ export function NewJobForm({
     setFiles((old) => old.filter((f) => f.key !== entry.key));
   };
 
-  const build = (): CreateJobRequest => {
-    const problems: Partial<Record<Field, string>> = {};
-    const tryField = <T,>(field: Field, fn: () => T): T | undefined => {
-      try {
-        return fn();
-      } catch (e) {
-        problems[field] = (e as Error).message;
-        return undefined;
-      }
-    };
-    const int = (field: Field, text: string, what: string) =>
-      tryField(field, () => {
-        if (!/^-?\d+$/.test(text.trim())) throw new Error(`${what} is a whole number`);
-        return Number(text);
-      });
-    if (!name.trim()) problems.name = 'a job needs a name';
-    const argv = lines(command);
-    if (type === 'shell' ? !command.trim() : argv.length === 0) problems.command = 'a job needs a command';
-    if (type === 'container' && !image.trim()) problems.image = 'a container job needs an image';
-    const request: CreateJobRequest = {
-      name: name.trim(),
-      type,
-      command: type === 'shell' ? command : argv,
-      image: type === 'container' ? image.trim() : undefined,
-      env: tryField('env', () => parsePairs(env, 'environment')),
-      labels: tryField('labels', () => parsePairs(labels, 'labels')),
-      priority: int('priority', priority, 'priority'),
-      max_attempts: int('max_attempts', attempts, 'attempts'),
-      timeout_seconds: timeout.trim() ? int('timeout_seconds', timeout, 'the timeout') : undefined,
-      array_size: int('array_size', arraySize, 'the array size'),
-      artifacts: lines(artifacts),
-      files: files.map((f) => ({ file_id: f.info?.id ?? '', path: f.path })),
-    };
-    if (files.some((f) => f.error)) problems.files = 'remove the files that failed to upload';
-    else if (files.some((f) => !f.info)) problems.files = 'wait for the uploads to finish';
-    if (Object.keys(problems).length > 0) throw Object.assign(new Error('invalid'), { problems });
-    return request;
-  };
-
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setErrors({});
-    let request: CreateJobRequest;
-    try {
-      request = build();
-    } catch (e) {
-      return setErrors((e as { problems: Partial<Record<Field, string>> }).problems);
-    }
+    const built = buildJobRequest({
+      name,
+      type,
+      command,
+      image,
+      env,
+      labels,
+      priority,
+      attempts,
+      timeout,
+      arraySize,
+      artifacts,
+      files: files.map((f) => ({ path: f.path, fileId: f.info?.id, failed: f.error !== undefined })),
+    });
+    if ('problems' in built) return setErrors(built.problems);
+    const { request } = built;
     setBusy(true);
     try {
       await onSubmit(request);

@@ -1,0 +1,131 @@
+import { CreateJobRequest, type JobType } from '@borg/protocol';
+
+/** The new-job form's fields, each named as the request field it fills. */
+export const FIELDS = [
+  'name',
+  'type',
+  'command',
+  'image',
+  'env',
+  'labels',
+  'priority',
+  'max_attempts',
+  'timeout_seconds',
+  'array_size',
+  'artifacts',
+  'files',
+] as const;
+/** A field of the form, or `form` for what belongs to none. */
+export type Field = (typeof FIELDS)[number] | 'form';
+export type FieldErrors = Partial<Record<Field, string>>;
+
+/** What the form holds: text as typed, and the input files with their upload state. */
+export interface JobFormValues {
+  name: string;
+  type: JobType;
+  command: string;
+  image: string;
+  env: string;
+  labels: string;
+  priority: string;
+  attempts: string;
+  timeout: string;
+  arraySize: string;
+  artifacts: string;
+  files: ReadonlyArray<{ path: string; fileId?: string; failed: boolean }>;
+}
+
+/** Turns `KEY=value` lines into a record; blank lines are skipped. Throws on a line without `=`. */
+export function parsePairs(text: string, what: string): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`${what}: "${line}" is not KEY=value`);
+    out[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** Non-blank lines, trimmed at the end only (leading spaces can matter in an argument). */
+export function lines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''))
+    .filter((l) => l !== '');
+}
+
+/**
+ * A number field's text as a number. A number input holds '' for anything that is not a number,
+ * so blank is not a number (NaN, which the schema refuses), unless blank means "none".
+ */
+function numberOf(text: string, blank: 'none' | 'not a number' = 'not a number'): number | undefined {
+  if (text.trim() === '') return blank === 'none' ? undefined : NaN;
+  return Number(text);
+}
+
+/** How the form names its number fields in a message. */
+const NUMBER_NAMES: Partial<Record<Field, string>> = {
+  priority: 'priority',
+  max_attempts: 'attempts',
+  timeout_seconds: 'the timeout',
+  array_size: 'the array size',
+};
+
+type SchemaIssue = NonNullable<ReturnType<typeof CreateJobRequest.safeParse>['error']>['issues'][number];
+
+/** A schema issue in the form's words where the schema's own would not say what to type. */
+function describeIssue(field: Field, issue: SchemaIssue): string {
+  if (field === 'name' && issue.code === 'too_small') return 'a job needs a name';
+  if (field === 'command' && issue.code === 'too_small') return 'a job needs a command';
+  const number = NUMBER_NAMES[field];
+  if (number && issue.code === 'invalid_type') return `${number} is a whole number`;
+  if (issue.code === 'invalid_key')
+    return `"${String(issue.path.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
+  return issue.message;
+}
+
+/**
+ * The form's values as a request that the protocol's CreateJobRequest accepts (the rules the
+ * mothership applies), or a message per field. Text is read into the request's types first
+ * (`KEY=value` lines, numbers, one argument per line); the schema then judges the request.
+ */
+export function buildJobRequest(values: JobFormValues): { request: CreateJobRequest } | { problems: FieldErrors } {
+  const problems: FieldErrors = {};
+  const pairs = (field: 'env' | 'labels', text: string, what: string) => {
+    try {
+      return parsePairs(text, what);
+    } catch (e) {
+      problems[field] = (e as Error).message;
+      return undefined;
+    }
+  };
+  const candidate = {
+    name: values.name,
+    type: values.type,
+    command: values.type === 'shell' ? values.command : lines(values.command),
+    image: values.type === 'container' ? values.image.trim() || undefined : undefined,
+    env: pairs('env', values.env, 'environment'),
+    labels: pairs('labels', values.labels, 'labels'),
+    priority: numberOf(values.priority),
+    max_attempts: numberOf(values.attempts),
+    timeout_seconds: numberOf(values.timeout, 'none'),
+    array_size: numberOf(values.arraySize),
+    artifacts: lines(values.artifacts),
+    files: values.files.map((f) => ({ file_id: f.fileId ?? '', path: f.path })),
+  };
+  if (values.files.some((f) => f.failed)) problems.files = 'remove the files that failed to upload';
+  else if (values.files.some((f) => !f.fileId)) problems.files = 'wait for the uploads to finish';
+
+  const parsed = CreateJobRequest.safeParse(candidate);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const first = issue.path[0];
+      const field: Field = FIELDS.includes(first as never) ? (first as Field) : 'form';
+      problems[field] ??= describeIssue(field, issue);
+    }
+  }
+  if (!parsed.success || Object.keys(problems).length > 0) return { problems };
+  return { request: parsed.data };
+}

@@ -25,27 +25,29 @@ class FakeSocket {
 }
 
 const at = '2026-01-01T00:00:00.000Z';
-const job = (status: Job['status']): Job => ({
-  id: 'a',
-  name: 'build',
-  type: 'shell',
-  status,
-  command: 'make',
-  image: null,
-  env: {},
-  labels: {},
-  priority: 0,
-  max_attempts: 1,
-  timeout_seconds: null,
-  array_size: 1,
-  files: [],
-  artifacts: [],
-  paused: false,
-  created_at: at,
-  updated_at: at,
-  started_at: null,
-  completed_at: null,
-});
+const job = (status: Job['status']) =>
+  ({
+    id: 'a',
+    name: 'build',
+    type: 'shell',
+    status,
+    command: 'make',
+    image: null,
+    env: {},
+    labels: {},
+    priority: 0,
+    max_attempts: 1,
+    timeout_seconds: null,
+    array_size: 1,
+    files: [],
+    artifacts: [],
+    paused: false,
+    created_by: null,
+    created_at: at,
+    updated_at: at,
+    started_at: null,
+    completed_at: null,
+  }) as Job;
 
 type Pages = { pages: JobPage[]; pageParams: unknown[] };
 

@@ -121,10 +121,10 @@ export class Live {
   }
 
   /**
-   * Patches a job's detail. A fetch of it already in flight (a page's action invalidates it) was
-   * answered before this event and would overwrite the patch with the older state when it lands
-   * (seen in the e2e test: a cancelled attempt kept showing as running). It is replaced by one
-   * started now, whose answer includes the event.
+   * Patches a job's detail. A fetch of it already in flight (a page's action invalidates it) may
+   * have been answered before this event, and would overwrite the patch with the older state
+   * when it lands; so an event never leaves such a fetch running: it is replaced by one started
+   * now, whose answer includes the event.
    */
   private patchJob(id: string, patch: (job: JobWithTasks) => JobWithTasks): void {
     const key = queryKeys.job(id);

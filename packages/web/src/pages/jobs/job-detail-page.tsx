@@ -17,20 +17,23 @@ import { ArrayProgress } from './array-progress.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
 import { JobSpec } from './job-spec.tsx';
 
+/** Lines asked for in one request of a task's log: the API's largest page. */
+const LOG_PAGE_LINES = 10_000;
+
 /**
  * Loads a task's log page by page, from the end of what is already held without a gap: while
  * the page was elsewhere its topic was not subscribed, so lines may have been missed (and a
- * line that arrived live since may sit beyond the gap). Each page goes into the cache at once,
- * so a long log shows while the rest loads (a million lines take ~100 requests); lines that
- * arrive live meanwhile are appended to the same cache entry and kept.
+ * line that arrived live since may sit beyond the gap). Each page (LOG_PAGE_LINES) goes into the
+ * cache at once, so a long log shows while the rest loads; lines that arrive live meanwhile are
+ * appended to the same cache entry and kept.
  */
 async function loadLog(queries: QueryClient, taskId: string): Promise<TaskLog> {
   const key = queryKeys.taskLog(taskId);
   const held = () => queries.getQueryData<TaskLog>(key)?.lines ?? [];
   for (;;) {
-    const page = await api().getTaskLogs(taskId, { after: contiguousEnd(held()), limit: 10_000 });
+    const page = await api().getTaskLogs(taskId, { after: contiguousEnd(held()), limit: LOG_PAGE_LINES });
     const lines = appendLines(held(), page.items);
-    if (page.items.length < 10_000) return { lines };
+    if (page.items.length < LOG_PAGE_LINES) return { lines };
     queries.setQueryData<TaskLog>(key, { lines });
   }
 }

@@ -212,13 +212,12 @@ export async function uploadArtifacts(
       } catch (error) {
         if (!isTransient(error)) throw refusal(file.path, error);
         // A failure without an answer may be the file, not the network: one changed or swapped
-        // for a link after it was hashed cannot be read through its blob again, and was retried
-        // for ever as if the mothership were away (the task never finished).
+        // for a link after it was hashed cannot be read through its blob again, so it must end
+        // the upload rather than be retried for ever as if the mothership were away.
         if (!(error instanceof BorgApiError)) await assertUnchanged(file, stats);
-        // Only failures the mothership answered (5xx, 429: a full disk, say) use up the tries.
-        // While it cannot be reached at all (a restart), the upload waits for it, as status
-        // reports do: five quick tries gave up within ~8 s, and a mothership restart in the
-        // middle of an upload failed the task (found by the reliability suite, F9).
+        // Only failures the mothership answered (5xx, 429: a full disk, say) use up the tries;
+        // while it cannot be reached at all (a restart), the upload waits for it, as status
+        // reports do (F9).
         if (error instanceof BorgApiError) answeredFailures++;
         if (answeredFailures >= attempts) {
           throw new ArtifactUploadError(

@@ -1,5 +1,6 @@
-import { Agent, SolderFatalError } from './agent.ts';
+import { Agent } from './agent.ts';
 import { assertTransportIsSafe, type SolderConfig } from './config.ts';
+import { SolderFatalError } from './solder-fatal-error.ts';
 
 /**
  * Runs a solder until it is told to stop. First SIGTERM/SIGINT: drain (claim nothing more,

@@ -26,7 +26,7 @@ export function retryDelayMs(error: unknown, attempt: number, baseMs = 500, capM
  */
 export function isTransient(error: unknown): boolean {
   if (error instanceof BorgApiError) return error.status >= 500 || error.status === 429 || error.status === 408;
-  // A call that ran past its deadline (see withDeadlines in agent.ts) is retried like a network error.
+  // A call that ran past its deadline (see with-deadlines.ts) is retried like a network error.
   if (error instanceof Error && error.name === 'TimeoutError') return true;
   return (
     error instanceof TypeError ||

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { eventually } from '../../../test/test-solder.ts';
-import { Agent, SolderFatalError } from '../src/agent.ts';
+import { Agent } from '../src/agent.ts';
 import { loadSolderConfig, type SolderConfig } from '../src/config.ts';
+import { SolderFatalError } from '../src/solder-fatal-error.ts';
 import { FakeMothership, fault, type RecordedRequest } from './fake-mothership.ts';
 
 /** The deadline of one API call in these tests (the default is 30 s), so a hang costs seconds. */

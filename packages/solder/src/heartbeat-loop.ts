@@ -1,0 +1,77 @@
+import { backoffMs, isStatus, isTransient, sleep } from './retry.ts';
+import type { RunnerSession } from './runner-session.ts';
+import type { TaskSlots } from './task-slots.ts';
+
+/** Every 10th heartbeat carries a fresh reading of the machine (5 minutes at the default interval). */
+const RESOURCES_EVERY_N_HEARTBEATS = 10;
+
+/**
+ * What a failed heartbeat means. None stops the loop: only the solder's end does.
+ * - `transient`: the mothership could not be reached, or was busy or down (network, 5xx, 408,
+ *   429); the next beat comes sooner, with backoff, and nothing is logged.
+ * - `token-refused` (401): the runner token is gone; the session registers again, and if it cannot,
+ *   that is fatal (the session tells the solder to stop).
+ * - `refused`: any other answer; logged, and the next beat tries again.
+ */
+export type HeartbeatFailure = 'transient' | 'token-refused' | 'refused';
+
+export function heartbeatFailure(error: unknown): HeartbeatFailure {
+  if (isStatus(error, 401)) return 'token-refused';
+  return isTransient(error) ? 'transient' : 'refused';
+}
+
+export interface HeartbeatLoopOptions {
+  session: RunnerSession;
+  tasks: TaskSlots;
+  /** Aborted when the solder is done; until then heartbeats go on, draining included. */
+  signal: AbortSignal;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * One heartbeat every interval the mothership gives, listing the tasks running here; the answer
+ * names tasks to cancel and tasks to abandon. After a failure the next beat comes after a
+ * jittered backoff (0.5-1 s, then doubling) that is never longer than the interval, so a runner
+ * that lost the mothership checks in again soon after it is back.
+ */
+export class HeartbeatLoop {
+  constructor(private readonly options: HeartbeatLoopOptions) {}
+
+  async run(): Promise<void> {
+    const { session, tasks, signal } = this.options;
+    let failures = 0;
+    let beats = 0;
+    while (!signal.aborted) {
+      const interval = session.heartbeatIntervalMs;
+      await sleep(failures === 0 ? interval : Math.min(interval, backoffMs(failures)), signal);
+      if (signal.aborted) break;
+      try {
+        const answer = await session.client.heartbeat(session.runnerId, {
+          status: tasks.size > 0 ? 'busy' : 'online',
+          active_tasks: tasks.size,
+          task_ids: tasks.ids,
+          resources: await this.resourcesFor(++beats),
+        });
+        failures = 0;
+        session.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
+        tasks.cancel(answer.cancel_task_ids);
+        tasks.abandon(answer.abandon_task_ids);
+      } catch (error) {
+        failures++;
+        const failure = heartbeatFailure(error);
+        if (failure === 'token-refused') await session.recoverFromUnauthorized();
+        else if (failure === 'refused') this.options.log('heartbeat refused', { err: String(error) });
+      }
+    }
+  }
+
+  /** A fresh reading on every 10th beat; none on the others, and none when the reading fails. */
+  private async resourcesFor(beat: number): Promise<Record<string, unknown> | undefined> {
+    if (beat % RESOURCES_EVERY_N_HEARTBEATS !== 0) return undefined;
+    try {
+      return await this.options.session.readResources();
+    } catch {
+      return undefined; // a failed probe must not cost a heartbeat
+    }
+  }
+}

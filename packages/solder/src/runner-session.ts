@@ -1,0 +1,186 @@
+import { BorgClient } from '@borg/protocol';
+
+import { type SolderConfig, workDirOf } from './config.ts';
+import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
+import { automaticLabels, type DetectedResources, detectResources } from './resources.ts';
+import { isStatus, withRetry } from './retry.ts';
+import { SolderFatalError } from './solder-fatal-error.ts';
+import { SOLDER_VERSION } from './version.ts';
+import { withDeadlines } from './with-deadlines.ts';
+
+export interface RunnerSessionOptions {
+  /** The fetch every call goes through (default: the global one). */
+  fetch?: typeof fetch;
+  /** The longest one API call may take, on top of a long-poll's wait (see withDeadlines). */
+  requestTimeoutMs: number;
+  /** Aborted when the solder is done: a registration in progress stops retrying. */
+  signal: AbortSignal;
+  /** Told when the session is over for good: the solder must stop. */
+  onFatal: (error: SolderFatalError) => void;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * This machine's standing with the mothership: who it is (the identity file: device id, runner
+ * id and runner token), the client every call goes through, and the token in that client.
+ *
+ * - `begin` registers with the registration token, or takes up the runner token saved for this
+ *   mothership when there is none.
+ * - A 401 to the loops means the token is gone (revoked, or the device registered again
+ *   elsewhere): `recoverFromUnauthorized` registers again, once however many calls ask at the
+ *   same time; without a registration token, or when that registration is refused, the session
+ *   is over and `onFatal` is told.
+ * - Every registration is a new token; the old one is retired, and a call that raced the swap is
+ *   sent again with the new one (see resendWithNewToken).
+ */
+export class RunnerSession {
+  readonly client: BorgClient;
+  /** The heartbeat interval the mothership asked for last (at registration and in every heartbeat answer). */
+  heartbeatIntervalMs = 30_000;
+  /** The latest reading of this machine, sent with every registration. */
+  resources: Record<string, unknown> = {};
+  private runner = '';
+  /** Runner tokens a registration replaced; a 401 to one of them is a race, not a lost session. */
+  private readonly retiredTokens = new Set<string>();
+  private reregistering: Promise<void> | null = null;
+
+  private constructor(
+    private readonly config: SolderConfig,
+    private identity: Identity,
+    private readonly options: RunnerSessionOptions,
+  ) {
+    this.client = new BorgClient({
+      baseUrl: config.mothership,
+      fetch: withDeadlines((input, init) => this.resendWithNewToken(input, init), options.requestTimeoutMs),
+    });
+  }
+
+  /** Reads (or, on a new machine, creates) the identity in the state directory. */
+  static async open(config: SolderConfig, options: RunnerSessionOptions): Promise<RunnerSession> {
+    return new RunnerSession(config, await loadIdentity(config.stateDir), options);
+  }
+
+  /** The runner id the mothership gave; '' until the session has begun. */
+  get runnerId(): string {
+    return this.runner;
+  }
+
+  /** Generated once per machine, never changed. */
+  get deviceId(): string {
+    return this.identity.device_id;
+  }
+
+  /** Reads this machine's resources and registers it (or takes up the saved runner token). */
+  async begin(): Promise<void> {
+    const detected = await detectResources(workDirOf(this.config));
+    this.resources = detected;
+    await this.register(detected);
+  }
+
+  /** A fresh reading of this machine (free memory, disk, GPUs), kept for the next registration. */
+  async readResources(): Promise<Record<string, unknown>> {
+    this.resources = await detectResources(workDirOf(this.config));
+    return this.resources;
+  }
+
+  /** A 401 means our token is gone: register again, once for every caller that asks meanwhile. */
+  recoverFromUnauthorized(): Promise<void> {
+    this.reregistering ??= this.reregister().finally(() => (this.reregistering = null));
+    return this.reregistering;
+  }
+
+  private async reregister(): Promise<void> {
+    if (!this.config.registrationToken) {
+      this.options.onFatal(
+        new SolderFatalError('the mothership no longer accepts this runner token and no registration token was given'),
+      );
+      return;
+    }
+    try {
+      await this.register(await detectResources(workDirOf(this.config)));
+    } catch (error) {
+      this.options.onFatal(
+        error instanceof SolderFatalError
+          ? error
+          : new SolderFatalError(`re-registration failed: ${(error as Error).message}`),
+      );
+    }
+  }
+
+  /**
+   * Registers with the registration token (the same device id is the same runner, with a new
+   * token), retrying while the mothership cannot be reached, and saves the new identity before
+   * using it. A 401 or 403 is final. Without a registration token, the saved runner token is
+   * used if it belongs to this mothership.
+   */
+  private async register(detected: DetectedResources): Promise<void> {
+    const token = this.config.registrationToken;
+    const { runner_id: savedRunnerId, token: savedToken, mothership: savedFor } = this.identity;
+    if (!token) {
+      if (!savedToken || savedFor !== this.config.mothership || !savedRunnerId) {
+        throw new SolderFatalError(
+          'no runner token saved for this mothership: pass --registration-token (or BORG_REGISTRATION_TOKEN) once to register',
+        );
+      }
+      this.useToken(savedRunnerId, savedToken);
+      return;
+    }
+    const answer = await withRetry(
+      () =>
+        this.client.withToken(token).register({
+          device_id: this.identity.device_id,
+          name: this.config.name,
+          hostname: detected.hostname,
+          os: detected.os,
+          arch: detected.arch,
+          version: SOLDER_VERSION,
+          max_concurrent_tasks: this.config.maxConcurrentTasks,
+          labels: { ...automaticLabels(detected), ...this.config.labels },
+          resources: this.resources,
+        }),
+      {
+        signal: this.options.signal,
+        onRetry: (error) => this.options.log('mothership unreachable, retrying', { err: (error as Error).message }),
+      },
+    ).catch((error: unknown) => {
+      if (isStatus(error, 401, 403)) throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
+      throw error;
+    });
+    this.identity = { ...this.identity, runner_id: answer.id, token: answer.token, mothership: this.config.mothership };
+    await saveIdentity(this.config.stateDir, this.identity);
+    this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
+    this.useToken(answer.id, answer.token);
+    this.options.log('registered', { runner_id: answer.id, name: this.config.name });
+  }
+
+  private useToken(runnerId: string, token: string): void {
+    if (this.client.token && this.client.token !== token) this.retiredTokens.add(this.client.token);
+    this.runner = runnerId;
+    this.client.token = token;
+  }
+
+  /**
+   * A call made with a runner token that a registration is replacing gets 401: it raced the
+   * registration (a claim, or the `running` report of a task the old token's long-poll was
+   * handed, sent before the new token arrived). Such a call waits for the registration and is
+   * sent once more with the new token, so the race neither fails a task (an attempt spent for
+   * nothing) nor sets off a second registration (which makes every task this runner holds lost).
+   * Only runner tokens are ever resent; a registration's own 401 is final, and a streamed body
+   * cannot be sent twice.
+   */
+  private async resendWithNewToken(input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> {
+    const fetchImpl = this.options.fetch ?? fetch;
+    const response = await fetchImpl(input, init);
+    if (response.status !== 401) return response;
+    const sent = new Headers(init?.headers).get('authorization')?.replace(/^Bearer /, '');
+    if (!sent || (sent !== this.client.token && !this.retiredTokens.has(sent))) return response;
+    if (init?.body instanceof ReadableStream) return response;
+    await this.reregistering;
+    const current = this.client.token;
+    if (!current || !this.retiredTokens.has(sent)) return response;
+    await response.body?.cancel();
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${current}`);
+    return fetchImpl(input, { ...init, headers });
+  }
+}

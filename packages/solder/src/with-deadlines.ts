@@ -1,0 +1,19 @@
+/**
+ * Gives every API call a deadline: `timeoutMs`, plus the wait of a long-poll. Without one, a
+ * request the mothership accepted but never answers (a frozen or half-restarted server, a
+ * half-open connection after a network fault) would hold the heartbeat or claim loop for
+ * undici's 300 s header timeout, long enough for the runner to be declared offline and its tasks
+ * lost. A call that runs out of time fails as transient (`TimeoutError`) and is retried like any
+ * network error. Transfers of unbounded size (input downloads, uploads: any body but a JSON
+ * string) are left to undici's idle timeouts, since a large file may rightly take longer than
+ * any fixed deadline.
+ */
+export function withDeadlines(fetchImpl: typeof fetch, timeoutMs: number): typeof fetch {
+  return (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const small = init?.body === undefined || init.body === null || typeof init.body === 'string';
+    if (!small || url.pathname.endsWith('/download')) return fetchImpl(input, init);
+    const deadline = AbortSignal.timeout(Number(url.searchParams.get('wait') ?? 0) * 1000 + timeoutMs);
+    return fetchImpl(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+  };
+}

@@ -3,9 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { eventually } from '../../../test/test-solder.ts';
 import { Agent } from '../src/agent.ts';
 import { loadSolderConfig, type SolderConfig } from '../src/config.ts';
 import { SolderFatalError } from '../src/solder-fatal-error.ts';
@@ -67,27 +66,40 @@ describe('a solder under faults of a scripted mothership', () => {
   }
 
   /** Waits until the fake has seen `count` requests to a route (matching `when`). */
-  function requestsSeen(
+  async function requestsSeen(
     route: RecordedRequest['route'],
     count: number,
     when = (_: RecordedRequest) => true,
-    deadlineMs = 20_000,
-  ) {
-    return eventually(
-      () => fake.requests.filter((r) => r.route === route && when(r)).length >= count,
-      deadlineMs,
-      `${count} ${route} request(s)`,
-    );
+    timeout = 20_000,
+  ): Promise<void> {
+    await expect
+      .poll(() => fake.requests.filter((r) => r.route === route && when(r)).length, {
+        timeout,
+        message: `${count} ${route} request(s)`,
+      })
+      .toBeGreaterThanOrEqual(count);
   }
 
   async function succeeds(command: string): Promise<void> {
     const task = fake.submit({ command });
-    await eventually(() => fake.statusesOf(task.id).includes('succeeded'), 20_000, `task ${task.id} to succeed`);
+    await expect.poll(() => fake.statusesOf(task.id), { timeout: 20_000 }).toContain('succeeded');
+  }
+
+  /** The pid a task's shell wrote to `file`, once it is there. */
+  function pidIn(file: string): Promise<number> {
+    return vi.waitFor(
+      () => {
+        const pid = Number(readFileSync(file, 'utf8'));
+        expect(pid, `a pid in ${file}`).toBeGreaterThan(0);
+        return pid;
+      },
+      { timeout: 20_000 },
+    );
   }
 
   /** Nothing more arrives about a task for a while (a few heartbeats and claim rounds). */
   async function quietAbout(taskId: string, agent: Agent): Promise<number> {
-    await eventually(() => agent.activeTasks === 0, 10_000, 'the task to be dropped');
+    await expect.poll(() => agent.activeTasks, { timeout: 10_000, message: 'the task to be dropped' }).toBe(0);
     const before = fake.requests.filter((r) => r.taskId === taskId).length;
     await requestsSeen('heartbeat', fake.requestsTo('heartbeat').length + 2);
     return fake.requests.filter((r) => r.taskId === taskId).length - before;
@@ -126,7 +138,7 @@ describe('a solder under faults of a scripted mothership', () => {
 
     // A task handed out afterwards runs; its result survives a truncated answer (sent again).
     const task = fake.submit({ command: 'echo hello; echo world >&2' });
-    await eventually(() => fake.statusesOf(task.id).length === 3, 20_000, 'the task to succeed');
+    await expect.poll(() => fake.statusesOf(task.id), { timeout: 20_000 }).toHaveLength(3);
     expect(fake.statusesOf(task.id)).toEqual(['running', 'succeeded', 'succeeded']);
     expect(fake.linesOf(task.id)).toEqual([
       { stream: 'stdout', message: 'hello' },
@@ -161,10 +173,10 @@ describe('a solder under faults of a scripted mothership', () => {
     const { agent } = await startAgent();
     const pidFile = join(dir, 'pid');
     const task = fake.submit({ command: `echo $$ > ${pidFile}; while true; do echo tick; sleep 0.1; done` });
-    const pid = await eventually(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 20_000, 'pid');
+    const pid = await pidIn(pidFile);
     await requestsSeen('logs', 2, (r) => r.taskId === task.id);
     fake.inject('logs', fault.status(409, 'STALE_TASK'), { when: (r) => r.taskId === task.id });
-    await eventually(() => !alive(pid), 10_000, 'the task process to be killed');
+    await expect.poll(() => alive(pid), { timeout: 10_000, message: 'the task process to be killed' }).toBe(false);
     expect(await quietAbout(task.id, agent)).toBe(0);
     expect(fake.statusesOf(task.id)).toEqual(['running']);
   });
@@ -173,12 +185,15 @@ describe('a solder under faults of a scripted mothership', () => {
     const { agent } = await startAgent();
     const pidFile = join(dir, 'pid');
     const task = fake.submit({ command: `echo $$ > ${pidFile}; exec sleep 600` });
-    const pid = await eventually(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), 20_000, 'pid');
-    await requestsSeen('heartbeat', 1, (r) => JSON.stringify(r.body).includes(task.id));
+    const pid = await pidIn(pidFile);
+    const listsTheTask = (r: RecordedRequest) => JSON.stringify(r.body).includes(task.id);
+    await requestsSeen('heartbeat', 1, listsTheTask);
+    const endedAt = performance.now();
     fake.endTask(task.id); // the server gave the task away: the next heartbeat says abandon it
-    await eventually(() => !alive(pid), 10_000, 'the task process to be killed');
-    const abandoned = fake.requestsTo('heartbeat').filter((r) => JSON.stringify(r.body).includes(task.id));
-    expect(abandoned.length).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => alive(pid), { timeout: 10_000, message: 'the task process to be killed' }).toBe(false);
+    // The kill answered a heartbeat that listed the task after the server had ended it.
+    const listedAfterTheEnd = fake.requestsTo('heartbeat').filter((r) => r.at >= endedAt && listsTheTask(r));
+    expect(listedAfterTheEnd).not.toHaveLength(0);
     expect(await quietAbout(task.id, agent)).toBe(0);
     expect(fake.statusesOf(task.id)).toEqual(['running']);
   });
@@ -202,7 +217,7 @@ describe('a solder under faults of a scripted mothership', () => {
     fake.inject('heartbeat', fault.status(401, 'UNAUTHORIZED'));
     await requestsSeen('register', 2);
     const task = fake.submit({ command: 'echo raced' }); // to the long-poll still held with the old token
-    await eventually(() => fake.statusesOf(task.id).includes('succeeded'), 20_000, 'the task to succeed');
+    await expect.poll(() => fake.statusesOf(task.id), { timeout: 20_000 }).toContain('succeeded');
     expect(fake.statusesOf(task.id)).toEqual(['running', 'succeeded']);
     expect(fake.linesOf(task.id).map((l) => l.message)).toEqual(['raced']);
     expect(fake.requestsTo('register')).toHaveLength(2); // the stale 401s set off no second registration
@@ -221,6 +236,7 @@ describe('a solder under faults of a scripted mothership', () => {
     fake.longPoll = 'instant';
     await startAgent({ longPollSeconds: 10 });
     await requestsSeen('next', 3);
+    // Counted over a fixed window: the rate of claims is what is checked, not a condition to wait for.
     const windowStart = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 6_000));
     const inWindow = fake.requestsTo('next').filter((r) => r.at >= windowStart).length;

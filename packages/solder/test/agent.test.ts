@@ -2,10 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 import type { JobWithTasks, LogLine } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { eventually, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 
 describe('a solder running tasks against a real mothership', () => {
   const borg = useTestMothership();
@@ -21,13 +21,13 @@ describe('a solder running tasks against a real mothership', () => {
   });
 
   async function finished(jobId: string): Promise<JobWithTasks> {
-    return eventually(
+    return vi.waitFor(
       async () => {
         const job = await borg().admin.getJob(jobId);
-        return job.completed_at ? job : undefined;
+        expect(job.completed_at, `job ${jobId} to finish`).not.toBeNull();
+        return job;
       },
-      30_000,
-      `job ${jobId} to finish`,
+      { timeout: 30_000 },
     );
   }
 
@@ -165,12 +165,15 @@ describe('a solder running tasks against a real mothership', () => {
       type: 'shell',
       command: `trap "" TERM; sleep ${child} & sh -c 'sleep ${grandchild}' & echo started; wait`,
     });
-    await eventually(
-      async () => (await borg().admin.getJob(job.id)).tasks[0]?.status === 'running',
-      20_000,
-      'task running',
+    const taskId = await vi.waitFor(
+      async () => {
+        const [task] = (await borg().admin.getJob(job.id)).tasks;
+        expect(task?.status, 'the task to be running').toBe('running');
+        return task!.id;
+      },
+      { timeout: 20_000 },
     );
-    await eventually(async () => (await allLogs((await borg().admin.getJob(job.id)).tasks[0]!.id)).length > 0);
+    await expect.poll(async () => (await allLogs(taskId)).length, { timeout: 20_000 }).toBeGreaterThan(0);
     await borg().admin.cancelJob(job.id);
     const done = await finished(job.id);
     expect(done.status).toBe('cancelled');

@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import type { JobWithTasks } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { eventually, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 
 const run = promisify(execFile);
 const IMAGE = 'localhost/borg-test:latest';
@@ -44,10 +44,14 @@ describe('container tasks through the solder (podman)', () => {
   });
 
   async function finished(jobId: string): Promise<JobWithTasks> {
-    return eventually(async () => {
-      const job = await borg().admin.getJob(jobId);
-      return job.completed_at ? job : undefined;
-    }, 60_000);
+    return vi.waitFor(
+      async () => {
+        const job = await borg().admin.getJob(jobId);
+        expect(job.completed_at, `job ${jobId} to finish`).not.toBeNull();
+        return job;
+      },
+      { timeout: 60_000 },
+    );
   }
 
   it('runs in the image with its input files and env, and its artifact is stored', async (context) => {
@@ -88,12 +92,19 @@ describe('container tasks through the solder (podman)', () => {
       image: IMAGE,
       command: ['sh', '-c', `echo ${marker}; exec sleep 1000`],
     });
-    const taskId = await eventually(async () => {
-      const task = (await borg().admin.getJob(job.id)).tasks[0];
-      if (task?.status !== 'running') return undefined;
-      const logs = await borg().admin.getTaskLogs(task.id);
-      return logs.items.some((l) => l.message === marker) ? task.id : undefined;
-    }, 60_000);
+    const taskId = await vi.waitFor(
+      async () => {
+        const task = (await borg().admin.getJob(job.id)).tasks[0];
+        expect(task?.status, 'the task to be running').toBe('running');
+        const logs = await borg().admin.getTaskLogs(task!.id);
+        expect(
+          logs.items.map((l) => l.message),
+          'its first line to be stored',
+        ).toContain(marker);
+        return task!.id;
+      },
+      { timeout: 60_000 },
+    );
     await borg().admin.cancelJob(job.id);
     const done = await finished(job.id);
     expect(done.tasks[0]).toMatchObject({ id: taskId, status: 'cancelled', reason: 'cancelled' });

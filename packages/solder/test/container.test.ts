@@ -85,10 +85,6 @@ function spec(command: string[], extra: Partial<ExecutionSpec> = {}): ExecutionS
   return { taskId, jobId: 'job-1', type: 'container', command, image: IMAGE, env: {}, workDir, ...extra };
 }
 
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 async function containersNamed(name: string): Promise<string> {
   return (await podman('ps', '-a', `--filter=name=^${name}$`, '-q')).trim();
 }
@@ -170,7 +166,7 @@ describe('container tasks under podman', () => {
     const executor = new ContainerExecutor({ cli: 'podman', solderId, killMarginMs: 600_000 });
     const output = new Captured();
     const running = await executor.start(task, output);
-    await until(() => output.stdoutText.includes('started hunter2-in-env'));
+    await expect.poll(() => output.stdoutText, { timeout: 20_000 }).toContain('started hunter2-in-env');
 
     // While it runs, the value is in the container but in no process's argv.
     const commandLines = execFileSync('ps', ['-e', '-o', 'args='], { encoding: 'utf8' });

@@ -56,10 +56,6 @@ async function run(executor: Executor, task: ExecutionSpec) {
   return { status, output };
 }
 
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
-}
-
 /** Processes that still run (zombies excluded: PID 1 here does not reap orphans, and a zombie runs nothing). */
 function liveProcesses(): { pid: number; pgid: number }[] {
   return execFileSync('ps', ['-e', '-o', 'pid=,pgid=,stat='], { encoding: 'utf8' })
@@ -199,7 +195,7 @@ describe('process groups', () => {
     ].join('; ');
     const output = new Captured();
     const task = await shell.start(spec(script), output);
-    await until(() => output.stdoutText.includes('ready'));
+    await expect.poll(() => output.stdoutText, { timeout: 10_000 }).toContain('ready');
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
     const leader = pids[2]!;
     expect(pids.every(isAlive)).toBe(true);
@@ -215,7 +211,7 @@ describe('process groups', () => {
   test('a task that honours SIGTERM ends by it', async () => {
     const output = new Captured();
     const task = await shell.start(spec('echo ready; sleep 1000'), output);
-    await until(() => output.stdoutText.includes('ready'));
+    await expect.poll(() => output.stdoutText, { timeout: 10_000 }).toContain('ready');
     // The grace outlasts the test timeout, so only SIGTERM can end this in time.
     expect(await task.stop(600_000)).toEqual({ exitCode: null, signal: 'SIGTERM' });
   });

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { type AppendLogsResponse, BorgApiError, MAX_LINE_LENGTH } from '@borg/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { eventually } from '../../../test/test-solder.ts';
 import { type LogBatch, LogSpool } from '../src/log-spool.ts';
 import { LogStreamer, type LogStreamerOptions } from '../src/log-streamer.ts';
 
@@ -142,7 +141,12 @@ describe('LogStreamer: turning output into numbered batches', () => {
     const expected = Array.from({ length: 300 }, (_, i) => `line ${i}`);
     for (const [i, line] of expected.entries()) {
       logs.write(i % 2 ? 'stderr' : 'stdout', Buffer.from(line + '\n'));
-      if (i % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Every 50 lines, what was written so far goes out (or is retried) before more is written,
+      // so the faults meet batches cut at different points.
+      if (i % 50 === 0) {
+        const calls = server.calls.length;
+        await expect.poll(() => server.calls.length, { timeout: 5_000 }).toBeGreaterThan(calls);
+      }
     }
     expect(await logs.finish()).toEqual({ complete: true });
     expect(server.faults).toEqual([]); // every fault was met
@@ -158,9 +162,8 @@ describe('LogStreamer: turning output into numbered batches', () => {
     server.down = true;
     const expected = Array.from({ length: 400 }, (_, i) => `numbered line ${i}`);
     for (const line of expected) logs.write('stdout', Buffer.from(line + '\n'));
-    await new Promise((resolve) => setTimeout(resolve, 50)); // let the timer cut the last batch
-    const onDisk = readFileSync(spillPath, 'utf8').split('\n').filter(Boolean);
-    expect(onDisk.length).toBeGreaterThan(10);
+    const onDisk = () => readFileSync(spillPath, 'utf8').split('\n').filter(Boolean);
+    await expect.poll(() => onDisk().length, { timeout: 5_000 }).toBeGreaterThan(10);
     expect(server.stored).toEqual([]);
 
     server.down = false;
@@ -174,10 +177,10 @@ describe('LogStreamer: turning output into numbered batches', () => {
     const rejections: BorgApiError[] = [];
     const logs = streamer({ flushIntervalMs: 5, onRejected: (error) => rejections.push(error) });
     logs.write('stdout', Buffer.from('accepted\n'));
-    await eventually(() => server.stored.length === 1, 5_000, 'the first batch');
+    await expect.poll(() => server.stored.length, { timeout: 5_000, message: 'the first batch' }).toBe(1);
     server.faults = ['stale'];
     logs.write('stdout', Buffer.from('refused\n'));
-    await eventually(() => rejections.length === 1, 5_000, 'the rejection');
+    await expect.poll(() => rejections.length, { timeout: 5_000, message: 'the rejection' }).toBe(1);
     const callsAtRejection = server.calls.length;
     for (let i = 0; i < 20; i++) logs.write('stdout', Buffer.from(`more ${i}\n`));
     expect(await logs.finish()).toEqual({ complete: false });
@@ -190,11 +193,11 @@ describe('LogStreamer: turning output into numbered batches', () => {
     const logs = streamer({ flushIntervalMs: 5 });
     for (const i of [0, 1, 2]) {
       logs.write('stdout', Buffer.from(`early ${i}\n`));
-      await eventually(() => server.stored.length === i + 1, 5_000, `batch ${i}`);
+      await expect.poll(() => server.stored.length, { timeout: 5_000, message: `batch ${i}` }).toBe(i + 1);
     }
     server.stored = server.stored.slice(0, 1); // the server restored a backup taken after batch 0
     logs.write('stdout', Buffer.from('late 0\n'));
-    await eventually(() => server.stored.length === 2, 5_000, 'the renumbered batch');
+    await expect.poll(() => server.stored.length, { timeout: 5_000, message: 'the renumbered batch' }).toBe(2);
     logs.write('stdout', Buffer.from('late 1\n'));
     expect(await logs.finish()).toEqual({ complete: false });
     expect(server.messages).toEqual(['early 0', 'late 0', 'late 1']);

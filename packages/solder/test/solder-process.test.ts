@@ -1,14 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { JobWithTasks, LogLine, Task } from '@borg/protocol';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { eventually, type SolderProcess, spawnSolder } from '../../../test/test-solder.ts';
+import { type SolderProcess, spawnSolder } from '../../../test/test-solder.ts';
 
 /**
  * Real `borg solder` processes against a real mothership, killed and stopped the ways machines
@@ -57,28 +57,38 @@ describe('borg solder processes under kills, signals and a mothership restart', 
     return created.id;
   }
 
-  function task(jobId: string, attempt: number, status: Task['status'], timeoutMs = 30_000): Promise<Task> {
-    return eventually(
-      async () => (await borg().admin.getJob(jobId)).tasks.find((t) => t.attempt === attempt && t.status === status),
-      timeoutMs,
-      `attempt ${attempt} of job ${jobId} to be ${status}`,
+  function task(jobId: string, attempt: number, status: Task['status'], timeout = 30_000): Promise<Task> {
+    return vi.waitFor(
+      async () => {
+        const found = (await borg().admin.getJob(jobId)).tasks.find((t) => t.attempt === attempt);
+        expect(found?.status, `attempt ${attempt} of job ${jobId}`).toBe(status);
+        return found!;
+      },
+      { timeout },
     );
   }
 
-  function finished(jobId: string, timeoutMs = 30_000): Promise<JobWithTasks> {
-    return eventually(
+  function finished(jobId: string, timeout = 30_000): Promise<JobWithTasks> {
+    return vi.waitFor(
       async () => {
         const found = await borg().admin.getJob(jobId);
-        return found.completed_at ? found : undefined;
+        expect(found.completed_at, `job ${jobId} to finish`).not.toBeNull();
+        return found;
       },
-      timeoutMs,
-      `job ${jobId} to finish`,
+      { timeout },
     );
   }
 
   /** The pid a task wrote (its shell leads the task's process group); the group is killed at the end. */
   async function taskPid(file: string): Promise<number> {
-    const pid = await eventually(() => existsSync(file) && Number(readFileSync(file, 'utf8')), 30_000, file);
+    const pid = await vi.waitFor(
+      () => {
+        const written = Number(readFileSync(file, 'utf8'));
+        expect(written, `a pid in ${file}`).toBeGreaterThan(0);
+        return written;
+      },
+      { timeout: 30_000 },
+    );
     cleanups.push(async () => killGroup(pid));
     return pid;
   }
@@ -132,7 +142,7 @@ describe('borg solder processes under kills, signals and a mothership restart', 
       `i=1; while [ $i -le ${count} ]; do echo "line $i"; i=$((i+1)); sleep 0.1; done`,
     );
     const running = await task(jobId, 1, 'running');
-    await eventually(async () => (await storedLog(running.id)).length >= 10, 20_000, 'the first lines');
+    await expect.poll(async () => (await storedLog(running.id)).length, { timeout: 20_000 }).toBeGreaterThanOrEqual(10);
 
     const downFrom = Date.now();
     await borg().restart({ downtimeMs: 10_000 });
@@ -159,7 +169,7 @@ describe('borg solder processes under kills, signals and a mothership restart', 
     await task(jobId, 1, 'running');
 
     borgSolder.child.kill('SIGTERM');
-    await eventually(() => borgSolder.output().includes('finishing running tasks'), 10_000, 'the drain to begin');
+    await expect.poll(() => borgSolder.output(), { timeout: 10_000 }).toContain('finishing running tasks');
     const lateJobId = await job('drain', 'echo too late');
 
     expect(await borgSolder.exited).toBe(0);
@@ -178,7 +188,7 @@ describe('borg solder processes under kills, signals and a mothership restart', 
     await task(jobId, 1, 'running');
 
     borgSolder.child.kill('SIGTERM');
-    await eventually(() => borgSolder.output().includes('finishing running tasks'), 10_000, 'the drain to begin');
+    await expect.poll(() => borgSolder.output(), { timeout: 10_000 }).toContain('finishing running tasks');
     borgSolder.child.kill('SIGTERM');
 
     expect(await borgSolder.exited).toBe(0);

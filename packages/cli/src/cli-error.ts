@@ -119,7 +119,13 @@ function fromApiError(error: BorgApiError, target: Target): CliError {
         'run `borg login URL` with a valid user token, or set BORG_TOKEN',
       );
     case 'forbidden':
-      return new CliError(what, ExitCode.AUTH, 'use a user token (borg_usr_…), not a runner or registration token');
+      return new CliError(
+        what,
+        ExitCode.AUTH,
+        /\brole\b/.test(what)
+          ? 'ask an admin for a token with that role (`borg tokens create NAME --role ROLE`)'
+          : 'use a user token (borg_usr_…), not a runner or registration token',
+      );
     case 'not-found':
       return new CliError(what, ExitCode.NOT_FOUND, 'check the id (`borg jobs list`, `borg runners list`)');
     case 'conflict':

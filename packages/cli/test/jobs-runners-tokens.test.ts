@@ -61,16 +61,17 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
           .split('\n')
           .slice(0, -1) // only complete lines
           .map((line) => JSON.parse(line) as Job[]);
-      await waitFor(() => snapshots().length === 1);
+      const soon = { timeout: 20_000 };
+      await expect.poll(() => snapshots().length, soon).toBe(1);
       const job = await mothership().admin.createJob({
         name: 'watched-1',
         type: 'shell',
         command: 'true',
         labels: { pool: 'nowhere' },
       });
-      await waitFor(() => snapshots().at(-1)?.[0]?.id === job.id);
+      await expect.poll(() => snapshots().at(-1)?.[0]?.id, soon).toBe(job.id);
       await mothership().admin.pauseJob(job.id);
-      await waitFor(() => snapshots().at(-1)?.[0]?.paused === true);
+      await expect.poll(() => snapshots().at(-1)?.[0]?.paused, soon).toBe(true);
       expect(snapshots()[0]).toEqual([]);
     } finally {
       watch.child.kill('SIGINT');
@@ -101,21 +102,26 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
     expect(created.stderr).toContain('not shown again');
 
     const asCi = { ...env(), BORG_TOKEN: token };
-    const list = await borg(['tokens', 'list', '-o', 'json'], { env: asCi });
+    expect((await borg(['jobs', 'list'], { env: asCi })).code).toBe(0);
+    const list = await borg(['tokens', 'list', '-o', 'json'], { env: env() });
     const info = (JSON.parse(list.stdout) as TokenInfo[]).find((t) => t.name === 'ci')!;
     expect(info.expires_at).not.toBeNull();
+    expect(info.role).toBe('submitter');
     expect(list.stdout).not.toContain(token);
+    // A submitter may not manage tokens, and is told which role would.
+    const refused = await borg(['tokens', 'list'], { env: asCi });
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('this route needs the admin role; this token is a submitter');
+    expect(refused.stderr).toContain('--role ROLE');
+
+    const viewer = await borg(['tokens', 'create', 'wallboard', '--role', 'viewer'], { env: env() });
+    expect(viewer.stderr).toContain('(user, viewer) created');
+    const asViewer = { ...env(), BORG_TOKEN: viewer.stdout.trim() };
+    expect((await borg(['jobs', 'list'], { env: asViewer })).code).toBe(0);
+    expect((await borg(['submit', '--', 'true'], { env: asViewer })).stderr).toContain('needs the submitter role');
 
     const revoked = await borg(['tokens', 'revoke', info.id], { env: env() });
     expect(revoked.stdout).toBe(`token ${info.id} (ci) revoked\n`);
     expect((await borg(['jobs', 'list'], { env: asCi })).code).toBe(4);
   });
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

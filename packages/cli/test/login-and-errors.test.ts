@@ -30,7 +30,7 @@ describe(
       });
 
       // A second profile, logged in with a token read from stdin; it becomes the current one.
-      const created = await mothership().admin.createToken({ name: 'second' });
+      const created = await mothership().admin.createToken({ name: 'second', role: 'admin' });
       const second = await borg(['login', mothership().url, '--profile', 'second', '-o', 'json'], {
         env: { XDG_CONFIG_HOME: home },
         input: `${created.token}\n`,

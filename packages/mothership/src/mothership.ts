@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 
 import { ArtifactService } from './artifacts/artifact-service.ts';
+import { AuditLog } from './audit/audit-log.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { TokenService } from './auth/token-service.ts';
 import { tokenStore } from './auth/token-store.ts';
@@ -122,6 +123,8 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     cleanup.push(async () => dispatcher.close());
     const files = new FileService(db, storage, config.maxUploadBytes);
     const hub = new WebSocketHub(bus, db);
+    const audit = new AuditLog(db, log.child({ area: 'audit' }));
+    cleanup.push(() => audit.flush());
     metrics.track({ websocketClients: () => hub.size });
     const services: Services = {
       config,
@@ -129,6 +132,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       readiness: () => checkReadiness(db, migrations),
       authenticator: new Authenticator(db, bus),
       tokens: new TokenService(db, bus),
+      audit,
       jobs: new JobActions(db, bus),
       queue,
       dispatcher,
@@ -231,8 +235,7 @@ async function openDatabase(
   await mkdir(dataDir, { recursive: true });
   const unlock = await lockDataDir(dataDir);
   cleanup.push(unlock);
-  // Imported only here: loading PGlite's module alone costs ~45 MB of RSS, which a mothership
-  // on PostgreSQL never needs (figure 7, `npm run bench -- memory`).
+  // Imported only here, so a mothership on PostgreSQL never holds PGlite's module in memory.
   const { PgliteDatabase } = await import('./db/pglite-database.ts');
   const db = await PgliteDatabase.open(join(dataDir, 'pglite'));
   cleanup.push(() => db.close());
@@ -247,9 +250,9 @@ async function openDatabase(
 async function bootstrapTokens(db: Database, config: MothershipConfig): Promise<CreatedSecrets> {
   const created: CreatedSecrets = {};
   if (config.adminToken) {
-    await tokenStore.ensure(db, 'user', 'admin (BORG_ADMIN_TOKEN)', config.adminToken);
+    await tokenStore.ensure(db, 'user', 'admin (BORG_ADMIN_TOKEN)', config.adminToken, 'admin');
   } else if ((await tokenStore.countActive(db, 'user')) === 0) {
-    created.adminToken = (await tokenStore.create(db, { kind: 'user', name: 'admin' })).token;
+    created.adminToken = (await tokenStore.create(db, { kind: 'user', name: 'admin', role: 'admin' })).token;
   }
   if (config.registrationToken) {
     await tokenStore.ensure(db, 'registration', 'registration (BORG_REGISTRATION_TOKEN)', config.registrationToken);

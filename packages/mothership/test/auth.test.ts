@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { type RouteDefinition, routes } from '@borg/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 
@@ -14,10 +15,14 @@ import { servedRoutes } from './served-routes.ts';
  * the app serves with who may call it, and every kind of bad credential thrown at each.
  */
 
-type Access = 'public' | 'user' | 'runner' | 'registration' | 'user-or-runner';
+type Role = 'viewer' | 'submitter' | 'operator' | 'admin';
+type Access = 'public' | Role | 'runner' | 'registration' | 'viewer-or-runner';
+const ROLE_NAMES: Role[] = ['viewer', 'submitter', 'operator', 'admin'];
 type Body = { json: unknown } | { form: () => FormData };
 
 interface Context {
+  /** A user token of each role. */
+  roles: Record<Role, string>;
   fileId: string;
   heldTaskId: string;
   waitingJobId: string;
@@ -51,30 +56,30 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /readyz': { access: 'public', path: () => '/readyz' },
   // The dashboard's catch-all `/*` (client-side routes; the router's tree prints it as `*`).
   'GET *': { access: 'public', path: () => '/jobs' },
-  'GET /metrics': { access: 'user', path: () => '/metrics' },
-  'GET /api/docs': { access: 'user', path: () => '/api/docs' },
-  'GET /ws': { access: 'user', path: () => '/ws' },
+  'GET /metrics': { access: 'viewer', path: () => '/metrics' },
+  'GET /api/docs': { access: 'viewer', path: () => '/api/docs' },
+  'GET /ws': { access: 'viewer', path: () => '/ws' },
   'POST /api/v1/jobs': {
-    access: 'user',
+    access: 'submitter',
     path: () => '/api/v1/jobs',
     body: () => ({ json: { name: 'probe', command: 'true' } }),
   },
-  'GET /api/v1/jobs': { access: 'user', path: () => '/api/v1/jobs' },
-  'GET /api/v1/jobs/:id': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}` },
-  'POST /api/v1/jobs/:id/pause': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/pause` },
-  'POST /api/v1/jobs/:id/resume': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/resume` },
-  'POST /api/v1/jobs/:id/retry': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/retry` },
-  'POST /api/v1/jobs/:id/cancel': { access: 'user', path: (c) => `/api/v1/jobs/${c.waitingJobId}/cancel` },
-  'GET /api/v1/runners': { access: 'user', path: () => '/api/v1/runners' },
+  'GET /api/v1/jobs': { access: 'viewer', path: () => '/api/v1/jobs' },
+  'GET /api/v1/jobs/:id': { access: 'viewer', path: (c) => `/api/v1/jobs/${c.waitingJobId}` },
+  'POST /api/v1/jobs/:id/pause': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/pause` },
+  'POST /api/v1/jobs/:id/resume': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/resume` },
+  'POST /api/v1/jobs/:id/retry': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/retry` },
+  'POST /api/v1/jobs/:id/cancel': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/cancel` },
+  'GET /api/v1/runners': { access: 'viewer', path: () => '/api/v1/runners' },
   'POST /api/v1/runners/register': {
     access: 'registration',
     path: () => '/api/v1/runners/register',
     body: () => ({ json: { device_id: `probe-${randomUUID()}`, name: 'probe' } }),
   },
-  'GET /api/v1/runners/:id': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}` },
-  'GET /api/v1/runners/:id/tasks': { access: 'user', path: (c) => `/api/v1/runners/${c.a.id}/tasks` },
-  'POST /api/v1/runners/:id/drain': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}/drain` },
-  'POST /api/v1/runners/:id/resume': { access: 'user', path: (c) => `/api/v1/runners/${c.b.id}/resume` },
+  'GET /api/v1/runners/:id': { access: 'viewer', path: (c) => `/api/v1/runners/${c.b.id}` },
+  'GET /api/v1/runners/:id/tasks': { access: 'viewer', path: (c) => `/api/v1/runners/${c.a.id}/tasks` },
+  'POST /api/v1/runners/:id/drain': { access: 'operator', path: (c) => `/api/v1/runners/${c.b.id}/drain` },
+  'POST /api/v1/runners/:id/resume': { access: 'operator', path: (c) => `/api/v1/runners/${c.b.id}/resume` },
   'POST /api/v1/runners/:id/heartbeat': {
     access: 'runner',
     path: (c) => `/api/v1/runners/${c.a.id}/heartbeat`,
@@ -84,7 +89,7 @@ const ROUTES: Record<string, RouteSpec> = {
     access: 'runner',
     path: (c) => `/api/v1/runners/${c.a.id}/tasks/next?wait=0`,
   },
-  'GET /api/v1/tasks/:id': { access: 'user', path: (c) => `/api/v1/tasks/${c.heldTaskId}` },
+  'GET /api/v1/tasks/:id': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}` },
   'POST /api/v1/tasks/:id/status': {
     access: 'runner',
     path: (c) => `/api/v1/tasks/${c.heldTaskId}/status`,
@@ -95,29 +100,35 @@ const ROUTES: Record<string, RouteSpec> = {
     path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs`,
     body: () => ({ json: { seq: 0, lines: [{ stream: 'stdout', message: 'probe' }] } }),
   },
-  'GET /api/v1/tasks/:id/logs': { access: 'user', path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs` },
-  'GET /api/v1/tasks/:id/artifacts': { access: 'user', path: (c) => `/api/v1/tasks/${c.heldTaskId}/artifacts` },
-  'POST /api/v1/files': { access: 'user', path: () => '/api/v1/files', body: () => ({ form: fileForm }) },
-  'GET /api/v1/files/:id': { access: 'user', path: (c) => `/api/v1/files/${c.fileId}` },
-  'GET /api/v1/files/:id/download': { access: 'user-or-runner', path: (c) => `/api/v1/files/${c.fileId}/download` },
+  'GET /api/v1/tasks/:id/logs': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs` },
+  'GET /api/v1/tasks/:id/artifacts': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/artifacts` },
+  'POST /api/v1/files': { access: 'submitter', path: () => '/api/v1/files', body: () => ({ form: fileForm }) },
+  'GET /api/v1/files/:id': { access: 'viewer', path: (c) => `/api/v1/files/${c.fileId}` },
+  'GET /api/v1/files/:id/download': { access: 'viewer-or-runner', path: (c) => `/api/v1/files/${c.fileId}/download` },
   'POST /api/v1/artifacts/upload': {
     access: 'runner',
     path: () => '/api/v1/artifacts/upload',
     body: (c) => ({ form: artifactForm(c.heldTaskId) }),
   },
-  'GET /api/v1/tokens': { access: 'user', path: () => '/api/v1/tokens' },
-  'POST /api/v1/tokens': { access: 'user', path: () => '/api/v1/tokens', body: () => ({ json: { name: 'probe' } }) },
-  'DELETE /api/v1/tokens/:id': { access: 'user', path: (c) => `/api/v1/tokens/${c.victimTokenId}` },
-  'GET /api/v1/stats': { access: 'user', path: () => '/api/v1/stats' },
-  'GET /api/v1/stats/timeseries': { access: 'user', path: () => '/api/v1/stats/timeseries' },
+  'GET /api/v1/tokens': { access: 'admin', path: () => '/api/v1/tokens' },
+  'POST /api/v1/tokens': { access: 'admin', path: () => '/api/v1/tokens', body: () => ({ json: { name: 'probe' } }) },
+  'DELETE /api/v1/tokens/:id': { access: 'admin', path: (c) => `/api/v1/tokens/${c.victimTokenId}` },
+  'GET /api/v1/stats': { access: 'viewer', path: () => '/api/v1/stats' },
+  'GET /api/v1/stats/timeseries': { access: 'viewer', path: () => '/api/v1/stats/timeseries' },
+  'GET /api/v1/whoami': { access: 'viewer', path: () => '/api/v1/whoami' },
+  'GET /api/v1/audit': { access: 'admin', path: () => '/api/v1/audit' },
 };
 
 const KIND_ALLOWED: Record<Exclude<Access, 'public'>, string[]> = {
-  user: ['user'],
+  viewer: ['user'],
+  submitter: ['user'],
+  operator: ['user'],
+  admin: ['user'],
   runner: ['runner'],
   registration: ['registration'],
-  'user-or-runner': ['user', 'runner'],
+  'viewer-or-runner': ['user', 'runner'],
 };
+const isRole = (access: Access): access is Role => (ROLE_NAMES as string[]).includes(access);
 
 const ERROR_SHAPE = { error: { code: expect.any(String), message: expect.any(String) } };
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -171,7 +182,12 @@ describe('authentication and authorization of every route', () => {
     await admin.createJob({ name: 'held', command: 'true', files: [{ file_id: c.fileId, path: 'in.txt' }] });
     const claimed = await c.a.client.nextTasks(c.a.id, { wait: 0, max: 1 });
     c.heldTaskId = claimed!.items[0]!.id;
-    c.waitingJobId = (await admin.createJob({ name: 'waiting', command: 'true' })).id;
+    c.roles = { admin: borg().adminToken } as Record<Role, string>;
+    for (const role of ['viewer', 'submitter', 'operator'] as const) {
+      c.roles[role] = (await admin.createToken({ name: `a ${role}`, role })).token;
+    }
+    // Submitted by the submitter: its own job is what a submitter may pause, cancel or retry.
+    c.waitingJobId = (await borg().client(c.roles.submitter).createJob({ name: 'waiting', command: 'true' })).id;
     const victim = await admin.createToken({ name: 'victim' });
     c.victimTokenId = victim.id;
 
@@ -207,6 +223,7 @@ describe('authentication and authorization of every route', () => {
       c.a.token,
       c.b.token,
       victim.token,
+      ...Object.values(c.roles),
       revokedUser.token,
       revokedRegistration.token,
       expired.token,
@@ -229,6 +246,39 @@ describe('authentication and authorization of every route', () => {
       Object.keys(methods).map((m) => `${m.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
     );
     expect(served).toEqual(expect.arrayContaining(documented));
+  });
+
+  it("agrees with the protocol's route table on who may call each operation", () => {
+    for (const definition of Object.values(routes) as RouteDefinition[]) {
+      const spec = ROUTES[`${definition.method} ${definition.path}`];
+      expect(spec?.access, `${definition.method} ${definition.path}`).toBe(definition.access);
+    }
+  });
+
+  it('holds the critical cases, written out one by one', async () => {
+    const sendAs = (token: string, method: string, key: string) =>
+      send(ROUTES[key]!, `Bearer ${token}`, { method, record: false }).then((r) => r.status);
+    const { viewer, submitter, operator } = c.roles;
+    const cases: Array<[string, string, string, string, number]> = [
+      ['a viewer submits a job', viewer, 'POST', 'POST /api/v1/jobs', 403],
+      ['a viewer uploads a file', viewer, 'POST', 'POST /api/v1/files', 403],
+      ['a viewer cancels a job', viewer, 'POST', 'POST /api/v1/jobs/:id/cancel', 403],
+      ['a submitter drains a runner', submitter, 'POST', 'POST /api/v1/runners/:id/drain', 403],
+      ['a submitter lists tokens', submitter, 'GET', 'GET /api/v1/tokens', 403],
+      ['a submitter mints a token', submitter, 'POST', 'POST /api/v1/tokens', 403],
+      ['an operator mints a token', operator, 'POST', 'POST /api/v1/tokens', 403],
+      ['an operator revokes a token', operator, 'DELETE', 'DELETE /api/v1/tokens/:id', 403],
+      ['an operator reads the audit log', operator, 'GET', 'GET /api/v1/audit', 403],
+      ['a runner lists jobs', c.a.token, 'GET', 'GET /api/v1/jobs', 403],
+      ['a runner submits a job', c.a.token, 'POST', 'POST /api/v1/jobs', 403],
+      ['the registration token reads a job', borg().registrationToken, 'GET', 'GET /api/v1/jobs/:id', 403],
+      ['a viewer reads a job', viewer, 'GET', 'GET /api/v1/jobs/:id', 200],
+      ['a viewer downloads an input file', viewer, 'GET', 'GET /api/v1/files/:id/download', 200],
+      ['an operator reads the runners', operator, 'GET', 'GET /api/v1/runners', 200],
+    ];
+    for (const [what, token, method, key, status] of cases) {
+      expect(await sendAs(token, method, key), what).toBe(status);
+    }
   });
 
   it.each(Object.keys(ROUTES))(
@@ -259,6 +309,19 @@ describe('authentication and authorization of every route', () => {
         const response = await send(spec, `Bearer ${tokenOf(kind)}`, { method });
         expect(response.status, `${key} with a ${kind} token: ${response.text}`).toBe(403);
         expect(JSON.parse(response.text)).toEqual({ error: { code: 'FORBIDDEN', message: expect.any(String) } });
+      }
+      // A user token below the route's role is refused, and told which role it needs.
+      const needed = spec.access === 'viewer-or-runner' ? 'viewer' : spec.access;
+      if (!isRole(needed)) return;
+      for (const role of ROLE_NAMES.slice(0, ROLE_NAMES.indexOf(needed))) {
+        const response = await send(spec, `Bearer ${c.roles[role]}`, { method });
+        expect(response.status, `${key} with a ${role} token: ${response.text}`).toBe(403);
+        expect(JSON.parse(response.text)).toEqual({
+          error: {
+            code: 'FORBIDDEN',
+            message: `this route needs the ${needed} role; this token is ${role === 'operator' || role === 'admin' ? 'an' : 'a'} ${role}`,
+          },
+        });
       }
     },
   );
@@ -346,6 +409,13 @@ describe('authentication and authorization of every route', () => {
       const response = await send(spec, kind && `Bearer ${tokenOf(kind)}`, { method, record });
       expect(response.status, `${key} with a ${kind ?? 'no'} token: ${response.text}`).toBeLessThan(500);
       expect([401, 403], `${key} with a ${kind ?? 'no'} token: ${response.text}`).not.toContain(response.status);
+      if (!record) secrets.push((JSON.parse(response.text) as { token: string }).token);
+    }
+    const needed = spec.access === 'viewer-or-runner' ? 'viewer' : spec.access;
+    if (!isRole(needed)) return;
+    for (const role of ROLE_NAMES.slice(ROLE_NAMES.indexOf(needed))) {
+      const response = await send(spec, `Bearer ${c.roles[role]}`, { method, record });
+      expect([401, 403], `${key} with a ${role} token: ${response.text}`).not.toContain(response.status);
       if (!record) secrets.push((JSON.parse(response.text) as { token: string }).token);
     }
   });

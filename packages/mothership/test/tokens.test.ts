@@ -64,7 +64,7 @@ describe('API tokens', () => {
   });
 
   it('can revoke themselves, and then do not work', async () => {
-    const created = await borg().admin.createToken({ name: 'self-revoking' });
+    const created = await borg().admin.createToken({ name: 'self-revoking', role: 'admin' });
     const self = borg().client(created.token);
     await expect(self.revokeToken(created.id)).resolves.toMatchObject({ id: created.id });
     await expect(self.listTokens()).rejects.toMatchObject({ status: 401 });

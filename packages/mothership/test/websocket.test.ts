@@ -4,7 +4,7 @@ import { connect as connectTcp } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { ServerMessage } from '@borg/protocol';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ClientOptions, WebSocket, WebSocketServer } from 'ws';
 
 import { createTestDatabase } from '../../../test/test-database.ts';
@@ -30,13 +30,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** A connected client that keeps every message the server sent, in order. */
 class LiveClient {
   readonly received: ServerMessage[] = [];
-  private readonly listeners = new Set<() => void>();
   readonly closed: Promise<{ code: number; reason: string }>;
 
   constructor(readonly socket: WebSocket) {
     socket.on('message', (data) => {
       this.received.push(ServerMessage.parse(JSON.parse(data.toString())));
-      for (const listener of this.listeners) listener();
     });
     this.closed = new Promise((resolve) =>
       socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
@@ -51,23 +49,14 @@ class LiveClient {
   waitFor<T extends ServerMessage>(match: (m: ServerMessage) => m is T, what: string): Promise<T>;
   waitFor(match: (m: ServerMessage) => boolean, what: string): Promise<ServerMessage>;
   waitFor(match: (m: ServerMessage) => boolean, what: string): Promise<ServerMessage> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
+    return vi.waitFor(
+      () => {
         const found = this.received.find(match);
-        if (!found) return false;
-        clearTimeout(timer);
-        this.listeners.delete(check);
-        resolve(found);
-        return true;
-      };
-      const timer = setTimeout(() => {
-        this.listeners.delete(check);
-        reject(
-          new Error(`no ${what} within ${TIMEOUT_MS} ms; got ${JSON.stringify(this.received.map((m) => m.type))}`),
-        );
-      }, TIMEOUT_MS);
-      if (!check()) this.listeners.add(check);
-    });
+        if (found) return found;
+        throw new Error(`no ${what} within ${TIMEOUT_MS} ms; got ${JSON.stringify(this.received.map((m) => m.type))}`);
+      },
+      { timeout: TIMEOUT_MS, interval: 10 },
+    );
   }
 
   /** Subscribes and waits for the acknowledgement. */
@@ -407,13 +396,17 @@ describe('the WebSocket /ws', () => {
 
     it('terminates a socket that stops answering pings, and keeps one that answers', async () => {
       const token = await borg().admin.createToken({ name: 'pinged' });
-      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null, role: 'admin' });
+      await hubWith({ kind: 'user', tokenId: token.id, name: token.name, runnerId: null, role: 'admin' });
       const dead = new WebSocket(url, { autoPong: false });
       const alive = new WebSocket(url);
+      let pings = 0;
+      alive.on('ping', () => pings++);
       await Promise.all([dead, alive].map((s) => new Promise((resolve) => s.once('open', resolve))));
       const deadClosed = new Promise<boolean>((resolve) => dead.once('close', () => resolve(true)));
       expect(await Promise.race([deadClosed, sleep(TIMEOUT_MS * 2).then(() => false)])).toBe(true);
-      await sleep(PING_MS * 3);
+      // Each ping comes after a round that checked the answer to the one before: three more rounds.
+      const seen = pings;
+      await expect.poll(() => pings, { timeout: TIMEOUT_MS }).toBeGreaterThanOrEqual(seen + 3);
       expect(alive.readyState).toBe(WebSocket.OPEN);
       expect(hub.size).toBe(1);
       alive.close();
@@ -421,11 +414,14 @@ describe('the WebSocket /ws', () => {
 
     it('closes the socket of a token that expires while it is open, within a ping interval', async () => {
       const token = await borg().admin.createToken({ name: 'expiring', expires_in_seconds: 3600 });
-      await hubWith({ kind: 'user', tokenId: token.id, runnerId: null, role: 'admin' });
+      await hubWith({ kind: 'user', tokenId: token.id, name: token.name, runnerId: null, role: 'admin' });
       const socket = new WebSocket(url);
+      let pings = 0;
+      socket.on('ping', () => pings++);
       await new Promise((resolve) => socket.once('open', resolve));
       const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-      await sleep(PING_MS * 3);
+      // Each ping round also checks the socket's token.
+      await expect.poll(() => pings, { timeout: TIMEOUT_MS }).toBeGreaterThanOrEqual(3);
       expect(socket.readyState).toBe(WebSocket.OPEN); // valid so far: left alone
       // Expired in the database, with no revocation event to announce it.
       await borg().db.query(`UPDATE api_tokens SET expires_at = now() - interval '1 second' WHERE id = $1`, [token.id]);
@@ -465,13 +461,15 @@ describe('the WebSocket /ws', () => {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       const shutdown = { clean: false };
       try {
-        const deadline = performance.now() + 60_000;
-        let port: string | undefined;
-        while (!(port = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1])) {
-          if (child.exitCode !== null || performance.now() > deadline)
-            throw new Error(`the mothership did not start:\n${output}`);
-          await new Promise((r) => setTimeout(r, 50));
-        }
+        const port = await vi.waitFor(
+          () => {
+            const listening = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output)?.[1];
+            if (!listening && child.exitCode === null) throw new Error(`the mothership did not start:\n${output}`);
+            return listening;
+          },
+          { timeout: 60_000 },
+        );
+        if (!port) throw new Error(`the mothership exited at start:\n${output}`);
         const base = `ws://127.0.0.1:${port}/ws`;
         const accepted = await upgrade(`${base}?token=${adminToken}`);
         expect(accepted.opened).toBe(true);

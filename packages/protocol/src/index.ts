@@ -3,6 +3,7 @@ export * from './error-codes.ts';
 export * from './route-definition.ts';
 export * from './routes.ts';
 export * from './safe-path.ts';
+export * from './schemas/audit.ts';
 export * from './schemas/common.ts';
 export * from './schemas/events.ts';
 export * from './schemas/files.ts';

@@ -1,5 +1,7 @@
 import type { z } from 'zod';
 
+import type { AuditAction } from './schemas/audit.ts';
+
 /** What a user token may do, each role holding every right of the ones before it. */
 export const ROLES = ['viewer', 'submitter', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -50,6 +52,11 @@ export interface RouteDefinition {
   responses: Record<number, Response>;
   /** Error statuses this route answers beyond the ones every route may (see `errorStatusesOf`). */
   errors?: readonly number[];
+  /**
+   * The audit log's name for a call of this route (`job.cancel`): every call, answered or
+   * refused, is recorded. Routes that change nothing and hand out no bytes have none.
+   */
+  audit?: AuditAction;
 }
 
 /** Keeps the literal types of a definition, so the client and handlers are typed by it. */

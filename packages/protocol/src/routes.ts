@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { RAW_RESPONSE, route } from './route-definition.ts';
+import { AuditPage, ListAuditQuery } from './schemas/audit.ts';
 import { OkResponse, Readiness } from './schemas/common.ts';
 import { Artifact, ArtifactList, FileInfo } from './schemas/files.ts';
 import { CreateJobRequest, Job, JobPage, JobWithTasks, ListJobsQuery, Task } from './schemas/jobs.ts';
@@ -19,7 +20,7 @@ import {
 } from './schemas/runners.ts';
 import { Stats, StatsTimeseries, TimeseriesQuery } from './schemas/stats.ts';
 import { TaskStatusRequest, TaskStatusResponse } from './schemas/tasks.ts';
-import { CreatedToken, CreateTokenRequest, TokenInfo, TokenList } from './schemas/tokens.ts';
+import { CreatedToken, CreateTokenRequest, Identity, TokenInfo, TokenList } from './schemas/tokens.ts';
 
 const idOf = (what: string) => z.strictObject({ id: z.guid(`id must be a ${what} id`) });
 const JobParams = idOf('job');
@@ -92,6 +93,7 @@ export const routes = {
     body: CreateJobRequest,
     responses: { 200: Job, 201: Job },
     errors: [404, 409],
+    audit: 'job.submit',
   }),
   listJobs: route({
     method: 'GET',
@@ -120,6 +122,7 @@ export const routes = {
     params: JobParams,
     responses: { 200: Job },
     errors: [409],
+    audit: 'job.pause',
   }),
   resumeJob: route({
     method: 'POST',
@@ -130,6 +133,7 @@ export const routes = {
     params: JobParams,
     responses: { 200: Job },
     errors: [409],
+    audit: 'job.resume',
   }),
   cancelJob: route({
     method: 'POST',
@@ -140,6 +144,7 @@ export const routes = {
     params: JobParams,
     responses: { 200: Job },
     errors: [409],
+    audit: 'job.cancel',
   }),
   retryJob: route({
     method: 'POST',
@@ -150,6 +155,7 @@ export const routes = {
     params: JobParams,
     responses: { 200: Job },
     errors: [409],
+    audit: 'job.retry',
   }),
 
   // --- tasks -------------------------------------------------------------------------------------
@@ -218,6 +224,7 @@ export const routes = {
     summary: 'Drain: the runner finishes its tasks and takes no new ones',
     params: RunnerParams,
     responses: { 200: Runner },
+    audit: 'runner.drain',
   }),
   resumeRunner: route({
     method: 'POST',
@@ -227,6 +234,7 @@ export const routes = {
     summary: 'Undo a drain',
     params: RunnerParams,
     responses: { 200: Runner },
+    audit: 'runner.resume',
   }),
 
   // --- files -------------------------------------------------------------------------------------
@@ -239,6 +247,7 @@ export const routes = {
     bodyKind: 'multipart',
     responses: { 201: FileInfo },
     errors: [413, 507],
+    audit: 'file.upload',
   }),
   getFile: route({
     method: 'GET',
@@ -257,6 +266,7 @@ export const routes = {
     summary: "A file's bytes, always as an attachment; a runner may read only inputs of a task it holds",
     params: FileParams,
     responses: { 200: RAW_RESPONSE },
+    audit: 'file.download',
   }),
 
   // --- tokens ------------------------------------------------------------------------------------
@@ -276,6 +286,7 @@ export const routes = {
     summary: 'Create a token; its value is in this answer only',
     body: CreateTokenRequest,
     responses: { 201: CreatedToken },
+    audit: 'token.create',
   }),
   revokeToken: route({
     method: 'DELETE',
@@ -285,6 +296,27 @@ export const routes = {
     summary: 'Revoke a token at once',
     params: TokenParams,
     responses: { 200: TokenInfo },
+    audit: 'token.revoke',
+  }),
+
+  whoami: route({
+    method: 'GET',
+    path: `${API}/whoami`,
+    access: 'viewer',
+    tag: 'tokens',
+    summary: 'The token making the call: its name, kind and role',
+    responses: { 200: Identity },
+  }),
+
+  // --- audit -------------------------------------------------------------------------------------
+  listAudit: route({
+    method: 'GET',
+    path: `${API}/audit`,
+    access: 'admin',
+    tag: 'audit',
+    summary: 'The audit log, newest first: who did what to which object, from where, and how it ended',
+    query: ListAuditQuery,
+    responses: { 200: AuditPage },
   }),
 
   // --- the runner protocol (the solder, with its runner token) ------------------------------------
@@ -296,6 +328,7 @@ export const routes = {
     summary: 'Register a runner with the registration token; returns its own runner token',
     body: RegisterRunnerRequest,
     responses: { 201: RegisterRunnerResponse },
+    audit: 'runner.register',
   }),
   heartbeat: route({
     method: 'POST',

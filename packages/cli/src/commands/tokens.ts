@@ -1,3 +1,4 @@
+import { type Role, ROLES } from '@borg/protocol';
 import { Command, Option } from 'commander';
 
 import { action, clientCommand, examples } from '../command-context.ts';
@@ -20,27 +21,43 @@ function createCommand(): Command {
         .choices(['user', 'registration'])
         .default('user'),
     )
+    .addOption(
+      new Option(
+        '--role <role>',
+        'what a user token may do: viewer (read), submitter (+ submit and change its own jobs), ' +
+          'operator (+ every job and runner), admin (+ tokens and the audit log)',
+      ).choices([...ROLES]),
+    )
     .option('--expires <duration>', 'valid for this long, e.g. 30d, 12h (default: until revoked)')
     .addHelpText(
       'after',
       examples([
-        'borg tokens create ci --expires 90d',
+        'borg tokens create ci --expires 90d           a submitter (the default role)',
+        'borg tokens create wallboard --role viewer',
         'borg tokens create "gpu solders" --kind registration',
         'TOKEN=$(borg tokens create ci)     the token alone on stdout',
       ]),
     )
     .action(
-      action(async ({ out, connect }, name: string, flags: { kind: 'user' | 'registration'; expires?: string }) => {
-        const { client } = await connect();
-        const created = await client.createToken({
-          name,
-          kind: flags.kind,
-          expires_in_seconds: durationSeconds(flags.expires, '--expires'),
-        });
-        if (out.json) return out.printJson(created);
-        out.print(created.token);
-        out.note(`token ${created.id} (${flags.kind}) created; it is not shown again: keep it now`);
-      }),
+      action(
+        async (
+          { out, connect },
+          name: string,
+          flags: { kind: 'user' | 'registration'; role?: Role; expires?: string },
+        ) => {
+          const { client } = await connect();
+          const created = await client.createToken({
+            name,
+            kind: flags.kind,
+            role: flags.role,
+            expires_in_seconds: durationSeconds(flags.expires, '--expires'),
+          });
+          if (out.json) return out.printJson(created);
+          out.print(created.token);
+          const what = created.role ? `${created.kind}, ${created.role}` : created.kind;
+          out.note(`token ${created.id} (${what}) created; it is not shown again: keep it now`);
+        },
+      ),
     );
 }
 
@@ -61,6 +78,7 @@ function listCommand(): Command {
           { header: 'ID', value: (t) => t.id },
           { header: 'NAME', value: (t) => t.name },
           { header: 'KIND', value: (t) => t.kind },
+          { header: 'ROLE', value: (t) => t.role ?? '-' },
           { header: 'CREATED', value: (t) => ago(t.created_at, now) },
           { header: 'LAST USED', value: (t) => ago(t.last_used_at, now) },
           { header: 'EXPIRES', value: (t) => t.expires_at?.slice(0, 19).replace('T', ' ') ?? '-' },

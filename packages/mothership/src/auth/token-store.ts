@@ -4,14 +4,13 @@ import type { Queryable } from '../db/database.ts';
 import type { Principal } from './principal.ts';
 import { generateToken, hashToken, type TokenKind } from './token-secret.ts';
 
-/** User tokens have no role of their own yet: each one acts as an admin. */
-const USER_TOKEN_ROLE: Role = 'admin';
-
 interface TokenRow {
   id: string;
   kind: TokenKind;
   name: string;
+  role: Role | null;
   runner_id: string | null;
+  created_by: string | null;
   created_at: Date;
   last_used_at: Date | null;
   expires_at: Date | null;
@@ -25,7 +24,9 @@ export function toTokenInfo(row: TokenRow): TokenInfo {
     id: row.id,
     name: row.name,
     kind: row.kind,
+    role: row.role,
     runner_id: row.runner_id,
+    created_by: row.created_by,
     created_at: row.created_at.toISOString(),
     last_used_at: iso(row.last_used_at),
     expires_at: iso(row.expires_at),
@@ -33,46 +34,59 @@ export function toTokenInfo(row: TokenRow): TokenInfo {
   };
 }
 
-const COLUMNS = 'id, kind, name, runner_id, created_at, last_used_at, expires_at, revoked_at';
+const COLUMNS = 'id, kind, name, role, runner_id, created_by, created_at, last_used_at, expires_at, revoked_at';
 
 /** SQL for credentials. Only hashes go in and out of the database; plaintext exists once, at creation. */
 export const tokenStore = {
   async findActiveByHash(db: Queryable, tokenHash: string): Promise<Principal | null> {
-    const { rows } = await db.query<{ id: string; kind: TokenKind; runner_id: string | null }>(
-      `SELECT id, kind, runner_id FROM api_tokens
+    const { rows } = await db.query<Pick<TokenRow, 'id' | 'kind' | 'name' | 'role' | 'runner_id'>>(
+      `SELECT id, kind, name, role, runner_id FROM api_tokens
         WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
       [tokenHash],
     );
     const row = rows[0];
     if (!row) return null;
-    return {
-      kind: row.kind,
-      tokenId: row.id,
-      runnerId: row.runner_id,
-      role: row.kind === 'user' ? USER_TOKEN_ROLE : null,
-    };
+    return { kind: row.kind, tokenId: row.id, name: row.name, runnerId: row.runner_id, role: row.role };
   },
 
   async create(
     db: Queryable,
-    input: { kind: TokenKind; name: string; expiresInSeconds?: number; runnerId?: string; plaintext?: string },
+    input: {
+      kind: TokenKind;
+      name: string;
+      /** Required for user tokens, absent for the other kinds. */
+      role?: Role;
+      expiresInSeconds?: number;
+      runnerId?: string;
+      createdBy?: string;
+      plaintext?: string;
+    },
   ): Promise<{ info: TokenInfo; token: string }> {
     const token = input.plaintext ?? generateToken(input.kind);
     const { rows } = await db.query<TokenRow>(
-      `INSERT INTO api_tokens (kind, name, token_hash, runner_id, expires_at)
-       VALUES ($1, $2, $3, $4, CASE WHEN $5::integer IS NULL THEN NULL ELSE now() + make_interval(secs => $5::integer) END)
+      `INSERT INTO api_tokens (kind, name, role, token_hash, runner_id, created_by, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6,
+               CASE WHEN $7::integer IS NULL THEN NULL ELSE now() + make_interval(secs => $7::integer) END)
        RETURNING ${COLUMNS}`,
-      [input.kind, input.name, hashToken(token), input.runnerId ?? null, input.expiresInSeconds ?? null],
+      [
+        input.kind,
+        input.name,
+        input.role ?? null,
+        hashToken(token),
+        input.runnerId ?? null,
+        input.createdBy ?? null,
+        input.expiresInSeconds ?? null,
+      ],
     );
     return { info: toTokenInfo(rows[0]!), token };
   },
 
   /** Makes a token given in the environment valid (idempotent across restarts). */
-  async ensure(db: Queryable, kind: TokenKind, name: string, plaintext: string): Promise<void> {
+  async ensure(db: Queryable, kind: TokenKind, name: string, plaintext: string, role?: Role): Promise<void> {
     await db.query(
-      `INSERT INTO api_tokens (kind, name, token_hash) VALUES ($1, $2, $3)
+      `INSERT INTO api_tokens (kind, name, role, token_hash) VALUES ($1, $2, $3, $4)
        ON CONFLICT (token_hash) DO NOTHING`,
-      [kind, name, hashToken(plaintext)],
+      [kind, name, role ?? null, hashToken(plaintext)],
     );
   },
 

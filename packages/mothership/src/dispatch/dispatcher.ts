@@ -55,6 +55,16 @@ export class Dispatcher {
   }
 
   /**
+   * Waiters whose first read is done and that have no claim in flight: a task that becomes
+   * claimable now reaches them only through a wake-up (tests wait on this before they submit).
+   */
+  get parked(): number {
+    let parked = 0;
+    for (const waiter of this.waiters) if (waiter.labels !== null && !waiter.claiming) parked++;
+    return parked;
+  }
+
+  /**
    * Claims at once if it can; otherwise waits up to `waitSeconds`. Returns null when nothing
    * came (the route answers 204).
    */
@@ -101,8 +111,8 @@ export class Dispatcher {
       // One read after registering: the runner's labels, and whether anything at all is
       // claimable. With nothing claimable (an idle fleet renewing its polls) the claim's
       // transaction is skipped: a task that becomes claimable from now on wakes this waiter,
-      // which is already registered. A renewal was five round trips in a row, now one; at 10,000
-      // runners the renewals starved heartbeats of connections (figure 9).
+      // which is already registered. An idle renewal is one round trip, so renewals do not take
+      // the connections that heartbeats need.
       const seq = this.wakeSeq;
       runnerStore
         .forLongPoll(this.db, runnerId)

@@ -148,8 +148,8 @@ export class Maintenance {
 
   /**
    * Every task ending refreshes its job after its own commit (queue.ts, refreshAfterEnding).
-   * If that refresh failed (a database fault, a crash), the job stayed `running` with every task
-   * ended, for ever: found by the reliability suite under injected faults. This sweep ends it.
+   * If that refresh fails (a database fault, a crash), the job would stay `running` with every
+   * task ended, for ever. This sweep ends it.
    */
   private async finishUnmarkedJobs(): Promise<void> {
     for (const id of await jobStore.endedButNotMarked(this.db)) {

@@ -63,8 +63,8 @@ export class Queue {
   /**
    * Claims up to `max` tasks for a runner (see taskStore.claim for why this is safe), with the
    * runner's cancel requests for the same answer. After the claim, everything is read side by
-   * side, and the started jobs' views reuse the input files just read: the hand-over was seven
-   * sequential round trips after the claim's commit, now one (figure 1, `npm run bench -- dispatch`).
+   * side, and the started jobs' views reuse the input files just read, so the hand-over costs
+   * one round of reads after the claim's commit.
    */
   async claim(runnerId: string, max: number): Promise<{ items: ClaimedTask[]; cancelTaskIds: string[] }> {
     if (max <= 0) return { items: [], cancelTaskIds: [] };
@@ -117,7 +117,8 @@ export class Queue {
     if (outcome.changed) {
       // Every ending looks again after its commit, also one that refreshed the job inside its own
       // transaction: that refresh could not see a success committing beside it, and that success,
-      // checking before this commit, saw this task still live (an array job stayed `running` in CI).
+      // checking before this commit, saw this task still live; without the second look the job
+      // would stay `running`.
       if (isTerminal(outcome.task.status)) await this.refreshAfterEnding(outcome.task.job_id);
       await this.afterTaskChange(outcome.task, outcome.retry);
     }
@@ -126,9 +127,8 @@ export class Queue {
 
   /**
    * The reports every task makes (`running`, then `succeeded`) are one statement each when they
-   * follow the state they should, from the holder. They were five round trips each (the job's
-   * id, then BEGIN, the task's lock, the update, COMMIT): figure 2, `npm run bench -- queue`.
-   * Null for anything else, which takes the full path.
+   * follow the state they should, from the holder. Null for anything else, which takes the full
+   * path (the job's id, then a transaction with the task's lock).
    */
   private async advance(runnerId: string, taskId: string, report: TaskStatusRequest): Promise<ReportOutcome | null> {
     if (report.status !== 'running' && report.status !== 'succeeded') return null;
@@ -154,9 +154,8 @@ export class Queue {
     return this.db.transaction(async (tx): Promise<ReportOutcome> => {
       // Lock order everywhere: the job, then its tasks. Only an ending that may earn a retry
       // locks the job here (the retry must not race a cancel). `running` and `succeeded` lock
-      // the task alone, and the job's status is refreshed after the commit (refreshAfterEnding):
-      // with every report of an array job queued on the job's row, a drain was capped at
-      // ~100 reports/s whatever the runners (figure 2, `npm run bench -- queue`).
+      // the task alone, and the job's status is refreshed after the commit (refreshAfterEnding),
+      // so the reports of an array job's tasks do not queue on the job's row.
       const locksJob = report.status !== 'running' && report.status !== 'succeeded';
       const job = locksJob ? await jobStore.get(tx, jobId, { lock: true }) : null;
       const task = await taskStore.get(tx, taskId, { lock: true });
@@ -287,8 +286,7 @@ export class Queue {
     if (isTerminal(task.status)) this.options.observer?.ended(task);
     const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
     if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
-    // `running` never changes the job (the claim marked it started), so its view is not read
-    // again: two round trips less on every task's first report (figure 2).
+    // `running` never changes the job (the claim marked it started), so its view is not read again.
     const job = task.status === 'running' ? null : await jobStore.get(this.db, task.job_id);
     if (job) events.push({ type: 'job.updated', job: await jobStore.view(this.db, job) });
     this.bus.publishAll(events);

@@ -98,9 +98,8 @@ export class RunnerSessions {
   /**
    * Two reads, side by side: the runner's row, updated (and returned for the event), and its
    * held tasks with their cancel flags; abandon, reconcile and cancel lists come from those.
-   * It was six sequential round trips (update, not-held, unmentioned, cancels, the runner, the
-   * NOTIFY); at 10,000 simulated runners the heartbeats queued for connections and runners went
-   * offline (figure 9, `npm run bench -- runners`).
+   * A heartbeat stays one round of two reads, so heartbeats do not queue for connections under
+   * a large fleet, where a late heartbeat makes a runner look offline.
    */
   async heartbeat(runnerId: string, request: ValidHeartbeat): Promise<HeartbeatResponse> {
     const [beat, held] = await Promise.all([

@@ -72,9 +72,8 @@ export class NotifyTransport implements EventTransport {
 
   /**
    * Sends every payload queued in this turn in one statement, in publish order (one transaction:
-   * listeners get them in that order). One pg_notify round trip per event was most of the
-   * PostgreSQL traffic of a drain: a claim of 50 tasks published 52 events, each a query on its
-   * own pooled connection (figure 2, `npm run bench -- queue`).
+   * listeners get them in that order), so a change that publishes many events (a claim of many
+   * tasks) costs one round trip, not one query on a pooled connection per event.
    */
   private async flush(): Promise<void> {
     const payloads = this.pending;

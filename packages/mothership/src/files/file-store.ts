@@ -31,7 +31,7 @@ export const fileStore = {
   ): Promise<FileRow> {
     const { rows } = await db.query<FileRow>(
       // The id goes in twice as two parameters: one parameter in a uuid column and a text column
-      // fails with "inconsistent types deduced for parameter $1" (every upload was a 500).
+      // fails with "inconsistent types deduced for parameter $1".
       `INSERT INTO files (id, filename, size, sha256, content_type, storage_key)
        VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
       [file.id, file.filename, file.size, file.sha256, file.contentType, file.id],

@@ -39,7 +39,11 @@ function refusal(access: Exclude<Access, 'public'>, principal: Principal): strin
   if (principal.kind !== 'user' || access === 'runner' || access === 'registration') return null;
   const needed: Role = access === 'viewer-or-runner' ? 'viewer' : access;
   const held = principal.role ?? 'viewer';
-  return roleAtLeast(held, needed) ? null : `this route needs the ${needed} role; this token is a ${held}`;
+  return roleAtLeast(held, needed) ? null : `this route needs the ${needed} role; this token is ${withArticle(held)}`;
+}
+
+function withArticle(role: Role): string {
+  return `${/^[aeiou]/.test(role) ? 'an' : 'a'} ${role}`;
 }
 
 export function createAuthHook(authenticator: Authenticator, failures: AuthFailureLimiter | null) {
@@ -67,6 +71,8 @@ export function createAuthHook(authenticator: Authenticator, failures: AuthFailu
         token ? 'the token is not valid (unknown, revoked or expired)' : 'an Authorization: Bearer token is required',
       );
     }
+    // Known before the checks below, so a refused call is still attributed (the audit log).
+    request.principal = principal;
     const refused = refusal(access, principal);
     if (refused) throw new BorgError('FORBIDDEN', refused);
     const pathRunnerId = (request.params as { id?: string } | undefined)?.id;
@@ -77,7 +83,6 @@ export function createAuthHook(authenticator: Authenticator, failures: AuthFailu
     ) {
       throw new BorgError('FORBIDDEN', 'a runner token acts only for its own runner');
     }
-    request.principal = principal;
   };
 }
 

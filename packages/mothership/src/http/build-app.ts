@@ -88,8 +88,8 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
 
   // The WebSocket plugin goes before the auth hook: its own onRequest hook marks upgrade requests
   // so that its onResponse hook destroys the socket after a refusal. With auth first, a refused
-  // upgrade (401/403) left the raw socket open for good: a leak any anonymous client could
-  // repeat, and app.close() waited on those sockets forever.
+  // upgrade (401/403) would leave the raw socket open for good: a leak any anonymous client
+  // could repeat, and one app.close() would wait on forever.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   let inFlight = 0;
   app.addHook('onRequest', async (_request, reply) => {
@@ -173,7 +173,7 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
     // Prometheus figures say how busy the fleet is, which labels have work waiting and how many
     // runners exist: not secrets, but not for everyone either, unless a scraper on a private
     // network is allowed in without a token.
-    { access: { metrics: services.config.metricsPublic ? 'public' : 'viewer' } },
+    { access: { metrics: services.config.metricsPublic ? 'public' : 'viewer' }, audit: services.audit },
   );
 
   await app.register(webAppRoutes, {});
@@ -202,7 +202,7 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
       }
     },
     wsHandler: (socket, request) => hub.add(socket, principalOf(request)),
-    // A plain GET (no Upgrade header) used to get an empty 404; it is told what /ws is instead.
+    // A plain GET (no Upgrade header) is told what /ws is: 426 with Upgrade, not an empty 404.
     handler: async (_request, reply) => {
       reply.header('upgrade', 'websocket');
       throw new BorgError('UPGRADE_REQUIRED', '/ws is a WebSocket: connect with "Upgrade: websocket"');

@@ -80,7 +80,7 @@ export function toErrorReply(error: FastifyError | Error, health: DatabaseHealth
     };
   }
   // The multipart parser (busboy) throws plain errors for a body the client got wrong: no or a
-  // bad boundary, or data that ends mid-part. Without this they were 500s.
+  // bad boundary, or data that ends mid-part. They are the client's 400, not a 500.
   const malformed = malformedMultipart(error);
   if (malformed) return { status: 400, code: 'VALIDATION_FAILED', message: malformed };
   const status = (error as FastifyError).statusCode;
@@ -97,8 +97,8 @@ export function installErrorHandling(app: FastifyInstance, health: DatabaseHealt
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     if (status === 503) reply.header('retry-after', '2');
     // An error before the request body was read to its end (a 507 or 409 mid-upload) leaves the
-    // rest of the body on the connection, and a keep-alive client's next request on it (the
-    // solder's heartbeat) hung behind those bytes. The connection closes after this answer instead.
+    // rest of the body on the connection, where a keep-alive client's next request (the
+    // solder's heartbeat) would wait behind those bytes: the connection closes after this answer.
     if (!request.raw.complete) reply.header('connection', 'close');
     if (status === 429) reply.header('retry-after', String(retryAfterOf(details)));
     // RFC 6750 section 3: a token that was sent and refused is named "invalid_token" (revoked,

@@ -1,3 +1,4 @@
+import type { AuditAction } from '@borg/protocol';
 import {
   type Access,
   ErrorBody,
@@ -12,6 +13,8 @@ import {
 } from '@borg/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+
+import type { AuditLog } from '../audit/audit-log.ts';
 
 /**
  * A handler of one operation, typed by its table entry: the request's params, query and body are
@@ -28,6 +31,15 @@ export type Handlers<K extends OperationName = OperationName> = { [N in K]: Hand
 export interface RouteTableOptions {
   /** Access that depends on the server's configuration (`/metrics` is public when asked). */
   access?: Partial<Record<OperationName, Access>>;
+  /** Where the calls of routes with an `audit` action are recorded. */
+  audit?: AuditLog;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The object an audited call created (its answer's id), when its path names none. */
+    auditObjectId?: string;
+  }
 }
 
 /** Registers every operation of the protocol's route table with its handler. */
@@ -43,6 +55,7 @@ export function registerRouteTable(app: FastifyInstance, handlers: Handlers, opt
       url: definition.path,
       bodyLimit: definition.bodyLimit,
       config: { access },
+      ...(definition.audit && options.audit ? auditHooks(definition.audit, options.audit) : {}),
       schema: withoutUndefined({
         operationId: name,
         tags: [definition.tag],
@@ -62,6 +75,31 @@ export function registerRouteTable(app: FastifyInstance, handlers: Handlers, opt
       },
     });
   }
+}
+
+/**
+ * Records every call of an audited route once it is answered, refused ones included: the object
+ * is the one the path names, or the one the answer describes (`id` of a created job, file, token).
+ */
+function auditHooks(action: AuditAction, audit: AuditLog) {
+  return {
+    preSerialization: async (request: FastifyRequest, _reply: FastifyReply, payload: unknown) => {
+      const id = (payload as { id?: unknown } | null)?.id;
+      if (typeof id === 'string') request.auditObjectId = id;
+      return payload;
+    },
+    onResponse: async (request: FastifyRequest, reply: FastifyReply) => {
+      const params = request.params as { id?: unknown } | undefined;
+      audit.record({
+        action,
+        principal: request.principal,
+        address: request.ip,
+        objectId: typeof params?.id === 'string' ? params.id : (request.auditObjectId ?? null),
+        status: reply.statusCode,
+        requestId: request.id,
+      });
+    },
+  };
 }
 
 /** A body that is not JSON (a file, Prometheus text), documented as such and never serialised. */

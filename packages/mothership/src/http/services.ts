@@ -1,6 +1,7 @@
 import type { Readiness } from '@borg/protocol';
 
 import type { ArtifactService } from '../artifacts/artifact-service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import type { Authenticator } from '../auth/authenticator.ts';
 import type { TokenService } from '../auth/token-service.ts';
 import type { MothershipConfig } from '../config.ts';
@@ -21,6 +22,7 @@ export interface Services {
   readiness: () => Promise<Readiness>;
   authenticator: Authenticator;
   tokens: TokenService;
+  audit: AuditLog;
   jobs: JobActions;
   queue: Queue;
   dispatcher: Dispatcher;

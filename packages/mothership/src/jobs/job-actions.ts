@@ -1,8 +1,18 @@
 import { createHash } from 'node:crypto';
 
-import type { Job, JobPage, JobWithTasks, ListJobsQuery, LogPage, Task, ValidCreateJobRequest } from '@borg/protocol';
+import {
+  type Job,
+  type JobPage,
+  type JobWithTasks,
+  type ListJobsQuery,
+  type LogPage,
+  roleAtLeast,
+  type Task,
+  type ValidCreateJobRequest,
+} from '@borg/protocol';
 import type { z } from 'zod';
 
+import type { Principal } from '../auth/principal.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
@@ -76,7 +86,11 @@ export class JobActions {
    * returns the job the first one created (`created: false`) and creates nothing; the same key
    * with a different request is a 409.
    */
-  async createJob(input: ValidCreateJobRequest, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
+  async createJob(
+    input: ValidCreateJobRequest,
+    submitter: Principal,
+    idempotencyKey?: string,
+  ): Promise<{ job: Job; created: boolean }> {
     const idempotency = idempotencyKey
       ? { key: idempotencyKey, requestSha256: createHash('sha256').update(JSON.stringify(input)).digest('hex') }
       : undefined;
@@ -114,6 +128,7 @@ export class JobActions {
         artifacts: input.artifacts,
         files: input.files,
         idempotency,
+        createdBy: { tokenId: submitter.tokenId, name: submitter.name },
       });
       return row ? toJob(row, input.files) : null;
     });
@@ -133,16 +148,16 @@ export class JobActions {
     return jobStore.view(this.db, row);
   }
 
-  async pauseJob(id: string): Promise<Job> {
-    return this.changeJob(id, async (tx, job) => {
+  async pauseJob(id: string, actor: Principal): Promise<Job> {
+    return this.changeJob(id, actor, async (tx, job) => {
       if (isJobEnded(job)) throw illegalJobAction('pause', job);
       await jobStore.setPaused(tx, id, true);
       return [];
     });
   }
 
-  async resumeJob(id: string): Promise<Job> {
-    const job = await this.changeJob(id, async (tx, row) => {
+  async resumeJob(id: string, actor: Principal): Promise<Job> {
+    const job = await this.changeJob(id, actor, async (tx, row) => {
       if (isJobEnded(row) && !row.paused) throw illegalJobAction('resume', row);
       await jobStore.setPaused(tx, id, false);
       return [];
@@ -152,8 +167,8 @@ export class JobActions {
   }
 
   /** Pending tasks are cancelled at once; held ones are flagged and their runners told. */
-  async cancelJob(id: string): Promise<Job> {
-    return this.changeJob(id, async (tx, job) => {
+  async cancelJob(id: string, actor: Principal): Promise<Job> {
+    return this.changeJob(id, actor, async (tx, job) => {
       if (job.status === 'cancelled') return [];
       if (isJobEnded(job)) throw illegalJobAction('cancel', job);
       await jobStore.markCancelRequested(tx, id);
@@ -169,9 +184,9 @@ export class JobActions {
   }
 
   /** A new attempt for every element whose latest attempt did not succeed (manual retry). */
-  async retryJob(id: string): Promise<Job> {
+  async retryJob(id: string, actor: Principal): Promise<Job> {
     let retried = 0;
-    const job = await this.changeJob(id, async (tx, row) => {
+    const job = await this.changeJob(id, actor, async (tx, row) => {
       if (!isJobEnded(row)) throw illegalJobAction('retry', row);
       const ended = await taskStore.latestUnsucceeded(tx, id);
       if (ended.length === 0)
@@ -190,12 +205,18 @@ export class JobActions {
 
   /**
    * Runs fn under the job's row lock, then recomputes the job's status in the same
-   * transaction, then publishes fn's events and the job's.
+   * transaction, then publishes fn's events and the job's. Only an operator (or above) or the
+   * token that submitted the job may change it.
    */
-  private async changeJob(id: string, fn: (tx: Queryable, job: JobRow) => Promise<BorgEvent[]>): Promise<Job> {
+  private async changeJob(
+    id: string,
+    actor: Principal,
+    fn: (tx: Queryable, job: JobRow) => Promise<BorgEvent[]>,
+  ): Promise<Job> {
     const { job, events } = await this.db.transaction(async (tx) => {
       const row = await jobStore.get(tx, id, { lock: true });
       if (!row) throw notFound('job', id);
+      assertMayChange(actor, row);
       const events = await fn(tx, row);
       const job = await jobStore.view(tx, await jobStore.refreshStatus(tx, id));
       return { job, events };
@@ -203,6 +224,15 @@ export class JobActions {
     this.bus.publishAll([...events, { type: 'job.updated', job }]);
     return job;
   }
+}
+
+function assertMayChange(actor: Principal, job: JobRow): void {
+  if (roleAtLeast(actor.role ?? 'viewer', 'operator') || job.created_by_token_id === actor.tokenId) return;
+  const owner = job.created_by_name === null ? 'another token' : `"${job.created_by_name}"`;
+  throw new BorgError(
+    'FORBIDDEN',
+    `a ${actor.role ?? actor.kind} token may change only the jobs it submitted; job ${job.id} was submitted by ${owner} (an operator may change any job)`,
+  );
 }
 
 function isJobEnded(job: JobRow): boolean {

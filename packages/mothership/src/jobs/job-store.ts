@@ -22,13 +22,16 @@ export interface JobRow {
   updated_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
+  created_by_token_id: string | null;
+  created_by_name: string | null;
   /** created_at as PostgreSQL prints it: microsecond precision, for exact cursors. */
   created_cursor: string;
 }
 
 export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.env, j.labels, j.priority,
   j.max_attempts, j.timeout_seconds, j.array_size, j.artifacts, j.paused, j.cancel_requested_at,
-  j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_at::text AS created_cursor`;
+  j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
+  j.created_at::text AS created_cursor`;
 
 export function toJob(row: JobRow, files: JobFile[]): Job {
   return {
@@ -47,6 +50,7 @@ export function toJob(row: JobRow, files: JobFile[]): Job {
     files,
     artifacts: row.artifacts,
     paused: row.paused,
+    created_by: row.created_by_name === null ? null : { token_id: row.created_by_token_id, name: row.created_by_name },
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     started_at: row.started_at?.toISOString() ?? null,
@@ -69,6 +73,8 @@ export interface NewJob {
   files: JobFile[];
   /** The client's Idempotency-Key and the sha256 of its request, when it sent one. */
   idempotency?: { key: string; requestSha256: string };
+  /** The submitting token, and its name now. */
+  createdBy: { tokenId: string; name: string } | null;
 }
 
 export interface JobListFilter {
@@ -92,17 +98,17 @@ function escapeLike(text: string): string {
 export const jobStore = {
   /**
    * Inserts the job, one pending task per array element, and its input files, in one statement
-   * (data-modifying CTEs): a submit without files needs no transaction of its own, one round
-   * trip instead of four (figures 1 and 4, `npm run bench -- dispatch enqueue`). With an
-   * idempotency key already taken, nothing is inserted and null is returned (the unique index
-   * decides, so two racing submissions with one key create one job).
+   * (data-modifying CTEs), so a submit without files is one round trip with no transaction of
+   * its own. With an idempotency key already taken, nothing is inserted and null is returned
+   * (the unique index decides, so two racing submissions with one key create one job).
    */
   async insert(db: Queryable, job: NewJob): Promise<JobRow | null> {
     const { rows } = await db.query<JobRow>(
       `WITH j AS (
          INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
-                                array_size, artifacts, idempotency_key, request_sha256)
-         VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15)
+                                array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
+                                created_by_name)
+         VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
@@ -129,6 +135,8 @@ export const jobStore = {
         job.files.map((f) => f.path),
         job.idempotency?.key ?? null,
         job.idempotency?.requestSha256 ?? null,
+        job.createdBy?.tokenId ?? null,
+        job.createdBy?.name ?? null,
       ],
     );
     return rows[0] ?? null;
@@ -208,8 +216,7 @@ export const jobStore = {
       return `$${params.length}`;
     };
     // One status is an equality, which walks jobs_status_created_idx in the page's order;
-    // `= ANY(array)` cannot, so the planner walked jobs_created_idx and filtered: 680 ms for a
-    // rare status + label with 1,000,000 jobs (figure 8, `npm run bench -- list`).
+    // `= ANY(array)` cannot, and the planner walks jobs_created_idx and filters instead.
     if (filter.statuses?.length === 1) where.push(`j.status = ${param(filter.statuses[0])}`);
     else if (filter.statuses?.length) where.push(`j.status = ANY(${param(filter.statuses)}::text[])`);
     if (filter.namePrefix) {
@@ -262,9 +269,8 @@ export const jobStore = {
    *
    * While any element is live the status needs only two yes/no answers (a live task? a held
    * one?), read from tasks_one_live_attempt_idx; the outcome, which needs every element's latest
-   * attempt, is counted only once nothing is live (the one-time filter skips that scan before).
-   * Counting every element on every report made draining an array job quadratic: 54 tasks/s
-   * for 10,000-element jobs in `npm run bench -- queue` (figure 2).
+   * attempt, is counted only once nothing is live (the one-time filter skips that scan before),
+   * so draining an array job is not quadratic in its size.
    * A retry attempt is inserted only after its previous attempt ended, so "a live task" over all
    * attempts is the same as over the latest ones.
    */
@@ -309,7 +315,6 @@ export const jobStore = {
     return rows[0]!;
   },
 
-  /** Whether any element of the job is live (pending, assigned or running), from tasks_one_live_attempt_idx. */
   /**
    * Jobs not ended whose tasks all have: their status refresh after the last ending was lost (a
    * database fault or a crash between that ending's commit and the refresh that follows it).
@@ -325,6 +330,7 @@ export const jobStore = {
     return rows.map((r) => r.id);
   },
 
+  /** Whether any element of the job is live (pending, assigned or running), from tasks_one_live_attempt_idx. */
   async hasLiveTasks(db: Queryable, id: string): Promise<boolean> {
     const { rows } = await db.query(
       `SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running') LIMIT 1`,

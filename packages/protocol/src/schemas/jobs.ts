@@ -120,6 +120,8 @@ export const Job = z.object({
   files: z.array(JobFile),
   artifacts: z.array(z.string()),
   paused: z.boolean(),
+  /** The token that submitted the job and its name then; null for jobs older than attribution. */
+  created_by: z.object({ token_id: Id.nullable(), name: z.string() }).nullable(),
   created_at: Timestamp,
   updated_at: Timestamp,
   started_at: Timestamp.nullable(),

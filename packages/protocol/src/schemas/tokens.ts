@@ -1,14 +1,21 @@
 import { z } from 'zod';
 
+import { ROLES } from '../route-definition.ts';
 import { Id, Timestamp } from './common.ts';
 
 export const TOKEN_KINDS = ['user', 'registration', 'runner'] as const;
 export const TokenKind = z.enum(TOKEN_KINDS);
+export type TokenKind = z.infer<typeof TokenKind>;
+
+/** What a user token may do; see ROLES. */
+export const RoleName = z.enum(ROLES);
 
 export const CreateTokenRequest = z.strictObject({
   name: z.string().trim().min(1).max(200),
   /** `user` tokens act on the API; `registration` tokens only let solders register. */
   kind: z.enum(['user', 'registration']).default('user'),
+  /** A user token's role (default `submitter`); never more than the creating token's own. */
+  role: RoleName.optional(),
   expires_in_seconds: z
     .number()
     .int()
@@ -18,11 +25,26 @@ export const CreateTokenRequest = z.strictObject({
 });
 export type CreateTokenRequest = z.input<typeof CreateTokenRequest>;
 
+/** A token as it sees itself (`GET /api/v1/whoami`). */
+export const Identity = z.object({
+  token_id: Id,
+  name: z.string(),
+  kind: TokenKind,
+  /** Null for runner and registration tokens. */
+  role: RoleName.nullable(),
+  runner_id: Id.nullable(),
+});
+export type Identity = z.infer<typeof Identity>;
+
 export const TokenInfo = z.object({
   id: Id,
   name: z.string(),
   kind: TokenKind,
+  /** Null for runner and registration tokens. */
+  role: RoleName.nullable(),
   runner_id: Id.nullable(),
+  /** The token that created this one; null for tokens made at start-up or by registration. */
+  created_by: Id.nullable(),
   created_at: Timestamp,
   last_used_at: Timestamp.nullable(),
   expires_at: Timestamp.nullable(),

@@ -1,14 +1,25 @@
+import { principalOf } from '../auth-hook.ts';
 import type { Handlers } from '../route-table.ts';
 import type { Services } from '../services.ts';
 
-/** Health, metrics, the overview's figures and tokens. */
+/** Health, metrics, the overview's figures, tokens and the audit log. */
 export function adminHandlers({
   readiness,
   metrics,
   stats,
   tokens,
+  audit,
 }: Services): Handlers<
-  'health' | 'readiness' | 'metrics' | 'stats' | 'statsTimeseries' | 'listTokens' | 'createToken' | 'revokeToken'
+  | 'health'
+  | 'readiness'
+  | 'metrics'
+  | 'stats'
+  | 'statsTimeseries'
+  | 'listTokens'
+  | 'createToken'
+  | 'revokeToken'
+  | 'whoami'
+  | 'listAudit'
 > {
   return {
     health: async () => ({ ok: true as const }),
@@ -23,7 +34,9 @@ export function adminHandlers({
     stats: async () => stats.counts(),
     statsTimeseries: async (request) => stats.timeseries(request.query.window),
     listTokens: async () => tokens.list(),
-    createToken: async (request) => tokens.create(request.body),
+    createToken: async (request) => tokens.create(request.body, principalOf(request)),
+    whoami: async (request) => tokens.whoami(principalOf(request)),
+    listAudit: async (request) => audit.list(request.query),
     revokeToken: async (request) => tokens.revoke(request.params.id),
   };
 }

@@ -1,4 +1,5 @@
 import { BorgError } from '../../errors.ts';
+import { principalOf } from '../auth-hook.ts';
 import type { Handlers } from '../route-table.ts';
 import type { Services } from '../services.ts';
 
@@ -7,15 +8,19 @@ export function jobHandlers({
 }: Services): Handlers<'createJob' | 'listJobs' | 'getJob' | 'pauseJob' | 'resumeJob' | 'cancelJob' | 'retryJob'> {
   return {
     createJob: async (request, reply) => {
-      const { job, created } = await jobs.createJob(request.body, idempotencyKeyOf(request.headers));
+      const { job, created } = await jobs.createJob(
+        request.body,
+        principalOf(request),
+        idempotencyKeyOf(request.headers),
+      );
       return reply.code(created ? 201 : 200).send(job);
     },
     listJobs: async (request) => jobs.listJobs(request.query),
     getJob: async (request) => jobs.getJob(request.params.id),
-    pauseJob: async (request) => jobs.pauseJob(request.params.id),
-    resumeJob: async (request) => jobs.resumeJob(request.params.id),
-    cancelJob: async (request) => jobs.cancelJob(request.params.id),
-    retryJob: async (request) => jobs.retryJob(request.params.id),
+    pauseJob: async (request) => jobs.pauseJob(request.params.id, principalOf(request)),
+    resumeJob: async (request) => jobs.resumeJob(request.params.id, principalOf(request)),
+    cancelJob: async (request) => jobs.cancelJob(request.params.id, principalOf(request)),
+    retryJob: async (request) => jobs.retryJob(request.params.id, principalOf(request)),
   };
 }
 

@@ -24,6 +24,7 @@ export function runnerHandlers({
         if (!principal) throw new BorgError('UNAUTHORIZED', 'a registration token is required (Authorization: Bearer)');
         if (principal.kind !== 'registration')
           throw new BorgError('FORBIDDEN', 'registration needs a registration token');
+        request.principal = principal;
       }
       return sessions.register(request.body);
     },

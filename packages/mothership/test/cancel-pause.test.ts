@@ -12,14 +12,6 @@ import { type TestRunner, useTestMothership } from '../../../test/test-mothershi
  * FIFO, required labels, drained runners.
  */
 
-async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 const after = <T>(ms: number, fn: () => Promise<T>): Promise<T> =>
   new Promise((resolve) => setTimeout(resolve, ms)).then(fn);
 
@@ -76,7 +68,7 @@ describe('cancel, pause and what a claim picks', () => {
 
     // The runner long-polls for cancels only (max=0) while its task runs.
     const listening = solder.client.nextTasks(solder.id, { wait: 30, max: 0 });
-    await waitFor('the runner to listen', () => borg().services.dispatcher.waiting > 0);
+    await expect.poll(() => borg().services.dispatcher.waiting, { timeout: 10_000 }).toBe(1);
     await borg().admin.cancelJob(job.id);
     expect((await listening)?.cancel_task_ids).toEqual([task!.id]);
 
@@ -155,7 +147,8 @@ describe('cancel, pause and what a claim picks', () => {
     expect((await borg().admin.getJob(job.id)).status).toBe('paused');
 
     const waiting = second.client.nextTasks(second.id, { wait: 30, max: 3 });
-    await waitFor('the runner to wait', () => borg().services.dispatcher.waiting > 0);
+    // Parked: its own first read is over, so only the resume can hand it the tasks.
+    await expect.poll(() => borg().services.dispatcher.parked, { timeout: 10_000 }).toBe(1);
     expect((await borg().admin.resumeJob(job.id)).paused).toBe(false);
     const woken = await waiting;
     expect(woken?.items.map((t) => t.index).sort()).toEqual([0, 1, 2].filter((i) => i !== running!.index));

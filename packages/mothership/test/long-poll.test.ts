@@ -4,6 +4,7 @@ import { get as httpGet } from 'node:http';
 import type { NextTasksResponse } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
+import { FaultyDatabase } from '../../../test/reliability/harness/faulty-database.ts';
 import { rawRequest, type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 
 /**
@@ -24,28 +25,25 @@ interface Poll {
   settledAt: number;
 }
 
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Polling often: these tests time how soon an answer comes. */
+const SOON = { timeout: 5_000, interval: 10 };
 
 describe('long-polling for tasks', () => {
-  const borg = useTestMothership();
+  let database!: FaultyDatabase;
+  const borg = useTestMothership({ wrap: { wrapDatabase: (db) => (database = new FaultyDatabase(db)) } });
 
   /** Labels that only this test's runners and jobs carry. */
   const isolated = (extra: Record<string, string> = {}) => ({ suite: randomUUID(), ...extra });
 
-  /** Starts a long-poll and returns once the server holds it (the runner is parked in the dispatcher). */
+  /**
+   * Starts a long-poll and returns once the server holds it parked: its own first read and
+   * claim are over, so only a wake-up can answer it now.
+   */
   async function park(
     runner: TestRunner,
     options: { wait: number; max?: number; signal?: AbortSignal },
   ): Promise<Poll> {
-    const before = borg().services.dispatcher.waiting;
+    const before = borg().services.dispatcher.parked;
     const poll: Poll = { settled: false, settledAt: 0, result: Promise.resolve(null) };
     const { signal, ...query } = options;
     poll.result = runner.client.nextTasks(runner.id, query, { signal }).finally(() => {
@@ -53,9 +51,8 @@ describe('long-polling for tasks', () => {
       poll.settledAt = performance.now();
     });
     poll.result.catch(() => undefined); // observed by the test; never an unhandled rejection
-    await until(() => borg().services.dispatcher.waiting > before || poll.settled, 'the long-poll to be parked');
-    // Let the poll's own first claim (which found nothing) finish, so what follows is a wake-up.
-    await sleep(150);
+    const parked = () => borg().services.dispatcher.parked > before || poll.settled;
+    await expect.poll(parked, { ...SOON, message: 'the long-poll to be parked' }).toBe(true);
     return poll;
   }
 
@@ -190,7 +187,7 @@ describe('long-polling for tasks', () => {
     hangUp.abort();
     await expect(poll.result).rejects.toThrow();
     // The server notices the closed connection and stops holding a place for the runner.
-    await until(() => borg().services.dispatcher.waiting < parked, 'the server to drop the hung-up long-poll');
+    await expect.poll(() => borg().services.dispatcher.waiting, SOON).toBeLessThan(parked);
 
     const job = await borg().admin.createJob({ name: 'after-hang-up', type: 'shell', command: 'true', labels });
     const next = await stayer.client.nextTasks(stayer.id, { wait: WAIT_SECONDS });
@@ -227,17 +224,18 @@ describe('long-polling for tasks', () => {
         headers: { authorization: `Bearer ${leaver.token}` },
       });
       request.on('error', () => undefined);
-      await until(async () => (await connections()) > open, 'the long-poll to reach the server');
-      await sleep(200);
+      // The token's lookup is sent, and waits for the lock.
+      await expect.poll(() => database.inFlight(/FROM api_tokens/), SOON).toBe(1);
       request.destroy(); // the runner hangs up while the server is still checking its token
-      await until(async () => (await connections()) === open, 'the server to see the hang-up');
+      await expect.poll(connections, SOON).toBe(open);
     } finally {
       unlock();
       await holding;
     }
 
-    // Give a wrongly parked long-poll the time to show up; none may.
-    await until(() => borg().services.dispatcher.waiting > before, 'a parked long-poll', 1_000).catch(() => undefined);
+    // Once the lookup is answered the rest of the request runs without waiting on anything, so
+    // a wrongly parked long-poll would show up at once.
+    await expect.poll(() => database.inFlight(/FROM api_tokens/), SOON).toBe(0);
     expect(borg().services.dispatcher.waiting).toBe(before);
     const job = await borg().admin.createJob({ name: 'after-early-hang-up', type: 'shell', command: 'true', labels });
     const next = await stayer.client.nextTasks(stayer.id, { wait: WAIT_SECONDS });
@@ -249,11 +247,10 @@ describe('long-polling for tasks', () => {
     const labels = isolated();
     const runners = await Promise.all(Array.from({ length: 10 }, () => borg().registerRunner({ labels })));
     const waitSeconds = 4;
-    const before = borg().services.dispatcher.waiting;
+    const before = borg().services.dispatcher.parked;
     const startedAt = performance.now();
     const polls = runners.map((r) => r.client.nextTasks(r.id, { wait: waitSeconds }));
-    await until(() => borg().services.dispatcher.waiting >= before + 10, 'all 10 long-polls to be parked');
-    await sleep(150);
+    await expect.poll(() => borg().services.dispatcher.parked, SOON).toBe(before + 10);
 
     const jobs = await Promise.all(
       [1, 2, 3].map((n) => borg().admin.createJob({ name: `crowd-${n}`, type: 'shell', command: 'true', labels })),

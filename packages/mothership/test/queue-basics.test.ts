@@ -84,6 +84,16 @@ describe.skipIf(ENGINE !== 'postgres')('a server ending beside the last success 
   let faulty!: FaultyDatabase;
   const borg = useTestMothership({ wrap: { wrapDatabase: (db) => (faulty = new FaultyDatabase(db)) } });
 
+  /** Sessions of this test's database waiting on a lock, running a statement that starts like `query`. */
+  const lockWaits = async (query: string) => {
+    const { rows } = await borg().db.query<{ n: number }>(
+      `SELECT count(*)::integer AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE $1`,
+      [query],
+    );
+    return rows[0]!.n;
+  };
+
   // The server's own endings (lost runner, timeout backstop) lock the job and refresh it in
   // their transaction; a success locks only its task. Here the success commits, and looks at
   // the job, between the timeout's refresh and its commit: each sees the other live, so the
@@ -132,7 +142,8 @@ describe.skipIf(ENGINE !== 'postgres')('a server ending beside the last success 
         () => 'accepted',
         (error: BorgApiError) => error.code,
       );
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the report reaches the row lock
+      // The report's UPDATE waits on the row lock this transaction holds.
+      await expect.poll(() => lockWaits("UPDATE tasks t SET status = 'succeeded'%"), { timeout: 10_000 }).toBe(1);
     });
     try {
       await services.queue.endTaskByServer(task!.id, { status: 'timed_out', reason: 'server_timeout', error: 'test' });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { BorgClient, ServerMessage } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 
 import { ENGINE } from '../../../test/test-database.ts';
@@ -67,7 +67,7 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
       socket.once('error', reject);
     });
     socket.send(JSON.stringify({ type: 'subscribe', topics }));
-    await until(() => received.some((m) => m.type === 'subscribed'), 'the subscription on B');
+    await expect.poll(() => received.some((m) => m.type === 'subscribed'), { timeout: 5_000 }).toBe(true);
     return {
       received,
       close: () =>
@@ -86,8 +86,8 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
     const waitSeconds = 10;
     let settled = false;
     const poll = onB.nextTasks(runner.id, { wait: waitSeconds }).finally(() => (settled = true));
-    await until(() => b.services.dispatcher.waiting > 0, 'the runner to wait on B');
-    await new Promise((r) => setTimeout(r, 150)); // its first, empty claim is over
+    // Parked on B: its own first read is over, so only a wake-up can answer it.
+    await expect.poll(() => b.services.dispatcher.parked, { timeout: 5_000 }).toBe(1);
     expect(settled).toBe(false);
 
     const submittedAt = performance.now();
@@ -108,11 +108,11 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
         command: 'true',
         labels: { suite: randomUUID() },
       });
-      await until(
-        () => live.received.some((m) => m.type === 'job.updated' && m.data.id === job.id),
-        'job.updated on B',
-      );
-      const seen = live.received.find((m) => m.type === 'job.updated' && m.data.id === job.id);
+      const seen = await vi.waitFor(() => {
+        const found = live.received.find((m) => m.type === 'job.updated' && m.data.id === job.id);
+        if (!found) throw new Error('no job.updated on B yet');
+        return found;
+      }, 5_000);
       expect(seen).toMatchObject({ topic: 'jobs', data: { name: 'seen-on-b', status: 'queued' } });
     } finally {
       await live.close();
@@ -133,11 +133,11 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
       });
       expect(Buffer.byteLength(JSON.stringify(job))).toBeGreaterThan(8_000);
 
-      await until(
-        () => live.received.some((m) => m.type === 'job.updated' && m.data.id === job.id),
-        'the big job.updated on B',
-      );
-      const seen = live.received.find((m) => m.type === 'job.updated' && m.data.id === job.id);
+      const seen = await vi.waitFor(() => {
+        const found = live.received.find((m) => m.type === 'job.updated' && m.data.id === job.id);
+        if (!found) throw new Error('no big job.updated on B yet');
+        return found;
+      }, 5_000);
       expect(seen?.type === 'job.updated' && seen.data.env).toEqual(env);
     } finally {
       await live.close();
@@ -162,11 +162,3 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
     expect([a.isLeader, b.maintenance.isLeader]).toEqual([false, true]);
   });
 });
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -15,14 +15,6 @@ import { retryDelayMs } from '../src/jobs/retry-backoff.ts';
  */
 const BASE_DELAY_MS = 1000;
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe('retry backoff (retry-backoff.ts)', () => {
   const policy = { baseMs: BASE_DELAY_MS, maxMs: 5000 };
 
@@ -65,22 +57,26 @@ describe('retries and timeouts', () => {
   const dbSays = async (sql: string, params: unknown[]): Promise<boolean> =>
     (await borg().db.query<{ ok: boolean }>(sql, params)).rows[0]?.ok === true;
 
+  /** Waits until the database, on its own clock, answers `ok`. */
+  const untilDatabaseSays = (what: string, sql: string, params: unknown[]) =>
+    expect.poll(() => dbSays(sql, params), { timeout: 15_000, message: what }).toBe(true);
+
   /** Waits (database clock) until a pending task's backoff is over. */
   const untilAvailable = (taskId: string) =>
-    waitFor('the backoff to end', () =>
-      dbSays('SELECT now() >= available_at AS ok FROM tasks WHERE id = $1', [taskId]),
-    );
+    untilDatabaseSays('the backoff to end', 'SELECT now() >= available_at AS ok FROM tasks WHERE id = $1', [taskId]);
 
   /** Waits (database clock) until a held task is past its deadline plus the 1 s grace. */
   const untilPastDeadlineAndGrace = (taskId: string) =>
-    waitFor('the deadline and its grace to pass', () =>
-      dbSays("SELECT deadline_at < now() - interval '1 second' AS ok FROM tasks WHERE id = $1", [taskId]),
+    untilDatabaseSays(
+      'the deadline and its grace to pass',
+      "SELECT deadline_at < now() - interval '1 second' AS ok FROM tasks WHERE id = $1",
+      [taskId],
     );
 
   /** Makes this mothership the maintenance leader and waits out its start-up grace. */
   async function leaderOutOfGrace(): Promise<void> {
     await borg().tick();
-    await waitFor('the leader’s grace period to end', async () => !borg().mothership.maintenance.inGracePeriod());
+    await expect.poll(() => borg().mothership.maintenance.inGracePeriod(), { timeout: 15_000 }).toBe(false);
   }
 
   const ms = (iso: string | null) => Date.parse(iso!);
@@ -157,7 +153,7 @@ describe('retries and timeouts', () => {
     // The other runner is already waiting when the attempt fails; the retry is not claimable
     // yet, so nothing wakes it until a maintenance round sees the backoff over.
     const waiting = waiter.client.nextTasks(waiter.id, { wait: 20, max: 1 });
-    await waitFor('the runner to wait', async () => borg().services.dispatcher.waiting > 0);
+    await expect.poll(() => borg().services.dispatcher.parked, { timeout: 15_000 }).toBe(1);
     await failing.client.reportTaskStatus(first.id, { status: 'failed', exit_code: 1 });
     const retry = (await tasksOf(job.id))[1]!;
     await untilAvailable(retry.id);

@@ -36,6 +36,8 @@ export class FaultyDatabase implements Database {
   count = 0;
   /** Faults raised so far. */
   injected = 0;
+  /** The text of each statement sent and not answered yet. */
+  private readonly unanswered: string[] = [];
 
   constructor(private readonly inner: Database) {}
 
@@ -91,6 +93,20 @@ export class FaultyDatabase implements Database {
     await new Promise((resolve) => setTimeout(resolve, stall.ms));
   }
 
+  /** Statements sent and not answered yet that match `pattern` (one waiting on a lock, say). */
+  inFlight(pattern: RegExp): number {
+    return this.unanswered.filter((sql) => pattern.test(sql)).length;
+  }
+
+  private async answer<T>(sql: string, run: () => Promise<T>): Promise<T> {
+    this.unanswered.push(sql);
+    try {
+      return await run();
+    } finally {
+      this.unanswered.splice(this.unanswered.indexOf(sql), 1);
+    }
+  }
+
   clear(): void {
     this.rules = [];
     this.hooks = [];
@@ -113,13 +129,13 @@ export class FaultyDatabase implements Database {
     this.count++;
     this.check(sql, false, false);
     await this.waitIfStalled(sql);
-    return this.inner.query<R>(sql, params);
+    return this.answer(sql, () => this.inner.query<R>(sql, params));
   }
 
   async exec(sql: string): Promise<void> {
     this.count++;
     this.check(sql, false, false);
-    return this.inner.exec(sql);
+    return this.answer(sql, () => this.inner.exec(sql));
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -128,7 +144,7 @@ export class FaultyDatabase implements Database {
         query: async <R>(sql: string, params?: readonly unknown[]) => {
           this.count++;
           this.check(sql, true, false);
-          const result = await tx.query<R>(sql, params);
+          const result = await this.answer(sql, () => tx.query<R>(sql, params));
           this.check(sql, true, true);
           for (const hook of this.hooks) await hook(sql, tx);
           return result;
@@ -136,7 +152,7 @@ export class FaultyDatabase implements Database {
         exec: async (sql: string) => {
           this.count++;
           this.check(sql, true, false);
-          await tx.exec(sql);
+          await this.answer(sql, () => tx.exec(sql));
           this.check(sql, true, true);
         },
       }),

@@ -4,6 +4,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { vi } from 'vitest';
+
 import { Agent, type AgentOptions } from '../packages/solder/src/agent.ts';
 import { loadSolderConfig, type SolderConfig } from '../packages/solder/src/config.ts';
 import type { TestMothership } from './test-mothership.ts';
@@ -111,17 +113,28 @@ export async function spawnSolder(
   };
 }
 
-/** Polls until check() returns a value (not undefined/false), or fails after timeoutMs. */
+/**
+ * Polls (vi.waitFor) until check() returns a value (not undefined/false), or fails after
+ * timeoutMs. An error thrown by check() fails at once rather than being polled again.
+ */
 export async function eventually<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
   timeoutMs = 20_000,
   what = 'condition',
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const outcome = await vi.waitFor(
+    async (): Promise<{ value: T } | { error: unknown }> => {
+      let value: T | undefined | false;
+      try {
+        value = await check();
+      } catch (error) {
+        return { error };
+      }
+      if (value === undefined || value === false) throw new Error(`timed out waiting for ${what}`);
+      return { value };
+    },
+    { timeout: timeoutMs, interval: 50 },
+  );
+  if ('error' in outcome) throw outcome.error;
+  return outcome.value;
 }

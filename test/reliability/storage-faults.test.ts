@@ -67,13 +67,16 @@ describe('file store faults (F2, F9, F14)', () => {
     const half = options.cutAfter ?? Math.floor(content.length / 2);
     if (options.cutAfter !== undefined) {
       // The client dies mid-file: the socket is destroyed without a proper end.
-      return new Promise((resolve) => {
-        const req = request(url, { method: 'POST', headers });
+      const req = request(url, { method: 'POST', headers });
+      const outcome = new Promise<{ status: number; body: string } | 'cut'>((resolve) => {
         req.on('error', () => resolve('cut'));
         req.on('response', (response) => resolve({ status: response.statusCode!, body: '' }));
-        req.write(Buffer.concat([head, content.subarray(0, half)]));
-        setTimeout(() => req.destroy(), 300); // the server is mid-file by then
       });
+      req.write(Buffer.concat([head, content.subarray(0, half)]));
+      // Once its tmp file exists the server is storing the file's bytes.
+      return eventually(async () => (await tmpFiles(storageDir())).length > 0, 10_000, 'the server to store the upload')
+        .finally(() => req.destroy())
+        .then(() => outcome);
     }
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {

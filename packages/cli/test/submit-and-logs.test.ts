@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Job, JobWithTasks } from '@borg/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { parsePrometheusText, sampleValue } from '../../../test/prometheus-text.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
 import { eventually, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 import { adminEnv, borg, BORG_BIN, CLI_TEST_TIMEOUT_MS, spawnBorg, useTempDir, UUID } from './borg-cli.ts';
@@ -31,6 +32,13 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
   afterAll(async () => {
     await solder?.stop({ cancelRunning: true });
   });
+
+  /** Answers to GET /api/v1/tasks/:id so far: here only `borg logs -f TASK` asks for a task. */
+  async function taskReads(): Promise<number> {
+    const text = await mothership().services.metrics.registry.metrics();
+    const labels = { method: 'GET', route: '/api/v1/tasks/:id', status_code: '200' };
+    return sampleValue(parsePrometheusText(text), 'borg_http_request_duration_seconds_count', labels) ?? 0;
+  }
 
   async function finished(jobId: string): Promise<JobWithTasks> {
     return eventually(async () => {
@@ -106,8 +114,9 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
     const follow = spawnBorg(['logs', '-f', task.id], { env: env() });
 
     await eventually(() => follow.stdout().includes('first\n'), 20_000, 'the first line');
-    // The task is still running, so following goes on.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The task is still running, so following goes on: it asks for the task's state again.
+    const reads = await taskReads();
+    await expect.poll(taskReads, { timeout: 10_000 }).toBeGreaterThan(reads);
     expect(follow.child.exitCode).toBeNull();
 
     await writeFile(release, '');

@@ -25,14 +25,6 @@ const HEARTBEAT_SECONDS = 1;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function configFor(database: TestDatabase, adminToken: string) {
   return loadConfig(
     {
@@ -170,8 +162,10 @@ describe('a restart of the mothership', () => {
   });
 
   it('keeps tokens: the admin, a user and a runner token still work, a revoked one stays revoked', async () => {
-    await expect(borg().admin.listTokens()).resolves.toBeDefined();
-    await expect(borg().client(keptToken).listJobs()).resolves.toBeDefined();
+    const tokens = (await borg().admin.listTokens()).items;
+    expect(tokens.find((t) => t.name === 'kept')).toMatchObject({ kind: 'user', revoked_at: null });
+    const seenByKept = (await borg().client(keptToken).listJobs({ limit: 500 })).items.map((j) => j.id);
+    expect(seenByKept).toEqual(expect.arrayContaining(before.jobs.map((j) => j.id)));
     await expect(worker.client.heartbeat(worker.id, {})).resolves.toMatchObject({ ok: true });
     await expect(borg().client(revokedToken).listJobs()).rejects.toMatchObject({
       status: 401,
@@ -180,13 +174,18 @@ describe('a restart of the mothership', () => {
 
   it('lets a runner keep its running task and finish it; the reaper waits a full window before calling anyone lost', async () => {
     // Both runners have now been silent for longer than the offline window (3 intervals)...
-    await until(async () => {
-      const { rows } = await borg().db.query<{ silent: boolean }>(
-        `SELECT bool_and(last_heartbeat < now() - make_interval(secs => $2::double precision)) AS silent FROM runners WHERE id = ANY($1::uuid[])`,
-        [[midTask.id, silent.id], HEARTBEAT_SECONDS * 3 + 0.5],
-      );
-      return rows[0]?.silent === true;
-    }, 'the runners to look silent');
+    await expect
+      .poll(
+        async () => {
+          const { rows } = await borg().db.query<{ silent: boolean }>(
+            `SELECT bool_and(last_heartbeat < now() - make_interval(secs => $2::double precision)) AS silent FROM runners WHERE id = ANY($1::uuid[])`,
+            [[midTask.id, silent.id], HEARTBEAT_SECONDS * 3 + 0.5],
+          );
+          return rows[0]?.silent;
+        },
+        { timeout: 15_000, interval: 100, message: 'the runners to look silent' },
+      )
+      .toBe(true);
     // ... yet right after the restart the reaper marks nothing lost: the silence may have been ours.
     await borg().tick();
     const [mid, quiet] = await Promise.all([midTask, silent].map((r) => borg().admin.getRunner(r.id)));
@@ -202,11 +201,15 @@ describe('a restart of the mothership', () => {
     expect((await borg().admin.getJob(before.jobs[1]!.id)).status).toBe('succeeded');
 
     // Once the grace is over, the runner that never came back is offline and its task lost.
-    await until(async () => {
-      await borg().tick();
-      const job = await borg().admin.getJob(before.jobs[2]!.id);
-      return job.tasks[0]!.status === 'lost';
-    }, 'the silent runner to be reaped after the grace');
+    await expect
+      .poll(
+        async () => {
+          await borg().tick();
+          return (await borg().admin.getJob(before.jobs[2]!.id)).tasks[0]!.status;
+        },
+        { timeout: 15_000, interval: 100, message: 'the silent runner to be reaped after the grace' },
+      )
+      .toBe('lost');
     expect((await borg().admin.getRunner(silent.id)).status).toBe('offline');
     expect((await borg().admin.getJob(before.jobs[1]!.id)).status).toBe('succeeded');
   });

@@ -13,14 +13,6 @@ import { taskStore } from '../src/jobs/task-store.ts';
  * ends anything. Maintenance runs only when a test calls tick(); waits use the database clock.
  */
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 describe('the reaper and runner sessions', () => {
   const borg = useTestMothership({ config: { heartbeatIntervalSeconds: 1 } });
   // Every case ends with the reliability invariants I1–I7 over the whole database (F1, F6, F7, F23).
@@ -52,15 +44,23 @@ describe('the reaper and runner sessions', () => {
   const dbSays = async (sql: string, params: unknown[]): Promise<boolean> =>
     (await borg().db.query<{ ok: boolean }>(sql, params)).rows[0]?.ok === true;
 
+  /** Waits until the database, on its own clock, answers `ok`. */
+  const untilDatabaseSays = (what: string, sql: string, params: unknown[]) =>
+    expect.poll(() => dbSays(sql, params), { timeout: 15_000, message: what }).toBe(true);
+
   /** Waits until the runner has been silent for longer than the 3 s offline window (database clock). */
   const untilSilentPastWindow = (runner: TestRunner) =>
-    waitFor('the runner to be silent for 3 s', () =>
-      dbSays("SELECT last_heartbeat < now() - interval '3.2 seconds' AS ok FROM runners WHERE id = $1", [runner.id]),
+    untilDatabaseSays(
+      'the runner to be silent for 3 s',
+      "SELECT last_heartbeat < now() - interval '3.2 seconds' AS ok FROM runners WHERE id = $1",
+      [runner.id],
     );
+
+  const untilGraceEnds = () => expect.poll(() => maintenance().inGracePeriod(), { timeout: 15_000 }).toBe(false);
 
   async function leaderOutOfGrace(): Promise<void> {
     await borg().tick();
-    await waitFor('the leader’s grace period to end', async () => !maintenance().inGracePeriod());
+    await untilGraceEnds();
   }
 
   const tasksOf = async (jobId: string): Promise<Task[]> => (await borg().admin.getJob(jobId)).tasks;
@@ -88,7 +88,7 @@ describe('the reaper and runner sessions', () => {
       expect((await tasksOf(job.id)).map((t) => t.status)).toEqual(['running']);
     }
 
-    await waitFor('the grace period to end', async () => !maintenance().inGracePeriod());
+    await untilGraceEnds();
     await healthy.client.heartbeat(healthy.id, {});
     await borg().tick();
     expect(await runnerStatus(silent)).toBe('offline');
@@ -134,14 +134,18 @@ describe('the reaper and runner sessions', () => {
     const [task] = await claim(solder);
     await solder.client.reportTaskStatus(task!.id, { status: 'running' });
 
+    // A heartbeat and a maintenance round every 250 ms, until the task is older than the window.
     let rounds = 0;
-    await waitFor('the task to run for longer than the 3 s window', async () => {
-      await solder.client.heartbeat(solder.id, { task_ids: [task!.id] });
-      await borg().tick();
-      rounds++;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      return dbSays("SELECT started_at < now() - interval '3.5 seconds' AS ok FROM tasks WHERE id = $1", [task!.id]);
-    });
+    await vi.waitFor(
+      async () => {
+        await solder.client.heartbeat(solder.id, { task_ids: [task!.id] });
+        await borg().tick();
+        rounds++;
+        const sql = "SELECT started_at < now() - interval '3.5 seconds' AS ok FROM tasks WHERE id = $1";
+        if (!(await dbSays(sql, [task!.id]))) throw new Error('the task has not run for longer than the 3 s window');
+      },
+      { timeout: 15_000, interval: 250 },
+    );
     expect(rounds).toBeGreaterThan(1);
     expect(await runnerStatus(solder)).toBe('busy');
     expect(await tasksOf(job.id)).toMatchObject([{ id: task!.id, status: 'running' }]);
@@ -249,8 +253,10 @@ describe('the reaper and runner sessions', () => {
 
     // Held tasks it stops mentioning (after a grace of one interval) are taken back: a claim it
     // never started goes back to the queue unspent; a started one is lost and retried.
-    await waitFor('a heartbeat interval to pass since the claim', () =>
-      dbSays("SELECT assigned_at < now() - interval '1.2 seconds' AS ok FROM tasks WHERE id = $1", [assigned!.id]),
+    await untilDatabaseSays(
+      'a heartbeat interval to pass since the claim',
+      "SELECT assigned_at < now() - interval '1.2 seconds' AS ok FROM tasks WHERE id = $1",
+      [assigned!.id],
     );
     await solder.client.heartbeat(solder.id, { task_ids: [running!.id] });
     const released = (await tasksOf(job.id)).find((t) => t.id === assigned!.id);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { BorgClient } from '@borg/protocol';
+import { vi } from 'vitest';
 
 import type { Database } from '../../../packages/mothership/src/db/database.ts';
 import { PgDatabase } from '../../../packages/mothership/src/db/pg-database.ts';
@@ -110,17 +111,16 @@ export class MothershipProcess extends Child {
   /** Spawns it and waits until /readyz answers 200. */
   async boot(timeoutMs = 60_000): Promise<void> {
     this.spawn();
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (!this.alive) throw new Error(`the mothership exited at start:\n${this.output}`);
-      const ready = await fetch(`${this.url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) return;
-      if (Date.now() > deadline) throw new Error(`the mothership did not become ready:\n${this.output}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const ready = await vi.waitFor(
+      async () => {
+        if (!this.alive) return false;
+        const answer = await fetch(`${this.url}/readyz`).catch(() => null);
+        if (answer?.ok) return true;
+        throw new Error(`the mothership did not become ready:\n${this.output}`);
+      },
+      { timeout: timeoutMs, interval: 100 },
+    );
+    if (!ready) throw new Error(`the mothership exited at start:\n${this.output}`);
   }
 
   /** Kills it (SIGKILL by default) and starts it again on the same port and database. */

@@ -36,6 +36,7 @@ describe('/metrics', () => {
   it('reports the queue per label set, jobs, tasks and runners by state, and times claims and tasks', async () => {
     const labels = { pool: `metrics-${randomUUID().slice(0, 8)}`, gpu: 'true' };
     const runner = await borg().registerRunner({ labels, max_concurrent_tasks: 2 });
+    const submittedAt = performance.now();
     const job = await borg().admin.createJob({
       name: 'measured',
       type: 'shell',
@@ -51,7 +52,10 @@ describe('/metrics', () => {
     await expect
       .poll(async () => sampleValue((before = await scrape()), 'borg_queue_depth', set), { timeout: 8_000 })
       .toBe(2);
+    // The job's tasks are the oldest of their label set, pending since the submit.
+    const sinceSubmit = (performance.now() - submittedAt) / 1000;
     expect(sampleValue(before, 'borg_queue_oldest_pending_seconds', set)).toBeGreaterThanOrEqual(0);
+    expect(sampleValue(before, 'borg_queue_oldest_pending_seconds', set)).toBeLessThan(sinceSubmit + 1);
     expect(sampleValue(before, 'borg_queue_claimable_tasks')).toBeGreaterThanOrEqual(2);
     expect(sampleValue(before, 'borg_jobs', { status: 'queued' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(before, 'borg_tasks', { status: 'pending' })).toBeGreaterThanOrEqual(2);
@@ -62,7 +66,7 @@ describe('/metrics', () => {
     const claimed = await runner.client.nextTasks(runner.id, { wait: 0, max: 2 });
     const [first, second] = claimed!.items;
     for (const task of [first!, second!]) await runner.client.reportTaskStatus(task.id, { status: 'running' });
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 50)); // a duration to measure: the succeeded task runs 50 ms or more
     await runner.client.reportTaskStatus(first!.id, { status: 'succeeded', exit_code: 0 });
     await runner.client.reportTaskStatus(second!.id, { status: 'failed', exit_code: 3 });
 

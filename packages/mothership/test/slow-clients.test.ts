@@ -134,6 +134,6 @@ describe('slow clients (B4)', () => {
 
   it('goes on serving after all of that', async () => {
     expect((await rawRequest(borg().url, { path: '/healthz' })).status).toBe(200);
-    expect((await borg().admin.listJobs()).items).toBeDefined();
+    expect((await borg().admin.listJobs()).items).toEqual([]); // the one job tried here was trickled and cut off
   });
 });

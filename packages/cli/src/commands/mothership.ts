@@ -19,7 +19,7 @@ Examples:
   BORG_ADMIN_TOKEN=... BORG_REGISTRATION_TOKEN=... borg mothership   fixed tokens for automation`,
     )
     .action(async (flags: Record<string, string | undefined>) => {
-      // Loaded here, not at the top: client commands start ~0.7 s faster without the server.
+      // Loaded here, not at the top, so client commands never load the server's modules.
       const { loadConfig, runMothership } = await import('@borg/mothership');
       const config = loadConfig({
         host: flags.host,

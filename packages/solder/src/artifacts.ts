@@ -290,19 +290,19 @@ async function sha256OfBlob(blob: Blob): Promise<string> {
 
 /** Network failures (the client's fetch throws, not a BorgApiError), 5xx and 429 may pass on their own. */
 function isTransient(error: unknown): boolean {
-  if (!(error instanceof BorgApiError)) return true;
-  return error.status >= 500 || error.status === 429 || error.status === 408;
+  return !(error instanceof BorgApiError) || error.retryable;
 }
 
 function refusal(path: string, error: unknown): ArtifactUploadError {
   if (!(error instanceof BorgApiError))
     return new ArtifactUploadError(path, messageOf(error), undefined, { cause: error });
-  const hints: Record<number, string> = {
-    403: 'this runner does not hold the task',
-    409: 'the task is no longer live on this runner, or different bytes are already stored at this path',
-    413: 'the file is larger than the mothership accepts',
+  const hints: Partial<Record<string, string>> = {
+    FORBIDDEN: 'this runner does not hold the task',
+    STALE_TASK: 'the task is no longer live on this runner',
+    CONFLICT: 'different bytes are already stored at this path',
+    PAYLOAD_TOO_LARGE: 'the file is larger than the mothership accepts',
   };
-  const hint = hints[error.status] ? ` (${hints[error.status]})` : '';
+  const hint = hints[error.code] ? ` (${hints[error.code]})` : '';
   return new ArtifactUploadError(
     path,
     `the mothership refused it: ${error.status} ${error.code}: ${error.message}${hint}; not retrying`,

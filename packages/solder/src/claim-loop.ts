@@ -1,5 +1,5 @@
 import { type ClaimOutcome, firstClaimPlan, nextClaimPlan } from './claim-plan.ts';
-import { isStatus, isTransient, retryDelayMs, sleep } from './retry.ts';
+import { hasCode, isTransient, retryDelayMs, sleep } from './retry.ts';
 import type { RunnerSession } from './runner-session.ts';
 import { SolderFatalError } from './solder-fatal-error.ts';
 import type { TaskSlots } from './task-slots.ts';
@@ -17,8 +17,8 @@ import type { TaskSlots } from './task-slots.ts';
 export type ClaimFailure = 'transient' | 'token-refused' | 'runner-refused' | 'refused';
 
 export function claimFailure(error: unknown): ClaimFailure {
-  if (isStatus(error, 401)) return 'token-refused';
-  if (isStatus(error, 403, 404)) return 'runner-refused';
+  if (hasCode(error, 'UNAUTHORIZED')) return 'token-refused';
+  if (hasCode(error, 'FORBIDDEN', 'RUNNER_NOT_FOUND')) return 'runner-refused';
   return isTransient(error) ? 'transient' : 'refused';
 }
 

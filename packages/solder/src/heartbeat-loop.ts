@@ -1,4 +1,4 @@
-import { backoffMs, isStatus, isTransient, sleep } from './retry.ts';
+import { backoffMs, hasCode, isTransient, sleep } from './retry.ts';
 import type { RunnerSession } from './runner-session.ts';
 import type { TaskSlots } from './task-slots.ts';
 
@@ -16,7 +16,7 @@ const RESOURCES_EVERY_N_HEARTBEATS = 10;
 export type HeartbeatFailure = 'transient' | 'token-refused' | 'refused';
 
 export function heartbeatFailure(error: unknown): HeartbeatFailure {
-  if (isStatus(error, 401)) return 'token-refused';
+  if (hasCode(error, 'UNAUTHORIZED')) return 'token-refused';
   return isTransient(error) ? 'transient' : 'refused';
 }
 

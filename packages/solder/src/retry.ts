@@ -1,4 +1,4 @@
-import { BorgApiError } from '@borg/protocol';
+import { BorgApiError, type ErrorCode } from '@borg/protocol';
 
 /** Capped exponential backoff with equal jitter: attempt 0 waits ~base, then doubling up to cap. */
 export function backoffMs(attempt: number, baseMs = 500, capMs = 30_000, random = Math.random): number {
@@ -25,7 +25,7 @@ export function retryDelayMs(error: unknown, attempt: number, baseMs = 500, capM
  * down). Everything else (4xx) is an answer, and retrying it would only repeat it.
  */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof BorgApiError) return error.status >= 500 || error.status === 429 || error.status === 408;
+  if (error instanceof BorgApiError) return error.retryable;
   // A call that ran past its deadline (see with-deadlines.ts) is retried like a network error.
   if (error instanceof Error && error.name === 'TimeoutError') return true;
   return (
@@ -34,8 +34,8 @@ export function isTransient(error: unknown): boolean {
   );
 }
 
-export function isStatus(error: unknown, ...statuses: number[]): error is BorgApiError {
-  return error instanceof BorgApiError && statuses.includes(error.status);
+export function hasCode(error: unknown, ...codes: ErrorCode[]): error is BorgApiError {
+  return error instanceof BorgApiError && (codes as string[]).includes(error.code);
 }
 
 /** Resolves after ms, or at once when the signal aborts. */

@@ -3,7 +3,7 @@ import { BorgClient } from '@borg/protocol';
 import { type SolderConfig, workDirOf } from './config.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
 import { automaticLabels, type DetectedResources, detectResources } from './resources.ts';
-import { isStatus, withRetry } from './retry.ts';
+import { hasCode, withRetry } from './retry.ts';
 import { SolderFatalError } from './solder-fatal-error.ts';
 import { SOLDER_VERSION } from './version.ts';
 import { withDeadlines } from './with-deadlines.ts';
@@ -143,7 +143,8 @@ export class RunnerSession {
         onRetry: (error) => this.options.log('mothership unreachable, retrying', { err: (error as Error).message }),
       },
     ).catch((error: unknown) => {
-      if (isStatus(error, 401, 403)) throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
+      if (hasCode(error, 'UNAUTHORIZED', 'FORBIDDEN'))
+        throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
       throw error;
     });
     this.identity = { ...this.identity, runner_id: answer.id, token: answer.token, mothership: this.config.mothership };

@@ -6,7 +6,7 @@ import { collectArtifacts, uploadArtifacts } from './artifacts.ts';
 import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts';
 import type { InputCache } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
-import { isStatus, withRetry } from './retry.ts';
+import { hasCode, withRetry } from './retry.ts';
 import { Workspace } from './workspace.ts';
 
 export interface TaskRunContext {
@@ -190,7 +190,7 @@ export class TaskRun {
       if (answer.cancel_requested && ending.status === 'running') this.cancel();
       return true;
     } catch (error) {
-      if (isStatus(error, 403, 404, 409)) {
+      if (hasCode(error, 'FORBIDDEN', 'TASK_NOT_FOUND', 'STALE_TASK', 'ILLEGAL_TRANSITION')) {
         this.context.log('the server no longer gives us this task: dropping it', {
           task_id: this.id,
           status: error.status,

@@ -251,7 +251,7 @@ describe('a solder under faults of a scripted mothership', () => {
     const { logged } = await startAgent();
     fake.inject('heartbeat', fault.status(401, 'UNAUTHORIZED'));
     await requestsSeen('register', 2);
-    fake.inject('next', fault.status(400, 'INVALID_REQUEST'));
+    fake.inject('next', fault.status(400, 'VALIDATION_FAILED'));
     const refused = fake.submit({ command: 'true' });
     fake.inject('status', fault.status(409, 'STALE_TASK'), { when: (r) => r.taskId === refused.id });
     await requestsSeen('status', 1, (r) => r.taskId === refused.id);

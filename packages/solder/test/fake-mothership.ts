@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import {
   AppendLogsRequest,
   type ClaimedTask,
+  ERROR_STATUS,
+  type ErrorCode,
   HeartbeatRequest,
   RegisterRunnerRequest,
   TaskStatusRequest,
@@ -23,7 +25,7 @@ export type Route = 'register' | 'heartbeat' | 'next' | 'status' | 'logs';
 
 export type Fault =
   /** Answer this status with the API's error shape (and a Retry-After header when given). */
-  | { kind: 'status'; status: number; code?: string; details?: unknown; retryAfterSeconds?: number }
+  | { kind: 'status'; status: number; code?: ErrorCode; details?: unknown; retryAfterSeconds?: number }
   /** Never answer (the connection stays open until the client gives up or the fake closes). */
   | { kind: 'hang' }
   /** Destroy the connection without a byte of answer. */
@@ -36,7 +38,7 @@ export type Fault =
   | { kind: 'truncate' };
 
 export const fault = {
-  status: (status: number, code = `HTTP_${status}`, extra: { details?: unknown; retryAfterSeconds?: number } = {}) =>
+  status: (status: number, code?: ErrorCode, extra: { details?: unknown; retryAfterSeconds?: number } = {}) =>
     ({ kind: 'status', status, code, ...extra }) as const satisfies Fault,
   hang: { kind: 'hang' } as const satisfies Fault,
   reset: { kind: 'reset' } as const satisfies Fault,
@@ -99,7 +101,7 @@ export class FakeMothership {
     this.longPoll = options.longPoll ?? 'hold';
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
-        if (!res.headersSent) send(res, 500, apiError('FAKE_BUG', String(error)));
+        if (!res.headersSent) send(res, 500, apiError('INTERNAL', String(error)));
       });
     });
   }
@@ -201,7 +203,7 @@ export class FakeMothership {
       case 'status': {
         const headers: Record<string, string> = {};
         if (scripted.retryAfterSeconds) headers['retry-after'] = String(scripted.retryAfterSeconds);
-        const body = apiError(scripted.code ?? `HTTP_${scripted.status}`, 'injected fault', scripted.details);
+        const body = apiError(scripted.code ?? codeOfStatus(scripted.status), 'injected fault', scripted.details);
         return send(res, scripted.status, body, headers);
       }
       case 'hang':
@@ -241,7 +243,7 @@ export class FakeMothership {
     if (route === 'register') {
       if (bearer !== this.registrationToken) return [401, apiError('UNAUTHORIZED', 'bad registration token')];
       const parsed = RegisterRunnerRequest.safeParse(request.body);
-      if (!parsed.success) return [400, apiError('INVALID_REQUEST', parsed.error.message)];
+      if (!parsed.success) return [400, apiError('VALIDATION_FAILED', parsed.error.message)];
       // As on the real server, a new registration ends the previous session: its tasks are lost.
       for (const held of this.tasks.values()) if (!this.queue.includes(held.task)) held.ended = true;
       this.runnerToken = `fake-run-${randomBytes(8).toString('hex')}`;
@@ -274,7 +276,7 @@ export class FakeMothership {
 
   private heartbeat(body: unknown): [number, unknown] {
     const parsed = HeartbeatRequest.safeParse(body);
-    if (!parsed.success) return [400, apiError('INVALID_REQUEST', parsed.error.message)];
+    if (!parsed.success) return [400, apiError('VALIDATION_FAILED', parsed.error.message)];
     const mentioned = (parsed.data.task_ids ?? []).map((id) => this.tasks.get(id)).filter((t) => t !== undefined);
     return [
       200,
@@ -317,7 +319,7 @@ export class FakeMothership {
     if (!task) return [404, apiError('TASK_NOT_FOUND', taskId)];
     if (task.ended) return [409, apiError('STALE_TASK', `task ${taskId} was taken back`)];
     const parsed = TaskStatusRequest.safeParse(body);
-    if (!parsed.success) return [400, apiError('INVALID_REQUEST', parsed.error.message)];
+    if (!parsed.success) return [400, apiError('VALIDATION_FAILED', parsed.error.message)];
     task.statuses.push(parsed.data.status);
     const now = new Date().toISOString();
     const { id, job_id, index, attempt } = task.task;
@@ -335,7 +337,7 @@ export class FakeMothership {
     if (!task) return [404, apiError('TASK_NOT_FOUND', taskId)];
     if (task.ended) return [409, apiError('STALE_TASK', `task ${taskId} was taken back`)];
     const parsed = AppendLogsRequest.safeParse(body);
-    if (!parsed.success) return [400, apiError('INVALID_REQUEST', parsed.error.message)];
+    if (!parsed.success) return [400, apiError('VALIDATION_FAILED', parsed.error.message)];
     const next = task.batches.length;
     const seq = parsed.data.seq;
     if (seq > next) {
@@ -363,7 +365,14 @@ function routeOf(method: string, path: string): [Route | 'unknown', string] {
   return ['unknown', ''];
 }
 
-function apiError(code: string, message: string, details?: unknown) {
+/** The first of the protocol's codes with this status, as the real mothership would answer. */
+function codeOfStatus(status: number): ErrorCode {
+  const code = (Object.keys(ERROR_STATUS) as ErrorCode[]).find((c) => ERROR_STATUS[c] === status);
+  if (!code) throw new Error(`no Borg error code has the status ${status}`);
+  return code;
+}
+
+function apiError(code: ErrorCode, message: string, details?: unknown) {
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 

@@ -84,11 +84,19 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
       array_size: 40,
       max_attempts: 3,
     });
-    await sleep(2_000);
+    const succeeded = async () =>
+      (await mothership.admin.getJob(job.id).catch(() => undefined))?.tasks.filter((t) => t.status === 'succeeded')
+        .length ?? 0;
+    /** Waits until more elements than `count` have succeeded: the solders are at work. */
+    const beyond = (count: number) => eventually(async () => (await succeeded()) > count, 60_000, 'more successes');
+
+    await beyond(0);
+    const beforeRestart = await succeeded();
     await cluster.restart('fast');
-    await sleep(2_000);
+    await beyond(beforeRestart);
 
     // While the server is down, the API answers 503 with Retry-After (not 500, not a hang).
+    const beforeStop = await succeeded();
     await cluster.stop('fast');
     const during = await fetch(`${mothership.url}/api/v1/jobs/${job.id}`, {
       headers: { authorization: `Bearer ${mothership.adminToken}` },
@@ -96,9 +104,9 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
     });
     expect(during.status).toBe(503);
     expect(during.headers.get('retry-after')).toMatch(/^\d+$/);
-    await sleep(2_000);
+    await sleep(2_000); // down a while longer
     await cluster.start();
-    await sleep(2_000);
+    await beyond(beforeStop);
     await cluster.restart('immediate');
 
     const done = await finished(mothership.admin, job.id);
@@ -208,6 +216,8 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
     const frozen = await cluster.freeze();
     await sleep(10_000); // the offline window is 6 s
     cluster.thaw(frozen);
+    // No signal says a maintenance round ran after the thaw: give the reaper more than a window
+    // to get it wrong.
     await sleep(10_000);
 
     const seen = await mothership.admin.getJob(job.id);

@@ -13,4 +13,5 @@ export * from './schemas/runners.ts';
 export * from './schemas/stats.ts';
 export * from './schemas/tasks.ts';
 export * from './schemas/tokens.ts';
+export * from './secret-masking.ts';
 export * from './terminal-escapes.ts';

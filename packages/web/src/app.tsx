@@ -1,36 +1,24 @@
-import { useQueryClient } from '@tanstack/react-query';
+import type { Identity } from '@borg/protocol';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 
 import { Link } from './components/link.tsx';
 import { PageErrorBoundary } from './components/page-error-boundary.tsx';
-import { api, errorMessage, signIn, storedToken, storeToken } from './lib/api.ts';
+import { ErrorState, Loading } from './components/page-states.tsx';
+import { api, signIn, signInErrorMessage, storedToken, storeToken } from './lib/api.ts';
+import { IdentityContext } from './lib/identity.ts';
 import { Live, setLive } from './lib/live.ts';
+import { mayCall } from './lib/permissions.ts';
 import { queryKeys } from './lib/query-keys.ts';
 import { navigate, useLocation } from './lib/router.ts';
+import { AuditPage } from './pages/audit/audit-page.tsx';
 import { JobDetailPage } from './pages/jobs/job-detail-page.tsx';
 import { JobsPage } from './pages/jobs/jobs-page.tsx';
-import { NewJobForm } from './pages/jobs/new-job.tsx';
+import { NewJobPage } from './pages/jobs/new-job-page.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
 import { RunnerDetailPage } from './pages/runners/runner-detail-page.tsx';
 import { RunnersPage } from './pages/runners/runners-page.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
-
-function NewJobPage() {
-  const queries = useQueryClient();
-  return (
-    <section>
-      <h1 className="mb-4 text-xl font-semibold">New job</h1>
-      <NewJobForm
-        onSubmit={async (request) => {
-          // Errors go back to the form, which puts the server's messages next to their fields.
-          const job = await api().createJob(request);
-          void queries.invalidateQueries({ queryKey: queryKeys.jobLists() });
-          navigate(`/jobs/${job.id}`);
-        }}
-      />
-    </section>
-  );
-}
 
 function Page({ path }: { path: string }) {
   if (path === '/' || path === '/overview') return <OverviewPage />;
@@ -41,10 +29,25 @@ function Page({ path }: { path: string }) {
   if (path === '/runners') return <RunnersPage />;
   const runner = /^\/runners\/([A-Za-z0-9-]+)$/.exec(path);
   if (runner) return <RunnerDetailPage id={runner[1]!} />;
+  if (path === '/audit') return <AuditPage />;
   return (
     <p>
       Nothing here. Try the <Link to="/jobs">jobs</Link>.
     </p>
+  );
+}
+
+/** The signed-in token's name and role, in the header. */
+function IdentityBadge({ identity }: { identity: Identity }) {
+  return (
+    <span data-testid="identity" className="ml-auto flex min-w-0 shrink items-center gap-2 text-sm">
+      <span className="hidden max-w-48 truncate text-slate-300 sm:inline" title={`token ${identity.token_id}`}>
+        {identity.name}
+      </span>
+      <span data-testid="role" className="rounded bg-slate-700 px-2 py-0.5 text-xs font-medium">
+        {identity.role ?? identity.kind}
+      </span>
+    </span>
   );
 }
 
@@ -62,10 +65,22 @@ export function App() {
     rest.delete('token');
     navigate(path + (rest.size ? `?${rest}` : ''), { replace: true });
     signIn(urlToken).then(
-      () => setSignedIn(true),
-      (e: unknown) => setLinkError(errorMessage(e)),
+      (identity) => {
+        queries.setQueryData(queryKeys.whoami(), identity);
+        setSignedIn(true);
+      },
+      (e: unknown) => setLinkError(signInErrorMessage(e)),
     );
-  }, [urlToken, path, search]);
+  }, [urlToken, path, search, queries]);
+
+  // Who the token is: the answer of the sign-in check, or fetched once when a reload finds the
+  // token in sessionStorage; static (no refetch on a reconnect) until sign-out clears the cache.
+  const identity = useQuery({
+    queryKey: queryKeys.whoami(),
+    queryFn: () => api().whoami(),
+    enabled: signedIn && !urlToken,
+    staleTime: 'static',
+  });
 
   useEffect(() => {
     if (!signedIn) return;
@@ -85,8 +100,18 @@ export function App() {
     navigate('/');
   };
 
-  if (!signedIn || urlToken)
-    return <SignInPage key={linkError ?? ''} onSignedIn={() => setSignedIn(true)} initialError={linkError} />;
+  if (!signedIn || urlToken) {
+    return (
+      <SignInPage
+        key={linkError ?? ''}
+        onSignedIn={(signedInAs) => {
+          queries.setQueryData(queryKeys.whoami(), signedInAs);
+          setSignedIn(true);
+        }}
+        initialError={linkError}
+      />
+    );
+  }
   const nav = (to: string, label: string) => {
     const current = path === to || (to !== '/' && path.startsWith(to));
     return (
@@ -99,6 +124,7 @@ export function App() {
       </Link>
     );
   };
+  const me = identity.data;
   return (
     <div className="min-h-screen">
       <a
@@ -113,19 +139,29 @@ export function App() {
           {nav('/', 'Overview')}
           {nav('/jobs', 'Jobs')}
           {nav('/runners', 'Runners')}
+          {me && mayCall(me, 'listAudit').allowed && nav('/audit', 'Audit')}
         </nav>
+        {me ? <IdentityBadge identity={me} /> : <span className="ml-auto" />}
         <button
           type="button"
           onClick={signOut}
-          className="ml-auto shrink-0 rounded px-3 py-1.5 hover:bg-slate-800 focus-visible:outline-2 focus-visible:outline-white"
+          className="shrink-0 rounded px-3 py-1.5 hover:bg-slate-800 focus-visible:outline-2 focus-visible:outline-white"
         >
           Sign out
         </button>
       </header>
       <main id="main" className="mx-auto max-w-6xl p-3 sm:p-6">
-        <PageErrorBoundary path={path}>
-          <Page path={path} />
-        </PageErrorBoundary>
+        {me ? (
+          <IdentityContext value={me}>
+            <PageErrorBoundary path={path}>
+              <Page path={path} />
+            </PageErrorBoundary>
+          </IdentityContext>
+        ) : identity.error ? (
+          <ErrorState error={identity.error} retry={() => void identity.refetch()} />
+        ) : (
+          <Loading what="Checking the token" />
+        )}
       </main>
     </div>
   );

@@ -93,6 +93,11 @@ describe.skipIf(!hasChromium)(
       expect(headers['x-content-type-options']).toBe('nosniff');
       await page.getByRole('link', { name: 'Jobs', exact: true }).waitFor();
       expect(page.url()).toBe(`${borg().url}/`);
+      // Who is signed in, from whoami: the admin's name and role, and the audit log in the nav.
+      const admin = await borg().admin.whoami();
+      expect(await page.getByTestId('identity').textContent()).toContain(admin.name);
+      expect(await page.getByTestId('role').textContent()).toBe('admin');
+      await page.getByRole('link', { name: 'Audit', exact: true }).waitFor();
       await page.getByText('Runners online / busy / offline').waitFor();
       await page.getByText('Tasks finished per minute').waitFor();
       expect(await page.getByTestId('chart').count()).toBe(4);
@@ -340,6 +345,73 @@ describe.skipIf(!hasChromium)(
       await shot('11-job-cancelled');
     });
 
+    it('signs a viewer in with no "New job", no selection and no job actions, and no audit log', async () => {
+      const viewer = await borg().admin.createToken({ name: 'e2e viewer', role: 'viewer' });
+      const queued = await borg().admin.createJob({
+        name: 'e2e for viewing',
+        command: 'true',
+        labels: { pool: 'nowhere' },
+      });
+      const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      tab.setDefaultTimeout(15_000);
+      try {
+        await tab.goto(`${borg().url}/?token=${encodeURIComponent(viewer.token)}`);
+        await tab.getByTestId('role').filter({ hasText: 'viewer' }).waitFor();
+        expect(await tab.getByTestId('identity').textContent()).toContain('e2e viewer');
+        expect(await tab.getByRole('link', { name: 'Audit', exact: true }).count()).toBe(0);
+
+        await tab.getByRole('link', { name: 'Jobs', exact: true }).click();
+        await tab.getByTestId('job-row').filter({ hasText: 'e2e for viewing' }).waitFor();
+        expect(await tab.getByText('New job', { exact: true }).count()).toBe(0);
+        expect(await tab.getByRole('checkbox').count()).toBe(0);
+        const submittedBy = tab
+          .getByTestId('job-row')
+          .filter({ hasText: 'e2e for viewing' })
+          .getByTestId('submitted-by');
+        expect(await submittedBy.textContent()).toBe((await borg().admin.whoami()).name);
+
+        await tab.getByRole('link', { name: 'e2e for viewing' }).click();
+        await expect
+          .poll(() => tab.locator('h1 + [data-testid=status]').getAttribute('data-status'), { timeout: 10_000 })
+          .toBe('queued');
+        await tab.getByTestId('submitted-by').waitFor();
+        for (const action of ['Cancel', 'Pause', 'Resume', 'Retry']) {
+          expect(await tab.getByRole('button', { name: action, exact: true }).count(), action).toBe(0);
+        }
+        await shot('12-viewer-job', tab);
+
+        // A bookmark to a page the role cannot use says so instead of failing.
+        await tab.evaluate(() => {
+          history.pushState(null, '', '/audit');
+          dispatchEvent(new PopStateEvent('popstate'));
+        });
+        await tab.getByText('This token cannot read the audit log.').waitFor();
+      } finally {
+        await tab.close();
+        await borg().admin.cancelJob(queued.id);
+      }
+    });
+
+    it('lists the job the admin submitted in the audit log, filtered in the URL', async () => {
+      const helloId = new URL(helloJobUrl).pathname.split('/').pop()!;
+      const admin = await borg().admin.whoami();
+      await page.getByRole('link', { name: 'Audit', exact: true }).click();
+      await page.waitForURL(`${borg().url}/audit`);
+      await page.getByTestId('audit-row').first().waitFor();
+      await page.getByLabel('Action').selectOption('job.submit');
+      await page.getByLabel('Object id').fill(helloId);
+      await expect.poll(() => page.getByTestId('audit-row').count(), { timeout: 10_000 }).toBe(1);
+      expect(new URL(page.url()).searchParams.get('action')).toBe('job.submit');
+      expect(new URL(page.url()).searchParams.get('object')).toBe(helloId);
+      const row = page.getByTestId('audit-row');
+      expect(await row.textContent()).toContain(`${admin.name} (admin)`);
+      expect(await row.getByTestId('audit-outcome').textContent()).toBe('ok 201');
+      await shot('13-audit');
+      await row.getByRole('link', { name: `job ${helloId}` }).click();
+      await page.waitForURL(helloJobUrl);
+      await page.getByRole('heading', { name: 'e2e hello' }).waitFor();
+    });
+
     it('fits a phone screen without sideways scrolling', async () => {
       const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
       phone.setDefaultTimeout(10_000);
@@ -352,6 +424,7 @@ describe.skipIf(!hasChromium)(
           ['/jobs/new', 'Input files', 'phone-new-job'],
           ['/runners', 'e2e-solder', 'phone-runners'],
           [`/runners/${solder.agent.id}`, 'Tasks on this runner', 'phone-runner-detail'],
+          ['/audit', 'Audit log', 'phone-audit'],
         ];
         for (const [path, text, name] of pages) {
           await phone.evaluate((to) => {

@@ -36,6 +36,7 @@ describe.skipIf(!existsSync(CHROMIUM))('hostile strings on every dashboard page 
   let webDir: string;
   let jobId = '';
   let runnerId = '';
+  let hostileToken = '';
   const dialogs: string[] = [];
 
   beforeAll(async () => {
@@ -80,6 +81,11 @@ describe.skipIf(!existsSync(CHROMIUM))('hostile strings on every dashboard page 
     });
     expect(uploaded.status).toBe(201);
     await runner.client.reportTaskStatus(task.id, { status: 'failed', exit_code: 1, error: `boom ${p.img}` });
+    // A token whose name is markup submits a job: its name is in the job list, the audit log and its own header.
+    hostileToken = (await borg.admin.createToken({ name: `token ${p.img} ${p.script}`, role: 'submitter' })).token;
+    await borg
+      .client(hostileToken)
+      .createJob({ name: 'by the hostile token', command: 'true', labels: { pool: 'none' } });
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -116,9 +122,10 @@ describe.skipIf(!existsSync(CHROMIUM))('hostile strings on every dashboard page 
     expect(dialogs, what).toEqual([]);
   }
 
-  it('shows the job list with the hostile name as text', async () => {
+  it('shows the job list with the hostile job and token names as text', async () => {
     await page.goto(`${borg.url}/jobs`);
     await page.getByText('job <img src=x onerror=', { exact: false }).first().waitFor();
+    await page.getByTestId('submitted-by').filter({ hasText: 'token <img src=x onerror=' }).waitFor();
     await expectInert('job list');
   });
 
@@ -138,5 +145,18 @@ describe.skipIf(!existsSync(CHROMIUM))('hostile strings on every dashboard page 
     await page.goto(`${borg.url}/runners/${runnerId}`);
     await page.getByText('runner <img src=x onerror=', { exact: false }).first().waitFor();
     await expectInert('runner page');
+  });
+
+  it('shows the audit log with the hostile token name as text', async () => {
+    await page.goto(`${borg.url}/audit?action=job.submit`);
+    await page.getByTestId('audit-row').filter({ hasText: 'token <img src=x onerror=' }).waitFor();
+    await expectInert('audit log');
+  });
+
+  it("shows a hostile token's own name in the header as text", async () => {
+    await page.goto(`${borg.url}/?token=${encodeURIComponent(hostileToken)}`);
+    await page.getByTestId('role').filter({ hasText: 'submitter' }).waitFor();
+    expect(await page.getByTestId('identity').textContent()).toContain('token <img src=x onerror=');
+    await expectInert('header');
   });
 });

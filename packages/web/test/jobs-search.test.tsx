@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import type * as ApiModule from '../src/lib/api.ts';
 import { navigate } from '../src/lib/router.ts';
-import { JobsPage, TYPING_PAUSE_MS } from '../src/pages/jobs/jobs-page.tsx';
+import { TYPING_PAUSE_MS } from '../src/lib/use-debounced-callback.ts';
+import { JobsPage } from '../src/pages/jobs/jobs-page.tsx';
 
 const { listJobs } = vi.hoisted(() => ({
   listJobs: vi.fn(async (_query: { q?: string; label?: string }) => ({ items: [], next_cursor: null })),

@@ -34,6 +34,7 @@ const job = (status: Job['status']) =>
     command: 'make',
     image: null,
     env: {},
+    secrets: {},
     labels: {},
     priority: 0,
     max_attempts: 1,

@@ -1,4 +1,4 @@
-import { BorgApiError, BorgClient } from '@borg/protocol';
+import { BorgApiError, BorgClient, type Identity } from '@borg/protocol';
 
 /**
  * The token lives in sessionStorage: it is gone when the tab closes, it is not sent with any
@@ -26,20 +26,29 @@ export function api(): BorgClient {
   return client;
 }
 
-/** Checks a token against the mothership before keeping it. */
-export async function signIn(token: string): Promise<void> {
+/** Checks a token against the mothership before keeping it; answers who the token is. */
+export async function signIn(token: string): Promise<Identity> {
   const candidate = new BorgClient({ baseUrl: location.origin, token });
-  await candidate.stats();
+  const identity = await candidate.whoami();
   storeToken(token);
+  return identity;
 }
 
+/** What went wrong, for a person: the server's own message (a refusal names the role needed). */
 export function errorMessage(error: unknown): string {
   if (error instanceof BorgApiError) {
     if (error.code === 'UNAUTHORIZED') return 'That token is not valid (unknown, revoked or expired).';
-    if (error.code === 'FORBIDDEN') return 'That token cannot be used here: the dashboard needs a user (API) token.';
     return error.message;
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Why a sign-in failed: a token the mothership knows but refuses here is a runner's or a registration token. */
+export function signInErrorMessage(error: unknown): string {
+  if (error instanceof BorgApiError && error.code === 'FORBIDDEN') {
+    return 'That token cannot be used here: the dashboard needs a user (API) token.';
+  }
+  return errorMessage(error);
 }
 
 export function isUnauthorized(error: unknown): boolean {

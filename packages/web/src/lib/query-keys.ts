@@ -1,7 +1,10 @@
-import type { ListJobsQuery, TimeseriesQuery } from '@borg/protocol';
+import type { ListAuditQuery, ListJobsQuery, QueryInput, TimeseriesQuery } from '@borg/protocol';
 
 /** The filters of one jobs list, the second element of its key. */
 export type JobListFilters = Omit<ListJobsQuery, 'limit' | 'cursor'>;
+
+/** The filters of one audit list. (The protocol names no type for its query; this is the client's.) */
+export type AuditFilters = Omit<QueryInput<typeof ListAuditQuery>, 'limit' | 'cursor'>;
 
 /**
  * Every TanStack Query key of the dashboard. Pages read a key and live events patch the same
@@ -9,6 +12,8 @@ export type JobListFilters = Omit<ListJobsQuery, 'limit' | 'cursor'>;
  * invalidation reaches every filtered list, and a job fetched by any page shares `job(id)`.
  */
 export const queryKeys = {
+  /** The signed-in token (whoami): fetched once, then static until sign-out clears the cache. */
+  whoami: () => ['whoami'] as const,
   stats: () => ['stats'] as const,
   timeseries: (window: NonNullable<TimeseriesQuery['window']>) => ['timeseries', window] as const,
   /** The prefix of every jobs list, whatever its filters. */
@@ -22,6 +27,7 @@ export const queryKeys = {
   runner: (id: string) => ['runner', id] as const,
   /** A runner's tasks, keyed by its count of active tasks too, so a change in the count refetches them. */
   runnerTasks: (runnerId: string, activeTasks: number) => ['runner-tasks', runnerId, activeTasks] as const,
+  auditList: (filters: AuditFilters) => ['audit', filters] as const,
 };
 
 /** The filters in a jobs list's key. */

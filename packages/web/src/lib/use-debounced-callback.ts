@@ -1,5 +1,8 @@
 import { useCallback, useEffect, useRef } from 'react';
 
+/** How long typing in a text filter must pause before the list is fetched for it. */
+export const TYPING_PAUSE_MS = 300;
+
 /**
  * A function that calls `fn` once calls to it have paused for `ms`, with the arguments of the
  * last call: typing into a filter makes one request, not one per key. The latest `fn` is the

@@ -1,9 +1,16 @@
+import type { Identity } from '@borg/protocol';
 import { type FormEvent, useState } from 'react';
 
-import { errorMessage, signIn } from '../lib/api.ts';
+import { signIn, signInErrorMessage } from '../lib/api.ts';
 
 /** Paste a user (API) token; it is checked against the mothership before it is kept. */
-export function SignInPage({ onSignedIn, initialError }: { onSignedIn: () => void; initialError?: string | null }) {
+export function SignInPage({
+  onSignedIn,
+  initialError,
+}: {
+  onSignedIn: (identity: Identity) => void;
+  initialError?: string | null;
+}) {
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(initialError ?? null);
   const [busy, setBusy] = useState(false);
@@ -13,10 +20,9 @@ export function SignInPage({ onSignedIn, initialError }: { onSignedIn: () => voi
     setBusy(true);
     setError(null);
     try {
-      await signIn(token.trim());
-      onSignedIn();
+      onSignedIn(await signIn(token.trim()));
     } catch (e) {
-      setError(errorMessage(e));
+      setError(signInErrorMessage(e));
     } finally {
       setBusy(false);
     }

@@ -5,16 +5,19 @@ import { useState } from 'react';
 import { Link } from '../../components/link.tsx';
 import { LogView } from '../../components/log-view.tsx';
 import { ErrorState, Loading } from '../../components/page-states.tsx';
+import { PermittedButton } from '../../components/permitted-button.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
+import { useIdentity } from '../../lib/identity.ts';
 import { appendLines, contiguousEnd, type TaskLog, useTopic } from '../../lib/live.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { ArrayProgress } from './array-progress.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
+import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
 
 /** Lines asked for in one request of a task's log: the API's largest page. */
@@ -111,6 +114,7 @@ export function JobDetailPage({ id }: { id: string }) {
   useTopic(`job:${id}`);
   useTopic('runners');
   const queries = useQueryClient();
+  const identity = useIdentity();
   const { search } = useLocation();
   const [allRows, setAllRows] = useState(false);
   const job = useQuery({ queryKey: queryKeys.job(id), queryFn: () => api().getJob(id) });
@@ -136,9 +140,14 @@ export function JobDetailPage({ id }: { id: string }) {
   const button =
     'rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100 disabled:opacity-50 focus-visible:outline-2 focus-visible:outline-blue-600';
   const act = (what: JobAction, label: string) => (
-    <button type="button" className={button} disabled={action.isPending} onClick={() => action.mutate(what)}>
+    <PermittedButton
+      permission={mayChangeJob(identity, what, j)}
+      className={button}
+      disabled={action.isPending}
+      onClick={() => action.mutate(what)}
+    >
       {label}
-    </button>
+    </PermittedButton>
   );
   return (
     <section className="space-y-4">
@@ -156,6 +165,9 @@ export function JobDetailPage({ id }: { id: string }) {
           {finished && j.status !== 'succeeded' && act('retry', 'Retry')}
         </div>
       </div>
+      <p className="text-sm text-slate-600" data-testid="submitted-by">
+        Submitted by {j.created_by?.name ?? '—'}
+      </p>
       {action.error && (
         <p role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
           {errorMessage(action.error)}

@@ -1,52 +1,47 @@
-import { JOB_STATUSES, type JobPage } from '@borg/protocol';
+import { type Job, JOB_STATUSES, type JobPage } from '@borg/protocol';
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 
 import { Link } from '../../components/link.tsx';
 import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
+import { TimeRangeFilter } from '../../components/time-range-filter.tsx';
 import { api } from '../../lib/api.ts';
 import { formatTime } from '../../lib/format.ts';
+import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
+import { isReadOnly, mayCall } from '../../lib/permissions.ts';
 import { type JobListFilters, queryKeys } from '../../lib/query-keys.ts';
 import { navigate, useLocation } from '../../lib/router.ts';
-import { useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
+import { timeRangeFromSearch } from '../../lib/time-range.ts';
+import { searchWith } from '../../lib/url-search.ts';
+import { TYPING_PAUSE_MS, useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
 import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
-
-/** The time filter's presets, in seconds back from now. */
-const SINCE: Record<string, number> = { '1h': 3600, '24h': 86_400, '7d': 7 * 86_400 };
-
-/** A datetime-local value (local time, no zone) as an ISO instant; undefined when blank or invalid. */
-function localToIso(value: string): string | undefined {
-  if (!value) return undefined;
-  const time = new Date(value).getTime();
-  return Number.isNaN(time) ? undefined : new Date(time).toISOString();
-}
+import { mayChangeJobAtAll } from './job-permissions.ts';
 
 /** The URL's filters as the API's query; presets are fixed to instants when the filter changes. */
 export function filtersFromSearch(search: URLSearchParams, now: number): JobListFilters {
-  const since = search.get('since') ?? '';
   const label = search.get('label') ?? '';
+  const created = timeRangeFromSearch(search, now);
   return {
     status: search.get('status') || undefined,
     q: search.get('q') || undefined,
     label: label.includes('=') ? label : undefined,
-    created_after: SINCE[since]
-      ? new Date(now - SINCE[since] * 1000).toISOString()
-      : localToIso(search.get('from') ?? ''),
-    created_before: SINCE[since] ? undefined : localToIso(search.get('to') ?? ''),
+    created_after: created.after,
+    created_before: created.before,
   };
 }
 
 const input = 'rounded border border-slate-300 bg-white px-2 py-1';
-
-/** How long typing in a text filter must pause before the list is fetched for it. */
-export const TYPING_PAUSE_MS = 300;
+const newJob = 'order-last rounded px-3 py-1.5 text-white sm:order-none sm:ml-auto';
 
 /** Jobs, newest first, paged by the server's cursor; filters live in the URL; rows update live. */
 export function JobsPage() {
   const { search } = useLocation();
   const queries = useQueryClient();
+  const identity = useIdentity();
+  const readOnly = isReadOnly(identity);
+  const submit = mayCall(identity, 'createJob');
   useTopic('jobs');
   const key = search.toString();
   // Presets resolve against the time the filters were last set here, not the time of each
@@ -64,15 +59,9 @@ export function JobsPage() {
   const [bulkMessage, setBulkMessage] = useState<string | null>(null);
 
   const setFilter = (name: string, value: string, extra: Record<string, string> = {}) => {
-    const next = new URLSearchParams(search);
-    for (const [k, v] of Object.entries({ [name]: value, ...extra })) {
-      if (v) next.set(k, v);
-      else next.delete(k);
-    }
-    const query = next.toString();
     setFiltersSetAt(Date.now());
     // Typing replaces the history entry; choosing from a list adds one, so back undoes it.
-    navigate(`/jobs${query ? `?${query}` : ''}`, { replace: name === 'q' || name === 'label' });
+    navigate(`/jobs${searchWith(search, { [name]: value, ...extra })}`, { replace: name === 'q' || name === 'label' });
     setSelected(new Set());
   };
 
@@ -81,8 +70,9 @@ export function JobsPage() {
   const setTypedLabel = useDebouncedCallback((value: string) => setFilter('label', value), TYPING_PAUSE_MS);
 
   const items = jobs.data?.pages.flatMap((p) => p.items) ?? [];
-  const since = search.get('since') ?? (search.get('from') || search.get('to') ? 'custom' : '');
-  const allSelected = items.length > 0 && items.every((j) => selected.has(j.id));
+  // A token offered no actions gets no selection either; others select only the jobs they may change.
+  const selectable = readOnly ? [] : items.filter((j) => mayChangeJobAtAll(identity, j).allowed);
+  const allSelected = selectable.length > 0 && selectable.every((j) => selected.has(j.id));
   const toggle = (id: string) =>
     setSelected((old) => {
       const next = new Set(old);
@@ -105,9 +95,17 @@ export function JobsPage() {
     <section>
       <div className="mb-4 flex flex-wrap items-center gap-2">
         <h1 className="mr-2 text-xl font-semibold">Jobs</h1>
-        <Link to="/jobs/new" className="order-last rounded bg-blue-700 px-3 py-1.5 text-white sm:order-none sm:ml-auto">
-          New job
-        </Link>
+        {submit.allowed ? (
+          <Link to="/jobs/new" className={`${newJob} bg-blue-700`}>
+            New job
+          </Link>
+        ) : (
+          !readOnly && (
+            <span aria-disabled="true" title={submit.reason} className={`${newJob} cursor-not-allowed bg-slate-400`}>
+              New job
+            </span>
+          )
+        )}
       </div>
       <form
         role="search"
@@ -133,22 +131,6 @@ export function JobsPage() {
             <option key={s}>{s}</option>
           ))}
         </select>
-        <select
-          aria-label="Created"
-          value={since}
-          onChange={(e) =>
-            e.target.value === 'custom'
-              ? setFilter('since', '', { from: new Date(Date.now() - 86_400_000).toISOString().slice(0, 16) })
-              : setFilter('since', e.target.value, { from: '', to: '' })
-          }
-          className={input}
-        >
-          <option value="">any time</option>
-          <option value="1h">last hour</option>
-          <option value="24h">last 24 hours</option>
-          <option value="7d">last 7 days</option>
-          <option value="custom">between…</option>
-        </select>
         <input
           aria-label="Label"
           placeholder="label key=value"
@@ -156,24 +138,7 @@ export function JobsPage() {
           onChange={(e) => setTypedLabel(e.target.value.trim())}
           className={`${input} font-mono`}
         />
-        {since === 'custom' && (
-          <>
-            <input
-              type="datetime-local"
-              aria-label="Created from"
-              value={search.get('from') ?? ''}
-              onChange={(e) => setFilter('from', e.target.value)}
-              className={input}
-            />
-            <input
-              type="datetime-local"
-              aria-label="Created before"
-              value={search.get('to') ?? ''}
-              onChange={(e) => setFilter('to', e.target.value)}
-              className={input}
-            />
-          </>
-        )}
+        <TimeRangeFilter label="Created" search={search} setFilter={setFilter} className={input} />
       </form>
       {search.get('label') && !filters.label && (
         <p className="mb-2 text-sm text-amber-700">A label filter is key=value; this one is not applied yet.</p>
@@ -215,19 +180,24 @@ export function JobsPage() {
           <table className="w-full text-left text-sm">
             <thead className="border-b border-slate-200 text-slate-500">
               <tr>
-                <th className="w-8 p-2">
-                  <input
-                    type="checkbox"
-                    aria-label="Select all shown jobs"
-                    checked={allSelected}
-                    onChange={() => setSelected(allSelected ? new Set() : new Set(items.map((j) => j.id)))}
-                  />
-                </th>
+                {!readOnly && (
+                  <th className="w-8 p-2">
+                    <input
+                      type="checkbox"
+                      aria-label="Select all shown jobs"
+                      title={selectable.length < items.length ? 'Selects the jobs this token may change' : undefined}
+                      disabled={selectable.length === 0}
+                      checked={allSelected}
+                      onChange={() => setSelected(allSelected ? new Set() : new Set(selectable.map((j) => j.id)))}
+                    />
+                  </th>
+                )}
                 <th className="p-2">Name</th>
                 <th className="p-2">Status</th>
                 <th className="hidden p-2 sm:table-cell">Type</th>
                 <th className="hidden p-2 sm:table-cell">Tasks</th>
                 <th className="hidden p-2 md:table-cell">Labels</th>
+                <th className="hidden p-2 md:table-cell">Submitted by</th>
                 <th className="hidden p-2 sm:table-cell">Created</th>
               </tr>
             </thead>
@@ -238,14 +208,11 @@ export function JobsPage() {
                   data-testid="job-row"
                   className={`border-b border-slate-100 last:border-0 ${selected.has(job.id) ? 'bg-blue-50' : ''}`}
                 >
-                  <td className="p-2">
-                    <input
-                      type="checkbox"
-                      aria-label={`Select ${job.name}`}
-                      checked={selected.has(job.id)}
-                      onChange={() => toggle(job.id)}
-                    />
-                  </td>
+                  {!readOnly && (
+                    <td className="p-2">
+                      <SelectJob job={job} selected={selected.has(job.id)} toggle={toggle} />
+                    </td>
+                  )}
                   <td className="max-w-xs truncate p-2">
                     <Link to={`/jobs/${job.id}`}>{job.name}</Link>
                   </td>
@@ -259,6 +226,9 @@ export function JobsPage() {
                       .map(([k, v]) => `${k}=${v}`)
                       .join(', ')}
                   </td>
+                  <td className="hidden max-w-40 truncate p-2 md:table-cell" data-testid="submitted-by">
+                    {job.created_by?.name ?? '—'}
+                  </td>
                   <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(job.created_at)}</td>
                 </tr>
               ))}
@@ -266,7 +236,9 @@ export function JobsPage() {
           </table>
           {items.length === 0 && (
             <Empty>
-              {search.size > 0 ? 'No job matches these filters.' : 'No jobs yet. Submit one with “New job”.'}
+              {search.size > 0
+                ? 'No job matches these filters.'
+                : `No jobs yet.${submit.allowed ? ' Submit one with “New job”.' : ''}`}
             </Empty>
           )}
         </div>
@@ -281,5 +253,20 @@ export function JobsPage() {
         </button>
       )}
     </section>
+  );
+}
+
+/** A row's checkbox; a job the token may not change cannot be selected, and its tooltip says why. */
+function SelectJob({ job, selected, toggle }: { job: Job; selected: boolean; toggle: (id: string) => void }) {
+  const permission = mayChangeJobAtAll(useIdentity(), job);
+  return (
+    <input
+      type="checkbox"
+      aria-label={`Select ${job.name}`}
+      title={permission.allowed ? undefined : permission.reason}
+      disabled={!permission.allowed}
+      checked={selected}
+      onChange={() => toggle(job.id)}
+    />
   );
 }

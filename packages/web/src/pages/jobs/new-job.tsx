@@ -3,6 +3,8 @@ import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
 
 import { errorMessage } from '../../lib/api.ts';
 import { formatBytes } from '../../lib/format.ts';
+import { useIdentity } from '../../lib/identity.ts';
+import { mayCall } from '../../lib/permissions.ts';
 import { uploadFile, type UploadFn } from '../../lib/upload.ts';
 import { buildJobRequest, type FieldErrors, FIELDS } from './job-request.ts';
 
@@ -101,6 +103,7 @@ export function NewJobForm({
   const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
   const nextKey = useRef(0);
+  const uploads = mayCall(useIdentity(), 'uploadFile');
 
   const patchFile = (key: number, patch: Partial<InputFile>) =>
     setFiles((old) => old.map((f) => (f.key === key ? { ...f, ...patch } : f)));
@@ -260,12 +263,17 @@ export function NewJobForm({
         )}
       </FieldRow>
 
-      <FieldRow label="Input files" error={errors.files} hint="Uploaded now; placed in each task's work directory.">
+      <FieldRow
+        label="Input files"
+        error={errors.files}
+        hint={uploads.allowed ? "Uploaded now; placed in each task's work directory." : uploads.reason}
+      >
         {(p) => (
           <input
             {...p}
             type="file"
             multiple
+            disabled={!uploads.allowed}
             onChange={(e) => addFiles(e.target.files)}
             className="mt-1 block text-sm file:mr-3 file:rounded file:border file:border-slate-300 file:bg-slate-50 file:px-3 file:py-1 file:hover:bg-slate-100"
           />

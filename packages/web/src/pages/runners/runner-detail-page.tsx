@@ -4,10 +4,13 @@ import type { ReactNode } from 'react';
 
 import { Link } from '../../components/link.tsx';
 import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
+import { PermittedButton } from '../../components/permitted-button.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
 import { between, formatBytes, formatTime } from '../../lib/format.ts';
+import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
+import { mayCall } from '../../lib/permissions.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
@@ -94,6 +97,7 @@ function HeldTasks({ runner }: { runner: Runner }) {
 export function RunnerDetailPage({ id }: { id: string }) {
   useTopic('runners');
   const queries = useQueryClient();
+  const identity = useIdentity();
   const runner = useQuery({ queryKey: queryKeys.runner(id), queryFn: () => api().getRunner(id) });
   const offlineAfter = useOfflineAfterSeconds();
   const drain = useMutation({
@@ -117,13 +121,23 @@ export function RunnerDetailPage({ id }: { id: string }) {
         <StatusBadge status={r.status} />
         <div className="sm:ml-auto">
           {r.draining ? (
-            <button type="button" className={button} disabled={drain.isPending} onClick={() => drain.mutate(false)}>
+            <PermittedButton
+              permission={mayCall(identity, 'resumeRunner')}
+              className={button}
+              disabled={drain.isPending}
+              onClick={() => drain.mutate(false)}
+            >
               Resume
-            </button>
+            </PermittedButton>
           ) : (
-            <button type="button" className={button} disabled={drain.isPending} onClick={() => drain.mutate(true)}>
+            <PermittedButton
+              permission={mayCall(identity, 'drainRunner')}
+              className={button}
+              disabled={drain.isPending}
+              onClick={() => drain.mutate(true)}
+            >
               Drain
-            </button>
+            </PermittedButton>
           )}
         </div>
       </div>

@@ -1,0 +1,246 @@
+// @vitest-environment jsdom
+import '@testing-library/jest-dom/vitest';
+
+import type { Identity, Job, JobWithTasks, Role, Runner } from '@borg/protocol';
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
+import type { ReactNode } from 'react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+
+import type * as ApiModule from '../src/lib/api.ts';
+import { IdentityContext } from '../src/lib/identity.ts';
+import { isReadOnly, mayCall, offerOf } from '../src/lib/permissions.ts';
+import { navigate } from '../src/lib/router.ts';
+import { JobDetailPage } from '../src/pages/jobs/job-detail-page.tsx';
+import { mayChangeJob } from '../src/pages/jobs/job-permissions.ts';
+import { JobsPage } from '../src/pages/jobs/jobs-page.tsx';
+import { NewJobPage } from '../src/pages/jobs/new-job-page.tsx';
+import { RunnerDetailPage } from '../src/pages/runners/runner-detail-page.tsx';
+
+const client = vi.hoisted(() => ({
+  getJob: vi.fn(),
+  listJobs: vi.fn(),
+  listRunners: vi.fn(async () => ({ items: [], next_cursor: null })),
+  getRunner: vi.fn(),
+  runnerTasks: vi.fn(async () => ({ items: [] })),
+  stats: vi.fn(async () => ({ runner_offline_after_seconds: 90 })),
+}));
+vi.mock('../src/lib/api.ts', async (importOriginal) => ({
+  ...(await importOriginal<typeof ApiModule>()),
+  api: () => client,
+}));
+
+const ME = '00000000-0000-4000-8000-000000000001';
+const OTHER = '00000000-0000-4000-8000-000000000002';
+
+const as = (role: Role): Identity => ({ token_id: ME, name: `the ${role}`, kind: 'user', role, runner_id: null });
+
+const at = '2026-01-01T00:00:00.000Z';
+const job = (id: string, createdBy: Job['created_by'], extra: Partial<Job> = {}): JobWithTasks => ({
+  id,
+  name: `job ${id}`,
+  type: 'shell',
+  status: 'queued',
+  command: 'true',
+  image: null,
+  env: {},
+  secrets: {},
+  labels: {},
+  priority: 0,
+  max_attempts: 1,
+  timeout_seconds: null,
+  array_size: 1,
+  files: [],
+  artifacts: [],
+  paused: false,
+  created_by: createdBy,
+  created_at: at,
+  updated_at: at,
+  started_at: null,
+  completed_at: null,
+  tasks: [],
+  ...extra,
+});
+const mine = job('mine', { token_id: ME, name: 'the submitter' });
+const theirs = job('theirs', { token_id: OTHER, name: 'alice' });
+const anonymous = job('anonymous', null);
+
+const runner = {
+  id: '00000000-0000-4000-8000-0000000000aa',
+  name: 'gpu-box',
+  status: 'online',
+  draining: false,
+  hostname: 'h',
+  os: 'linux',
+  arch: 'x64',
+  active_tasks: 0,
+  max_concurrent_tasks: 1,
+  labels: {},
+  resources: {},
+  last_heartbeat: at,
+  created_at: at,
+} as unknown as Runner;
+
+function renderAs(identity: Identity, page: ReactNode) {
+  return render(
+    <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
+      <IdentityContext value={identity}>{page}</IdentityContext>
+    </QueryClientProvider>,
+  );
+}
+
+beforeEach(() => {
+  client.getJob.mockImplementation(async (id: string) => [mine, theirs, anonymous].find((j) => j.id === id));
+  client.listJobs.mockResolvedValue({ items: [mine, theirs, anonymous], next_cursor: null });
+  client.getRunner.mockResolvedValue(runner);
+});
+afterEach(cleanup);
+
+describe('what a role may do, from the route table', () => {
+  it('lets each role call the routes its access allows, and says which role the others need', () => {
+    expect(mayCall(as('viewer'), 'listJobs')).toEqual({ allowed: true });
+    expect(mayCall(as('viewer'), 'createJob')).toEqual({
+      allowed: false,
+      reason: 'Needs the submitter role; this token is a viewer',
+    });
+    expect(mayCall(as('submitter'), 'createJob').allowed).toBe(true);
+    expect(mayCall(as('submitter'), 'drainRunner')).toEqual({
+      allowed: false,
+      reason: 'Needs the operator role; this token is a submitter',
+    });
+    expect(mayCall(as('operator'), 'drainRunner').allowed).toBe(true);
+    expect(mayCall(as('operator'), 'listAudit')).toEqual({
+      allowed: false,
+      reason: 'Needs the admin role; this token is an operator',
+    });
+    expect(mayCall(as('admin'), 'listAudit').allowed).toBe(true);
+    // Outside the app nobody is known, and nothing is withheld: the mothership decides.
+    expect(mayCall(null, 'listAudit').allowed).toBe(true);
+  });
+
+  it('treats a token that may change nothing as read-only, and offers it no actions at all', () => {
+    expect(isReadOnly(as('viewer'))).toBe(true);
+    expect(isReadOnly(as('submitter'))).toBe(false);
+    expect(isReadOnly(null)).toBe(false);
+    const refused = mayCall(as('viewer'), 'drainRunner');
+    expect(offerOf(as('viewer'), refused)).toBe('hidden');
+    expect(offerOf(as('submitter'), mayCall(as('submitter'), 'drainRunner'))).toBe('disabled');
+    expect(offerOf(as('operator'), mayCall(as('operator'), 'drainRunner'))).toBe('enabled');
+  });
+
+  it('lets a submitter change only the jobs it submitted, and an operator any job', () => {
+    expect(mayChangeJob(as('submitter'), 'cancel', mine).allowed).toBe(true);
+    expect(mayChangeJob(as('submitter'), 'cancel', theirs)).toEqual({
+      allowed: false,
+      reason: 'Needs the operator role: this job was submitted by “alice”',
+    });
+    expect(mayChangeJob(as('submitter'), 'retry', anonymous)).toEqual({
+      allowed: false,
+      reason: 'Needs the operator role: this job was submitted by another token',
+    });
+    expect(mayChangeJob(as('operator'), 'pause', theirs).allowed).toBe(true);
+    expect(mayChangeJob(as('viewer'), 'cancel', mine).allowed).toBe(false);
+  });
+});
+
+describe('the job page', () => {
+  it('offers a viewer no actions, and says who submitted the job', async () => {
+    renderAs(as('viewer'), <JobDetailPage id="theirs" />);
+    expect(await screen.findByTestId('submitted-by')).toHaveTextContent('Submitted by alice');
+    expect(screen.queryByRole('button', { name: 'Cancel' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Pause' })).toBeNull();
+  });
+
+  it("shows a submitter the actions on another token's job disabled, with the role needed", async () => {
+    renderAs(as('submitter'), <JobDetailPage id="theirs" />);
+    const cancel = await screen.findByRole('button', { name: 'Cancel' });
+    expect(cancel).toBeDisabled();
+    expect(cancel).toHaveAttribute('title', 'Needs the operator role: this job was submitted by “alice”');
+    expect(screen.getByRole('button', { name: 'Pause' })).toBeDisabled();
+  });
+
+  it('lets a submitter act on its own job, and an operator on any', async () => {
+    renderAs(as('submitter'), <JobDetailPage id="mine" />);
+    expect(await screen.findByRole('button', { name: 'Cancel' })).toBeEnabled();
+    cleanup();
+    renderAs(as('operator'), <JobDetailPage id="theirs" />);
+    expect(await screen.findByRole('button', { name: 'Cancel' })).toBeEnabled();
+  });
+
+  it('says "—" for a job submitted before attribution', async () => {
+    renderAs(as('viewer'), <JobDetailPage id="anonymous" />);
+    expect(await screen.findByTestId('submitted-by')).toHaveTextContent('Submitted by —');
+  });
+});
+
+describe('the jobs list', () => {
+  beforeEach(() => navigate('/jobs'));
+
+  it('shows a viewer no "New job" and no selection, and every job with who submitted it', async () => {
+    renderAs(as('viewer'), <JobsPage />);
+    await screen.findByText('job theirs');
+    expect(screen.queryByText('New job')).toBeNull();
+    expect(screen.queryAllByRole('checkbox')).toEqual([]);
+    expect(screen.getAllByTestId('submitted-by').map((cell) => cell.textContent)).toEqual([
+      'the submitter',
+      'alice',
+      '—',
+    ]);
+  });
+
+  it("lets a submitter select only its own jobs; another's row says why it cannot", async () => {
+    renderAs(as('submitter'), <JobsPage />);
+    await screen.findByText('job theirs');
+    expect(screen.getByRole('link', { name: 'New job' })).toHaveAttribute('href', '/jobs/new');
+    const theirsBox = screen.getByRole('checkbox', { name: 'Select job theirs' });
+    expect(theirsBox).toBeDisabled();
+    expect(theirsBox).toHaveAttribute('title', 'Needs the operator role: this job was submitted by “alice”');
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Select all shown jobs' }));
+    const toolbar = screen.getByRole('toolbar', { name: 'Selected jobs' });
+    expect(within(toolbar).getByText('1 selected')).toBeInTheDocument();
+    expect(screen.getByRole('checkbox', { name: 'Select job mine' })).toBeChecked();
+  });
+
+  it('lets an operator select every job', async () => {
+    renderAs(as('operator'), <JobsPage />);
+    await screen.findByText('job theirs');
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Select all shown jobs' }));
+    expect(screen.getByText('3 selected')).toBeInTheDocument();
+  });
+});
+
+describe('the new-job page', () => {
+  it('tells a viewer which role submits, instead of a form it could not send', () => {
+    renderAs(as('viewer'), <NewJobPage />);
+    expect(screen.getByRole('status')).toHaveTextContent(
+      'This token cannot submit jobs. Needs the submitter role; this token is a viewer.',
+    );
+    expect(screen.queryByRole('button', { name: 'Submit job' })).toBeNull();
+    expect(screen.queryByLabelText('Input files')).toBeNull();
+  });
+
+  it('gives a submitter the form with uploads', () => {
+    renderAs(as('submitter'), <NewJobPage />);
+    expect(screen.getByLabelText('Input files')).toBeEnabled();
+    expect(screen.getByRole('button', { name: 'Submit job' })).toBeInTheDocument();
+  });
+});
+
+describe('the runner page', () => {
+  it('shows a submitter Drain disabled with the role needed, a viewer none, an operator one that works', async () => {
+    renderAs(as('submitter'), <RunnerDetailPage id={runner.id} />);
+    const drain = await screen.findByRole('button', { name: 'Drain' });
+    expect(drain).toBeDisabled();
+    expect(drain).toHaveAttribute('title', 'Needs the operator role; this token is a submitter');
+    cleanup();
+
+    renderAs(as('viewer'), <RunnerDetailPage id={runner.id} />);
+    await screen.findByText('gpu-box');
+    expect(screen.queryByRole('button', { name: 'Drain' })).toBeNull();
+    cleanup();
+
+    client.getRunner.mockResolvedValue({ ...runner, draining: true });
+    renderAs(as('operator'), <RunnerDetailPage id={runner.id} />);
+    expect(await screen.findByRole('button', { name: 'Resume' })).toBeEnabled();
+  });
+});

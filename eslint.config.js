@@ -12,7 +12,7 @@ const MOTHERSHIP_LAYERS = [
   ['http'],
   ['live', 'dispatch', 'artifacts', 'stats', 'metrics'],
   ['jobs'],
-  ['runners', 'files', 'auth'],
+  ['runners', 'files', 'auth', 'secrets', 'audit'],
   ['events'],
   ['db'],
 ];

@@ -40,21 +40,26 @@ export class TestMothership {
 
   static async start(options: TestMothershipOptions = {}): Promise<TestMothership> {
     const instance = new TestMothership(await createTestDatabase(), options);
-    instance.config = loadConfig(
-      {
-        host: '127.0.0.1',
-        port: 0,
-        databaseUrl: instance.database.databaseUrl,
-        dataDir: instance.database.dataDir,
-        adminToken: instance.adminToken,
-        registrationToken: instance.registrationToken,
-        logLevel: 'silent',
-        retryBaseDelayMs: 0,
-        ...options.config,
-      },
-      {},
-    );
-    await instance.boot();
+    try {
+      instance.config = loadConfig(
+        {
+          host: '127.0.0.1',
+          port: 0,
+          databaseUrl: instance.database.databaseUrl,
+          dataDir: instance.database.dataDir,
+          adminToken: instance.adminToken,
+          registrationToken: instance.registrationToken,
+          logLevel: 'silent',
+          retryBaseDelayMs: 0,
+          ...options.config,
+        },
+        {},
+      );
+      await instance.boot();
+    } catch (error) {
+      await instance.database.drop();
+      throw error;
+    }
     return instance;
   }
 
@@ -100,9 +105,10 @@ export class TestMothership {
    * `downtimeMs` it stays down that long first. It comes back on the same port, so clients
    * (solders) that keep retrying the old address find it again.
    */
-  async restart(options: { downtimeMs?: number } = {}): Promise<void> {
+  async restart(options: { downtimeMs?: number; config?: Partial<MothershipConfig> } = {}): Promise<void> {
     await this.stop();
     if (options.downtimeMs) await new Promise((resolve) => setTimeout(resolve, options.downtimeMs));
+    if (options.config) this.config = { ...this.config, ...options.config };
     await this.boot();
   }
 

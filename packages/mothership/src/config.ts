@@ -31,6 +31,15 @@ export const MothershipConfig = z.object({
   adminToken: z.string().min(8).max(512).optional(),
   /** BORG_REGISTRATION_TOKEN: the token solders register with; otherwise generated and printed on first start. */
   registrationToken: z.string().min(3).max(512).optional(),
+  /**
+   * BORG_SECRET_KEY: the key secrets are encrypted with (AES-256-GCM): 32 bytes as 64 hex digits
+   * or base64. Every replica needs the same one. Unset: the key file below.
+   */
+  secretKey: z.string().optional(),
+  /** BORG_SECRET_KEY_FILE: where the key is kept when BORG_SECRET_KEY is unset; created (mode 600) on first start. Default: <data dir>/secret.key. */
+  secretKeyFile: z.string().optional(),
+  /** BORG_SECRET_KEY_PREVIOUS: the key before a rotation; secrets still under it are re-encrypted with the current key at start. */
+  previousSecretKey: z.string().optional(),
   /** BORG_HEARTBEAT_INTERVAL_SECONDS: sent to runners; three missed intervals mark a runner offline. */
   heartbeatIntervalSeconds: positiveInt.max(3600).default(30),
   /** BORG_MAX_UPLOAD_BYTES: the largest file or artifact accepted (413 above it). */
@@ -103,6 +112,9 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   storageDir: 'BORG_STORAGE_DIR',
   adminToken: 'BORG_ADMIN_TOKEN',
   registrationToken: 'BORG_REGISTRATION_TOKEN',
+  secretKey: 'BORG_SECRET_KEY',
+  secretKeyFile: 'BORG_SECRET_KEY_FILE',
+  previousSecretKey: 'BORG_SECRET_KEY_PREVIOUS',
   heartbeatIntervalSeconds: 'BORG_HEARTBEAT_INTERVAL_SECONDS',
   maxUploadBytes: 'BORG_MAX_UPLOAD_BYTES',
   retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
@@ -139,6 +151,10 @@ export function loadConfig(
     throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   return parsed.data;
+}
+
+export function secretKeyFileOf(config: MothershipConfig): string {
+  return resolve(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
 }
 
 export function storageDirOf(config: MothershipConfig): string {

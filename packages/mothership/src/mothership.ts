@@ -9,7 +9,7 @@ import { AuditLog } from './audit/audit-log.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { TokenService } from './auth/token-service.ts';
 import { tokenStore } from './auth/token-store.ts';
-import { type MothershipConfig, storageDirOf } from './config.ts';
+import { type MothershipConfig, secretKeyFileOf, storageDirOf } from './config.ts';
 import { lockDataDir } from './db/data-dir-lock.ts';
 import type { Database } from './db/database.ts';
 import { DatabaseHealth } from './db/database-health.ts';
@@ -20,6 +20,7 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import { Maintenance, MISSED_HEARTBEATS_BEFORE_OFFLINE } from './dispatch/maintenance.ts';
 import { Queue } from './dispatch/queue.ts';
 import { RunnerSessions } from './dispatch/runner-sessions.ts';
+import { TaskSecrets } from './dispatch/task-secrets.ts';
 import { EventBus } from './events/event-bus.ts';
 import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
 import { type BlobStorage, DiskBlobStorage } from './files/blob-storage.ts';
@@ -33,6 +34,8 @@ import { taskStore, toTask } from './jobs/task-store.ts';
 import { WebSocketHub } from './live/websocket-hub.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { runnerStore } from './runners/runner-store.ts';
+import { loadSecretKey, parseSecretKey, SecretCipher } from './secrets/secret-cipher.ts';
+import { SecretService } from './secrets/secret-service.ts';
 import { StatsService } from './stats/stats-service.ts';
 
 /** Tokens created on this start; shown once, then only their hashes exist. */
@@ -115,8 +118,10 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       cleanup.push(() => transport.stop());
     }
 
+    const secrets = await openSecrets(db, config, log);
     const queue = new Queue(db, bus, {
       backoff: { baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
+      secrets: new TaskSecrets(db, secrets),
       observer: metrics,
     });
     const dispatcher = new Dispatcher(db, queue, bus);
@@ -133,6 +138,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       authenticator: new Authenticator(db, bus),
       tokens: new TokenService(db, bus),
       audit,
+      secrets,
       jobs: new JobActions(db, bus),
       queue,
       dispatcher,
@@ -240,6 +246,24 @@ async function openDatabase(
   const db = await PgliteDatabase.open(join(dataDir, 'pglite'));
   cleanup.push(() => db.close());
   return db;
+}
+
+/**
+ * The secrets' key (from BORG_SECRET_KEY or its file), and secrets still sealed under the key
+ * before a rotation (BORG_SECRET_KEY_PREVIOUS) sealed again under the current one.
+ */
+async function openSecrets(db: Database, config: MothershipConfig, log: Logger): Promise<SecretService> {
+  const key = await loadSecretKey(config.secretKey, secretKeyFileOf(config));
+  const previous = config.previousSecretKey
+    ? [parseSecretKey(config.previousSecretKey, 'BORG_SECRET_KEY_PREVIOUS')]
+    : [];
+  const secrets = new SecretService(db, new SecretCipher(key, previous));
+  const { resealed, unreadable } = await secrets.resealUnderCurrentKey();
+  if (resealed > 0) log.info({ resealed }, 'secrets re-encrypted with the current key');
+  if (unreadable.length > 0) {
+    log.warn({ secrets: unreadable }, 'secrets sealed under a key this mothership does not have: jobs cannot use them');
+  }
+  return secrets;
 }
 
 /**

@@ -116,6 +116,13 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/v1/stats': { access: 'viewer', path: () => '/api/v1/stats' },
   'GET /api/v1/stats/timeseries': { access: 'viewer', path: () => '/api/v1/stats/timeseries' },
   'GET /api/v1/whoami': { access: 'viewer', path: () => '/api/v1/whoami' },
+  'GET /api/v1/secrets': { access: 'admin', path: () => '/api/v1/secrets' },
+  'PUT /api/v1/secrets/:name': {
+    access: 'admin',
+    path: () => '/api/v1/secrets/probe',
+    body: () => ({ json: { value: 'probe value' } }),
+  },
+  'DELETE /api/v1/secrets/:name': { access: 'admin', path: () => '/api/v1/secrets/probe' },
   'GET /api/v1/audit': { access: 'admin', path: () => '/api/v1/audit' },
 };
 
@@ -167,6 +174,7 @@ describe('authentication and authorization of every route', () => {
       'tasks', (SELECT json_agg(json_build_array(id, status, runner_id, log_batches) ORDER BY id) FROM tasks),
       'runners', (SELECT json_agg(json_build_array(id, last_heartbeat, draining, status) ORDER BY id) FROM runners),
       'tokens', (SELECT json_agg(json_build_array(id, revoked_at) ORDER BY id) FROM api_tokens),
+      'secrets', (SELECT json_agg(json_build_array(name, updated_at) ORDER BY name) FROM secrets),
       'files', (SELECT count(*) FROM files),
       'artifacts', (SELECT count(*) FROM artifacts),
       'logs', (SELECT count(*) FROM task_logs)) AS state`);
@@ -269,6 +277,8 @@ describe('authentication and authorization of every route', () => {
       ['an operator mints a token', operator, 'POST', 'POST /api/v1/tokens', 403],
       ['an operator revokes a token', operator, 'DELETE', 'DELETE /api/v1/tokens/:id', 403],
       ['an operator reads the audit log', operator, 'GET', 'GET /api/v1/audit', 403],
+      ['an operator sets a secret', operator, 'PUT', 'PUT /api/v1/secrets/:name', 403],
+      ['a viewer lists the secrets', viewer, 'GET', 'GET /api/v1/secrets', 403],
       ['a runner lists jobs', c.a.token, 'GET', 'GET /api/v1/jobs', 403],
       ['a runner submits a job', c.a.token, 'POST', 'POST /api/v1/jobs', 403],
       ['the registration token reads a job', borg().registrationToken, 'GET', 'GET /api/v1/jobs/:id', 403],

@@ -10,6 +10,7 @@ export * from './schemas/files.ts';
 export * from './schemas/jobs.ts';
 export * from './schemas/logs.ts';
 export * from './schemas/runners.ts';
+export * from './schemas/secrets.ts';
 export * from './schemas/stats.ts';
 export * from './schemas/tasks.ts';
 export * from './schemas/tokens.ts';

@@ -1,11 +1,11 @@
-import type {
-  AppendLogsRequest,
-  AppendLogsResponse,
-  ClaimedTask,
-  JobFileWithMeta,
-  LogLine,
-  TaskStatusRequest,
-  TaskStatusResponse,
+import {
+  type AppendLogsRequest,
+  type AppendLogsResponse,
+  type ClaimedTask,
+  type JobFileWithMeta,
+  type LogLine,
+  type TaskStatusRequest,
+  type TaskStatusResponse,
 } from '@borg/protocol';
 
 import type { Database, Queryable } from '../db/database.ts';
@@ -23,6 +23,8 @@ import {
 } from '../jobs/task-states.ts';
 import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from '../jobs/task-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
+import type { ResolvedSecrets } from '../secrets/secret-service.ts';
+import type { TaskSecrets } from './task-secrets.ts';
 
 /** What a status report did: the task as it now is, whether it moved, and the retry it earned. */
 interface ReportOutcome {
@@ -33,6 +35,8 @@ interface ReportOutcome {
 
 export interface QueueOptions {
   backoff: BackoffPolicy;
+  /** The claim answer carries each task's secret values; logs are masked against them. */
+  secrets: TaskSecrets;
   /** Told of claims and task endings after they commit (metrics); never consulted for decisions. */
   observer?: QueueObserver;
 }
@@ -73,10 +77,11 @@ export class Queue {
     this.options.observer?.claimed(rows);
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    const [started, files, cancelTaskIds] = await Promise.all([
+    const [started, files, cancelTaskIds, secrets] = await Promise.all([
       jobStore.markStarted(this.db, jobIds),
       jobStore.inputFilesOf(this.db, jobIds),
       taskStore.cancelRequestedOfRunner(this.db, runnerId),
+      this.options.secrets.forClaim(jobIds),
     ]);
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
     for (const job of started) {
@@ -85,7 +90,10 @@ export class Queue {
     }
     this.bus.publishAll(events);
     this.publishRunner(runnerId);
-    return { items: rows.map((row) => toClaimedTask(row, files.get(row.job_id) ?? [])), cancelTaskIds };
+    const items = rows.map((row) =>
+      toClaimedTask(row, files.get(row.job_id) ?? [], secrets.get(row.job_id) ?? { values: {}, missing: [] }),
+    );
+    return { items, cancelTaskIds };
   }
 
   /**
@@ -217,7 +225,7 @@ export class Queue {
           next_seq: task.log_batches,
         });
       }
-      const lines = await logStore.insert(tx, taskId, task.log_lines, batch.lines as NewLogLine[]);
+      const lines = await logStore.insert(tx, taskId, task.log_lines, await this.masked(tx, task.job_id, batch.lines));
       await taskStore.countLogBatch(tx, taskId, lines.length);
       return { stored: true, nextSeq: task.log_batches + 1, lineCount: task.log_lines + lines.length, lines };
     });
@@ -297,6 +305,13 @@ export class Queue {
     if (task.runner_id) this.publishRunner(task.runner_id);
   }
 
+  /** The batch's lines with the job's secret values masked (the backstop to the solder's own masking). */
+  private async masked(tx: Queryable, jobId: string, lines: AppendLogsRequest['lines']): Promise<NewLogLine[]> {
+    const masker = await this.options.secrets.maskerOf(tx, jobId);
+    if (!masker) return lines as NewLogLine[];
+    return lines.map((line) => ({ ...line, message: masker.mask(line.message) }) as NewLogLine);
+  }
+
   private publishRunner(runnerId: string): void {
     runnerStore
       .get(this.db, runnerId)
@@ -305,7 +320,7 @@ export class Queue {
   }
 }
 
-function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[]): ClaimedTask {
+function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[], secrets: ResolvedSecrets): ClaimedTask {
   return {
     id: row.id,
     job_id: row.job_id,
@@ -324,6 +339,8 @@ function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[]): ClaimedTask {
       BORG_ARRAY_SIZE: String(row.array_size),
       BORG_ATTEMPT: String(row.attempt),
     },
+    secrets: secrets.values,
+    missing_secrets: secrets.missing,
     labels: row.labels,
     timeout_seconds: row.timeout_seconds,
     files,

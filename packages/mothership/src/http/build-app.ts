@@ -13,6 +13,7 @@ import { adminHandlers } from './handlers/admin-handlers.ts';
 import { fileHandlers } from './handlers/file-handlers.ts';
 import { jobHandlers } from './handlers/job-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
+import { secretHandlers } from './handlers/secret-handlers.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
 import { installRateLimits, presentedCredential, rateLimited } from './rate-limits.ts';
 import { registerRouteTable } from './route-table.ts';
@@ -169,6 +170,7 @@ export async function buildApp(services: Services, logger: FastifyServerOptions[
       ...taskHandlers(services),
       ...runnerHandlers(services),
       ...fileHandlers(services),
+      ...secretHandlers(services),
     },
     // Prometheus figures say how busy the fleet is, which labels have work waiting and how many
     // runners exist: not secrets, but not for everyone either, unless a scraper on a private

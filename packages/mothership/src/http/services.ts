@@ -13,6 +13,7 @@ import type { FileService } from '../files/file-service.ts';
 import type { JobActions } from '../jobs/job-actions.ts';
 import type { WebSocketHub } from '../live/websocket-hub.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { SecretService } from '../secrets/secret-service.ts';
 import type { StatsService } from '../stats/stats-service.ts';
 
 /** Everything the HTTP layer calls. Handlers take these; they never touch a store or SQL. */
@@ -23,6 +24,7 @@ export interface Services {
   authenticator: Authenticator;
   tokens: TokenService;
   audit: AuditLog;
+  secrets: SecretService;
   jobs: JobActions;
   queue: Queue;
   dispatcher: Dispatcher;

@@ -18,6 +18,7 @@ import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { fileStore } from '../files/file-store.ts';
 import { keysetPage } from '../paging.ts';
+import { secretStore } from '../secrets/secret-store.ts';
 import { type JobRow, jobStore, toJob } from './job-store.ts';
 import { logStore } from './log-store.ts';
 import { taskStore, toTask } from './task-store.ts';
@@ -99,10 +100,10 @@ export class JobActions {
       if (earlier) return { job: earlier, created: false };
     }
     const type = input.type === 'docker' ? 'container' : input.type;
-    // A job without files is one statement (jobStore.insert); with files, the check that they
-    // exist and the insert share a transaction.
+    // A job without files or secrets is one statement (jobStore.insert); with them, the check
+    // that they exist and the insert share a transaction.
     const write = (fn: (db: Queryable) => Promise<Job | null>) =>
-      input.files.length > 0 ? this.db.transaction(fn) : fn(this.db);
+      input.files.length > 0 || input.secrets ? this.db.transaction(fn) : fn(this.db);
     const job = await write(async (tx) => {
       const fileIds = [...new Set(input.files.map((f) => f.file_id))];
       if (fileIds.length > 0) {
@@ -114,12 +115,20 @@ export class JobActions {
           });
         }
       }
+      const missingSecrets = await secretStore.unknownNames(tx, [...new Set(Object.values(input.secrets ?? {}))]);
+      if (missingSecrets.length > 0) {
+        throw new BorgError('VALIDATION_FAILED', `unknown secret ${missingSecrets.join(', ')}: create it first`, {
+          field: 'secrets',
+          missing: missingSecrets,
+        });
+      }
       const row = await jobStore.insert(tx, {
         name: input.name,
         type,
         command: input.command,
         image: input.image ?? null,
         env: input.env ?? {},
+        secrets: input.secrets ?? {},
         labels: input.labels ?? {},
         priority: input.priority,
         max_attempts: input.max_attempts,

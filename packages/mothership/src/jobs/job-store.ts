@@ -10,6 +10,7 @@ export interface JobRow {
   command: string | string[];
   image: string | null;
   env: Record<string, string>;
+  secrets: Record<string, string>;
   labels: Record<string, string>;
   priority: number;
   max_attempts: number;
@@ -28,7 +29,7 @@ export interface JobRow {
   created_cursor: string;
 }
 
-export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.env, j.labels, j.priority,
+export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.env, j.secrets, j.labels, j.priority,
   j.max_attempts, j.timeout_seconds, j.array_size, j.artifacts, j.paused, j.cancel_requested_at,
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
   j.created_at::text AS created_cursor`;
@@ -42,6 +43,7 @@ export function toJob(row: JobRow, files: JobFile[]): Job {
     command: row.command,
     image: row.image,
     env: row.env,
+    secrets: row.secrets,
     labels: row.labels,
     priority: row.priority,
     max_attempts: row.max_attempts,
@@ -64,6 +66,7 @@ export interface NewJob {
   command: string | string[];
   image: string | null;
   env: Record<string, string>;
+  secrets: Record<string, string>;
   labels: Record<string, string>;
   priority: number;
   max_attempts: number;
@@ -107,8 +110,9 @@ export const jobStore = {
       `WITH j AS (
          INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
                                 array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
-                                created_by_name)
-         VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17)
+                                created_by_name, secrets)
+         VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17,
+                 $18::jsonb)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
@@ -137,6 +141,7 @@ export const jobStore = {
         job.idempotency?.requestSha256 ?? null,
         job.createdBy?.tokenId ?? null,
         job.createdBy?.name ?? null,
+        JSON.stringify(job.secrets),
       ],
     );
     return rows[0] ?? null;
@@ -189,6 +194,15 @@ export const jobStore = {
       byJob.set(job_id, list);
     }
     return byJob;
+  },
+
+  /** The secrets map (environment variable → secret name) of each job that has one. */
+  async secretsOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
+    const { rows } = await db.query<{ id: string; secrets: Record<string, string> }>(
+      `SELECT id, secrets FROM jobs WHERE id = ANY($1::uuid[]) AND secrets <> '{}'::jsonb`,
+      [jobIds],
+    );
+    return new Map(rows.map((row) => [row.id, row.secrets]));
   },
 
   /** The API's view of job rows: each with its input files. */

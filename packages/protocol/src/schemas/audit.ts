@@ -20,6 +20,8 @@ export const AUDIT_ACTIONS = [
   'file.download',
   'token.create',
   'token.revoke',
+  'secret.update',
+  'secret.delete',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

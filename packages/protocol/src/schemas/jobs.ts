@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import type { QueryInput } from '../route-definition.ts';
 import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
+import { JobSecrets } from './secrets.ts';
 
 export const JOB_TYPES = ['shell', 'binary', 'container'] as const;
 export const JobType = z.enum(JOB_TYPES);
@@ -53,6 +54,8 @@ export const CreateJobRequest = z
       .regex(IMAGE_PATTERN, 'an image is a reference such as "alpine:3.20" (no leading "-", spaces or quotes)')
       .optional(),
     env: Env.optional(),
+    /** Environment variables the task gets from secrets: `{"API_TOKEN": "deploy-token"}`. */
+    secrets: JobSecrets.optional(),
     labels: Labels.optional(),
     priority: z.number().int().min(-1000).max(1000).default(0),
     max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS).default(1),
@@ -71,6 +74,15 @@ export const CreateJobRequest = z
     }
     if (type !== 'container' && job.image) {
       ctx.addIssue({ code: 'custom', path: ['image'], message: 'only container jobs take an image' });
+    }
+    for (const name of Object.keys(job.secrets ?? {})) {
+      if (job.env && name in job.env) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['secrets', name],
+          message: `${name} is also in env: give it one source`,
+        });
+      }
     }
     const paths = new Set<string>();
     job.files.forEach((file, i) => {
@@ -112,6 +124,8 @@ export const Job = z.object({
   command: z.union([z.string(), z.array(z.string())]),
   image: z.string().nullable(),
   env: z.record(z.string(), z.string()),
+  /** Environment variable → secret name; the values reach only the runner running a task. */
+  secrets: z.record(z.string(), z.string()),
   labels: z.record(z.string(), z.string()),
   priority: z.number().int(),
   max_attempts: z.number().int(),

@@ -124,6 +124,13 @@ export const ClaimedTask = z.object({
   image: z.string().nullable(),
   /** The job's env plus BORG_JOB_ID, BORG_TASK_ID, BORG_TASK_INDEX and BORG_ATTEMPT. */
   env: Env,
+  /**
+   * The job's secrets by environment variable, decrypted for this runner alone: it passes them to
+   * the task and masks their values in everything the task prints.
+   */
+  secrets: z.record(z.string(), z.string()).default({}),
+  /** Secrets the job names that no longer exist: the task must not run without them. */
+  missing_secrets: z.array(z.string()).default([]),
   labels: z.record(z.string(), z.string()),
   timeout_seconds: z.number().int().nullable(),
   files: z.array(JobFileWithMeta),

@@ -63,6 +63,25 @@ function positive(seconds: number, value: string, flag: string): number {
   return seconds;
 }
 
+/**
+ * An ISO-8601 date or date-time ("2026-01-02", "2026-01-02T15:00", "2026-01-02T15:00:00Z") as
+ * the instant the API takes; a time without an offset is this machine's local time.
+ */
+export function isoInstant(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  const time = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/i.test(text)
+    ? Date.parse(text.replace(' ', 'T'))
+    : Number.NaN;
+  if (Number.isNaN(time)) {
+    throw usageError(
+      `${flag} "${value}" is not an ISO-8601 time`,
+      'e.g. 2026-01-02, 2026-01-02T15:00 or 2026-01-02T15:00:00Z',
+    );
+  }
+  return new Date(time).toISOString();
+}
+
 export function regex(value: string | undefined, flag: string): RegExp | undefined {
   if (value === undefined) return undefined;
   try {

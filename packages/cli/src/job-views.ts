@@ -36,6 +36,7 @@ export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now())
     ['timeout', job.timeout_seconds ? `${job.timeout_seconds}s` : '-'],
     ['files', job.files.map((f) => f.path).join(', ') || '-'],
     ['artifacts', job.artifacts.join(', ') || '-'],
+    ['submitted by', job.created_by?.name ?? '-'],
     ['created', `${job.created_at} (${ago(job.created_at, now)})`],
     ['finished', job.completed_at ? `${job.completed_at} (${runTime(job) ?? '-'})` : '-'],
   ]);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError, ExitCode } from './cli-error.ts';
 import { addSharedOptions } from './command-context.ts';
 import { artifactsCommand } from './commands/artifacts.ts';
+import { auditCommand } from './commands/audit.ts';
 import { completionCommand } from './commands/completion.ts';
 import { filesCommand } from './commands/files.ts';
 import { jobsCommand } from './commands/jobs.ts';
@@ -14,6 +15,7 @@ import { solderCommand } from './commands/solder.ts';
 import { submitCommand } from './commands/submit.ts';
 import { tokensCommand } from './commands/tokens.ts';
 import { upCommand } from './commands/up.ts';
+import { whoamiCommand } from './commands/whoami.ts';
 
 const OVERVIEW = `
 Getting started:
@@ -33,6 +35,7 @@ export function buildProgram(): Command {
     .addHelpText('after', OVERVIEW)
     .commandsGroup('Client commands:')
     .addCommand(loginCommand())
+    .addCommand(whoamiCommand())
     .addCommand(submitCommand())
     .addCommand(jobsCommand())
     .addCommand(logsCommand())
@@ -40,6 +43,7 @@ export function buildProgram(): Command {
     .addCommand(filesCommand())
     .addCommand(artifactsCommand())
     .addCommand(tokensCommand())
+    .addCommand(auditCommand())
     .addCommand(completionCommand())
     .commandsGroup('Servers:')
     .addCommand(mothershipCommand())

@@ -21,6 +21,7 @@ describe('borg --help and borg completion', { timeout: CLI_TEST_TIMEOUT_MS }, ()
     expect(top.code).toBe(0);
     for (const name of [
       'login',
+      'whoami',
       'submit',
       'jobs',
       'logs',
@@ -28,6 +29,7 @@ describe('borg --help and borg completion', { timeout: CLI_TEST_TIMEOUT_MS }, ()
       'files',
       'artifacts',
       'tokens',
+      'audit',
       'completion',
       'mothership',
       'solder',
@@ -57,6 +59,14 @@ describe('borg --help and borg completion', { timeout: CLI_TEST_TIMEOUT_MS }, ()
     expect(await complete('borg', 'jobs', '')).toEqual(expect.arrayContaining(['list', 'show', 'cancel', 'retry']));
     expect(await complete('borg', 'jobs', 'list', '--st')).toEqual(['--status']);
     expect(await complete('borg', 'submit', '--type', '')).toEqual(['shell', 'binary', 'container']);
+    expect(await complete('borg', 'au')).toEqual(['audit']);
+    expect(await complete('borg', 'audit', '--action', 'job.')).toEqual([
+      'job.submit',
+      'job.pause',
+      'job.resume',
+      'job.cancel',
+      'job.retry',
+    ]);
     expect(await complete('borg', 'logs', 'x', '-o', '')).toEqual(['table', 'json']);
     expect(await complete('borg', 'submit', '--', 'ma')).toEqual(['']); // the job's command: left to bash
   });

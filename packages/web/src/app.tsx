@@ -54,16 +54,23 @@ function IdentityBadge({ identity }: { identity: Identity }) {
 export function App() {
   const queries = useQueryClient();
   const { path, search } = useLocation();
-  const [signedIn, setSignedIn] = useState(() => storedToken() !== null);
+  // A page opened with /?token=… starts signed out: that token replaces any session of this tab.
+  const [signedIn, setSignedIn] = useState(
+    () => storedToken() !== null && !new URLSearchParams(location.search).has('token'),
+  );
   const [linkError, setLinkError] = useState<string | null>(null);
 
   // /?token=… signs in, then the token leaves the address bar (and the history entry) at once.
+  // The old session goes first, so nothing fetched with the old token (whoami included) is
+  // shown as the new one's while the new one is checked.
   const urlToken = search.get('token');
   useEffect(() => {
     if (!urlToken) return;
     const rest = new URLSearchParams(search);
     rest.delete('token');
     navigate(path + (rest.size ? `?${rest}` : ''), { replace: true });
+    storeToken(null);
+    queries.clear();
     signIn(urlToken).then(
       (identity) => {
         queries.setQueryData(queryKeys.whoami(), identity);

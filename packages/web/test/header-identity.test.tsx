@@ -11,11 +11,11 @@ import type * as ApiModule from '../src/lib/api.ts';
 import type * as LiveModule from '../src/lib/live.ts';
 import { navigate } from '../src/lib/router.ts';
 
-const { whoami } = vi.hoisted(() => ({ whoami: vi.fn() }));
-vi.mock('../src/lib/api.ts', async (importOriginal) => ({
-  ...(await importOriginal<typeof ApiModule>()),
-  api: () => ({ whoami }),
-}));
+const { whoami, signIn } = vi.hoisted(() => ({ whoami: vi.fn(), signIn: vi.fn() }));
+vi.mock('../src/lib/api.ts', async (importOriginal) => {
+  const original = await importOriginal<typeof ApiModule>();
+  return { ...original, api: () => ({ whoami }), signIn };
+});
 // No WebSocket in these tests: the header does not need live events.
 vi.mock('../src/lib/live.ts', async (importOriginal) => ({
   ...(await importOriginal<typeof LiveModule>()),
@@ -44,6 +44,7 @@ function renderApp(queries = new QueryClient()) {
 
 beforeEach(() => {
   whoami.mockReset();
+  signIn.mockReset();
   sessionStorage.setItem('borg.token', 'borg_usr_test');
   // A page that fetches nothing, so only the header's whoami is called.
   navigate('/nowhere');
@@ -83,5 +84,22 @@ describe('the header', () => {
     await act(() => queries.invalidateQueries());
     expect(screen.getByTestId('role')).toHaveTextContent('viewer');
     expect(whoami).toHaveBeenCalledTimes(1);
+  });
+
+  it("signs a link's token in in place of the tab's session, never showing the old token as the new one", async () => {
+    // The tab holds an admin's session; a link signs a viewer in.
+    whoami.mockResolvedValue(as('admin'));
+    signIn.mockImplementation(async (token: string) => {
+      expect(sessionStorage.getItem('borg.token')).toBeNull();
+      sessionStorage.setItem('borg.token', token);
+      return as('viewer');
+    });
+    navigate('/nowhere?token=borg_usr_viewer');
+    renderApp();
+    expect(await screen.findByTestId('role')).toHaveTextContent('viewer');
+    expect(signIn).toHaveBeenCalledWith('borg_usr_viewer');
+    expect(whoami).not.toHaveBeenCalled();
+    expect(location.search).toBe('');
+    expect(screen.queryByRole('link', { name: 'Audit' })).toBeNull();
   });
 });

@@ -18,8 +18,10 @@ const OUTCOME_COLOURS: Record<AuditEvent['outcome'], string> = {
 function Actor({ actor }: { actor: AuditEvent['actor'] }) {
   if (!actor) return <span className="text-slate-500 italic">no valid token</span>;
   return (
-    <span title={`token ${actor.token_id}`}>
-      {actor.name} <span className="text-xs text-slate-500">({actor.role ?? actor.kind})</span>
+    // A long name is cut short; the role always shows.
+    <span className="flex items-baseline gap-1" title={`token ${actor.token_id}`}>
+      <span className="truncate">{actor.name}</span>{' '}
+      <span className="shrink-0 text-xs text-slate-500">({actor.role ?? actor.kind})</span>
     </span>
   );
 }
@@ -51,7 +53,7 @@ export function AuditTable({ events }: { events: AuditEvent[] }) {
             <td className="p-2 whitespace-nowrap">
               <time dateTime={event.at}>{formatTime(event.at)}</time>
             </td>
-            <td className="max-w-48 truncate p-2">
+            <td className="max-w-56 p-2">
               <Actor actor={event.actor} />
             </td>
             <td className="p-2 font-mono text-xs whitespace-nowrap">{event.action}</td>

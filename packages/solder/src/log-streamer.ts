@@ -1,4 +1,11 @@
-import { type AppendLogsResponse, BorgApiError, type LogStream, MAX_LINE_LENGTH } from '@borg/protocol';
+import {
+  type AppendLogsResponse,
+  BorgApiError,
+  type LogStream,
+  MAX_LINE_LENGTH,
+  type SecretLineMasker,
+  type SecretMasker,
+} from '@borg/protocol';
 
 import { type LogBatch, LogSpool } from './log-spool.ts';
 import { isTransient, retryDelayMs, sleep } from './retry.ts';
@@ -14,6 +21,8 @@ export interface LogStreamerOptions {
   memoryLimitBytes?: number;
   /** Called once if the server says the task is no longer this runner's (403, 409 stale). */
   onRejected?: (error: BorgApiError) => void;
+  /** The task's secrets: their values are masked in every line before it is batched (or spilled). */
+  masker?: SecretMasker;
 }
 
 type Line = LogBatch['lines'][number];
@@ -26,10 +35,16 @@ type Line = LogBatch['lines'][number];
  * failure is retried with backoff and the batches behind it wait (spilling to disk past the
  * memory limit), so an outage delays the log but loses and reorders nothing. The server
  * acknowledges a batch it already has, so a retry after a lost answer is harmless.
+ *
+ * With a masker, each stream's lines go through a SecretLineMasker of its own before anything
+ * else sees them, so no batch in memory, on disk or on the wire holds a secret's value; a line
+ * whose end could begin a value waits for the next line of its stream (or the end of the task),
+ * and so may come after lines of the other stream written later.
  */
 export class LogStreamer {
   private readonly decoders = { stdout: new TextDecoder('utf-8'), stderr: new TextDecoder('utf-8') };
   private readonly partial = { stdout: '', stderr: '' };
+  private readonly maskers: Record<'stdout' | 'stderr', SecretLineMasker> | null;
   private pending: Line[] = [];
   private pendingBytes = 0;
   private nextSeq = 0;
@@ -45,6 +60,8 @@ export class LogStreamer {
 
   constructor(private readonly options: LogStreamerOptions) {
     this.spool = new LogSpool(options.spillPath, options.memoryLimitBytes ?? 8 * 1024 * 1024);
+    const masker = options.masker?.active ? options.masker : undefined;
+    this.maskers = masker ? { stdout: masker.lineMasker(), stderr: masker.lineMasker() } : null;
     this.timer = setInterval(() => this.cut(), options.flushIntervalMs ?? 250);
   }
 
@@ -52,17 +69,17 @@ export class LogStreamer {
     const text = this.partial[stream] + this.decoders[stream].decode(chunk, { stream: true });
     const parts = text.split('\n');
     this.partial[stream] = parts.pop()!;
-    for (const part of parts) this.add(stream, part);
+    for (const part of parts) this.line(stream, part);
     // Keep one enormous unterminated line from growing without bound.
     if (this.partial[stream].length >= MAX_LINE_LENGTH) {
-      this.add(stream, this.partial[stream]);
+      this.line(stream, this.partial[stream]);
       this.partial[stream] = '';
     }
   }
 
-  /** A line of Borg's own (input download, artifacts), marked as such in the log. */
+  /** A line of Borg's own (input download, artifacts), marked as such in the log; secrets masked too. */
   system(message: string): void {
-    this.add('system', message);
+    this.add('system', this.options.masker?.mask(message) ?? message);
   }
 
   /** Flushes partial lines and waits until every batch is acknowledged. */
@@ -70,7 +87,8 @@ export class LogStreamer {
     for (const stream of ['stdout', 'stderr'] as const) {
       const rest = this.partial[stream] + this.decoders[stream].decode();
       this.partial[stream] = '';
-      if (rest.length > 0) this.add(stream, rest);
+      if (rest.length > 0) this.line(stream, rest);
+      for (const line of this.maskers?.[stream].flush() ?? []) this.add(stream, line);
     }
     this.cut();
     clearInterval(this.timer);
@@ -83,6 +101,12 @@ export class LogStreamer {
     clearInterval(this.timer);
     this.abort.abort();
     this.spool.clear();
+  }
+
+  /** A whole line of the task's output: masked (perhaps later, with the lines after it), then added. */
+  private line(stream: 'stdout' | 'stderr', text: string): void {
+    if (!this.maskers) return this.add(stream, text);
+    for (const line of this.maskers[stream].push(text)) this.add(stream, line);
   }
 
   private add(stream: LogStream, message: string): void {

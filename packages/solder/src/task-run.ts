@@ -1,8 +1,14 @@
 import { join } from 'node:path';
 
-import { type BorgClient, type ClaimedTask, type TaskStatusRequest } from '@borg/protocol';
+import {
+  type BorgClient,
+  type ClaimedTask,
+  createSecretMasker,
+  type SecretMasker,
+  type TaskStatusRequest,
+} from '@borg/protocol';
 
-import { collectArtifacts, uploadArtifacts } from './artifacts.ts';
+import { collectArtifacts, type FoundArtifact, type SkippedArtifact, uploadArtifacts } from './artifacts.ts';
 import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts';
 import type { InputCache } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
@@ -29,6 +35,11 @@ type Ending = Pick<TaskStatusRequest, 'status' | 'exit_code' | 'error'>;
  * One task on this machine, from claim to final report: workspace, inputs, `running`, the
  * process with its timeout, logs, artifacts, the result. The result is reported only after
  * every log line and artifact is stored, so "succeeded" means the output is all there.
+ *
+ * The task's secrets reach the process as environment variables and nothing else: their values
+ * are masked in every line of its output, in Borg's own lines, in the error it is reported with
+ * and in what the solder logs about it, and an artifact whose path holds one is not uploaded. A
+ * task whose job names a secret the mothership could not give (deleted, unreadable) is not started.
  */
 export class TaskRun {
   readonly id: string;
@@ -36,14 +47,16 @@ export class TaskRun {
   private process: RunningTask | undefined;
   private stopReason: StopReason | undefined;
   private streamer: LogStreamer | undefined;
+  private readonly masker: SecretMasker;
 
   constructor(
     private readonly context: TaskRunContext,
     readonly task: ClaimedTask,
   ) {
     this.id = task.id;
+    this.masker = createSecretMasker(Object.values(task.secrets));
     this.done = this.run().catch((error: unknown) => {
-      context.log('task run failed unexpectedly', { task_id: this.id, err: String(error) });
+      context.log('task run failed unexpectedly', { task_id: this.id, err: this.masker.mask(String(error)) });
     });
   }
 
@@ -76,6 +89,7 @@ export class TaskRun {
     const streamer = new LogStreamer({
       send: (batch) => client.appendTaskLogs(this.id, batch),
       spillPath: join(this.context.spoolDir, `${this.id}.jsonl`),
+      masker: this.masker,
       onRejected: (error) => {
         log('the server refused our log lines: dropping the task', { task_id: this.id, code: error.code });
         this.abandon();
@@ -110,6 +124,11 @@ export class TaskRun {
   /** Inputs, `running`, the process: returns how it ended, or null when it was abandoned. */
   private async execute(workspace: Workspace, streamer: LogStreamer): Promise<Ending | null> {
     const { task } = this;
+    if (task.missing_secrets.length > 0) {
+      const message = `borg: the task was not started: the mothership could not give it these secrets of the job: ${task.missing_secrets.join(', ')}`;
+      streamer.system(message);
+      return { status: 'failed', error: message };
+    }
     if (task.files.length > 0) {
       try {
         await this.context.inputs.place(task.files, workspace);
@@ -131,6 +150,7 @@ export class TaskRun {
         command: task.command,
         image: task.image,
         env: task.env,
+        secrets: task.secrets,
         workDir: workspace.dir,
       },
       { stdout: (chunk) => streamer.write('stdout', chunk), stderr: (chunk) => streamer.write('stderr', chunk) },
@@ -165,7 +185,8 @@ export class TaskRun {
 
   private async storeArtifacts(workspace: Workspace, streamer: LogStreamer, ending: Ending): Promise<Ending> {
     try {
-      const { found, skipped } = await collectArtifacts(workspace, this.task.artifacts);
+      const collected = await collectArtifacts(workspace, this.task.artifacts);
+      const { found, skipped } = this.withoutSecretPaths(collected);
       for (const skip of skipped) streamer.system(`borg: artifact ${skip.path} skipped: ${skip.reason}`);
       await uploadArtifacts(this.context.client, this.id, found);
       if (found.length > 0) streamer.system(`borg: stored ${found.length} artifact(s)`);
@@ -180,11 +201,27 @@ export class TaskRun {
   }
 
   /**
+   * An artifact's path is stored and shown as it is, so a file named after a secret's value (in
+   * any form the masker knows) is skipped; the line saying so shows the path masked.
+   */
+  private withoutSecretPaths(collected: { found: FoundArtifact[]; skipped: SkippedArtifact[] }): typeof collected {
+    if (!this.masker.active) return collected;
+    const found: FoundArtifact[] = [];
+    const skipped = [...collected.skipped];
+    for (const file of collected.found) {
+      if (this.masker.mask(file.path) === file.path) found.push(file);
+      else skipped.push({ path: file.path, reason: "its path holds the value of one of the job's secrets" });
+    }
+    return { found, skipped };
+  }
+
+  /**
    * Reports a status, retrying transient failures for as long as it takes (the result must
    * not be lost to a mothership restart). Returns false when the server refuses it because the
    * task is no longer ours: then the task is abandoned.
    */
-  private async report(ending: Ending): Promise<boolean> {
+  private async report(status: Ending): Promise<boolean> {
+    const ending = status.error ? { ...status, error: this.masker.mask(status.error) } : status;
     try {
       const answer = await withRetry(() => this.context.client.reportTaskStatus(this.id, ending));
       if (answer.cancel_requested && ending.status === 'running') this.cancel();

@@ -157,6 +157,18 @@ describe('container tasks under podman', () => {
     expect(await containersNamed(containerName(task.taskId))).toBe('');
   });
 
+  test('gives the container a secret, over an env of the same name, its value through the environment only', async (ctx) => {
+    needsRuntime(ctx);
+    const task = spec(['sh', '-c', 'echo "token=$API_TOKEN"'], {
+      env: { API_TOKEN: 'from-env' },
+      secrets: { API_TOKEN: 'hunter3-from-a-secret' },
+    });
+    const output = new Captured();
+    const running = await new ContainerExecutor({ cli: 'podman', solderId }).start(task, output);
+    expect(await running.exited).toEqual({ exitCode: 0, signal: null });
+    expect(output.stdoutText).toBe('token=hunter3-from-a-secret\n');
+  });
+
   test('stop() ends a sleeping container within the grace and leaves none behind', async (ctx) => {
     needsRuntime(ctx);
     const task = spec(['sh', '-c', 'echo "started $SECRET_VALUE"; exec sleep 1000'], {

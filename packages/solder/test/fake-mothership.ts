@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -16,12 +16,13 @@ import type { z } from 'zod';
 /**
  * A scriptable fake mothership over real HTTP, in the spirit of Buildkite's fake API server
  * (reliability plan H2). It speaks the runner half of the protocol (register, heartbeat, claim,
- * task status, task logs) with the real server's rules where they matter to a solder — tokens,
- * fencing (409 STALE_TASK for a task taken back), log batches stored in order exactly once (409
- * LOG_SEQUENCE_GAP with details.next_seq) — and lets a test make any route misbehave.
+ * task status, task logs, artifact uploads) with the real server's rules where they matter to a
+ * solder — tokens, fencing (409 STALE_TASK for a task taken back), log batches stored in order
+ * exactly once (409 LOG_SEQUENCE_GAP with details.next_seq) — and lets a test make any route
+ * misbehave. A task is handed out as submitted, secrets and missing secrets included.
  */
 
-export type Route = 'register' | 'heartbeat' | 'next' | 'status' | 'logs';
+export type Route = 'register' | 'heartbeat' | 'next' | 'status' | 'logs' | 'artifact';
 
 export type Fault =
   /** Answer this status with the API's error shape (and a Retry-After header when given). */
@@ -65,9 +66,19 @@ interface ScriptedFault {
   when?: (request: RecordedRequest) => boolean;
 }
 
+/** An artifact as the fake stored it: its path and what its bytes were. */
+export interface StoredArtifact {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
 interface FakeTask {
   task: ClaimedTask;
   statuses: string[];
+  /** Every status report as it was received (status, exit code, error). */
+  reports: z.output<typeof TaskStatusRequest>[];
+  artifacts: StoredArtifact[];
   batches: z.output<typeof AppendLogsRequest>[];
   /** The server took it back (lost, timed out elsewhere): every write about it is 409. */
   ended: boolean;
@@ -139,11 +150,12 @@ export class FakeMothership {
     const task: ClaimedTask = {
       ...{ id, job_id: `job-${n}`, job_name: `fake-${n}`, index: 0, attempt: 1, status: 'assigned' },
       ...{ type: 'shell', command: 'true', image: null, env: {}, labels: {}, timeout_seconds: null },
+      ...{ secrets: {}, missing_secrets: [] },
       ...{ files: [], artifacts: [] },
       ...overrides,
     };
     this.queue.push(task);
-    this.tasks.set(id, { task, statuses: [], batches: [], ended: false });
+    this.tasks.set(id, { task, statuses: [], reports: [], artifacts: [], batches: [], ended: false });
     for (const wake of this.waiters) wake();
     return task;
   }
@@ -167,6 +179,16 @@ export class FakeMothership {
     return [...this.task(taskId).statuses];
   }
 
+  /** Every status report of a task as received, in order. */
+  reportsOf(taskId: string): z.output<typeof TaskStatusRequest>[] {
+    return [...this.task(taskId).reports];
+  }
+
+  /** The artifacts uploaded for a task, in upload order. */
+  artifactsOf(taskId: string): StoredArtifact[] {
+    return [...this.task(taskId).artifacts];
+  }
+
   /** Every stored log line of a task, in stored order. */
   linesOf(taskId: string): { stream: string; message: string }[] {
     return this.task(taskId).batches.flatMap((b) => b.lines.map(({ stream, message }) => ({ stream, message })));
@@ -182,7 +204,8 @@ export class FakeMothership {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.url);
-    const body = await readJson(req);
+    const raw = await readBody(req);
+    const body = parseJson(raw);
     const [route, param] = routeOf(req.method ?? 'GET', url.pathname);
     const recorded: RecordedRequest = {
       route,
@@ -217,7 +240,7 @@ export class FakeMothership {
       case 'truncate':
         truncate = true;
     }
-    const [status, answer] = await this.answer(route, param, recorded, req);
+    const [status, answer] = await this.answer(route, param, recorded, req, raw);
     if (scripted?.kind === 'late-answer') await new Promise((resolve) => setTimeout(resolve, scripted.ms));
     if (req.socket.destroyed) return;
     if (!truncate) return send(res, status, answer);
@@ -238,6 +261,7 @@ export class FakeMothership {
     param: string,
     request: RecordedRequest,
     req: IncomingMessage,
+    raw: Buffer,
   ): Promise<[number, unknown]> {
     const bearer = request.authorization?.replace(/^Bearer /, '');
     if (route === 'register') {
@@ -271,6 +295,8 @@ export class FakeMothership {
         return this.status(param, request.body);
       case 'logs':
         return this.logs(param, request.body);
+      case 'artifact':
+        return this.artifact(raw, req.headers['content-type'] ?? '');
     }
   }
 
@@ -321,6 +347,7 @@ export class FakeMothership {
     const parsed = TaskStatusRequest.safeParse(body);
     if (!parsed.success) return [400, apiError('VALIDATION_FAILED', parsed.error.message)];
     task.statuses.push(parsed.data.status);
+    task.reports.push(parsed.data);
     const now = new Date().toISOString();
     const { id, job_id, index, attempt } = task.task;
     const row = {
@@ -348,6 +375,33 @@ export class FakeMothership {
     const lineCount = task.batches.reduce((n, b) => n + b.lines.length, 0);
     return [200, { seq, stored, next_seq: task.batches.length, line_count: lineCount }];
   }
+
+  private async artifact(raw: Buffer, contentType: string): Promise<[number, unknown]> {
+    const upload = await parseArtifactUpload(raw, contentType);
+    if (!upload) return [400, apiError('VALIDATION_FAILED', 'no file part')];
+    const task = this.tasks.get(upload.taskId);
+    if (!task) return [404, apiError('TASK_NOT_FOUND', upload.taskId)];
+    if (task.ended) return [409, apiError('STALE_TASK', `task ${upload.taskId} was taken back`)];
+    const { path, size, sha256 } = upload;
+    task.artifacts.push({ path, size, sha256 });
+    const id = `artifact-${task.artifacts.length}`;
+    const row = { id, file_id: `file-${id}`, task_id: upload.taskId, path, size, sha256 };
+    return [201, { ...row, created_at: new Date().toISOString() }];
+  }
+}
+
+/** Stores an uploaded artifact (multipart: task_id, path, file) and answers with its record. */
+async function parseArtifactUpload(raw: Buffer, contentType: string) {
+  const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': contentType } }).formData();
+  const file = form.get('file');
+  if (!(file instanceof Blob)) return null;
+  const bytes = Buffer.from(await file.arrayBuffer());
+  return {
+    taskId: String(form.get('task_id')),
+    path: String(form.get('path')),
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
 }
 
 function routeOf(method: string, path: string): [Route | 'unknown', string] {
@@ -357,6 +411,7 @@ function routeOf(method: string, path: string): [Route | 'unknown', string] {
     ['GET', /^\/api\/v1\/runners\/([^/]+)\/tasks\/next$/, 'next'],
     ['POST', /^\/api\/v1\/tasks\/([^/]+)\/status$/, 'status'],
     ['POST', /^\/api\/v1\/tasks\/([^/]+)\/logs$/, 'logs'],
+    ['POST', /^\/api\/v1\/artifacts\/upload$/, 'artifact'],
   ];
   for (const [verb, pattern, route] of patterns) {
     const match = method === verb ? pattern.exec(path) : null;
@@ -381,10 +436,14 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+function parseJson(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
   try {
     return text ? JSON.parse(text) : undefined;
   } catch {

@@ -23,7 +23,7 @@ export class BinaryExecutor implements Executor {
     const [program, ...args] = checkArgv(spec);
     const group = await startProcessGroup(program, args, {
       cwd: spec.workDir,
-      env: { ...this.#baseEnv, ...spec.env },
+      env: { ...this.#baseEnv, ...spec.env, ...spec.secrets },
       output,
     });
     return groupTask(group);

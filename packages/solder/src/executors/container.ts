@@ -37,6 +37,7 @@ const FORBIDDEN_NETWORK = /^(host$|container:|ns:)/i;
  * Variables the CLI (a Go program) itself reads. A task's value for one of these must not reach
  * the CLI's environment (LD_PRELOAD would run code on the host, DOCKER_HOST would redirect the
  * CLI), so it is passed in argv as `--env=NAME=VALUE` instead, where its value is visible in ps.
+ * A secret's value may not be visible there, so a secret of such a name is refused.
  */
 const CLI_READS =
   /^(LD_|DYLD_|DOCKER_|CONTAINERS?_|_CONTAINERS|PODMAN_|BUILDAH_|STORAGE_|REGISTRY_|XDG_|DBUS_|GO(DEBUG|GC|MAXPROCS|MEMLIMIT|TRACEBACK)$|(HTTPS?|NO|ALL)_PROXY$|SSL_CERT_|PATH$|HOME$|TMPDIR$|NOTIFY_SOCKET$)/i;
@@ -91,8 +92,10 @@ export class ContainerExecutor implements Executor {
 
     const env = { ...this.#cliEnv };
     const envArgs: string[] = [];
+    const secrets = spec.secrets ?? {};
     for (const [name, value] of Object.entries({ ...this.#extraEnv, ...spec.env })) {
       if (!ENV_NAME.test(name)) throw new Error(`${where}: ${JSON.stringify(name)} is not a valid variable name`);
+      if (Object.hasOwn(secrets, name)) continue; // the secret of that name wins, below
       if (CLI_READS.test(name)) {
         envArgs.push(`--env=${name}=${value}`);
       } else {
@@ -101,6 +104,20 @@ export class ContainerExecutor implements Executor {
         envArgs.push(`--env=${name}`);
         env[name] = value;
       }
+    }
+    // A secret's value goes only into the CLI's environment, never into argv; a name the CLI
+    // would read itself cannot be passed that way, so the task is refused.
+    for (const [name, value] of Object.entries(secrets)) {
+      if (!ENV_NAME.test(name)) {
+        throw new Error(`${where}: secret ${JSON.stringify(name)} is not a valid variable name`);
+      }
+      if (CLI_READS.test(name)) {
+        throw new Error(
+          `${where}: secret ${name} cannot be passed to a container: ${this.#cli} reads that variable itself; give it another name`,
+        );
+      }
+      envArgs.push(`--env=${name}`);
+      env[name] = value;
     }
     const args = [
       'run',

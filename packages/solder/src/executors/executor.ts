@@ -10,6 +10,11 @@ export interface ExecutionSpec {
   image: string | null;
   /** The full environment of the task: the job's env plus BORG_JOB_ID, BORG_TASK_ID, … */
   env: Record<string, string>;
+  /**
+   * The job's secrets by variable name, given to the task as environment variables over `env`.
+   * Executors never put a value where others can read it (argv) nor into an error message.
+   */
+  secrets?: Record<string, string>;
   /** Absolute path of the task's workspace; the process starts there (mounted at /workspace in containers). */
   workDir: string;
 }

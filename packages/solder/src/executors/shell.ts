@@ -47,7 +47,7 @@ export class ShellExecutor implements Executor {
     }
     const group = await startProcessGroup(this.#shell, ['-c', spec.command], {
       cwd: spec.workDir,
-      env: { ...this.#baseEnv, ...spec.env },
+      env: { ...this.#baseEnv, ...spec.env, ...spec.secrets },
       output,
     });
     return groupTask(group);

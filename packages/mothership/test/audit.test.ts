@@ -111,6 +111,23 @@ describe('the audit log', () => {
     expect((await admin.listAudit({ actor: token.id, before: future })).items).toHaveLength(5);
   });
 
+  it('orders by when entries were written, not by the text of their ids (9 before 10)', async () => {
+    const { admin } = borg();
+    for (let i = 0; i < 12; i++) await admin.createJob({ name: `n${i}`, command: 'true', labels: { n: 'n' } });
+    await expect.poll(async () => (await admin.listAudit({ limit: 500 })).items.length).toBeGreaterThanOrEqual(12);
+    const ids: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await admin.listAudit({ limit: 7, cursor });
+      ids.push(...page.items.map((e) => Number(e.id)));
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    expect(ids).toEqual([...ids].sort((a, b) => b - a));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(Math.min(...ids)).toBeLessThan(10);
+    expect(Math.max(...ids)).toBeGreaterThanOrEqual(10);
+  });
+
   it('is append-only: the database refuses to change or remove an entry', async () => {
     await entriesAbout((await borg().admin.createJob({ name: 'x', command: 'true', labels: { a: 'b' } })).id, 1);
     await expect(borg().db.query("UPDATE audit_events SET action = 'job.retry'")).rejects.toThrow(/append-only/);

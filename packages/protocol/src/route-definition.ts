@@ -6,6 +6,12 @@ import type { AuditAction } from './schemas/audit.ts';
 export const ROLES = ['viewer', 'submitter', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
+/**
+ * The role that may change any job. Below it, a submitter changes only the jobs it submitted
+ * (the routes' access says who may call them; this rule is about which job).
+ */
+export const ROLE_TO_CHANGE_ANY_JOB: Role = 'operator';
+
 export function roleAtLeast(held: Role, needed: Role): boolean {
   return ROLES.indexOf(held) >= ROLES.indexOf(needed);
 }

@@ -83,7 +83,10 @@ export const auditStore = {
     );
   },
 
-  /** Newest first, keyset-paged on the id; each filter has an index that walks ids in that order. */
+  /**
+   * Newest first, keyset-paged on the id; each filter has an index that walks ids in that order.
+   * The order names the column: the selected `id` is text, which would sort 9 before 10.
+   */
   async list(db: Queryable, filter: AuditFilter): Promise<AuditEvent[]> {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -102,7 +105,7 @@ export const auditStore = {
               status, outcome, request_id
          FROM audit_events
         ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY id DESC
+        ORDER BY audit_events.id DESC
         LIMIT ${param(filter.limit)}`,
       params,
     );

@@ -6,6 +6,7 @@ import {
   type JobWithTasks,
   type ListJobsQuery,
   type LogPage,
+  ROLE_TO_CHANGE_ANY_JOB,
   roleAtLeast,
   type Task,
   type ValidCreateJobRequest,
@@ -236,11 +237,11 @@ export class JobActions {
 }
 
 function assertMayChange(actor: Principal, job: JobRow): void {
-  if (roleAtLeast(actor.role ?? 'viewer', 'operator') || job.created_by_token_id === actor.tokenId) return;
+  if (roleAtLeast(actor.role ?? 'viewer', ROLE_TO_CHANGE_ANY_JOB) || job.created_by_token_id === actor.tokenId) return;
   const owner = job.created_by_name === null ? 'another token' : `"${job.created_by_name}"`;
   throw new BorgError(
     'FORBIDDEN',
-    `a ${actor.role ?? actor.kind} token may change only the jobs it submitted; job ${job.id} was submitted by ${owner} (an operator may change any job)`,
+    `a ${actor.role ?? actor.kind} token may change only the jobs it submitted; job ${job.id} was submitted by ${owner} (the ${ROLE_TO_CHANGE_ANY_JOB} role may change any job)`,
   );
 }
 

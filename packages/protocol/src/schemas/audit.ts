@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import type { QueryInput } from '../route-definition.ts';
 import { Id, page, Timestamp } from './common.ts';
 import { RoleName, TokenKind } from './tokens.ts';
 
@@ -60,3 +61,4 @@ export const ListAuditQuery = z.strictObject({
   /** Entries before this time (ISO-8601). */
   before: z.iso.datetime({ offset: true }).optional(),
 });
+export type ListAuditQuery = QueryInput<typeof ListAuditQuery>;

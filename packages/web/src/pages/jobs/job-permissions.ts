@@ -1,4 +1,4 @@
-import { type Identity, type Job, type OperationName, type Role, roleAtLeast } from '@borg/protocol';
+import { type Identity, type Job, type OperationName, ROLE_TO_CHANGE_ANY_JOB, roleAtLeast } from '@borg/protocol';
 
 import { ALLOWED, mayCall, type Permission, refused } from '../../lib/permissions.ts';
 import { JOB_ACTIONS, type JobAction } from './bulk-actions.ts';
@@ -10,12 +10,6 @@ const ROUTE_OF_ACTION: Record<JobAction, OperationName> = {
   resume: 'resumeJob',
   retry: 'retryJob',
 };
-
-/**
- * Below this role a token changes only the jobs it submitted. The route table has no word for
- * ownership: this mirrors the mothership's rule (assertMayChange in jobs/job-actions.ts).
- */
-export const ROLE_TO_CHANGE_ANY_JOB: Role = 'operator';
 
 /** Whether the token may take this action on this job: its role, then whose job it is. */
 export function mayChangeJob(identity: Identity | null, action: JobAction, job: Pick<Job, 'created_by'>): Permission {

@@ -11,7 +11,7 @@ export const ExitCode = {
   FAILED: 1,
   /** A bad flag or argument, or input the mothership rejected as invalid (400). */
   USAGE: 2,
-  /** No such job, task, runner, file or token (404). */
+  /** No such job, task, runner, file, token or secret (404). */
   NOT_FOUND: 3,
   /** No token, or a token the mothership refuses (401) or that may not do this (403). */
   AUTH: 4,

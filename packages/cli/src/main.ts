@@ -11,6 +11,7 @@ import { loginCommand } from './commands/login.ts';
 import { logsCommand } from './commands/logs.ts';
 import { mothershipCommand } from './commands/mothership.ts';
 import { runnersCommand } from './commands/runners.ts';
+import { secretsCommand } from './commands/secrets.ts';
 import { solderCommand } from './commands/solder.ts';
 import { submitCommand } from './commands/submit.ts';
 import { tokensCommand } from './commands/tokens.ts';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     .addCommand(filesCommand())
     .addCommand(artifactsCommand())
     .addCommand(tokensCommand())
+    .addCommand(secretsCommand())
     .addCommand(auditCommand())
     .addCommand(completionCommand())
     .commandsGroup('Servers:')

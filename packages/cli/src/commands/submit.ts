@@ -15,6 +15,7 @@ interface SubmitFlags {
   type: JobType;
   image?: string;
   env?: string[];
+  secret?: string[];
   label?: string[];
   priority?: string;
   attempts?: string;
@@ -39,6 +40,11 @@ export function submitCommand(): Command {
       'an environment variable; a bare KEY takes its value from this shell (repeatable)',
       collect,
     )
+    .option(
+      '--secret <ENV=NAME>',
+      'give the task the secret NAME as the variable ENV; its value is masked in the logs (repeatable)',
+      collect,
+    )
     .option('--label <KEY=VALUE>', 'a label a runner must have to take it (repeatable)', collect)
     .option('--priority <n>', 'higher runs first, -1000 to 1000 (default 0)')
     .option('--attempts <n>', 'attempts per element, with backoff between them (default 1)')
@@ -56,6 +62,7 @@ export function submitCommand(): Command {
         'borg submit --file ./data.csv:input/data.csv --artifact "out/*.png" -- ./plot.sh input/data.csv',
         'borg submit --type container --image python:3.12 -- python -c "print(42)"',
         'borg submit --type binary --attempts 3 --timeout 10m -- /usr/bin/rsync -a src/ dst/',
+        'borg submit --secret DEPLOY_TOKEN=deploy-token -- ./deploy.sh     see borg secrets',
         'JOB=$(borg submit -- ./nightly.sh) && borg logs -f "$JOB"',
       ]),
     )
@@ -108,6 +115,7 @@ function buildRequest(words: string[], flags: SubmitFlags): CreateJobRequest {
     command,
     image: flags.image,
     env: keyValues(flags.env, '--env', process.env),
+    secrets: keyValues(flags.secret, '--secret'),
     labels: keyValues(flags.label, '--label'),
     priority: integer(flags.priority, '--priority', -1000, 1000),
     max_attempts: integer(flags.attempts, '--attempts', 1, 100),

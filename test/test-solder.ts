@@ -4,7 +4,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { vi } from 'vitest';
+import type { JobWithTasks } from '@borg/protocol';
+import { expect, vi } from 'vitest';
 
 import { Agent, type AgentOptions } from '../packages/solder/src/agent.ts';
 import { loadSolderConfig, type SolderConfig } from '../packages/solder/src/config.ts';
@@ -137,4 +138,20 @@ export async function eventually<T>(
   );
   if ('error' in outcome) throw outcome.error;
   return outcome.value;
+}
+
+/** The job once it has ended (completed_at set), read through the admin client. */
+export function finishedJob(
+  borg: Pick<TestMothership, 'admin'>,
+  jobId: string,
+  timeoutMs = 30_000,
+): Promise<JobWithTasks> {
+  return vi.waitFor(
+    async () => {
+      const job = await borg.admin.getJob(jobId);
+      expect(job.completed_at, `job ${jobId} to finish`).not.toBeNull();
+      return job;
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
-import type { JobWithTasks, LogLine } from '@borg/protocol';
+import type { LogLine } from '@borg/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+import { finishedJob, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 
 describe('a solder running tasks against a real mothership', () => {
   const borg = useTestMothership();
@@ -20,16 +20,7 @@ describe('a solder running tasks against a real mothership', () => {
     console.log('solder stopped in', Date.now() - t);
   });
 
-  async function finished(jobId: string): Promise<JobWithTasks> {
-    return vi.waitFor(
-      async () => {
-        const job = await borg().admin.getJob(jobId);
-        expect(job.completed_at, `job ${jobId} to finish`).not.toBeNull();
-        return job;
-      },
-      { timeout: 30_000 },
-    );
-  }
+  const finished = (jobId: string) => finishedJob(borg(), jobId);
 
   async function allLogs(taskId: string): Promise<LogLine[]> {
     const lines: LogLine[] = [];

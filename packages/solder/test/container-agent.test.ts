@@ -3,11 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import type { JobWithTasks } from '@borg/protocol';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+import { finishedJob, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 
 const run = promisify(execFile);
 const IMAGE = 'localhost/borg-test:latest';
@@ -43,16 +42,7 @@ describe('container tasks through the solder (podman)', () => {
     await solder?.stop({ cancelRunning: true });
   });
 
-  async function finished(jobId: string): Promise<JobWithTasks> {
-    return vi.waitFor(
-      async () => {
-        const job = await borg().admin.getJob(jobId);
-        expect(job.completed_at, `job ${jobId} to finish`).not.toBeNull();
-        return job;
-      },
-      { timeout: 60_000 },
-    );
-  }
+  const finished = (jobId: string) => finishedJob(borg(), jobId, 60_000);
 
   it('runs in the image with its input files and env, and its artifact is stored', async (context) => {
     if (unavailable) return context.skip(unavailable);

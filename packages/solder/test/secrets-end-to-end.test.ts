@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 
-import type { JobWithTasks } from '@borg/protocol';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+import { finishedJob, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 
 /** A secret from the API to a real task and back: the task gets the value; no one else sees it. */
 describe('a secret, end to end', () => {
@@ -19,16 +18,7 @@ describe('a secret, end to end', () => {
     await solder?.stop({ cancelRunning: true });
   });
 
-  async function finished(jobId: string): Promise<JobWithTasks> {
-    return vi.waitFor(
-      async () => {
-        const job = await borg().admin.getJob(jobId);
-        expect(job.completed_at, `job ${jobId} to finish`).not.toBeNull();
-        return job;
-      },
-      { timeout: 20_000, interval: 100 },
-    );
-  }
+  const finished = (jobId: string) => finishedJob(borg(), jobId, 20_000);
 
   it('reaches the task as its variable, and every stored line of its output is masked', async () => {
     await borg().admin.putSecret('e2e-token', { value });

@@ -1,4 +1,5 @@
 import { BorgClient } from '@borg/protocol';
+import { sendsTokensInClear } from '@borg/protocol/transport';
 import type { Command } from 'commander';
 
 import { type Target, usageError } from './cli-error.ts';
@@ -77,9 +78,7 @@ export function normaliseAddr(raw: string): string {
  */
 export function refuseCleartext(addr: string, insecure: boolean | undefined): void {
   const url = new URL(addr);
-  const host = url.hostname;
-  const loopback = host === 'localhost' || host === '[::1]' || host === '::1' || host.startsWith('127.');
-  if (url.protocol === 'http:' && !loopback && !insecure) {
+  if (sendsTokensInClear(url) && !insecure) {
     throw usageError(
       `refusing to send a token in clear text to ${url.origin}`,
       'use https://, or pass --insecure (BORG_INSECURE=1) on a network you trust',

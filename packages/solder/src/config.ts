@@ -3,6 +3,7 @@ import { cpus, homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
 import { Labels } from '@borg/protocol';
+import { sendsTokensInClear } from '@borg/protocol/transport';
 import { z } from 'zod';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
@@ -157,8 +158,7 @@ function kebab(key: string): string {
 /** A14: a token must not cross the network in clear text unless the operator says so. */
 export function assertTransportIsSafe(config: SolderConfig): void {
   const url = new URL(config.mothership);
-  const loopback = ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname) || url.hostname.startsWith('127.');
-  if (url.protocol === 'http:' && !loopback && !config.insecure) {
+  if (sendsTokensInClear(url) && !config.insecure) {
     throw new Error(
       `refusing to send tokens in clear text to ${url.origin}: use https, or pass --insecure (BORG_INSECURE=true) on a trusted network`,
     );

@@ -53,6 +53,9 @@ describe('solder configuration', () => {
     expect(() => assertTransportIsSafe({ ...remote, insecure: true })).not.toThrow();
     expect(() => assertTransportIsSafe({ ...remote, mothership: 'https://10.0.0.5' })).not.toThrow();
     expect(() => assertTransportIsSafe({ ...remote, mothership: 'http://127.0.0.1:8080' })).not.toThrow();
+    // A name that only starts like a loopback address is another machine.
+    expect(() => assertTransportIsSafe({ ...remote, mothership: 'http://127.0.0.1.evil.com' })).toThrow(/clear text/);
+    expect(() => assertTransportIsSafe({ ...remote, mothership: 'http://localhost.evil.com' })).toThrow(/clear text/);
   });
 
   it('is documented: docs/solder.md names every variable and config key', async () => {

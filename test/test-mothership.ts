@@ -29,8 +29,8 @@ export interface TestMothershipOptions {
 export class TestMothership {
   mothership!: Mothership;
   url = '';
-  readonly adminToken = `test-admin-${randomBytes(8).toString('hex')}`;
-  readonly registrationToken = `test-reg-${randomBytes(8).toString('hex')}`;
+  readonly adminToken = `test-admin-${randomBytes(16).toString('hex')}`;
+  readonly registrationToken = `test-reg-${randomBytes(16).toString('hex')}`;
   private config!: MothershipConfig;
 
   private constructor(

@@ -124,8 +124,8 @@ describe.runIf(await PostgresCluster.available())('PostgreSQL faults (F11, F12, 
   it('the claiming backend terminated in the middle of its claim: the claim rolls back, and the task is claimed once (F12)', async () => {
     const databaseUrl = await cluster.createDatabase('f12');
     const dataDir = await mkdtemp(join(tmpdir(), 'borg-chaos-f12-'));
-    const adminToken = `chaos-admin-${randomBytes(8).toString('hex')}`;
-    const registrationToken = `chaos-reg-${randomBytes(8).toString('hex')}`;
+    const adminToken = `chaos-admin-${randomBytes(16).toString('hex')}`;
+    const registrationToken = `chaos-reg-${randomBytes(16).toString('hex')}`;
     const mothership = await startMothership(
       loadConfig(
         { host: '127.0.0.1', port: 0, databaseUrl, dataDir, adminToken, registrationToken, logLevel: 'silent' },

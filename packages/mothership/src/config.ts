@@ -7,6 +7,18 @@ const positiveInt = z.coerce.number().int().positive();
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
 /**
+ * A token chosen by hand must be as hard to guess as a generated one: 32 characters of
+ * `openssl rand -hex` are 128 bits, while a short one is too often a word anyone can try.
+ */
+export const MIN_ENVIRONMENT_TOKEN_LENGTH = 32;
+const environmentToken = z
+  .string()
+  .min(MIN_ENVIRONMENT_TOKEN_LENGTH, {
+    message: `must be at least ${MIN_ENVIRONMENT_TOKEN_LENGTH} characters long; make one with \`openssl rand -hex 32\``,
+  })
+  .max(512);
+
+/**
  * Every server setting, with its environment variable and default. Flags on
  * `borg mothership` map onto the same keys and win over the environment.
  */
@@ -28,9 +40,9 @@ export const MothershipConfig = z.object({
   /** BORG_STORAGE_DIR: uploaded files and artifacts; share it between replicas. Default: <data dir>/storage. */
   storageDir: z.string().optional(),
   /** BORG_ADMIN_TOKEN: a user token to accept, for automation; otherwise one is generated and printed on first start. */
-  adminToken: z.string().min(8).max(512).optional(),
+  adminToken: environmentToken.optional(),
   /** BORG_REGISTRATION_TOKEN: the token solders register with; otherwise generated and printed on first start. */
-  registrationToken: z.string().min(3).max(512).optional(),
+  registrationToken: environmentToken.optional(),
   /**
    * BORG_SECRET_KEY: the key secrets are encrypted with (AES-256-GCM): 32 bytes as 64 hex digits
    * or base64. Every replica needs the same one. Unset: the key file below.
@@ -66,6 +78,11 @@ export const MothershipConfig = z.object({
    * except for tokens it recently used successfully. 0 turns the limit off.
    */
   authFailuresPerMinute: z.coerce.number().int().min(0).default(60),
+  /**
+   * BORG_RUNNER_APPROVAL: a newly registered runner gets no work until an operator approves it
+   * (`POST /api/v1/runners/:id/approve`). Runners known before keep their standing.
+   */
+  runnerApproval: flag.default(false),
   /** BORG_REGISTRATIONS_PER_MINUTE: runner registrations one client address may make per minute (429 past it); 0 is no limit. */
   registrationsPerMinute: z.coerce.number().int().min(0).default(300),
   /**
@@ -123,6 +140,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   slowClientTimeoutMs: 'BORG_SLOW_CLIENT_TIMEOUT_MS',
   authFailuresPerMinute: 'BORG_AUTH_FAILURES_PER_MINUTE',
   registrationsPerMinute: 'BORG_REGISTRATIONS_PER_MINUTE',
+  runnerApproval: 'BORG_RUNNER_APPROVAL',
   trustProxy: 'BORG_TRUST_PROXY',
   allowedOrigins: 'BORG_ALLOWED_ORIGINS',
   metricsPublic: 'BORG_METRICS_PUBLIC',

@@ -32,6 +32,15 @@ describe('configuration', () => {
     expect(() => loadConfig({}, { BORG_HEARTBEAT_INTERVAL_SECONDS: '0' })).toThrow(/BORG_HEARTBEAT_INTERVAL_SECONDS/);
   });
 
+  it('refuses tokens from the environment shorter than 32 characters, naming the variable and how to make one', () => {
+    for (const name of ['BORG_ADMIN_TOKEN', 'BORG_REGISTRATION_TOKEN']) {
+      const short = () => loadConfig({}, { [name]: 'a'.repeat(31) });
+      expect(short).toThrow(new RegExp(`${name}: must be at least 32 characters`));
+      expect(short).toThrow(/openssl rand -hex 32/);
+      expect(() => loadConfig({}, { [name]: 'a'.repeat(32) })).not.toThrow();
+    }
+  });
+
   it('is documented: docs/configuration.md names every variable', async () => {
     const doc = await readFile(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
     for (const key of Object.keys(MothershipConfig.shape)) {

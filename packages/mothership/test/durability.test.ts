@@ -268,7 +268,7 @@ describe('migrations', () => {
 
     await db!.close(); // the embedded engine has one owner at a time
     db = undefined;
-    const start = startMothership(configFor(database, `admin-${randomBytes(8).toString('hex')}`), {
+    const start = startMothership(configFor(database, `admin-${randomBytes(16).toString('hex')}`), {
       maintenance: false,
     });
     await expect(start).rejects.toBeInstanceOf(SchemaTooNewError);

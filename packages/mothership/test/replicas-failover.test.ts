@@ -36,8 +36,8 @@ const BORG_BIN = new URL('../../cli/bin/borg.js', import.meta.url).pathname;
 const HEARTBEAT_SECONDS = 1; // offline after 3 s of silence, so the test need not wait 90 s
 
 describe.skipIf(ENGINE !== 'postgres')('three replicas on one PostgreSQL, and the loss of one', () => {
-  const adminToken = `test-admin-${randomBytes(8).toString('hex')}`;
-  const registrationToken = `test-reg-${randomBytes(8).toString('hex')}`;
+  const adminToken = `test-admin-${randomBytes(16).toString('hex')}`;
+  const registrationToken = `test-reg-${randomBytes(16).toString('hex')}`;
   let database: TestDatabase;
   let storageDir = '';
   const dirs: string[] = [];

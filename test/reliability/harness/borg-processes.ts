@@ -89,8 +89,8 @@ export class MothershipProcess extends Child {
     const instance = new MothershipProcess(
       await freePort(),
       options,
-      `chaos-admin-${randomBytes(8).toString('hex')}`,
-      `chaos-reg-${randomBytes(8).toString('hex')}`,
+      `chaos-admin-${randomBytes(16).toString('hex')}`,
+      `chaos-reg-${randomBytes(16).toString('hex')}`,
     );
     await instance.boot();
     return instance;

@@ -57,12 +57,16 @@ function parseDockerfile(text: string): Instruction[] {
   });
 }
 
-/** `${NAME:-default}` and `${NAME}` as compose resolves them from the environment. */
+/**
+ * `${NAME:-default}`, `${NAME:?message}` and `${NAME}` as compose resolves them from the
+ * environment: `:?` refuses to start when the variable is unset or empty.
+ */
 function interpolate(value: string, env: Record<string, string | undefined>): string {
-  return value.replace(
-    /\$\{(\w+)(?::-([^}]*))?\}/g,
-    (_, name: string, fallback?: string) => env[name] || fallback || '',
-  );
+  return value.replace(/\$\{(\w+)(?::([-?])([^}]*))?\}/g, (_, name: string, kind?: string, text?: string) => {
+    if (env[name]) return env[name];
+    if (kind === '?') throw new Error(`${name}: ${text}`);
+    return text ?? '';
+  });
 }
 
 /** A systemd unit: section → key → values (a key may repeat). */
@@ -148,7 +152,11 @@ describe('docker-compose.yml', () => {
     const env = mothership!.environment as Record<string, string>;
 
     expect(mothership!.build).toBe('.');
-    expect(mothership!.ports).toEqual(['8080:8080']);
+    // Published on this machine only, unless BORG_PUBLISH says otherwise.
+    expect((mothership!.ports as string[]).map((port) => interpolate(port, {}))).toEqual(['127.0.0.1:8080:8080']);
+    expect((mothership!.ports as string[]).map((port) => interpolate(port, { BORG_PUBLISH: '0.0.0.0' }))).toEqual([
+      '0.0.0.0:8080:8080',
+    ]);
     expect(mothership!.volumes).toEqual([`mothership_storage:${env.BORG_STORAGE_DIR}`]);
     expect(mothership!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
     expect((mothership!.healthcheck as { test: string[] }).test.join(' ')).toMatch(/^CMD node -e .*\/readyz/);
@@ -158,14 +166,18 @@ describe('docker-compose.yml', () => {
 
     // The database URL points at the postgres service, with its user, password and database.
     const pgEnv = postgres!.environment as Record<string, string>;
-    const url = new URL(interpolate(env.DATABASE_URL!, {}));
+    const password = { POSTGRES_PASSWORD: 'a-password' };
+    const url = new URL(interpolate(env.DATABASE_URL!, password));
     expect([url.hostname, url.port, url.username, url.password, url.pathname]).toEqual([
       'postgres',
       '5432',
       pgEnv.POSTGRES_USER,
-      interpolate(pgEnv.POSTGRES_PASSWORD!, {}),
+      interpolate(pgEnv.POSTGRES_PASSWORD!, password),
       `/${pgEnv.POSTGRES_DB}`,
     ]);
+    // There is no default password: without one, compose refuses to start either service.
+    expect(() => interpolate(env.DATABASE_URL!, {})).toThrow(/POSTGRES_PASSWORD/);
+    expect(() => interpolate(pgEnv.POSTGRES_PASSWORD!, {})).toThrow(/POSTGRES_PASSWORD/);
     // Every variable it gives the mothership is one the mothership reads (a typo would be ignored silently).
     expect(Object.keys(env).filter((name) => !known.has(name))).toEqual([]);
   });
@@ -191,7 +203,10 @@ describe("the image's command, run directly with the compose file's environment"
       services: { mothership: { environment: Record<string, string>; healthcheck: { test: string[] } } };
     };
     const composeEnv = Object.fromEntries(
-      Object.entries(compose.services.mothership.environment).map(([k, v]) => [k, interpolate(String(v), {})]),
+      Object.entries(compose.services.mothership.environment).map(([k, v]) => [
+        k,
+        interpolate(String(v), { POSTGRES_PASSWORD: 'a-password' }),
+      ]),
     );
 
     const adminToken = `borg_usr_${randomBytes(16).toString('hex')}`;

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import type { FastifyInstance } from 'fastify';
@@ -25,6 +24,7 @@ import { EventBus } from './events/event-bus.ts';
 import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
 import { type BlobStorage, DiskBlobStorage } from './files/blob-storage.ts';
 import { FileService } from './files/file-service.ts';
+import { ensurePrivateDir, ensurePrivateFile } from './files/private-paths.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
 import { JobActions } from './jobs/job-actions.ts';
@@ -98,7 +98,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     const createdSecrets = await bootstrapTokens(db, config);
 
     const disk = new DiskBlobStorage(storageDirOf(config));
-    await disk.init();
+    await disk.init(log);
     const storage = options.wrapStorage ? options.wrapStorage(disk) : disk;
 
     // One registry per mothership (not prom-client's global one): tests run several in one process.
@@ -142,7 +142,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       jobs: new JobActions(db, bus),
       queue,
       dispatcher,
-      sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds),
+      sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds, config.runnerApproval),
       files,
       artifacts: new ArtifactService(db, files),
       stats: new StatsService(db, config.heartbeatIntervalSeconds * MISSED_HEARTBEATS_BEFORE_OFFLINE),
@@ -238,13 +238,14 @@ async function openDatabase(
     return db;
   }
   const dataDir = resolve(config.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  await ensurePrivateDir(dataDir, log);
   const unlock = await lockDataDir(dataDir);
   cleanup.push(unlock);
   // Imported only here, so a mothership on PostgreSQL never holds PGlite's module in memory.
   const { PgliteDatabase } = await import('./db/pglite-database.ts');
   const db = await PgliteDatabase.open(join(dataDir, 'pglite'));
   cleanup.push(() => db.close());
+  await ensurePrivateDir(join(dataDir, 'pglite'), log);
   return db;
 }
 
@@ -254,6 +255,7 @@ async function openDatabase(
  */
 async function openSecrets(db: Database, config: MothershipConfig, log: Logger): Promise<SecretService> {
   const key = await loadSecretKey(config.secretKey, secretKeyFileOf(config));
+  if (!config.secretKey) await ensurePrivateFile(secretKeyFileOf(config), log);
   const previous = config.previousSecretKey
     ? [parseSecretKey(config.previousSecretKey, 'BORG_SECRET_KEY_PREVIOUS')]
     : [];

@@ -29,6 +29,8 @@ interface Context {
   victimTokenId: string;
   a: TestRunner;
   b: TestRunner;
+  /** A runner for the delete route alone. */
+  doomed: TestRunner;
 }
 
 interface RouteSpec {
@@ -80,6 +82,8 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/v1/runners/:id/tasks': { access: 'viewer', path: (c) => `/api/v1/runners/${c.a.id}/tasks` },
   'POST /api/v1/runners/:id/drain': { access: 'operator', path: (c) => `/api/v1/runners/${c.b.id}/drain` },
   'POST /api/v1/runners/:id/resume': { access: 'operator', path: (c) => `/api/v1/runners/${c.b.id}/resume` },
+  'POST /api/v1/runners/:id/approve': { access: 'operator', path: (c) => `/api/v1/runners/${c.b.id}/approve` },
+  'DELETE /api/v1/runners/:id': { access: 'operator', path: (c) => `/api/v1/runners/${c.doomed.id}` },
   'POST /api/v1/runners/:id/heartbeat': {
     access: 'runner',
     path: (c) => `/api/v1/runners/${c.a.id}/heartbeat`,
@@ -132,6 +136,8 @@ const KIND_ALLOWED: Record<Exclude<Access, 'public'>, string[]> = {
   operator: ['user'],
   admin: ['user'],
   runner: ['runner'],
+  // A runner token may register its own device again (runner-life-cycle.test.ts), never the
+  // new device these probes name: here it is refused like any other class.
   registration: ['registration'],
   'viewer-or-runner': ['user', 'runner'],
 };
@@ -186,6 +192,7 @@ describe('authentication and authorization of every route', () => {
     const { admin } = borg();
     c.a = await borg().registerRunner({ max_concurrent_tasks: 2 });
     c.b = await borg().registerRunner();
+    c.doomed = await borg().registerRunner();
     c.fileId = (await admin.uploadFile(new Blob(['input bytes']), 'in.txt')).id;
     await admin.createJob({ name: 'held', command: 'true', files: [{ file_id: c.fileId, path: 'in.txt' }] });
     const claimed = await c.a.client.nextTasks(c.a.id, { wait: 0, max: 1 });
@@ -272,6 +279,9 @@ describe('authentication and authorization of every route', () => {
       ['a viewer uploads a file', viewer, 'POST', 'POST /api/v1/files', 403],
       ['a viewer cancels a job', viewer, 'POST', 'POST /api/v1/jobs/:id/cancel', 403],
       ['a submitter drains a runner', submitter, 'POST', 'POST /api/v1/runners/:id/drain', 403],
+      ['a submitter deletes a runner', submitter, 'DELETE', 'DELETE /api/v1/runners/:id', 403],
+      ['a submitter approves a runner', submitter, 'POST', 'POST /api/v1/runners/:id/approve', 403],
+      ['a runner token registers a new device', c.a.token, 'POST', 'POST /api/v1/runners/register', 403],
       ['a submitter lists tokens', submitter, 'GET', 'GET /api/v1/tokens', 403],
       ['a submitter mints a token', submitter, 'POST', 'POST /api/v1/tokens', 403],
       ['an operator mints a token', operator, 'POST', 'POST /api/v1/tokens', 403],

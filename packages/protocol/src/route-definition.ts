@@ -21,7 +21,7 @@ export function roleAtLeast(held: Role, needed: Role): boolean {
  * - `public`: anyone (health checks only);
  * - a role (`viewer` … `admin`): a user token holding at least that role;
  * - `runner`: a runner token, and only for the runner named in `:id` under `/runners/:id`;
- * - `registration`: a registration token;
+ * - `registration`: a registration token, or a runner token re-registering its own device;
  * - `viewer-or-runner`: a viewer, or a runner for what it holds (the handler checks which).
  */
 export type Access = 'public' | Role | 'runner' | 'registration' | 'viewer-or-runner';

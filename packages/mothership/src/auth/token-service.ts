@@ -30,9 +30,12 @@ export class TokenService {
    * asked role (default submitter), never one above its creator's.
    */
   async create(request: z.output<typeof CreateTokenRequest>, creator: Principal): Promise<CreatedToken> {
-    const { name, kind, expires_in_seconds } = request;
+    const { name, kind, expires_in_seconds, max_uses, allowed_labels } = request;
     if (kind !== 'user' && request.role) {
       throw new BorgError('VALIDATION_FAILED', `role: only user tokens have a role, not ${kind} tokens`);
+    }
+    if (kind !== 'registration' && (max_uses !== undefined || allowed_labels !== undefined)) {
+      throw new BorgError('VALIDATION_FAILED', `max_uses and allowed_labels: only registration tokens have them`);
     }
     const role = kind === 'user' ? (request.role ?? 'submitter') : undefined;
     if (role && !roleAtLeast(creator.role ?? 'viewer', role)) {
@@ -44,6 +47,8 @@ export class TokenService {
       role,
       expiresInSeconds: expires_in_seconds,
       createdBy: creator.tokenId,
+      maxUses: max_uses,
+      allowedLabels: allowed_labels,
     });
     return { ...info, token };
   }

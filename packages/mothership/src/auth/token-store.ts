@@ -1,4 +1,4 @@
-import type { Role, TokenInfo } from '@borg/protocol';
+import type { AllowedLabels, Role, TokenInfo } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 import type { Principal } from './principal.ts';
@@ -15,6 +15,9 @@ interface TokenRow {
   last_used_at: Date | null;
   expires_at: Date | null;
   revoked_at: Date | null;
+  max_uses: number | null;
+  uses: number;
+  allowed_labels: AllowedLabels | null;
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -31,10 +34,14 @@ export function toTokenInfo(row: TokenRow): TokenInfo {
     last_used_at: iso(row.last_used_at),
     expires_at: iso(row.expires_at),
     revoked_at: iso(row.revoked_at),
+    max_uses: row.max_uses,
+    uses: row.uses,
+    allowed_labels: row.allowed_labels,
   };
 }
 
-const COLUMNS = 'id, kind, name, role, runner_id, created_by, created_at, last_used_at, expires_at, revoked_at';
+const COLUMNS =
+  'id, kind, name, role, runner_id, created_by, created_at, last_used_at, expires_at, revoked_at, max_uses, uses, allowed_labels';
 
 /** SQL for credentials. Only hashes go in and out of the database; plaintext exists once, at creation. */
 export const tokenStore = {
@@ -60,13 +67,17 @@ export const tokenStore = {
       runnerId?: string;
       createdBy?: string;
       plaintext?: string;
+      /** Registration tokens only. */
+      maxUses?: number;
+      allowedLabels?: AllowedLabels;
     },
   ): Promise<{ info: TokenInfo; token: string }> {
     const token = input.plaintext ?? generateToken(input.kind);
     const { rows } = await db.query<TokenRow>(
-      `INSERT INTO api_tokens (kind, name, role, token_hash, runner_id, created_by, expires_at)
+      `INSERT INTO api_tokens (kind, name, role, token_hash, runner_id, created_by, expires_at, max_uses, allowed_labels)
        VALUES ($1, $2, $3, $4, $5, $6,
-               CASE WHEN $7::integer IS NULL THEN NULL ELSE now() + make_interval(secs => $7::integer) END)
+               CASE WHEN $7::integer IS NULL THEN NULL ELSE now() + make_interval(secs => $7::integer) END,
+               $8, $9::jsonb)
        RETURNING ${COLUMNS}`,
       [
         input.kind,
@@ -76,6 +87,8 @@ export const tokenStore = {
         input.runnerId ?? null,
         input.createdBy ?? null,
         input.expiresInSeconds ?? null,
+        input.maxUses ?? null,
+        input.allowedLabels ? JSON.stringify(input.allowedLabels) : null,
       ],
     );
     return { info: toTokenInfo(rows[0]!), token };
@@ -114,18 +127,49 @@ export const tokenStore = {
     return rows[0] ? toTokenInfo(rows[0]) : null;
   },
 
+  /**
+   * Counts one registration against a registration token's `max_uses`, and returns the labels it
+   * allows (null: any); null when the token is used up, revoked or expired. The row lock orders
+   * registrations racing for the last use.
+   */
+  async useForRegistration(db: Queryable, tokenId: string): Promise<{ allowedLabels: AllowedLabels | null } | null> {
+    const { rows } = await db.query<{ allowed_labels: AllowedLabels | null }>(
+      `UPDATE api_tokens SET uses = uses + 1
+        WHERE id = $1 AND kind = 'registration' AND revoked_at IS NULL
+          AND (expires_at IS NULL OR expires_at > now()) AND (max_uses IS NULL OR uses < max_uses)
+        RETURNING allowed_labels`,
+      [tokenId],
+    );
+    return rows[0] ? { allowedLabels: rows[0].allowed_labels } : null;
+  },
+
+  /** The labels a registration token allows its runners (null: any, or no such token). */
+  async allowedLabelsOf(db: Queryable, tokenId: string): Promise<AllowedLabels | null> {
+    const { rows } = await db.query<{ allowed_labels: AllowedLabels | null }>(
+      'SELECT allowed_labels FROM api_tokens WHERE id = $1',
+      [tokenId],
+    );
+    return rows[0]?.allowed_labels ?? null;
+  },
+
+  /** Ends every token of a runner; returns their ids (for the caches to drop them). */
+  async revokeRunnerTokens(db: Queryable, runnerId: string): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>(
+      'UPDATE api_tokens SET revoked_at = now() WHERE runner_id = $1 AND revoked_at IS NULL RETURNING id',
+      [runnerId],
+    );
+    return rows.map((r) => r.id);
+  },
+
   /** Issues a runner's token, ending every earlier one: one live session per runner. */
   async replaceRunnerToken(
     db: Queryable,
     runnerId: string,
     runnerName: string,
   ): Promise<{ token: string; revokedIds: string[] }> {
-    const { rows } = await db.query<{ id: string }>(
-      `UPDATE api_tokens SET revoked_at = now() WHERE runner_id = $1 AND revoked_at IS NULL RETURNING id`,
-      [runnerId],
-    );
+    const revokedIds = await tokenStore.revokeRunnerTokens(db, runnerId);
     const { token } = await tokenStore.create(db, { kind: 'runner', name: `runner ${runnerName}`, runnerId });
-    return { token, revokedIds: rows.map((r) => r.id) };
+    return { token, revokedIds };
   },
 
   /** Which of these token ids are still valid (not revoked, not expired). */

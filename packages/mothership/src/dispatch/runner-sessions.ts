@@ -10,12 +10,14 @@ import type {
 } from '@borg/protocol';
 import type { z } from 'zod';
 
+import type { Principal } from '../auth/principal.ts';
 import { tokenStore } from '../auth/token-store.ts';
-import type { Database } from '../db/database.ts';
-import { notFound } from '../errors.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { BorgError, notFound } from '../errors.ts';
 import type { EventBus } from '../events/event-bus.ts';
 import { taskStore, toTask } from '../jobs/task-store.ts';
 import { keysetPage } from '../paging.ts';
+import { labelsBeyond } from '../runners/allowed-labels.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { Queue } from './queue.ts';
 
@@ -33,6 +35,8 @@ export class RunnerSessions {
     private readonly bus: EventBus,
     private readonly queue: Queue,
     private readonly heartbeatIntervalSeconds: number,
+    /** New runners wait for an operator's approval before they get work (BORG_RUNNER_APPROVAL). */
+    private readonly approvalRequired = false,
   ) {}
 
   /** Newest first, one keyset page at a time. */
@@ -62,10 +66,16 @@ export class RunnerSessions {
    * Registers a device, or re-registers a known one under the same id. A re-registration is a
    * new session: the old token stops working at once, and whatever the old session held is
    * lost (its process is gone) and retried while attempts remain (F7).
+   *
+   * Who may: a new device needs a registration token with a use left; a known one its own
+   * runner token or the registration token that first registered it; a deleted one nobody.
+   * The labels must stay within what that first registration token allows.
    */
-  async register(request: ValidRegistration): Promise<RegisterRunnerResponse> {
+  async register(request: ValidRegistration, principal: Principal): Promise<RegisterRunnerResponse> {
     const { id, existed, token, revokedIds, orphaned } = await this.db.transaction(async (tx) => {
-      const { id, existed } = await runnerStore.upsert(tx, {
+      const known = await runnerStore.lockByDevice(tx, request.device_id);
+      const registeredWith = await this.authorizeRegistration(tx, request, principal, known);
+      const upserted = await runnerStore.upsert(tx, {
         device_id: request.device_id,
         name: request.name,
         hostname: request.hostname,
@@ -75,7 +85,14 @@ export class RunnerSessions {
         max_concurrent_tasks: request.max_concurrent_tasks,
         labels: request.labels,
         resources: request.resources,
+        registered_with: registeredWith,
+        approved: !this.approvalRequired,
       });
+      // Another registration of this new device committed between our lock and insert.
+      if (!upserted || upserted.existed !== (known !== null)) {
+        throw new BorgError('CONFLICT', `device ${request.device_id} was registered at the same time; try again`);
+      }
+      const { id, existed } = upserted;
       const { token, revokedIds } = await tokenStore.replaceRunnerToken(tx, id, request.name);
       const orphaned = existed ? await taskStore.heldByRunner(tx, id) : [];
       return { id, existed, token, revokedIds, orphaned };
@@ -131,6 +148,39 @@ export class RunnerSessions {
     };
   }
 
+  /** Lets a runner waiting for approval take work. Approving an approved runner changes nothing. */
+  async approve(runnerId: string): Promise<Runner> {
+    if (!(await runnerStore.approve(this.db, runnerId))) throw notFound('runner', runnerId);
+    const runner = await this.publish(runnerId);
+    this.bus.publish({ type: 'tasks.available', count: runner.max_concurrent_tasks, labels: null });
+    return runner;
+  }
+
+  /**
+   * Deletes a runner: its tokens stop working at once on every replica, it leaves every list,
+   * its device may not register again, and the tasks it held are lost and retried elsewhere.
+   * Returns the runner as it was.
+   */
+  async delete(runnerId: string): Promise<Runner> {
+    const { runner, revokedIds, held } = await this.db.transaction(async (tx) => {
+      const runner = await runnerStore.get(tx, runnerId);
+      if (!runner || !(await runnerStore.markDeleted(tx, runnerId))) throw notFound('runner', runnerId);
+      const revokedIds = await tokenStore.revokeRunnerTokens(tx, runnerId);
+      return { runner, revokedIds, held: await taskStore.heldByRunner(tx, runnerId) };
+    });
+    for (const tokenId of revokedIds) this.bus.publish({ type: 'token.revoked', token_id: tokenId });
+    for (const task of held) {
+      await this.queue.endTaskByServer(task.id, {
+        status: 'lost',
+        reason: 'runner_deleted',
+        error: 'an operator deleted the runner that held this attempt',
+      });
+    }
+    const gone: Runner = { ...runner, status: 'offline', active_tasks: 0 };
+    this.bus.publish({ type: 'runner.updated', runner: gone });
+    return gone;
+  }
+
   async setDraining(runnerId: string, draining: boolean): Promise<Runner> {
     if (!(await runnerStore.setDraining(this.db, runnerId, draining))) throw notFound('runner', runnerId);
     const runner = await this.publish(runnerId);
@@ -157,6 +207,59 @@ export class RunnerSessions {
         error: 'the runner no longer reports this attempt as running',
       });
     }
+  }
+
+  /**
+   * Checks that this principal may register this device with these labels, spending one use of
+   * a registration token on a new device. Returns the registration token the runner answers to.
+   */
+  private async authorizeRegistration(
+    tx: Queryable,
+    request: ValidRegistration,
+    principal: Principal,
+    known: { id: string; registered_with: string | null; deleted: boolean } | null,
+  ): Promise<string | null> {
+    if (known?.deleted) {
+      throw new BorgError(
+        'FORBIDDEN',
+        `the runner of device ${request.device_id} was deleted; a new state directory registers the machine as a new runner`,
+      );
+    }
+    let registeredWith: string | null;
+    if (known) {
+      const ownToken = principal.kind === 'runner' && principal.runnerId === known.id;
+      // Runners registered before registration tokens were tracked answer to any of them.
+      const firstToken =
+        principal.kind === 'registration' &&
+        (known.registered_with === null || known.registered_with === principal.tokenId);
+      if (!ownToken && !firstToken) {
+        throw new BorgError(
+          'FORBIDDEN',
+          `device ${request.device_id} is registered already: register it again with its runner token or the registration token that first registered it`,
+        );
+      }
+      registeredWith = known.registered_with ?? (principal.kind === 'registration' ? principal.tokenId : null);
+    } else {
+      if (principal.kind !== 'registration') {
+        throw new BorgError('FORBIDDEN', 'a new device registers with a registration token');
+      }
+      if (!(await tokenStore.useForRegistration(tx, principal.tokenId))) {
+        throw new BorgError(
+          'FORBIDDEN',
+          'this registration token has registered as many runners as its max_uses allows',
+        );
+      }
+      registeredWith = principal.tokenId;
+    }
+    const allowed = registeredWith ? await tokenStore.allowedLabelsOf(tx, registeredWith) : null;
+    const beyond = labelsBeyond(request.labels, allowed);
+    if (beyond.length > 0) {
+      throw new BorgError(
+        'FORBIDDEN',
+        `the registration token does not allow the labels ${beyond.join(', ')} (allowed: ${JSON.stringify(allowed)})`,
+      );
+    }
+    return registeredWith;
   }
 
   private async publish(runnerId: string): Promise<Runner> {

@@ -23,16 +23,18 @@ const NEEDED_KIND: Record<Exclude<Access, 'public'>, string> = {
   operator: 'user',
   admin: 'user',
   runner: 'runner',
-  registration: 'registration',
+  registration: 'registration (or its own runner)',
   'viewer-or-runner': 'user or runner',
 };
 
 /** Why a principal may not call a route of this access, or null when it may. */
 function refusal(access: Exclude<Access, 'public'>, principal: Principal): string | null {
   const allowed =
-    access === 'runner' || access === 'registration'
-      ? principal.kind === access
-      : principal.kind === 'user' || (access === 'viewer-or-runner' && principal.kind === 'runner');
+    access === 'runner'
+      ? principal.kind === 'runner'
+      : access === 'registration'
+        ? principal.kind === 'registration' || principal.kind === 'runner'
+        : principal.kind === 'user' || (access === 'viewer-or-runner' && principal.kind === 'runner');
   if (!allowed) {
     return `a ${principal.kind} token cannot be used here; this route needs a ${NEEDED_KIND[access]} token`;
   }

@@ -12,6 +12,7 @@ interface RunnerRow {
   version: string | null;
   status: 'online' | 'offline';
   draining: boolean;
+  approved_at: Date | null;
   max_concurrent_tasks: number;
   active_tasks: number;
   labels: Record<string, string>;
@@ -38,6 +39,7 @@ export function toRunner(row: RunnerRow): Runner {
     version: row.version,
     status: apiStatus(row),
     draining: row.draining,
+    approved: row.approved_at !== null,
     max_concurrent_tasks: row.max_concurrent_tasks,
     active_tasks: row.active_tasks,
     labels: row.labels,
@@ -49,12 +51,14 @@ export function toRunner(row: RunnerRow): Runner {
 
 // active_tasks is counted from the tasks themselves rather than stored, so it cannot drift
 // from the truth (invariant I7); the partial index tasks_runner_live_idx makes it cheap.
+// Deleted runners are in no answer: every caller adds its condition to this WHERE.
 const SELECT_RUNNER = `
-  SELECT r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining,
+  SELECT r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining, r.approved_at,
          r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
          (SELECT count(*)::integer FROM tasks t
            WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks
-    FROM runners r`;
+    FROM runners r
+   WHERE r.deleted_at IS NULL`;
 
 export interface RunnerRegistration {
   device_id: string;
@@ -66,12 +70,16 @@ export interface RunnerRegistration {
   max_concurrent_tasks: number;
   labels: Record<string, string>;
   resources: Record<string, unknown>;
+  /** The registration token that registered the device first; kept on later registrations. */
+  registered_with: string | null;
+  /** False when the runner must wait for an operator's approval; kept on later registrations. */
+  approved: boolean;
 }
 
 /** SQL for runners. It knows nothing of jobs or tasks beyond counting a runner's live ones. */
 export const runnerStore = {
   async get(db: Queryable, id: string): Promise<Runner | null> {
-    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} WHERE r.id = $1`, [id]);
+    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} AND r.id = $1`, [id]);
     return rows[0] ? toRunner(rows[0]) : null;
   },
 
@@ -83,7 +91,7 @@ export const runnerStore = {
     const { rows } = await db.query<{ labels: Record<string, string>; claimable: boolean }>(
       `SELECT r.labels,
               EXISTS (SELECT 1 FROM tasks t WHERE t.status = 'pending' AND t.available_at <= now()) AS claimable
-         FROM runners r WHERE r.id = $1`,
+         FROM runners r WHERE r.id = $1 AND r.deleted_at IS NULL`,
       [id],
     );
     return rows[0] ?? null;
@@ -91,7 +99,7 @@ export const runnerStore = {
 
   async getMany(db: Queryable, ids: readonly string[]): Promise<Runner[]> {
     if (ids.length === 0) return [];
-    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} WHERE r.id = ANY($1::uuid[])`, [ids]);
+    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} AND r.id = ANY($1::uuid[])`, [ids]);
     return rows.map(toRunner);
   },
 
@@ -104,7 +112,7 @@ export const runnerStore = {
     let where = '';
     if (after) {
       params.push(after.createdAt, after.id);
-      where = "WHERE (date_trunc('milliseconds', r.created_at), r.id) < ($2::timestamptz, $3::uuid)";
+      where = "AND (date_trunc('milliseconds', r.created_at), r.id) < ($2::timestamptz, $3::uuid)";
     }
     const { rows } = await db.query<RunnerRow>(
       `${SELECT_RUNNER} ${where} ORDER BY date_trunc('milliseconds', r.created_at) DESC, r.id DESC LIMIT $1`,
@@ -117,16 +125,18 @@ export const runnerStore = {
    * Creates the runner for a new device or refreshes a known one (same id). Returns whether the
    * device was known, so the caller can end the previous session's tasks.
    */
-  async upsert(db: Queryable, reg: RunnerRegistration): Promise<{ id: string; existed: boolean }> {
+  async upsert(db: Queryable, reg: RunnerRegistration): Promise<{ id: string; existed: boolean } | null> {
     const { rows } = await db.query<{ id: string; existed: boolean }>(
       `INSERT INTO runners (device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources,
-                            status, last_heartbeat)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 'online', now())
+                            status, last_heartbeat, registered_with, approved_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 'online', now(), $10,
+               CASE WHEN $11::boolean THEN now() END)
        ON CONFLICT (device_id) DO UPDATE SET
          name = EXCLUDED.name, hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
          version = EXCLUDED.version, max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
          labels = EXCLUDED.labels, resources = EXCLUDED.resources,
          status = 'online', last_heartbeat = now(), updated_at = now()
+         WHERE runners.deleted_at IS NULL
        RETURNING id, (xmax <> 0) AS existed`,
       [
         reg.device_id,
@@ -138,9 +148,42 @@ export const runnerStore = {
         reg.max_concurrent_tasks,
         JSON.stringify(reg.labels),
         JSON.stringify(reg.resources),
+        reg.registered_with,
+        reg.approved,
       ],
     );
-    return rows[0]!;
+    return rows[0] ?? null;
+  },
+
+  /** The device's runner, deleted or not, locked until the registration that asks commits. */
+  async lockByDevice(
+    db: Queryable,
+    deviceId: string,
+  ): Promise<{ id: string; registered_with: string | null; deleted: boolean } | null> {
+    const { rows } = await db.query<{ id: string; registered_with: string | null; deleted: boolean }>(
+      `SELECT id, registered_with, deleted_at IS NOT NULL AS deleted FROM runners WHERE device_id = $1 FOR UPDATE`,
+      [deviceId],
+    );
+    return rows[0] ?? null;
+  },
+
+  /** Lets a runner waiting for approval take work; false for an unknown or deleted runner. */
+  async approve(db: Queryable, id: string): Promise<boolean> {
+    const { rowCount } = await db.query(
+      'UPDATE runners SET approved_at = coalesce(approved_at, now()), updated_at = now() WHERE id = $1 AND deleted_at IS NULL',
+      [id],
+    );
+    return rowCount > 0;
+  },
+
+  /** Marks a runner deleted (and offline, so nothing claims for it); false when it was unknown or gone. */
+  async markDeleted(db: Queryable, id: string): Promise<boolean> {
+    const { rowCount } = await db.query(
+      `UPDATE runners SET deleted_at = now(), status = 'offline', updated_at = now()
+        WHERE id = $1 AND deleted_at IS NULL`,
+      [id],
+    );
+    return rowCount > 0;
   },
 
   /**
@@ -156,9 +199,9 @@ export const runnerStore = {
       `UPDATE runners r SET last_heartbeat = now(), status = 'online', updated_at = now(),
               resources = coalesce($2::jsonb, r.resources)
          FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
-        WHERE r.id = $1
+        WHERE r.id = $1 AND r.deleted_at IS NULL
         RETURNING old.old_status = 'offline' AS was_offline,
-                  r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining,
+                  r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining, r.approved_at,
                   r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
                   (SELECT count(*)::integer FROM tasks t
                     WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks`,
@@ -169,10 +212,10 @@ export const runnerStore = {
   },
 
   async setDraining(db: Queryable, id: string, draining: boolean): Promise<boolean> {
-    const { rowCount } = await db.query('UPDATE runners SET draining = $2, updated_at = now() WHERE id = $1', [
-      id,
-      draining,
-    ]);
+    const { rowCount } = await db.query(
+      'UPDATE runners SET draining = $2, updated_at = now() WHERE id = $1 AND deleted_at IS NULL',
+      [id, draining],
+    );
     return rowCount > 0;
   },
 
@@ -195,7 +238,7 @@ export const runnerStore = {
                      THEN 'busy'
                    ELSE 'online' END AS status,
               count(*)::integer AS n
-         FROM runners r GROUP BY 1`,
+         FROM runners r WHERE r.deleted_at IS NULL GROUP BY 1`,
     );
     const counts: Record<RunnerStatus, number> = { online: 0, busy: 0, draining: 0, offline: 0 };
     for (const row of rows) counts[row.status] = row.n;

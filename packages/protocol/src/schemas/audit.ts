@@ -17,6 +17,8 @@ export const AUDIT_ACTIONS = [
   'runner.register',
   'runner.drain',
   'runner.resume',
+  'runner.approve',
+  'runner.delete',
   'file.upload',
   'file.download',
   'token.create',

@@ -57,6 +57,8 @@ export const Runner = z.object({
   version: z.string().nullable(),
   status: RunnerStatus,
   draining: z.boolean(),
+  /** False while the runner waits for an operator's approval (BORG_RUNNER_APPROVAL): it gets no work. */
+  approved: z.boolean(),
   max_concurrent_tasks: z.number().int(),
   active_tasks: z.number().int(),
   labels: z.record(z.string(), z.string()),
@@ -109,6 +111,15 @@ export const NextTasksQuery = z.strictObject({
   wait: z.coerce.number().int().min(0).max(120).default(0),
   /** Tasks wanted; the server also caps it at the runner's free capacity. 0 only listens for cancels. */
   max: z.coerce.number().int().min(0).max(256).default(1),
+  /**
+   * Only tasks of these job types (comma-separated, or the parameter repeated; default every
+   * type): a solder that does not run some types leaves them in the queue for others.
+   */
+  job_types: z
+    .union([z.string().max(100), z.array(z.string().max(20)).max(10)])
+    .transform((value) => (typeof value === 'string' ? value.split(',') : value))
+    .pipe(z.array(JobType).min(1))
+    .optional(),
 });
 
 /** A claimed task with everything the solder needs to run it. */
@@ -122,6 +133,8 @@ export const ClaimedTask = z.object({
   type: JobType,
   command: z.union([z.string(), z.array(z.string())]),
   image: z.string().nullable(),
+  /** A container task's `--user` (`uid` or `uid:gid`), when its job asks for one. */
+  user: z.string().nullable().optional(),
   /** The job's env plus BORG_JOB_ID, BORG_TASK_ID, BORG_TASK_INDEX and BORG_ATTEMPT. */
   env: Env,
   /**

@@ -8,7 +8,16 @@ export function runnerHandlers({
   dispatcher,
   authenticator,
 }: Services): Handlers<
-  'listRunners' | 'getRunner' | 'runnerTasks' | 'drainRunner' | 'resumeRunner' | 'register' | 'heartbeat' | 'nextTasks'
+  | 'listRunners'
+  | 'getRunner'
+  | 'runnerTasks'
+  | 'drainRunner'
+  | 'resumeRunner'
+  | 'approveRunner'
+  | 'deleteRunner'
+  | 'register'
+  | 'heartbeat'
+  | 'nextTasks'
 > {
   return {
     listRunners: async (request) => sessions.list(request.query),
@@ -16,6 +25,8 @@ export function runnerHandlers({
     runnerTasks: async (request) => ({ items: await sessions.heldTasks(request.params.id) }),
     drainRunner: async (request) => sessions.setDraining(request.params.id, true),
     resumeRunner: async (request) => sessions.setDraining(request.params.id, false),
+    approveRunner: async (request) => sessions.approve(request.params.id),
+    deleteRunner: async (request) => sessions.delete(request.params.id),
 
     register: async (request) => {
       if (!request.principal) {
@@ -26,7 +37,7 @@ export function runnerHandlers({
           throw new BorgError('FORBIDDEN', 'registration needs a registration token');
         request.principal = principal;
       }
-      return sessions.register(request.body);
+      return sessions.register(request.body, request.principal);
     },
     heartbeat: async (request) => sessions.heartbeat(request.params.id, request.body),
     nextTasks: async (request, reply) => {

@@ -95,7 +95,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     const applied = await migrate(db, migrations);
     if (applied.length > 0) log.info({ applied }, 'database migrated');
 
-    const createdSecrets = await bootstrapTokens(db, config);
+    const createdSecrets = await bootstrapTokens(db, config, log);
 
     const disk = new DiskBlobStorage(storageDirOf(config));
     await disk.init(log);
@@ -271,17 +271,24 @@ async function openSecrets(db: Database, config: MothershipConfig, log: Logger):
 /**
  * First start: with no user token in the database, create an admin token (or accept
  * BORG_ADMIN_TOKEN) and likewise a registration token. Generated ones are returned to be
- * printed once; only their hashes are stored.
+ * printed once; only their hashes are stored. A changed BORG_ADMIN_TOKEN or
+ * BORG_REGISTRATION_TOKEN revokes the value it replaces.
  */
-async function bootstrapTokens(db: Database, config: MothershipConfig): Promise<CreatedSecrets> {
+async function bootstrapTokens(db: Database, config: MothershipConfig, log: Logger): Promise<CreatedSecrets> {
   const created: CreatedSecrets = {};
+  const fromEnvironment = async (kind: 'user' | 'registration', variable: string, value: string) => {
+    const name = kind === 'user' ? `admin (${variable})` : `registration (${variable})`;
+    const { revoked, replaced } = await tokenStore.ensure(db, kind, name, value, kind === 'user' ? 'admin' : undefined);
+    if (replaced > 0) log.info(`${variable} changed: the previous value is revoked`);
+    if (revoked) log.warn(`${variable} holds a token that was revoked: it is refused; set a new value`);
+  };
   if (config.adminToken) {
-    await tokenStore.ensure(db, 'user', 'admin (BORG_ADMIN_TOKEN)', config.adminToken, 'admin');
+    await fromEnvironment('user', 'BORG_ADMIN_TOKEN', config.adminToken);
   } else if ((await tokenStore.countActive(db, 'user')) === 0) {
     created.adminToken = (await tokenStore.create(db, { kind: 'user', name: 'admin', role: 'admin' })).token;
   }
   if (config.registrationToken) {
-    await tokenStore.ensure(db, 'registration', 'registration (BORG_REGISTRATION_TOKEN)', config.registrationToken);
+    await fromEnvironment('registration', 'BORG_REGISTRATION_TOKEN', config.registrationToken);
   } else if ((await tokenStore.countActive(db, 'registration')) === 0) {
     created.registrationToken = (await tokenStore.create(db, { kind: 'registration', name: 'default' })).token;
   }

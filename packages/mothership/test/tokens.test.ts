@@ -1,10 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 
 import type { TokenInfo } from '@borg/protocol';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it } from 'vitest';
 
-import { rawRequest, useTestMothership } from '../../../test/test-mothership.ts';
+import { rawRequest, TestMothership, useTestMothership } from '../../../test/test-mothership.ts';
 import { servedRoutes } from './served-routes.ts';
 
 /**
@@ -132,6 +132,37 @@ describe('API tokens', () => {
     ]);
     await expect(borg().admin.revokeToken(rows[0]!.id)).rejects.toMatchObject({ status: 404 });
     await expect(runner.client.heartbeat(runner.id, {})).resolves.toMatchObject({ ok: true });
+  });
+});
+
+describe('tokens from the environment', () => {
+  it('are revoked when BORG_ADMIN_TOKEN or BORG_REGISTRATION_TOKEN changes, and only those', async () => {
+    const borg = await TestMothership.start();
+    try {
+      const oldAdmin = borg.client(borg.adminToken);
+      const oldRegistration = borg.client(borg.registrationToken);
+      const minted = await oldAdmin.createToken({ name: 'made by the old admin token' });
+      const newAdmin = `rotated-admin-${randomBytes(16).toString('hex')}`;
+      const newRegistration = `rotated-registration-${randomBytes(16).toString('hex')}`;
+
+      await borg.restart({ config: { adminToken: newAdmin, registrationToken: newRegistration } });
+      await expect(oldAdmin.whoami()).rejects.toMatchObject({ status: 401 });
+      await expect(oldRegistration.register({ device_id: randomUUID(), name: 'late' })).rejects.toMatchObject({
+        status: 401,
+      });
+      await expect(borg.client(newAdmin).whoami()).resolves.toMatchObject({ role: 'admin' });
+      await expect(
+        borg.client(newRegistration).register({ device_id: randomUUID(), name: 'on time' }),
+      ).resolves.toMatchObject({ token: expect.any(String) });
+      // Tokens made through the API are the admin's to revoke, not the environment's.
+      await expect(borg.client(minted.token).whoami()).resolves.toMatchObject({ name: minted.name });
+
+      // The same value again changes nothing.
+      await borg.restart();
+      await expect(borg.client(newAdmin).whoami()).resolves.toMatchObject({ role: 'admin' });
+    } finally {
+      await borg.close();
+    }
   });
 });
 

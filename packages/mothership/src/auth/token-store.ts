@@ -94,13 +94,34 @@ export const tokenStore = {
     return { info: toTokenInfo(rows[0]!), token };
   },
 
-  /** Makes a token given in the environment valid (idempotent across restarts). */
-  async ensure(db: Queryable, kind: TokenKind, name: string, plaintext: string, role?: Role): Promise<void> {
+  /**
+   * Makes a token given in the environment valid (idempotent across restarts), and revokes the
+   * one an earlier start was given under the same name: changing the variable retires the old
+   * value. Says whether this value had been revoked (it then stays so) and how many it replaced.
+   */
+  async ensure(
+    db: Queryable,
+    kind: TokenKind,
+    name: string,
+    plaintext: string,
+    role?: Role,
+  ): Promise<{ revoked: boolean; replaced: number }> {
+    const hash = hashToken(plaintext);
     await db.query(
       `INSERT INTO api_tokens (kind, name, role, token_hash) VALUES ($1, $2, $3, $4)
        ON CONFLICT (token_hash) DO NOTHING`,
-      [kind, name, role ?? null, hashToken(plaintext)],
+      [kind, name, role ?? null, hash],
     );
+    const replaced = await db.query(
+      `UPDATE api_tokens SET revoked_at = now()
+        WHERE kind = $1 AND name = $2 AND created_by IS NULL AND token_hash <> $3 AND revoked_at IS NULL`,
+      [kind, name, hash],
+    );
+    const { rows } = await db.query<{ revoked: boolean }>(
+      'SELECT revoked_at IS NOT NULL AS revoked FROM api_tokens WHERE token_hash = $1',
+      [hash],
+    );
+    return { revoked: rows[0]?.revoked ?? false, replaced: replaced.rowCount };
   },
 
   async countActive(db: Queryable, kind: TokenKind): Promise<number> {

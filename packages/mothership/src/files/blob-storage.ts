@@ -6,6 +6,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { BorgError } from '../errors.ts';
+import { ensurePrivateDir, type PathWarnings, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-paths.ts';
 
 export interface StoredBlob {
   size: number;
@@ -39,10 +40,12 @@ const STALE_TMP_MS = 15 * 60_000;
 export class DiskBlobStorage implements BlobStorage {
   constructor(private readonly root: string) {}
 
-  async init(): Promise<void> {
+  /** Creates the directories (0700; existing ones opened to others are tightened) and sweeps tmp/. */
+  async init(warnings?: PathWarnings): Promise<void> {
     const tmp = join(this.root, 'tmp');
-    await mkdir(tmp, { recursive: true });
-    await mkdir(join(this.root, 'blobs'), { recursive: true });
+    await ensurePrivateDir(this.root, warnings);
+    await ensurePrivateDir(tmp, warnings);
+    await ensurePrivateDir(join(this.root, 'blobs'), warnings);
     for (const name of await readdir(tmp)) {
       const path = join(tmp, name);
       const info = await stat(path).catch(() => null); // another replica may have just renamed it
@@ -75,7 +78,7 @@ export class DiskBlobStorage implements BlobStorage {
       },
     });
     try {
-      await pipeline(source, meter, createWriteStream(tmp));
+      await pipeline(source, meter, createWriteStream(tmp, { mode: PRIVATE_FILE_MODE }));
       // A truncated upload (the multipart parser hit its own limit) is an error, never a short file.
       if ((source as { truncated?: boolean }).truncated) {
         throw new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, {
@@ -85,7 +88,7 @@ export class DiskBlobStorage implements BlobStorage {
       const handle = await open(tmp, 'r');
       await handle.sync().finally(() => handle.close());
       const target = this.pathOf(key);
-      await mkdir(dirname(target), { recursive: true });
+      await mkdir(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
       await rename(tmp, target);
       return { size, sha256: hash.digest('hex') };
     } catch (error) {

@@ -30,6 +30,7 @@ const STATUS_PAINT: Record<string, Paint> = {
   cancelled: 'yellow',
   paused: 'yellow',
   draining: 'yellow',
+  'awaiting approval': 'yellow',
   running: 'cyan',
   busy: 'cyan',
   assigned: 'blue',

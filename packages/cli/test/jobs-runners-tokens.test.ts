@@ -92,6 +92,54 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
     expect((JSON.parse(drained.stdout) as Runner[])[0]!.draining).toBe(true);
     const resumed = await borg(['runners', 'resume', runner.id], { env: env() });
     expect(resumed.stdout).toBe(`runner ${runner.id} (gpu-box): online\n`);
+
+    const deleted = await borg(['runners', 'delete', runner.id], { env: env() });
+    expect(deleted.stdout).toBe(`runner ${runner.id} (gpu-box): offline\n`);
+    expect((await borg(['runners', 'list'], { env: env() })).stdout).not.toContain(runner.id);
+    const again = await borg(['runners', 'delete', runner.id], { env: env() });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain(`runner ${runner.id} does not exist`);
+  });
+
+  it('tokens create --kind registration takes --max-uses and --allow-label, and the mothership holds runners to them', async () => {
+    const created = await borg(
+      [
+        'tokens',
+        'create',
+        'cpu pool',
+        '--kind',
+        'registration',
+        '--max-uses',
+        '3',
+        '--allow-label',
+        'pool=cpu',
+        '--allow-label',
+        'zone=a',
+        '--allow-label',
+        'zone=b',
+        '-o',
+        'json',
+      ],
+      { env: env() },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const token = JSON.parse(created.stdout) as TokenInfo & { token: string };
+    expect(token).toMatchObject({
+      kind: 'registration',
+      max_uses: 3,
+      allowed_labels: { pool: 'cpu', zone: ['a', 'b'] },
+    });
+    const list = await borg(['tokens', 'list'], { env: env() });
+    expect(list.stdout).toMatch(/cpu pool\s+registration\s+-\s+0\/3\s+pool=cpu,zone=a\|b/);
+    const gpu = mothership()
+      .client(token.token)
+      .register({ device_id: 'cli-gpu', name: 'gpu', labels: { pool: 'gpu' } });
+    await expect(gpu).rejects.toMatchObject({ status: 403 });
+    const bad = await borg(['tokens', 'create', 'x', '--kind', 'registration', '--allow-label', 'pool'], {
+      env: env(),
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--allow-label "pool" is not KEY=VALUE');
   });
 
   it('tokens create prints the token once; it works until tokens revoke', async () => {

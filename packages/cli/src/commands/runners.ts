@@ -15,7 +15,19 @@ export function runnersCommand(): Command {
         c.drainRunner(id),
       ),
     )
-    .addCommand(controlCommand('resume', 'Let drained runners take tasks again', (c, id) => c.resumeRunner(id)));
+    .addCommand(controlCommand('resume', 'Let drained runners take tasks again', (c, id) => c.resumeRunner(id)))
+    .addCommand(
+      controlCommand('approve', 'Approve runners waiting for approval (BORG_RUNNER_APPROVAL)', (c, id) =>
+        c.approveRunner(id),
+      ),
+    )
+    .addCommand(
+      controlCommand(
+        'delete',
+        'Delete runners: their tokens stop working, their tasks are retried elsewhere, their machines may not register again',
+        (c, id) => c.deleteRunner(id),
+      ),
+    );
 }
 
 function listCommand(): Command {
@@ -54,7 +66,7 @@ function showCommand(): Command {
         out.fields([
           ['id', runner.id],
           ['name', runner.name],
-          ['status', runner.status + (runner.draining ? ' (draining)' : '')],
+          ['status', runnerState(runner)],
           ['host', `${runner.hostname} (${runner.os}/${runner.arch})`],
           ['version', runner.version ?? '-'],
           ['tasks', `${runner.active_tasks} of ${runner.max_concurrent_tasks}`],
@@ -84,9 +96,7 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
           const runner = await call(client, id);
           done.push(runner);
           if (!out.json) {
-            out.print(
-              `runner ${runner.id} (${out.cell(runner.name)}): ${out.status(runner.draining ? 'draining' : runner.status)}`,
-            );
+            out.print(`runner ${runner.id} (${out.cell(runner.name)}): ${out.status(runnerState(runner))}`);
           }
         }
         if (out.json) out.printJson(done);
@@ -114,8 +124,8 @@ function printRunnerTable(out: Output, runners: Runner[]): void {
       { header: 'NAME', value: (r) => r.name },
       {
         header: 'STATUS',
-        value: (r) => (r.draining ? 'draining' : r.status),
-        paint: (r) => statusPaint(r.draining ? 'draining' : r.status),
+        value: runnerState,
+        paint: (r) => statusPaint(runnerState(r)),
       },
       { header: 'TASKS', value: (r) => `${r.active_tasks}/${r.max_concurrent_tasks}` },
       { header: 'HEARTBEAT', value: (r) => ago(r.last_heartbeat, now) },
@@ -123,4 +133,10 @@ function printRunnerTable(out: Output, runners: Runner[]): void {
     ],
     'no runners: start one with `borg solder --mothership URL --registration-token …`',
   );
+}
+
+/** What a runner is doing, in one word: waiting for approval comes before any other state. */
+function runnerState(runner: Runner): string {
+  if (!runner.approved) return 'awaiting approval';
+  return runner.draining ? 'draining' : runner.status;
 }

@@ -1,8 +1,9 @@
-import { type Role, ROLES } from '@borg/protocol';
+import { type AllowedLabels, type Role, ROLES } from '@borg/protocol';
 import { Command, Option } from 'commander';
 
+import { usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
-import { durationSeconds } from '../flag-values.ts';
+import { collect, durationSeconds, integer } from '../flag-values.ts';
 import { ago } from '../output.ts';
 
 export function tokensCommand(): Command {
@@ -29,12 +30,20 @@ function createCommand(): Command {
       ).choices([...ROLES]),
     )
     .option('--expires <duration>', 'valid for this long, e.g. 30d, 12h (default: until revoked)')
+    .option('--max-uses <n>', 'registration tokens: register at most this many runners (default: no limit)')
+    .option(
+      '--allow-label <key=value>',
+      'registration tokens: a label its runners may carry (repeat; a key twice allows both values, value * any); ' +
+        'without it, any labels',
+      collect,
+    )
     .addHelpText(
       'after',
       examples([
         'borg tokens create ci --expires 90d           a submitter (the default role)',
         'borg tokens create wallboard --role viewer',
         'borg tokens create "gpu solders" --kind registration',
+        'borg tokens create "cpu pool" --kind registration --max-uses 10 --allow-label pool=cpu --allow-label zone=*',
         'TOKEN=$(borg tokens create ci)     the token alone on stdout',
       ]),
     )
@@ -43,7 +52,13 @@ function createCommand(): Command {
         async (
           { out, connect },
           name: string,
-          flags: { kind: 'user' | 'registration'; role?: Role; expires?: string },
+          flags: {
+            kind: 'user' | 'registration';
+            role?: Role;
+            expires?: string;
+            maxUses?: string;
+            allowLabel?: string[];
+          },
         ) => {
           const { client } = await connect();
           const created = await client.createToken({
@@ -51,6 +66,8 @@ function createCommand(): Command {
             kind: flags.kind,
             role: flags.role,
             expires_in_seconds: durationSeconds(flags.expires, '--expires'),
+            max_uses: integer(flags.maxUses, '--max-uses', 1, 1_000_000),
+            allowed_labels: allowedLabels(flags.allowLabel),
           });
           if (out.json) return out.printJson(created);
           out.print(created.token);
@@ -59,6 +76,20 @@ function createCommand(): Command {
         },
       ),
     );
+}
+
+/** Repeated `--allow-label k=v` into allowed labels: a key given twice allows each value. */
+function allowedLabels(pairs: string[] | undefined): AllowedLabels | undefined {
+  if (!pairs || pairs.length === 0) return undefined;
+  const allowed: Record<string, string[]> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw usageError(`--allow-label "${pair}" is not KEY=VALUE`, 'e.g. --allow-label pool=cpu');
+    (allowed[pair.slice(0, eq)] ??= []).push(pair.slice(eq + 1));
+  }
+  return Object.fromEntries(
+    Object.entries(allowed).map(([key, values]) => [key, values.length === 1 ? values[0]! : values]),
+  );
 }
 
 function listCommand(): Command {
@@ -79,6 +110,8 @@ function listCommand(): Command {
           { header: 'NAME', value: (t) => t.name },
           { header: 'KIND', value: (t) => t.kind },
           { header: 'ROLE', value: (t) => t.role ?? '-' },
+          { header: 'USES', value: (t) => (t.kind !== 'registration' ? '-' : `${t.uses}/${t.max_uses ?? '∞'}`) },
+          { header: 'ALLOWED LABELS', value: (t) => (t.allowed_labels ? allowedLabelsText(t.allowed_labels) : '-') },
           { header: 'CREATED', value: (t) => ago(t.created_at, now) },
           { header: 'LAST USED', value: (t) => ago(t.last_used_at, now) },
           { header: 'EXPIRES', value: (t) => t.expires_at?.slice(0, 19).replace('T', ' ') ?? '-' },
@@ -109,4 +142,10 @@ function revokeCommand(): Command {
         if (out.json) out.printJson(revoked);
       }),
     );
+}
+
+function allowedLabelsText(allowed: AllowedLabels): string {
+  return Object.entries(allowed)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : value.join('|')}`)
+    .join(',');
 }

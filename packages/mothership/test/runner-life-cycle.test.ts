@@ -50,12 +50,13 @@ describe('registration tokens', () => {
     await expect(
       client.register(registration({ pool: 'cpu', zone: 'b', team: 'render', os: 'linux', arch: 'x64', gpu: 'false' })),
     ).resolves.toMatchObject({ runner: { labels: { pool: 'cpu' } } });
-    for (const labels of [
+    const refused: Array<Record<string, string>> = [
       { pool: 'gpu' },
       { pool: 'cpu', gpu: 'true' },
       { pool: 'cpu', zone: 'c' },
       { pool: 'cpu', tier: 'x' },
-    ]) {
+    ];
+    for (const labels of refused) {
       await expect(client.register(registration(labels)), JSON.stringify(labels)).rejects.toMatchObject({
         status: 403,
         message: expect.stringContaining('does not allow the labels'),

@@ -22,6 +22,8 @@ const client = vi.hoisted(() => ({
   listJobs: vi.fn(),
   listRunners: vi.fn(async () => ({ items: [], next_cursor: null })),
   getRunner: vi.fn(),
+  approveRunner: vi.fn(),
+  deleteRunner: vi.fn(),
   runnerTasks: vi.fn(async () => ({ items: [] })),
   stats: vi.fn(async () => ({ runner_offline_after_seconds: 90 })),
 }));
@@ -70,6 +72,7 @@ const runner = {
   name: 'gpu-box',
   status: 'online',
   draining: false,
+  approved: true,
   hostname: 'h',
   os: 'linux',
   arch: 'x64',
@@ -242,5 +245,33 @@ describe('the runner page', () => {
     client.getRunner.mockResolvedValue({ ...runner, draining: true });
     renderAs(as('operator'), <RunnerDetailPage id={runner.id} />);
     expect(await screen.findByRole('button', { name: 'Resume' })).toBeEnabled();
+  });
+
+  it('offers Approve for a runner awaiting approval, and Delete after a confirmation, to an operator only', async () => {
+    client.getRunner.mockResolvedValue({ ...runner, approved: false });
+    renderAs(as('submitter'), <RunnerDetailPage id={runner.id} />);
+    expect(await screen.findByText('awaiting approval')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Approve' })).toBeDisabled();
+    expect(screen.getByRole('button', { name: 'Delete' })).toHaveAttribute(
+      'title',
+      'Needs the operator role; this token is a submitter',
+    );
+    cleanup();
+
+    client.approveRunner.mockResolvedValue({ ...runner, approved: true });
+    renderAs(as('operator'), <RunnerDetailPage id={runner.id} />);
+    fireEvent.click(await screen.findByRole('button', { name: 'Approve' }));
+    await vi.waitFor(() => expect(client.approveRunner).toHaveBeenCalledWith(runner.id));
+    expect(await screen.findByText('online')).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: 'Approve' })).toBeNull();
+
+    const confirm = vi.spyOn(window, 'confirm').mockReturnValueOnce(false).mockReturnValueOnce(true);
+    client.deleteRunner.mockResolvedValue({ ...runner, status: 'offline' });
+    fireEvent.click(screen.getByRole('button', { name: 'Delete' }));
+    expect(client.deleteRunner).not.toHaveBeenCalled();
+    fireEvent.click(screen.getByRole('button', { name: 'Delete' }));
+    await vi.waitFor(() => expect(client.deleteRunner).toHaveBeenCalledWith(runner.id));
+    await vi.waitFor(() => expect(window.location.pathname).toBe('/runners'));
+    confirm.mockRestore();
   });
 });

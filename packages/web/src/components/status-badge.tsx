@@ -13,6 +13,7 @@ const COLOURS: Record<string, string> = {
   busy: 'bg-blue-100 text-blue-800',
   offline: 'bg-zinc-200 text-zinc-700',
   draining: 'bg-amber-100 text-amber-800',
+  awaiting_approval: 'bg-amber-100 text-amber-800',
 };
 
 /** A job, task or runner state as a coloured pill; unknown states get a neutral one. */
@@ -20,7 +21,7 @@ export function StatusBadge({ status }: { status: string }) {
   const colour = COLOURS[status] ?? 'bg-zinc-100 text-zinc-700';
   return (
     <span data-testid="status" data-status={status} className={`rounded px-2 py-0.5 text-xs font-medium ${colour}`}>
-      {status.replace('_', ' ')}
+      {status.replaceAll('_', ' ')}
     </span>
   );
 }

@@ -12,6 +12,7 @@ import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
 import { mayCall } from '../../lib/permissions.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
+import { navigate } from '../../lib/router.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
 
@@ -104,6 +105,25 @@ export function RunnerDetailPage({ id }: { id: string }) {
     mutationFn: (draining: boolean) => (draining ? api().drainRunner(id) : api().resumeRunner(id)),
     onSuccess: (updated) => queries.setQueryData(queryKeys.runner(id), updated),
   });
+  const approve = useMutation({
+    mutationFn: () => api().approveRunner(id),
+    onSuccess: (updated) => queries.setQueryData(queryKeys.runner(id), updated),
+  });
+  const remove = useMutation({
+    mutationFn: () => api().deleteRunner(id),
+    onSuccess: () => {
+      queries.removeQueries({ queryKey: queryKeys.runner(id) });
+      void queries.invalidateQueries({ queryKey: queryKeys.runners() });
+      navigate('/runners');
+    },
+  });
+  const confirmDelete = () => {
+    const question =
+      'Delete this runner? Its token stops working, the tasks it holds are retried on other runners, ' +
+      'and its machine may not register again under this identity.';
+    if (window.confirm(question)) remove.mutate();
+  };
+  const actionError = drain.error ?? approve.error ?? remove.error;
 
   if (runner.error) return <ErrorState error={runner.error} retry={() => void runner.refetch()} />;
   if (!runner.data) return <Loading what="Loading the runner" />;
@@ -118,8 +138,18 @@ export function RunnerDetailPage({ id }: { id: string }) {
       </p>
       <div className="flex flex-wrap items-center gap-3">
         <h1 className="text-xl font-semibold break-all">{r.name}</h1>
-        <StatusBadge status={r.status} />
-        <div className="sm:ml-auto">
+        <StatusBadge status={r.approved ? r.status : 'awaiting_approval'} />
+        <div className="flex gap-2 sm:ml-auto">
+          {!r.approved && (
+            <PermittedButton
+              permission={mayCall(identity, 'approveRunner')}
+              className={button}
+              disabled={approve.isPending}
+              onClick={() => approve.mutate()}
+            >
+              Approve
+            </PermittedButton>
+          )}
           {r.draining ? (
             <PermittedButton
               permission={mayCall(identity, 'resumeRunner')}
@@ -139,6 +169,14 @@ export function RunnerDetailPage({ id }: { id: string }) {
               Drain
             </PermittedButton>
           )}
+          <PermittedButton
+            permission={mayCall(identity, 'deleteRunner')}
+            className={button}
+            disabled={remove.isPending}
+            onClick={confirmDelete}
+          >
+            Delete
+          </PermittedButton>
         </div>
       </div>
       {r.draining && (
@@ -146,7 +184,13 @@ export function RunnerDetailPage({ id }: { id: string }) {
           Draining: it finishes the tasks it holds and takes no new ones.
         </p>
       )}
-      {drain.error && <p role="alert">{errorMessage(drain.error)}</p>}
+      {!r.approved && (
+        <p className="rounded bg-amber-50 px-3 py-2 text-sm text-amber-900">
+          Awaiting approval: this runner registered while the mothership requires an operator to approve new runners,
+          and it gets no work until one does.
+        </p>
+      )}
+      {actionError && <p role="alert">{errorMessage(actionError)}</p>}
       <dl
         data-testid="runner-spec"
         className="grid grid-cols-[7rem_1fr] gap-x-3 gap-y-1 rounded bg-white p-4 text-sm shadow sm:grid-cols-[10rem_1fr]"

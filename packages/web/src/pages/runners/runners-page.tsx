@@ -40,7 +40,7 @@ export function RunnersPage() {
                     <Link to={`/runners/${r.id}`}>{r.name}</Link>
                   </td>
                   <td className="p-2">
-                    <StatusBadge status={r.status} />
+                    <StatusBadge status={r.approved ? r.status : 'awaiting_approval'} />
                   </td>
                   <td className="hidden p-2 sm:table-cell">
                     {r.hostname} ({r.os}/{r.arch})

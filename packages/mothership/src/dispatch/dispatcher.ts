@@ -1,4 +1,4 @@
-import type { NextTasksResponse } from '@borg/protocol';
+import type { JobType, NextTasksResponse } from '@borg/protocol';
 
 import type { Database } from '../db/database.ts';
 import type { EventBus, EventOf } from '../events/event-bus.ts';
@@ -10,6 +10,8 @@ interface Waiter {
   /** null until read (right after the waiter is registered); a wake-up meanwhile tries a claim. */
   labels: Record<string, string> | null;
   max: number;
+  /** The job types the runner takes (--job-types); null: every type. Every claim made for it passes them. */
+  jobTypes: readonly JobType[] | null;
   /** Sequence number of the last wake-up this waiter tried to claim for. */
   triedSeq: number;
   claiming: boolean;
@@ -28,8 +30,8 @@ const BATON_BUDGET = 8;
  * here, costing nothing, until the event bus says tasks became claimable (a submit, a resume,
  * a retry, on this replica or another) or one of its tasks is cancelled.
  *
- * A wake-up for n tasks that need labels L wakes the n longest-waiting runners carrying L, not
- * every runner: with 10,000 idle runners a submit costs one claim, not 10,000. A woken runner
+ * A wake-up for n tasks that need labels L (of job type T) wakes the n longest-waiting runners
+ * carrying L (and taking T, see --job-types), not every runner: with 10,000 idle runners a submit costs one claim, not 10,000. A woken runner
  * that comes back empty (another replica's runner was faster, or it is full) hands the wake-up
  * to the next one, within a small budget.
  */
@@ -73,11 +75,12 @@ export class Dispatcher {
     max: number,
     waitSeconds: number,
     signal?: AbortSignal,
+    jobTypes?: readonly JobType[],
   ): Promise<NextTasksResponse | null> {
     // A runner that already hung up gets nothing claimed for it: no one would receive it.
     if (signal?.aborted) return null;
     if (waitSeconds <= 0) {
-      const { items, cancelTaskIds } = await this.queue.claim(runnerId, max);
+      const { items, cancelTaskIds } = await this.queue.claim(runnerId, max, jobTypes);
       const cancels = items.length > 0 ? cancelTaskIds : await this.queue.cancelRequestsOf(runnerId);
       return items.length > 0 || cancels.length > 0 ? { items, cancel_task_ids: cancels } : null;
     }
@@ -87,6 +90,7 @@ export class Dispatcher {
         runnerId,
         labels: null,
         max,
+        jobTypes: jobTypes ?? null,
         triedSeq: -1,
         claiming: false,
         again: false,
@@ -140,7 +144,9 @@ export class Dispatcher {
     const seq = ++this.wakeSeq;
     let budget = event.count === null ? Infinity : event.count;
     const eligible = (w: Waiter) =>
-      w.max > 0 && (!event.labels || w.labels === null || carries(w.labels, event.labels));
+      w.max > 0 &&
+      (!event.labels || w.labels === null || carries(w.labels, event.labels)) &&
+      (!event.jobType || w.jobTypes === null || w.jobTypes.includes(event.jobType));
     let extra = event.count === null ? Infinity : BATON_BUDGET;
 
     const handOn = () => {
@@ -177,7 +183,11 @@ export class Dispatcher {
       for (;;) {
         waiter.again = false;
         waiter.triedSeq = Math.max(waiter.triedSeq, seq);
-        const { items, cancelTaskIds } = await this.queue.claim(waiter.runnerId, waiter.max);
+        const { items, cancelTaskIds } = await this.queue.claim(
+          waiter.runnerId,
+          waiter.max,
+          waiter.jobTypes ?? undefined,
+        );
         if (items.length > 0) {
           if (!this.waiters.has(waiter)) {
             // The runner hung up while we claimed: put the tasks back, unseen and unspent.

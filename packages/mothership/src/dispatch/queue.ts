@@ -3,6 +3,7 @@ import {
   type AppendLogsResponse,
   type ClaimedTask,
   type JobFileWithMeta,
+  type JobType,
   type LogLine,
   type TaskStatusRequest,
   type TaskStatusResponse,
@@ -70,9 +71,13 @@ export class Queue {
    * side, and the started jobs' views reuse the input files just read, so the hand-over costs
    * one round of reads after the claim's commit.
    */
-  async claim(runnerId: string, max: number): Promise<{ items: ClaimedTask[]; cancelTaskIds: string[] }> {
+  async claim(
+    runnerId: string,
+    max: number,
+    jobTypes?: readonly JobType[],
+  ): Promise<{ items: ClaimedTask[]; cancelTaskIds: string[] }> {
     if (max <= 0) return { items: [], cancelTaskIds: [] };
-    const rows = await taskStore.claim(this.db, runnerId, max);
+    const rows = await taskStore.claim(this.db, runnerId, max, jobTypes);
     if (rows.length === 0) return { items: [], cancelTaskIds: [] };
     this.options.observer?.claimed(rows);
 
@@ -331,6 +336,7 @@ function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[], secrets: Resol
     type: row.type,
     command: row.command,
     image: row.image,
+    user: row.container_user,
     env: {
       ...row.env,
       BORG_JOB_ID: row.job_id,

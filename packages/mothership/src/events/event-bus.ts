@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 
-import type { Job, LogLine, Runner, Task } from '@borg/protocol';
+import type { Job, JobType, LogLine, Runner, Task } from '@borg/protocol';
 
 /**
  * Everything that happens in Borg that someone may be waiting for. The public ones reach
@@ -16,7 +16,13 @@ export type BorgEvent =
    * labels those tasks require) let the dispatcher wake only runners that can take them; null
    * means "unknown", and wakes every waiting runner.
    */
-  | { type: 'tasks.available'; count: number | null; labels: Record<string, string> | null }
+  | {
+      type: 'tasks.available';
+      count: number | null;
+      labels: Record<string, string> | null;
+      /** The job type of the tasks, when they are all of one: only runners taking it are woken. */
+      jobType?: JobType;
+    }
   /** A live task's cancellation was requested: its runner should hear of it now. */
   | { type: 'task.cancel_requested'; runner_id: string; task_id: string }
   /** A credential stopped being valid: caches drop it and its WebSockets close. */

@@ -128,6 +128,7 @@ export class JobActions {
         type,
         command: input.command,
         image: input.image ?? null,
+        container_user: input.user ?? null,
         env: input.env ?? {},
         secrets: input.secrets ?? {},
         labels: input.labels ?? {},
@@ -145,7 +146,7 @@ export class JobActions {
     // Another request with the same key committed between the look-up and the insert.
     if (!job) return { job: (await this.jobCreatedWith(idempotency!))!, created: false };
     this.bus.publish({ type: 'job.updated', job });
-    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
+    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels, jobType: job.type });
     return { job, created: true };
   }
 
@@ -172,7 +173,7 @@ export class JobActions {
       await jobStore.setPaused(tx, id, false);
       return [];
     });
-    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels });
+    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels, jobType: job.type });
     return job;
   }
 
@@ -209,7 +210,7 @@ export class JobActions {
       retried = ended.length;
       return events;
     });
-    this.bus.publish({ type: 'tasks.available', count: retried, labels: job.labels });
+    this.bus.publish({ type: 'tasks.available', count: retried, labels: job.labels, jobType: job.type });
     return job;
   }
 

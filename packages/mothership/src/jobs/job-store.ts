@@ -9,6 +9,7 @@ export interface JobRow {
   status: JobStatus;
   command: string | string[];
   image: string | null;
+  container_user: string | null;
   env: Record<string, string>;
   secrets: Record<string, string>;
   labels: Record<string, string>;
@@ -29,7 +30,7 @@ export interface JobRow {
   created_cursor: string;
 }
 
-export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.env, j.secrets, j.labels, j.priority,
+export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.container_user, j.env, j.secrets, j.labels, j.priority,
   j.max_attempts, j.timeout_seconds, j.array_size, j.artifacts, j.paused, j.cancel_requested_at,
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
   j.created_at::text AS created_cursor`;
@@ -42,6 +43,7 @@ export function toJob(row: JobRow, files: JobFile[]): Job {
     status: row.status,
     command: row.command,
     image: row.image,
+    user: row.container_user,
     env: row.env,
     secrets: row.secrets,
     labels: row.labels,
@@ -65,6 +67,8 @@ export interface NewJob {
   type: JobType;
   command: string | string[];
   image: string | null;
+  /** A container job's --user. */
+  container_user: string | null;
   env: Record<string, string>;
   secrets: Record<string, string>;
   labels: Record<string, string>;
@@ -110,9 +114,9 @@ export const jobStore = {
       `WITH j AS (
          INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
                                 array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
-                                created_by_name, secrets)
+                                created_by_name, secrets, container_user)
          VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17,
-                 $18::jsonb)
+                 $18::jsonb, $19)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
@@ -142,6 +146,7 @@ export const jobStore = {
         job.createdBy?.tokenId ?? null,
         job.createdBy?.name ?? null,
         JSON.stringify(job.secrets),
+        job.container_user,
       ],
     );
     return rows[0] ?? null;

@@ -55,6 +55,7 @@ export interface ClaimedRow extends TaskRow {
   type: JobType;
   command: string | string[];
   image: string | null;
+  container_user: string | null;
   env: Record<string, string>;
   artifacts: string[];
   timeout_seconds: number | null;
@@ -92,10 +93,10 @@ export const taskStore = {
   },
 
   /**
-   * THE claim, one call of borg_claim (migration 0005): lock the runner's row (claims by one
+   * THE claim, one call of borg_claim (migrations 0005, 0008, 0009): lock the runner's row (claims by one
    * runner queue up there, which keeps it under its capacity), count its live tasks, take up to
    * its free capacity (and at most `max`) of pending tasks in priority-then-FIFO order among
-   * those it may run, and assign them, all on the database's clock. A draining or offline
+   * those it may run (of `jobTypes` only, when given), and assign them, all on the database's clock. A draining or offline
    * runner gets nothing.
    *
    * `FOR UPDATE SKIP LOCKED` makes concurrent claimers step over rows another claim is
@@ -103,12 +104,12 @@ export const taskStore = {
    * The walk follows tasks_claim_idx (priority DESC, available_at, index, id WHERE pending), so
    * its cost is the number of rows skipped (paused jobs, labels not carried), not the queue's size.
    */
-  async claim(db: Queryable, runnerId: string, max: number): Promise<ClaimedRow[]> {
+  async claim(db: Queryable, runnerId: string, max: number, jobTypes?: readonly JobType[]): Promise<ClaimedRow[]> {
     const { rows } = await db.query<ClaimedRow>(
-      `SELECT ${TASK_COLUMNS}, c.job_name, c.type, c.command, c.image, c.env, c.artifacts,
+      `SELECT ${TASK_COLUMNS}, c.job_name, c.type, c.command, c.image, c.container_user, c.env, c.artifacts,
               c.timeout_seconds, c.array_size
-         FROM borg_claim($1, $2) c CROSS JOIN LATERAL (SELECT (c.task).*) t`,
-      [runnerId, max],
+         FROM borg_claim($1, $2, $3::text[]) c CROSS JOIN LATERAL (SELECT (c.task).*) t`,
+      [runnerId, max, jobTypes ? [...jobTypes] : null],
     );
     // RETURNING has no order; hand tasks over in the order they were picked.
     return rows.sort(

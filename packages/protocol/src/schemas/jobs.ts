@@ -40,6 +40,8 @@ const ShellCommand = z.string().min(1).max(65_536);
  */
 export const IMAGE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/:@+]*$/;
 const Argv = z.array(z.string().max(65_536)).min(1).max(4096);
+/** A container job's user: a numeric uid or uid:gid (the solder gives the workspace to it first). */
+export const CONTAINER_USER_PATTERN = /^\d{1,10}(:\d{1,10})?$/;
 
 export const CreateJobRequest = z
   .strictObject({
@@ -53,6 +55,8 @@ export const CreateJobRequest = z
       .max(512)
       .regex(IMAGE_PATTERN, 'an image is a reference such as "alpine:3.20" (no leading "-", spaces or quotes)')
       .optional(),
+    /** Container jobs: run the container as this uid or uid:gid (`--user`); default the image's user. */
+    user: z.string().regex(CONTAINER_USER_PATTERN, 'a container user is a numeric uid or uid:gid').optional(),
     env: Env.optional(),
     /** Environment variables the task gets from secrets: `{"API_TOKEN": "deploy-token"}`. */
     secrets: JobSecrets.optional(),
@@ -74,6 +78,9 @@ export const CreateJobRequest = z
     }
     if (type !== 'container' && job.image) {
       ctx.addIssue({ code: 'custom', path: ['image'], message: 'only container jobs take an image' });
+    }
+    if (type !== 'container' && job.user !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['user'], message: 'only container jobs take a user' });
     }
     for (const name of Object.keys(job.secrets ?? {})) {
       if (job.env && name in job.env) {
@@ -123,6 +130,8 @@ export const Job = z.object({
   status: JobStatus,
   command: z.union([z.string(), z.array(z.string())]),
   image: z.string().nullable(),
+  /** A container job's user (uid or uid:gid), or null for the image's own. */
+  user: z.string().nullable().optional(),
   env: z.record(z.string(), z.string()),
   /** Environment variable → secret name; the values reach only the runner running a task. */
   secrets: z.record(z.string(), z.string()),

@@ -49,7 +49,8 @@ export function runnerHandlers({
       // A runner that hung up while its token was being checked has already had its 'close',
       // which will not come again: it must not stay parked and be handed a task.
       if (request.raw.destroyed || request.raw.socket?.destroyed) hangUp.abort();
-      const result = await dispatcher.next(runnerId, request.query.max, request.query.wait, hangUp.signal);
+      const { max, wait, job_types: jobTypes } = request.query;
+      const result = await dispatcher.next(runnerId, max, wait, hangUp.signal, jobTypes);
       if (!result) return reply.code(204).send(null);
       return reply.code(200).send(result);
     },

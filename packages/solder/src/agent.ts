@@ -1,5 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 
 import type { ClaimedTask } from '@borg/protocol';
 
@@ -8,11 +8,13 @@ import { type SolderConfig, workDirOf } from './config.ts';
 import type { Executor } from './executors/executor.ts';
 import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
+import { ImagePolicy } from './image-policy.ts';
 import { InputCache } from './input-files.ts';
 import { RunnerSession } from './runner-session.ts';
-import type { SolderFatalError } from './solder-fatal-error.ts';
+import { SolderFatalError } from './solder-fatal-error.ts';
 import { TaskRun, type TaskRunContext } from './task-run.ts';
 import { TaskSlots } from './task-slots.ts';
+import { TaskUsers } from './task-user.ts';
 
 export interface AgentOptions {
   /** Replace how tasks are executed (tests inject faults here). */
@@ -76,10 +78,23 @@ export class Agent {
   }
 
   async start(): Promise<void> {
-    const workRoot = workDirOf(this.config);
-    const spoolDir = join(this.config.stateDir, 'spool');
-    await mkdir(spoolDir, { recursive: true, mode: 0o700 });
-    await mkdir(workRoot, { recursive: true });
+    const users = await TaskUsers.resolve(this.config).catch((error: Error) => {
+      throw new SolderFatalError(error.message);
+    });
+    const workRoot = resolve(workDirOf(this.config));
+    const { spoolDir, envFileDir } = await prepareDirectories(this.config.stateDir, workRoot, users);
+    if (users.base.switches) {
+      this.log('tasks run as another user', {
+        user: users.base.name,
+        uid: users.base.uid,
+        own_uid_per_task: users.isolatesTasks,
+      });
+    }
+    if (users.base.switches && !users.isolatesTasks && this.config.maxConcurrentTasks > 1) {
+      this.log(
+        'tasks running at the same time share one uid and can reach each other (their processes and workspaces); give --task-uids to separate them',
+      );
+    }
     const session = await RunnerSession.open(this.config, {
       fetch: this.options.fetch,
       requestTimeoutMs: this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
@@ -93,6 +108,9 @@ export class Agent {
       containerCli: this.config.containerCli,
       containerNetwork: this.config.containerNetwork,
       solderId: session.deviceId,
+      pidsLimit: this.config.pidsLimit,
+      imagePolicy: this.config.allowedImages ? new ImagePolicy(this.config.allowedImages) : undefined,
+      envFileDir,
     };
     this.taskRunContext = {
       client: session.client,
@@ -102,6 +120,7 @@ export class Agent {
       spoolDir,
       graceMs: this.config.cancelGracePeriod * 1000,
       keepWorkspaces: this.config.keepWorkspaces,
+      users,
       log: this.log,
     };
     // Containers of tasks that a previous run of this solder left behind (it was killed) go first.
@@ -116,6 +135,7 @@ export class Agent {
       session,
       tasks,
       longPollSeconds: this.config.longPollSeconds,
+      jobTypes: this.config.jobTypes,
       signal: this.claiming.signal,
       onAnswered: () => this.stopIfIdleTooLong(),
       onFatal: (error) => this.fail(error),
@@ -163,6 +183,46 @@ export class Agent {
     this.tasks.shutdown();
     this.rejectDone(error);
   }
+}
+
+/**
+ * The solder's own files are root's (or its user's) alone: the state directory 700 (711 when
+ * the work directory is inside it and tasks run as another user, who must pass through it to
+ * reach their workspace but may list nothing), identity.json 600, cache/, spool/ and run/ (env
+ * files of container tasks) 700. The work directory is 711 when tasks run as another user, and
+ * every directory above it must let that user pass, or the solder refuses to start.
+ */
+async function prepareDirectories(
+  stateDir: string,
+  workRoot: string,
+  users: TaskUsers,
+): Promise<{ spoolDir: string; envFileDir: string }> {
+  const state = resolve(stateDir);
+  const workInsideState = !relative(state, workRoot).startsWith('..');
+  await mkdir(state, { recursive: true, mode: 0o700 });
+  await chmod(state, users.base.switches && workInsideState ? 0o711 : 0o700);
+  const spoolDir = join(state, 'spool');
+  const envFileDir = join(state, 'run');
+  for (const dir of [spoolDir, envFileDir]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  }
+  // Env files a killed solder left behind hold task env values: they go at once.
+  for (const name of await readdir(envFileDir)) await rm(join(envFileDir, name), { force: true });
+  await mkdir(workRoot, { recursive: true, mode: 0o711 });
+  if (users.base.switches) {
+    await chmod(workRoot, 0o711);
+    for (let dir = dirname(workRoot); ; dir = dirname(dir)) {
+      const { mode } = await stat(dir);
+      if ((mode & 0o001) === 0) {
+        throw new SolderFatalError(
+          `tasks run as ${users.base.name}, who cannot pass through ${dir} (mode ${(mode & 0o777).toString(8)}) to reach the work directory ${workRoot}: choose a --work-dir every user may pass through`,
+        );
+      }
+      if (dir === dirname(dir)) break;
+    }
+  }
+  return { spoolDir, envFileDir };
 }
 
 function defaultLog(message: string, fields?: Record<string, unknown>): void {

@@ -1,3 +1,5 @@
+import type { JobType } from '@borg/protocol';
+
 import { type ClaimOutcome, firstClaimPlan, nextClaimPlan } from './claim-plan.ts';
 import { hasCode, isTransient, retryDelayMs, sleep } from './retry.ts';
 import type { RunnerSession } from './runner-session.ts';
@@ -27,6 +29,8 @@ export interface ClaimLoopOptions {
   tasks: TaskSlots;
   /** --long-poll: how long one claim may wait for work. */
   longPollSeconds: number;
+  /** --job-types: the server hands this solder only tasks of these types (default every type). */
+  jobTypes?: JobType[];
   /** Aborted when the solder stops claiming (drain); the claim in flight ends with it. */
   signal: AbortSignal;
   /** After every claim the mothership answered (200 or 204). */
@@ -69,7 +73,7 @@ export class ClaimLoop {
       try {
         const answer = await session.client.nextTasks(
           session.runnerId,
-          { wait: plan.waitSeconds, max: free },
+          { wait: plan.waitSeconds, max: free, ...(this.options.jobTypes ? { job_types: this.options.jobTypes } : {}) },
           { signal: call.signal },
         );
         failures = 0;

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
-import { Labels } from '@borg/protocol';
+import { JOB_TYPES, Labels } from '@borg/protocol';
 import { sendsTokensInClear } from '@borg/protocol/transport';
 import { z } from 'zod';
 
@@ -43,6 +43,32 @@ const Duration = z.union([
     }),
 ]);
 
+/** `a,b,c` on the command line and in the environment; an array in the config file. */
+const CommaList = z
+  .union([
+    z.string().transform((s) =>
+      s
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean),
+    ),
+    z.array(z.string()),
+  ])
+  .pipe(z.array(z.string().min(1).max(512)).min(1, 'give at least one'));
+
+/** `FIRST-LAST`: a block of numeric user ids, one per task slot. */
+const UidRange = z
+  .string()
+  .regex(/^\d+-\d+$/, 'a uid range looks like 200000-200063')
+  .transform((s, ctx) => {
+    const [first, last] = s.split('-').map(Number) as [number, number];
+    if (first < 1000 || last < first || last > 2_147_483_647) {
+      ctx.addIssue({ code: 'custom', message: 'the range must be FIRST-LAST with 1000 <= FIRST <= LAST <= 2147483647' });
+      return z.NEVER;
+    }
+    return { first, last };
+  });
+
 /**
  * Every solder setting: a flag, an environment variable and a config-file key (the names
  * below, in a JSON file given by --config / BORG_SOLDER_CONFIG). Flags win over the
@@ -53,6 +79,8 @@ export const SolderConfig = z.object({
   mothership: z.url({ protocol: /^https?$/, error: 'the mothership address is a http(s):// URL' }),
   /** --registration-token, BORG_REGISTRATION_TOKEN: needed for the first registration. */
   registrationToken: z.string().min(1).max(512).optional(),
+  /** --registration-token-file, BORG_REGISTRATION_TOKEN_FILE: the registration token, read from a file. */
+  registrationTokenFile: z.string().min(1).optional(),
   /** --name, BORG_SOLDER_NAME: shown in the dashboard; default the host name. */
   name: z.string().min(1).max(200).default(hostname()),
   /** --labels, BORG_LABELS: k=v,… added to the automatic os, arch and gpu labels. */
@@ -67,6 +95,16 @@ export const SolderConfig = z.object({
   containerCli: z.string().min(1).default('docker'),
   /** --container-network, BORG_CONTAINER_NETWORK: network mode for container tasks. */
   containerNetwork: z.string().min(1).default('bridge'),
+  /** --run-as, BORG_RUN_AS: the user tasks run as (a root solder only; default borg-task, else nobody). */
+  runAs: z.string().min(1).max(64).optional(),
+  /** --task-uids, BORG_TASK_UIDS: FIRST-LAST, a uid of its own for every running task (a root solder only). */
+  taskUids: UidRange.optional(),
+  /** --job-types, BORG_JOB_TYPES: the job types this solder claims (default all). */
+  jobTypes: CommaList.pipe(z.array(z.enum(JOB_TYPES))).optional(),
+  /** --allowed-images, BORG_ALLOWED_IMAGES: globs a container task's image must match (default any). */
+  allowedImages: CommaList.optional(),
+  /** --pids-limit, BORG_PIDS_LIMIT: most processes in one container task. */
+  pidsLimit: z.coerce.number().int().min(1).max(4_194_304).default(4096),
   /** --shell, BORG_SHELL: runs shell tasks as `<shell> -c <command>`. */
   shell: z.string().min(1).default('/bin/sh'),
   /** --cancel-grace-period, BORG_CANCEL_GRACE_PERIOD: SIGTERM, then SIGKILL after this long. */
@@ -90,6 +128,7 @@ export type SolderConfigKey = keyof SolderConfig;
 export const SOLDER_ENV_VARS: Record<SolderConfigKey, string> = {
   mothership: 'BORG_MOTHERSHIP_ADDR',
   registrationToken: 'BORG_REGISTRATION_TOKEN',
+  registrationTokenFile: 'BORG_REGISTRATION_TOKEN_FILE',
   name: 'BORG_SOLDER_NAME',
   labels: 'BORG_LABELS',
   maxConcurrentTasks: 'BORG_MAX_CONCURRENT_TASKS',
@@ -97,6 +136,11 @@ export const SOLDER_ENV_VARS: Record<SolderConfigKey, string> = {
   workDir: 'BORG_WORK_DIR',
   containerCli: 'BORG_CONTAINER_CLI',
   containerNetwork: 'BORG_CONTAINER_NETWORK',
+  runAs: 'BORG_RUN_AS',
+  taskUids: 'BORG_TASK_UIDS',
+  jobTypes: 'BORG_JOB_TYPES',
+  allowedImages: 'BORG_ALLOWED_IMAGES',
+  pidsLimit: 'BORG_PIDS_LIMIT',
   shell: 'BORG_SHELL',
   cancelGracePeriod: 'BORG_CANCEL_GRACE_PERIOD',
   keepWorkspaces: 'BORG_KEEP_WORKSPACES',
@@ -143,6 +187,11 @@ export async function loadSolderConfig(
       return `${SOLDER_ENV_VARS[key] ?? String(key)} (--${kebab(String(key))}): ${issue.message}`;
     });
     throw new Error(`invalid solder configuration:\n  ${problems.join('\n  ')}`);
+  }
+  if (result.data.registrationToken && result.data.registrationTokenFile) {
+    throw new Error(
+      'invalid solder configuration:\n  give the registration token one way: BORG_REGISTRATION_TOKEN (--registration-token) or BORG_REGISTRATION_TOKEN_FILE (--registration-token-file)',
+    );
   }
   return result.data;
 }

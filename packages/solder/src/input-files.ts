@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { constants, copyFile, link, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, constants, copyFile, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -14,18 +14,18 @@ const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 const TEMP_PREFIX = '.tmp-';
 /** A temp file untouched this long belongs to a download that died with its solder. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
-/** Errors of link() that mean "this file system will not hard-link here", so a copy will do. */
-const LINK_UNSUPPORTED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
 /**
  * Job inputs, downloaded once per content hash into `cacheDir/<sha256>` and placed into task
  * workspaces from there.
  *
- * Cached files are read-only and hard-linked into workspaces, so a task that writes to an input
- * in place gets EACCES rather than silently changing the bytes other tasks see. A task that
- * chmods and writes anyway is caught by the check on the next cache hit, which re-hashes a file
- * whose size or mtime changed since it was last verified (and every file once per process, so a
- * download torn by a crash before it reached the disk is caught too).
+ * The cache (mode 700) is the solder's alone, and every workspace gets its own copy of an input
+ * (a reflink where the file system can share the blocks, a plain copy otherwise), never a link
+ * to the cached file: whatever a task does to its inputs, or a container running as root does to
+ * its /workspace, later tasks get the bytes that were downloaded and checked. The copy belongs
+ * to the task's user and is read-only (mode 444) as placed. A cached file is re-hashed on a hit
+ * when its size or mtime changed since it was last verified (and every file once per process,
+ * so a download torn by a crash before it reached the disk is caught too).
  */
 export class InputCache {
   /** One download per hash at a time: concurrent tasks needing the same input share it. */
@@ -61,6 +61,7 @@ export class InputCache {
 
     for (const [i, file] of files.entries()) {
       await placeFile((cached[i] as PromiseFulfilledResult<string>).value, targets[i]!, file.path);
+      await workspace.handOver(targets[i]!);
     }
   }
 
@@ -76,7 +77,8 @@ export class InputCache {
   private async fetchOnce(file: JobFileWithMeta): Promise<string> {
     const final = path.join(this.cacheDir, file.sha256);
     if (await this.isIntact(final, file)) return final;
-    await mkdir(this.cacheDir, { recursive: true });
+    await mkdir(this.cacheDir, { recursive: true, mode: 0o700 });
+    await chmod(this.cacheDir, 0o700);
     await this.sweepStaleTemps();
 
     const temp = path.join(this.cacheDir, `${TEMP_PREFIX}${file.sha256}-${randomUUID()}`);
@@ -119,7 +121,7 @@ export class InputCache {
     await pipeline(
       Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>),
       measure,
-      // 'wx': never write through something already there; 0o444: see the class comment.
+      // 'wx': never write through something already there; 0o444: cached bytes are never rewritten.
       createWriteStream(temp, { flags: 'wx', mode: 0o444 }),
     );
     return { sha256: hash.digest('hex'), size };
@@ -161,17 +163,14 @@ export class InputCache {
 }
 
 /**
- * Hard-links the cached file to the target, or copies it where links cannot go. Both refuse
- * an existing target (EEXIST), a symlink included, so nothing is followed or overwritten.
+ * Copies the cached file to the target: a reflink (shared blocks, copied on write) where the file
+ * system supports it, a plain copy otherwise; never a hard link, which would let a write to the
+ * workspace reach the cache. An existing target (EEXIST), a symlink included, is refused, so
+ * nothing is followed or overwritten.
  */
 async function placeFile(cached: string, target: string, relativePath: string): Promise<void> {
   try {
-    try {
-      await link(cached, target);
-    } catch (error) {
-      if (!LINK_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
-      await copyFile(cached, target, constants.COPYFILE_EXCL);
-    }
+    await copyFile(cached, target, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     throw new Error(`input file ${relativePath}: something already exists at that path`, { cause: error });

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+
 import { BorgClient } from '@borg/protocol';
 
 import { type SolderConfig, workDirOf } from './config.ts';
@@ -90,7 +92,7 @@ export class RunnerSession {
   }
 
   private async reregister(): Promise<void> {
-    if (!this.config.registrationToken) {
+    if (!this.config.registrationToken && !this.config.registrationTokenFile) {
       this.options.onFatal(
         new SolderFatalError('the mothership no longer accepts this runner token and no registration token was given'),
       );
@@ -114,7 +116,7 @@ export class RunnerSession {
    * used if it belongs to this mothership.
    */
   private async register(detected: DetectedResources): Promise<void> {
-    const token = this.config.registrationToken;
+    const token = await this.registrationToken();
     const { runner_id: savedRunnerId, token: savedToken, mothership: savedFor } = this.identity;
     if (!token) {
       if (!savedToken || savedFor !== this.config.mothership || !savedRunnerId) {
@@ -147,11 +149,32 @@ export class RunnerSession {
         throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
       throw error;
     });
+    // The registration token is needed again only if this runner token is revoked: it is read
+    // from its file again then, and kept nowhere meanwhile, the environment included (a task's
+    // environment is built without it anyway; this is for anything that reads ours later).
+    delete process.env.BORG_REGISTRATION_TOKEN;
     this.identity = { ...this.identity, runner_id: answer.id, token: answer.token, mothership: this.config.mothership };
     await saveIdentity(this.config.stateDir, this.identity);
     this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
     this.useToken(answer.id, answer.token);
     this.options.log('registered', { runner_id: answer.id, name: this.config.name });
+  }
+
+  /**
+   * The registration token: from --registration-token-file, read afresh each time it is needed
+   * (so the solder holds it only while it registers), else the one given on the command line or
+   * in the environment.
+   */
+  private async registrationToken(): Promise<string | undefined> {
+    const file = this.config.registrationTokenFile;
+    if (!file) return this.config.registrationToken;
+    const token = (
+      await readFile(file, 'utf8').catch((error: Error) => {
+        throw new SolderFatalError(`cannot read the registration token file ${file}: ${error.message}`);
+      })
+    ).trim();
+    if (!token) throw new SolderFatalError(`the registration token file ${file} is empty`);
+    return token;
   }
 
   private useToken(runnerId: string, token: string): void {

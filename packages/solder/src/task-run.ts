@@ -13,7 +13,8 @@ import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts'
 import type { InputCache } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
 import { hasCode, withRetry } from './retry.ts';
-import { Workspace } from './workspace.ts';
+import type { TaskUser, TaskUsers } from './task-user.ts';
+import { Workspace, type WorkspaceOwner } from './workspace.ts';
 
 export interface TaskRunContext {
   client: BorgClient;
@@ -23,6 +24,8 @@ export interface TaskRunContext {
   spoolDir: string;
   graceMs: number;
   keepWorkspaces: 'never' | 'failed' | 'always';
+  /** Who tasks run as (see task-user.ts). */
+  users: TaskUsers;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -84,8 +87,28 @@ export class TaskRun {
   }
 
   private async run(): Promise<void> {
+    const user = this.context.users.acquire();
+    try {
+      await this.runAs(user);
+    } finally {
+      await this.context.users.release(user);
+    }
+  }
+
+  /**
+   * Who owns the workspace: the task's user for shell and binary tasks; for a container, the
+   * uid it runs as (`--user`, else root, the image's usual user) when the solder can give it.
+   */
+  private workspaceOwner(user: TaskUser): WorkspaceOwner | undefined {
+    if (this.task.type !== 'container') return user.switches ? user : undefined;
+    if (process.getuid?.() !== 0) return undefined;
+    const [uid, gid] = (this.task.user ?? '0:0').split(':').map(Number);
+    return { uid: uid!, gid: gid ?? uid! };
+  }
+
+  private async runAs(user: TaskUser): Promise<void> {
     const { client, log } = this.context;
-    const workspace = await Workspace.create(this.context.workRoot, this.id);
+    const workspace = await Workspace.create(this.context.workRoot, this.id, this.workspaceOwner(user));
     const streamer = new LogStreamer({
       send: (batch) => client.appendTaskLogs(this.id, batch),
       spillPath: join(this.context.spoolDir, `${this.id}.jsonl`),
@@ -98,12 +121,15 @@ export class TaskRun {
     this.streamer = streamer;
     let ending: Ending | null;
     try {
-      ending = await this.execute(workspace, streamer);
+      ending = await this.execute(workspace, streamer, user);
     } catch (error) {
       ending = { status: 'failed', error: `borg: ${(error as Error).message}` };
       streamer.system(ending.error!);
     }
 
+    // Nothing of the task may still run while its artifacts are read (a process it left behind
+    // could swap a file for a link meanwhile), nor outlive it on a uid given to the next task.
+    await this.context.users.killLeftovers(user);
     if (this.stopReason !== 'abandoned') {
       const logs = await streamer.finish();
       if (!logs.complete) log('the log of this task is incomplete on the server', { task_id: this.id });
@@ -119,10 +145,11 @@ export class TaskRun {
       this.context.keepWorkspaces === 'always' ||
       (this.context.keepWorkspaces === 'failed' && ending?.status !== 'succeeded');
     if (!keep) await workspace.remove().catch(() => undefined);
+    else await workspace.retire().catch(() => undefined);
   }
 
   /** Inputs, `running`, the process: returns how it ended, or null when it was abandoned. */
-  private async execute(workspace: Workspace, streamer: LogStreamer): Promise<Ending | null> {
+  private async execute(workspace: Workspace, streamer: LogStreamer, user: TaskUser): Promise<Ending | null> {
     const { task } = this;
     if (task.missing_secrets.length > 0) {
       const message = `borg: the task was not started: the mothership could not give it these secrets of the job: ${task.missing_secrets.join(', ')}`;
@@ -151,6 +178,8 @@ export class TaskRun {
         image: task.image,
         env: task.env,
         secrets: task.secrets,
+        containerUser: task.user ?? null,
+        user,
         workDir: workspace.dir,
       },
       { stdout: (chunk) => streamer.write('stdout', chunk), stderr: (chunk) => streamer.write('stderr', chunk) },

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -26,6 +26,7 @@ describe('a solder under faults of a scripted mothership', () => {
   beforeEach(async () => {
     fake = await FakeMothership.start({ heartbeatIntervalSeconds: 1 });
     dir = await mkdtemp(join(tmpdir(), 'borg-agent-faults-'));
+    await chmod(dir, 0o755); // a root solder's task user must pass through to its workspace
     started = [];
   });
   afterEach(async () => {

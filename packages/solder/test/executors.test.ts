@@ -14,6 +14,7 @@ import {
   type OutputSink,
   ShellExecutor,
   taskBaseEnv,
+  withoutSolderSecrets,
 } from '../src/executors/index.ts';
 
 /** Keeps every chunk exactly as the executor delivered it. */
@@ -103,11 +104,25 @@ describe('environment', () => {
   const solderEnv = { ...process.env, ...secrets, BORG_URL: 'http://mothership:7000', SOLDER_LOCAL: 'kept' };
   const jobEnv = { JOB_VAR: 'value $(id) `id`', BORG_JOB_ID: 'job-1', BORG_TASK_ID: 'task-x' };
 
-  test('taskBaseEnv drops the solder secrets and keeps the rest', () => {
-    const base = taskBaseEnv(solderEnv);
+  test("taskBaseEnv keeps only what describes the machine, none of the solder's settings or secrets", () => {
+    const base = taskBaseEnv({
+      ...solderEnv,
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C',
+      TZ: 'UTC',
+      HTTPS_PROXY: 'http://proxy:3128',
+    });
     for (const name of Object.keys(secrets)) expect(base).not.toHaveProperty(name);
-    expect(base).toMatchObject({ BORG_URL: 'http://mothership:7000', SOLDER_LOCAL: 'kept', PATH: process.env.PATH });
-    expect(taskBaseEnv({ borg_api_token: 'x', MY_TOKEN: 'y' })).toEqual({ MY_TOKEN: 'y' });
+    expect(base).not.toHaveProperty('BORG_URL');
+    expect(base).not.toHaveProperty('SOLDER_LOCAL');
+    expect(base).toMatchObject({
+      PATH: process.env.PATH,
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C',
+      TZ: 'UTC',
+      HTTPS_PROXY: 'http://proxy:3128',
+    });
+    expect(withoutSolderSecrets({ borg_api_token: 'x', MY_TOKEN: 'y' })).toEqual({ MY_TOKEN: 'y' });
   });
 
   test.each([
@@ -119,7 +134,8 @@ describe('environment', () => {
     expect(lines).toEqual(
       expect.arrayContaining(['JOB_VAR=value $(id) `id`', 'BORG_JOB_ID=job-1', 'BORG_TASK_ID=task-x']),
     );
-    expect(lines).toEqual(expect.arrayContaining(['BORG_URL=http://mothership:7000', 'SOLDER_LOCAL=kept']));
+    expect(output.stdoutText).not.toContain('BORG_URL=');
+    expect(output.stdoutText).not.toContain('SOLDER_LOCAL=');
     expect(output.stdoutText).not.toContain('secret-value');
     expect(output.stdoutText).not.toContain('uid=');
   });

@@ -152,27 +152,34 @@ describe('InputCache.place', () => {
     expect(await readdir(cacheDir)).toEqual([]);
   });
 
-  it('downloads again when the cached copy was altered through a hard link', async () => {
+  it('gives each workspace its own copy: a task rewriting its input changes nothing a later task gets', async () => {
     const runner = await borg().registerRunner({ max_concurrent_tasks: 4 });
     const data = randomBytes(20_000);
     const file = await upload(data, 'input.bin');
     const first = await claimTaskWith(runner, [{ file_id: file.id, path: 'input.bin' }]);
     const second = await claimTaskWith(runner, [{ file_id: file.id, path: 'input.bin' }]);
     const { client, counts } = runnerClient(runner);
-    const cache = new InputCache(path.join(root, 'cache'), client);
+    const cacheDir = path.join(root, 'cache');
+    const cache = new InputCache(cacheDir, client);
     const firstWorkspace = await Workspace.create(root, first.id);
     await cache.place(first.files, firstWorkspace);
 
-    // The first task overrides the read-only mode and rewrites its input in place, which
-    // also rewrites the cached copy it is linked to.
+    // The first task overrides the read-only mode and rewrites its input in place (as a root
+    // container can without asking): its copy is not the cached file.
     const placed = path.join(firstWorkspace.dir, 'input.bin');
+    const cached = path.join(cacheDir, file.sha256);
+    expect((await lstat(placed)).ino).not.toBe((await lstat(cached)).ino);
+    expect((await lstat(placed)).nlink).toBe(1);
+    expect((await lstat(placed)).mode & 0o777).toBe(0o444);
     await chmod(placed, 0o644);
     await writeFile(placed, randomBytes(20_000));
 
     const secondWorkspace = await Workspace.create(root, second.id);
     await cache.place(second.files, secondWorkspace);
-    expect(counts.downloads).toBe(2);
+    expect(counts.downloads).toBe(1);
+    expect(await readFile(cached)).toEqual(data);
     expect(await readFile(path.join(secondWorkspace.dir, 'input.bin'))).toEqual(data);
+    expect((await lstat(cacheDir)).mode & 0o777).toBe(0o700);
   });
 
   it('refuses a path that leaves the workspace before downloading anything', async () => {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,6 +30,8 @@ describe('borg solder processes under kills, signals and a mothership restart', 
 
   beforeEach(async () => {
     scratch = await mkdtemp(join(tmpdir(), 'borg-solder-process-'));
+    // Tasks write here; under a root solder they run as another user.
+    await chmod(scratch, 0o777);
     cleanups = [];
   });
   afterEach(async () => {

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -112,6 +112,7 @@ describe('a solder running tasks that have secrets', () => {
   beforeAll(async () => {
     fake = await FakeMothership.start({ heartbeatIntervalSeconds: 1 });
     dir = await mkdtemp(join(tmpdir(), 'borg-task-secrets-'));
+    await chmod(dir, 0o755); // a root solder's task user must pass through to its workspace
     agent = await startAgent(fake, join(dir, 'state'), logged);
   });
   afterAll(async () => {
@@ -214,6 +215,7 @@ describe('a task that fails with a secret in its error', () => {
   beforeAll(async () => {
     fake = await FakeMothership.start({ heartbeatIntervalSeconds: 1 });
     dir = await mkdtemp(join(tmpdir(), 'borg-task-secrets-'));
+    await chmod(dir, 0o755); // a root solder's task user must pass through to its workspace
     const executor: Executor = {
       start: (spec) => Promise.reject(new Error(`could not start with ${spec.secrets?.API_TOKEN}`)),
     };

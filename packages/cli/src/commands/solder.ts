@@ -13,6 +13,14 @@ export function addSolderOptions(command: Command): Command {
     .option('--work-dir <dir>', 'task workspaces (BORG_WORK_DIR, default <state-dir>/work)')
     .option('--container-cli <cli>', 'docker, podman or a compatible CLI (BORG_CONTAINER_CLI, default docker)')
     .option('--container-network <mode>', 'network for container tasks (BORG_CONTAINER_NETWORK, default bridge)')
+    .option('--run-as <user>', 'a root solder runs tasks as this user (BORG_RUN_AS, default borg-task, else nobody)')
+    .option(
+      '--task-uids <first-last>',
+      'a root solder gives every running task its own uid from this range (BORG_TASK_UIDS)',
+    )
+    .option('--job-types <types>', 'claim only these job types: container,shell,binary (BORG_JOB_TYPES, default all)')
+    .option('--allowed-images <globs>', 'container images allowed, e.g. docker.io/library/* (BORG_ALLOWED_IMAGES)')
+    .option('--pids-limit <n>', 'most processes in one container task (BORG_PIDS_LIMIT, default 4096)')
     .option('--shell <path>', 'shell for shell tasks (BORG_SHELL, default /bin/sh)')
     .option(
       '--cancel-grace-period <duration>',
@@ -35,6 +43,11 @@ export function solderFlags(flags: Flags): Partial<Record<keyof SolderConfig, un
     workDir: flags.workDir,
     containerCli: flags.containerCli,
     containerNetwork: flags.containerNetwork,
+    runAs: flags.runAs,
+    taskUids: flags.taskUids,
+    jobTypes: flags.jobTypes,
+    allowedImages: flags.allowedImages,
+    pidsLimit: flags.pidsLimit,
     shell: flags.shell,
     cancelGracePeriod: flags.cancelGracePeriod,
     keepWorkspaces: flags.keepWorkspaces,
@@ -52,6 +65,10 @@ export function solderCommand(): Command {
       .description('Run the Borg agent on this machine: register, take tasks, run them')
       .option('--mothership <url>', 'the mothership (BORG_MOTHERSHIP_ADDR)')
       .option('--registration-token <token>', 'token to register with (BORG_REGISTRATION_TOKEN)')
+      .option(
+        '--registration-token-file <path>',
+        'read the registration token from this file (BORG_REGISTRATION_TOKEN_FILE)',
+      )
       .option('--config <file>', 'a JSON file with any of the settings (BORG_SOLDER_CONFIG)'),
   )
     .addHelpText(
@@ -66,7 +83,12 @@ Examples:
       // Loaded here, not at the top: client commands start faster without the agent.
       const { loadSolderConfig, runSolder } = await import('@borg/solder');
       const config = await loadSolderConfig(
-        { ...solderFlags(flags), mothership: flags.mothership, registrationToken: flags.registrationToken },
+        {
+          ...solderFlags(flags),
+          mothership: flags.mothership,
+          registrationToken: flags.registrationToken,
+          registrationTokenFile: flags.registrationTokenFile,
+        },
         process.env,
         flags.config ?? process.env.BORG_SOLDER_CONFIG,
       );

@@ -1,6 +1,6 @@
 import type { ExecutionSpec, Executor, OutputSink, RunningTask } from './executor.ts';
 import { groupTask, startProcessGroup } from './process-group.ts';
-import { taskBaseEnv } from './shell.ts';
+import { taskBaseEnv, taskUserEnv } from './shell.ts';
 
 export interface BinaryExecutorOptions {
   /** Inherited by every task beneath its own env. Default: taskBaseEnv(process.env). */
@@ -23,8 +23,9 @@ export class BinaryExecutor implements Executor {
     const [program, ...args] = checkArgv(spec);
     const group = await startProcessGroup(program, args, {
       cwd: spec.workDir,
-      env: { ...this.#baseEnv, ...spec.env, ...spec.secrets },
+      env: { ...this.#baseEnv, ...taskUserEnv(spec), ...spec.env, ...spec.secrets },
       output,
+      user: spec.user,
     });
     return groupTask(group);
   }

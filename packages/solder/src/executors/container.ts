@@ -1,9 +1,12 @@
 import { execFile } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { promisify } from 'node:util';
 
+import type { ImagePolicy } from '../image-policy.ts';
 import type { ExecutionSpec, Executor, ExitStatus, OutputSink, RunningTask } from './executor.ts';
 import { type ProcessGroup, startProcessGroup } from './process-group.ts';
-import { taskBaseEnv } from './shell.ts';
+import { withoutSolderSecrets } from './shell.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -16,16 +19,28 @@ export interface ContainerExecutorOptions {
   network?: string;
   /** Added to every container's env, beneath the task's own env. */
   extraEnv?: Record<string, string>;
-  /** The environment the CLI itself runs in. Default: taskBaseEnv(process.env). */
+  /** The environment the CLI itself runs in. Default: withoutSolderSecrets(process.env). */
   cliEnv?: Record<string, string>;
+  /** `--pids-limit` of every container. Default 4096. */
+  pidsLimit?: number;
+  /** `--allowed-images`: a task whose image it refuses fails before anything runs. Default: any image. */
+  imagePolicy?: ImagePolicy;
+  /**
+   * A directory only the solder can read (mode 700), where each task's env file is written (mode
+   * 600) for the CLI's `--env-file` and deleted once the container has ended. Default: env values
+   * go by name only, through the CLI's environment.
+   */
+  envFileDir?: string;
   /** After `stop`'s grace, how long to wait before `kill` and SIGKILL of the CLI. Default 10 s. */
   killMarginMs?: number;
 }
 
-/** What `<cli> run` is given: its argv, and the environment the CLI process runs in. */
+/** What `<cli> run` is given: its argv, the environment the CLI process runs in, and its env file. */
 export interface ContainerRun {
   args: string[];
   env: Record<string, string>;
+  /** Written (mode 600) before the CLI starts, deleted once it has ended; absent when no file is used. */
+  envFile?: { path: string; content: string };
 }
 
 // Ids end up in a container name and labels; container names allow only these characters.
@@ -36,19 +51,30 @@ const FORBIDDEN_NETWORK = /^(host$|container:|ns:)/i;
 /**
  * Variables the CLI (a Go program) itself reads. A task's value for one of these must not reach
  * the CLI's environment (LD_PRELOAD would run code on the host, DOCKER_HOST would redirect the
- * CLI), so it is passed in argv as `--env=NAME=VALUE` instead, where its value is visible in ps.
- * A secret's value may not be visible there, so a secret of such a name is refused.
+ * CLI), so it can only go through the env file; a value the file cannot hold is refused.
  */
 const CLI_READS =
   /^(LD_|DYLD_|DOCKER_|CONTAINERS?_|_CONTAINERS|PODMAN_|BUILDAH_|STORAGE_|REGISTRY_|XDG_|DBUS_|GO(DEBUG|GC|MAXPROCS|MEMLIMIT|TRACEBACK)$|(HTTPS?|NO|ALL)_PROXY$|SSL_CERT_|PATH$|HOME$|TMPDIR$|NOTIFY_SOCKET$)/i;
 
+/** `--user` of a container task: numeric, since the solder gives the workspace to that uid first. */
+const CONTAINER_USER = /^\d{1,10}(:\d{1,10})?$/;
+/**
+ * An env-file line is `NAME=VALUE` up to the end of the line; the CLI trims a line's leading
+ * blanks and may read quotes. Values that could be read differently go by name instead.
+ */
+const ENV_FILE_SAFE = /^(?:[^\n\r"'\s][^\n\r]*)?$/;
+
 const DEFAULT_KILL_MARGIN_MS = 10_000;
+const DEFAULT_PIDS_LIMIT = 4096;
 const CLI_TIMEOUT_MS = 60_000;
 
 /**
  * Container tasks through the docker CLI or a compatible one. Every value that comes from a job
  * goes into its own argv element, and in a position where the CLI cannot read it as a flag.
- * Nothing here ever asks for privileged mode, host namespaces, devices or added capabilities.
+ * Nothing here ever asks for privileged mode, host namespaces, devices or added capabilities;
+ * every container drops all capabilities, may not gain privileges (setuid binaries, file
+ * capabilities) and has a process limit. No env value from a job is ever in argv (visible in ps):
+ * values go in a mode-600 env file, or by name with the value in the CLI's environment.
  */
 export class ContainerExecutor implements Executor {
   readonly #cli: string;
@@ -57,6 +83,9 @@ export class ContainerExecutor implements Executor {
   readonly #extraEnv: Record<string, string>;
   readonly #cliEnv: Record<string, string>;
   readonly #killMarginMs: number;
+  readonly #pidsLimit: number;
+  readonly #imagePolicy: ImagePolicy | undefined;
+  readonly #envFileDir: string | undefined;
 
   constructor(options: ContainerExecutorOptions) {
     this.#cli = options.cli;
@@ -66,8 +95,14 @@ export class ContainerExecutor implements Executor {
       throw new Error(`container network ${JSON.stringify(this.#network)} is not allowed`);
     }
     this.#extraEnv = options.extraEnv ?? {};
-    this.#cliEnv = options.cliEnv ?? taskBaseEnv(process.env);
+    this.#cliEnv = options.cliEnv ?? withoutSolderSecrets(process.env);
     this.#killMarginMs = options.killMarginMs ?? DEFAULT_KILL_MARGIN_MS;
+    this.#pidsLimit = options.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+    if (!Number.isSafeInteger(this.#pidsLimit) || this.#pidsLimit < 1) {
+      throw new Error(`pids limit ${this.#pidsLimit} is not a positive integer`);
+    }
+    this.#imagePolicy = options.imagePolicy;
+    this.#envFileDir = options.envFileDir;
   }
 
   /** Builds `<cli> run …` for a task, or throws a clear error when the spec cannot be run safely. */
@@ -79,6 +114,12 @@ export class ContainerExecutor implements Executor {
     if (typeof image !== 'string' || image === '') throw new Error(`${where}: no image given`);
     if (image.startsWith('-') || /[\s\0]/.test(image)) {
       throw new Error(`${where}: image ${JSON.stringify(image)} is not a valid image name`);
+    }
+    const refusal = this.#imagePolicy?.refusal(image);
+    if (refusal) throw new Error(refusal);
+    const user = spec.containerUser ?? null;
+    if (user !== null && !CONTAINER_USER.test(user)) {
+      throw new Error(`${where}: user ${JSON.stringify(user)} must be a numeric uid or uid:gid`);
     }
     const argv = spec.command;
     if (!Array.isArray(argv) || !argv.every((arg) => typeof arg === 'string')) {
@@ -92,33 +133,31 @@ export class ContainerExecutor implements Executor {
 
     const env = { ...this.#cliEnv };
     const envArgs: string[] = [];
+    const fileLines: string[] = [];
+    const envFile = this.#envFileDir ? path.join(this.#envFileDir, `${spec.taskId}.env`) : undefined;
     const secrets = spec.secrets ?? {};
-    for (const [name, value] of Object.entries({ ...this.#extraEnv, ...spec.env })) {
-      if (!ENV_NAME.test(name)) throw new Error(`${where}: ${JSON.stringify(name)} is not a valid variable name`);
-      if (Object.hasOwn(secrets, name)) continue; // the secret of that name wins, below
-      if (CLI_READS.test(name)) {
-        envArgs.push(`--env=${name}=${value}`);
+    const pass = (name: string, value: string, secret: boolean) => {
+      const what = secret ? 'secret' : 'variable';
+      if (!ENV_NAME.test(name))
+        throw new Error(`${where}: ${what} ${JSON.stringify(name)} is not a valid variable name`);
+      if (envFile && ENV_FILE_SAFE.test(value)) {
+        fileLines.push(`${name}=${value}`);
+      } else if (CLI_READS.test(name)) {
+        // The CLI would read the value itself (LD_PRELOAD would run code on the host) and argv
+        // is visible to every user of the machine: there is no safe way to pass it.
+        throw new Error(
+          `${where}: ${what} ${name} cannot be passed to a container: ${this.#cli} reads that variable itself${envFile ? ' and the value cannot go in an env file' : ''}; give it another name`,
+        );
       } else {
-        // Only the name goes into argv (visible to anyone running ps); the CLI reads the value
-        // from its own environment.
+        // Only the name goes into argv; the CLI reads the value from its own environment.
         envArgs.push(`--env=${name}`);
         env[name] = value;
       }
+    };
+    for (const [name, value] of Object.entries({ ...this.#extraEnv, ...spec.env })) {
+      if (!Object.hasOwn(secrets, name)) pass(name, value, false); // the secret of that name wins, below
     }
-    // A secret's value goes only into the CLI's environment, never into argv; a name the CLI
-    // would read itself cannot be passed that way, so the task is refused.
-    for (const [name, value] of Object.entries(secrets)) {
-      if (!ENV_NAME.test(name)) {
-        throw new Error(`${where}: secret ${JSON.stringify(name)} is not a valid variable name`);
-      }
-      if (CLI_READS.test(name)) {
-        throw new Error(
-          `${where}: secret ${name} cannot be passed to a container: ${this.#cli} reads that variable itself; give it another name`,
-        );
-      }
-      envArgs.push(`--env=${name}`);
-      env[name] = value;
-    }
+    for (const [name, value] of Object.entries(secrets)) pass(name, value, true);
     const args = [
       'run',
       '--rm',
@@ -129,17 +168,36 @@ export class ContainerExecutor implements Executor {
       `--volume=${spec.workDir}:/workspace`,
       '--workdir=/workspace',
       `--network=${this.#network}`,
+      '--cap-drop=ALL',
+      '--security-opt=no-new-privileges',
+      `--pids-limit=${this.#pidsLimit}`,
+      ...(user !== null ? [`--user=${user}`] : []),
+      ...(envFile && fileLines.length > 0 ? [`--env-file=${envFile}`] : []),
       ...envArgs,
       image,
       // After the image the CLI stops parsing flags: the rest is the container's own argv.
       ...argv,
     ];
-    return { args, env };
+    const file = envFile && fileLines.length > 0 ? { path: envFile, content: fileLines.join('\n') + '\n' } : undefined;
+    return { args, env, ...(file ? { envFile: file } : {}) };
   }
 
   async start(spec: ExecutionSpec, output: OutputSink): Promise<RunningTask> {
-    const { args, env } = this.runArguments(spec);
-    const group = await startProcessGroup(this.#cli, args, { cwd: spec.workDir, env, output });
+    const { args, env, envFile } = this.runArguments(spec);
+    if (envFile) {
+      await rm(envFile.path, { force: true });
+      // 'wx': never write through a file or link already there.
+      await writeFile(envFile.path, envFile.content, { mode: 0o600, flag: 'wx' });
+    }
+    const removeEnvFile = () => (envFile ? rm(envFile.path, { force: true }).catch(() => undefined) : undefined);
+    let group: ProcessGroup;
+    try {
+      group = await startProcessGroup(this.#cli, args, { cwd: spec.workDir, env, output });
+    } catch (error) {
+      await removeEnvFile();
+      throw error;
+    }
+    void group.exited.then(removeEnvFile);
     return this.#task(group, containerName(spec.taskId));
   }
 
@@ -189,7 +247,7 @@ export function containerName(taskId: string): string {
 export async function removeOrphanContainers(
   cli: string,
   solderId: string,
-  env: Record<string, string> = taskBaseEnv(process.env),
+  env: Record<string, string> = withoutSolderSecrets(process.env),
 ): Promise<string[]> {
   checkSolderId(solderId);
   const options = { env, timeout: CLI_TIMEOUT_MS };

@@ -1,5 +1,7 @@
 import type { JobType } from '@borg/protocol';
 
+import type { TaskUser } from '../task-user.ts';
+
 /** What an executor needs to start one task. */
 export interface ExecutionSpec {
   taskId: string;
@@ -15,6 +17,10 @@ export interface ExecutionSpec {
    * Executors never put a value where others can read it (argv) nor into an error message.
    */
   secrets?: Record<string, string>;
+  /** A container task's `--user` (numeric `uid[:gid]`), when its job asks for one. */
+  containerUser?: string | null;
+  /** Who the task runs as (shell and binary: the process's uid and gid). Default: the solder's own user. */
+  user?: TaskUser;
   /** Absolute path of the task's workspace; the process starts there (mounted at /workspace in containers). */
   workDir: string;
 }

@@ -1,5 +1,6 @@
 import type { JobType } from '@borg/protocol';
 
+import type { ImagePolicy } from '../image-policy.ts';
 import { BinaryExecutor } from './binary.ts';
 import { ContainerExecutor } from './container.ts';
 import type { Executor } from './executor.ts';
@@ -15,7 +16,7 @@ export {
 export { ContainerExecutor } from './container.ts';
 export type { ExecutionSpec, Executor, ExitStatus, OutputSink, RunningTask } from './executor.ts';
 export { groupTask, ProcessGroup, type ProcessGroupOptions, startProcessGroup } from './process-group.ts';
-export { ShellExecutor, type ShellExecutorOptions, taskBaseEnv } from './shell.ts';
+export { ShellExecutor, type ShellExecutorOptions, taskBaseEnv, taskUserEnv, withoutSolderSecrets } from './shell.ts';
 
 export interface ExecutorsOptions {
   /** The shell for shell tasks. Default /bin/sh. */
@@ -28,6 +29,12 @@ export interface ExecutorsOptions {
   containerNetwork?: string;
   /** Labels every container, so removeOrphanContainers can find leftovers after a restart. */
   solderId?: string;
+  /** `--pids-limit` of container tasks. Default 4096. */
+  pidsLimit?: number;
+  /** `--allowed-images`; default any image. */
+  imagePolicy?: ImagePolicy;
+  /** Where container tasks' env files are written (a directory only the solder reads). */
+  envFileDir?: string;
 }
 
 /** The executor for a job type. Throws for container tasks on a solder without a container CLI. */
@@ -45,6 +52,9 @@ export function createExecutor(type: JobType, options: ExecutorsOptions = {}): E
         cli: options.containerCli,
         solderId: options.solderId,
         network: options.containerNetwork,
+        pidsLimit: options.pidsLimit,
+        imagePolicy: options.imagePolicy,
+        envFileDir: options.envFileDir,
       });
   }
 }

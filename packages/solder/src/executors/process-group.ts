@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
+import type { TaskUser } from '../task-user.ts';
 import type { ExitStatus, OutputSink, RunningTask } from './executor.ts';
 
 export interface ProcessGroupOptions {
@@ -10,6 +11,8 @@ export interface ProcessGroupOptions {
   /** The complete environment of the process (nothing is inherited). */
   env: Record<string, string>;
   output: OutputSink;
+  /** Runs the process as this user (uid, gid, no supplementary groups) when it is not the solder's own. */
+  user?: TaskUser;
   /**
    * How long to keep reading the pipes after the leader has exited and its group was killed.
    * Only a process that left the group (setsid) can still hold them then; we stop waiting for it.
@@ -37,6 +40,7 @@ export class ProcessGroup {
       env: options.env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.user?.switches ? { uid: options.user.uid, gid: options.user.gid } : {}),
     });
     this.pid = child.pid;
     // No encoding is set, so chunks stay Buffers and binary output arrives byte-exact.

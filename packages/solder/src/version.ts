@@ -1,4 +1,2 @@
-import { BORG_VERSION } from '@borg/protocol';
-
 /** Reported at registration, shown in the dashboard's runner list. */
-export const SOLDER_VERSION = BORG_VERSION;
+export const SOLDER_VERSION = '0.1.0';

@@ -1,3 +1,5 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { Command } from 'commander';
@@ -30,9 +32,15 @@ export function upCommand(): Command {
       process.stdout.write(startupBanner(mothership, address, config) + '\n');
 
       const local = address.replace('://0.0.0.0:', '://127.0.0.1:');
+      // Run as root, the solder runs tasks as another user, who may not enter the data directory
+      // (700): their workspaces go in a fresh directory of their own under the system's temp dir.
+      const workDir =
+        (flags.workDir as string | undefined) ??
+        (process.getuid?.() === 0 ? await mkdtemp(join(tmpdir(), 'borg-up-work-')) : undefined);
       const solderConfig = await loadSolderConfig(
         {
           ...solderFlags(flags as Record<string, string | undefined>),
+          workDir,
           stateDir: (flags.stateDir as string | undefined) ?? join(resolve(config.dataDir), 'solder'),
           mothership: local,
           // Minted for this start only: the solder keeps its own runner token afterwards.

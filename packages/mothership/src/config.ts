@@ -116,6 +116,10 @@ export const MothershipConfig = z.object({
   metricsPublic: flag.default(false),
   /** BORG_LOG_LEVEL: fatal, error, warn, info, debug, trace or silent. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** BORG_TLS_CERT: a PEM certificate (chain) file; with BORG_TLS_KEY the mothership serves HTTPS, and reloads both on SIGHUP. */
+  tlsCert: z.string().min(1).optional(),
+  /** BORG_TLS_KEY: the PEM private key file of BORG_TLS_CERT. */
+  tlsKey: z.string().min(1).optional(),
 });
 export type MothershipConfig = z.output<typeof MothershipConfig>;
 export type MothershipConfigInput = z.input<typeof MothershipConfig>;
@@ -145,6 +149,8 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   allowedOrigins: 'BORG_ALLOWED_ORIGINS',
   metricsPublic: 'BORG_METRICS_PUBLIC',
   logLevel: 'BORG_LOG_LEVEL',
+  tlsCert: 'BORG_TLS_CERT',
+  tlsKey: 'BORG_TLS_KEY',
 };
 
 /** Reads the environment, then lays explicit overrides (flags) on top. */
@@ -161,14 +167,24 @@ export function loadConfig(
     if (value !== undefined) raw[key] = value;
   }
   const parsed = MothershipConfig.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = issue.path[0] as keyof MothershipConfig;
-      return `${ENV_VARS[key] ?? key}: ${issue.message}`;
-    });
-    throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const key = issue.path[0] as keyof MothershipConfig;
+        return `${ENV_VARS[key] ?? key}: ${issue.message}`;
+      });
+  // Half a TLS setup must not fall back to plain HTTP, where tokens would cross the network in clear.
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) {
+    const missing = raw.tlsCert === undefined ? 'BORG_TLS_CERT (--tls-cert)' : 'BORG_TLS_KEY (--tls-key)';
+    problems.push(`${missing}: BORG_TLS_CERT and BORG_TLS_KEY go together: give both to serve HTTPS, or neither`);
   }
+  if (!parsed.success || problems.length > 0) throw new Error(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return parsed.data;
+}
+
+/** The certificate and key to serve HTTPS with, when both are configured. */
+export function tlsFilesOf(config: MothershipConfig): { cert: string; key: string } | undefined {
+  return config.tlsCert && config.tlsKey ? { cert: resolve(config.tlsCert), key: resolve(config.tlsKey) } : undefined;
 }
 
 export function secretKeyFileOf(config: MothershipConfig): string {

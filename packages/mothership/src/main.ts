@@ -41,4 +41,6 @@ export async function runMothership(config: MothershipConfig): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // A renewed certificate is picked up without a restart, and without dropping a connection.
+  if (config.tlsCert) process.on('SIGHUP', () => void mothership.reloadTls());
 }

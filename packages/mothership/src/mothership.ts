@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
 
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -8,7 +9,7 @@ import { AuditLog } from './audit/audit-log.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { TokenService } from './auth/token-service.ts';
 import { tokenStore } from './auth/token-store.ts';
-import { type MothershipConfig, secretKeyFileOf, storageDirOf } from './config.ts';
+import { type MothershipConfig, secretKeyFileOf, storageDirOf, tlsFilesOf } from './config.ts';
 import { lockDataDir } from './db/data-dir-lock.ts';
 import type { Database } from './db/database.ts';
 import { DatabaseHealth } from './db/database-health.ts';
@@ -27,6 +28,7 @@ import { FileService } from './files/file-service.ts';
 import { ensurePrivateDir, ensurePrivateFile } from './files/private-paths.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
+import { readTls, reloadTls } from './http/tls.ts';
 import { JobActions } from './jobs/job-actions.ts';
 import { jobStore, toJob } from './jobs/job-store.ts';
 import { logStore } from './jobs/log-store.ts';
@@ -55,6 +57,11 @@ export interface Mothership {
   createdSecrets: CreatedSecrets;
   /** Starts listening; resolves to the address. */
   listen(): Promise<string>;
+  /**
+   * Serves the TLS certificate and key from their files again (SIGHUP), to new connections; a
+   * bad file is logged and the current pair kept. False when nothing was reloaded.
+   */
+  reloadTls(): Promise<boolean>;
   /** A short-lived registration token, for a solder started alongside (`borg up`). */
   mintRegistrationToken(name: string, ttlSeconds: number): Promise<string>;
   close(): Promise<void>;
@@ -88,6 +95,9 @@ export async function startMothership(config: MothershipConfig, options: StartOp
   };
 
   try {
+    // Read first: a certificate that cannot be served stops the start before anything opens.
+    const tlsFiles = tlsFilesOf(config);
+    const tls = tlsFiles ? await readTls(tlsFiles) : undefined;
     const health = new DatabaseHealth();
     const opened = await openDatabase(config, health, log, cleanup);
     const db = options.wrapDatabase ? options.wrapDatabase(opened) : opened;
@@ -173,6 +183,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
               }),
             },
           },
+      tls,
     );
     // The app closes first (stop taking requests, end long-polls), then the rest in reverse.
     cleanup.push(async () => {
@@ -190,6 +201,8 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       log,
       createdSecrets,
       listen: () => app.listen({ host: config.host, port: config.port }),
+      reloadTls: async () =>
+        tlsFiles ? reloadTls(app.server as unknown as TlsServer, tlsFiles, log.child({ area: 'tls' })) : false,
       mintRegistrationToken: async (name, ttlSeconds) =>
         (await tokenStore.create(db, { kind: 'registration', name, expiresInSeconds: ttlSeconds })).token,
       close: closeAll,
@@ -243,9 +256,10 @@ async function openDatabase(
   cleanup.push(unlock);
   // Imported only here, so a mothership on PostgreSQL never holds PGlite's module in memory.
   const { PgliteDatabase } = await import('./db/pglite-database.ts');
+  // Made 0700 before PGlite opens it: PGlite writes its own files readable by all (0666).
+  await ensurePrivateDir(join(dataDir, 'pglite'), log);
   const db = await PgliteDatabase.open(join(dataDir, 'pglite'));
   cleanup.push(() => db.close());
-  await ensurePrivateDir(join(dataDir, 'pglite'), log);
   return db;
 }
 

@@ -10,13 +10,16 @@ export function mothershipCommand(): Command {
     .option('--storage-dir <dir>', 'uploaded files and artifacts (BORG_STORAGE_DIR, default <data-dir>/storage)')
     .option('--heartbeat-interval <seconds>', 'runner heartbeat interval (BORG_HEARTBEAT_INTERVAL_SECONDS, default 30)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (BORG_LOG_LEVEL, default info)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (BORG_TLS_CERT; reloaded on SIGHUP)')
+    .option('--tls-key <file>', 'the private key of --tls-cert, PEM (BORG_TLS_KEY)')
     .addHelpText(
       'after',
       `
 Examples:
   borg mothership                                   embedded PostgreSQL in ./borg-data, port 8080
   DATABASE_URL=postgres://borg@db/borg borg mothership --port 9000
-  BORG_ADMIN_TOKEN=... BORG_REGISTRATION_TOKEN=... borg mothership   fixed tokens for automation`,
+  BORG_ADMIN_TOKEN=... BORG_REGISTRATION_TOKEN=... borg mothership   fixed tokens (32+ characters) for automation
+  borg mothership --tls-cert /etc/borg/tls.crt --tls-key /etc/borg/tls.key   HTTPS; kill -HUP reloads both`,
     )
     .action(async (flags: Record<string, string | undefined>) => {
       // Loaded here, not at the top, so client commands never load the server's modules.
@@ -29,6 +32,8 @@ Examples:
         storageDir: flags.storageDir,
         heartbeatIntervalSeconds: flags.heartbeatInterval,
         logLevel: flags.logLevel,
+        tlsCert: flags.tlsCert,
+        tlsKey: flags.tlsKey,
       });
       await runMothership(config);
     });

@@ -19,6 +19,7 @@ import { installRateLimits, presentedCredential, rateLimited } from './rate-limi
 import { registerRouteTable } from './route-table.ts';
 import type { Services } from './services.ts';
 import { installSlowBodyGuard } from './slow-body-guard.ts';
+import type { TlsMaterial } from './tls.ts';
 import { webAppRoutes } from './web-app.ts';
 
 /** JSON bodies are small (a job spec, a heartbeat); larger ones are refused before parsing. */
@@ -45,21 +46,30 @@ export interface BuiltApp {
 }
 
 /** Builds the HTTP app over the services without listening (tests call `app.inject`). */
-export async function buildApp(services: Services, logger: FastifyServerOptions['logger'] = false): Promise<BuiltApp> {
+export async function buildApp(
+  services: Services,
+  logger: FastifyServerOptions['logger'] = false,
+  tls?: TlsMaterial,
+): Promise<BuiltApp> {
+  // Slow clients (slowloris, B4): the headers must arrive within the timeout (an idle new
+  // connection is cut then too), and a body must keep a minimum rate (installSlowBodyGuard).
+  // No limit on a whole request: a 10 GiB upload may take an hour on a slow link, and a
+  // long-poll waits up to 120 s without a byte.
+  const serverOptions = {
+    // Node would answer a missing Host with a bare 400; the hook below answers in Borg's shape.
+    requireHostHeader: false,
+    headersTimeout: services.config.slowClientTimeoutMs,
+    // How often Node checks those deadlines (its default, 30 s, would double them).
+    connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(services.config.slowClientTimeoutMs / 4))),
+  };
   const app = Fastify({
     logger,
     bodyLimit: JSON_BODY_LIMIT,
-    // Slow clients (slowloris, B4): the headers must arrive within the timeout (an idle new
-    // connection is cut then too), and a body must keep a minimum rate (installSlowBodyGuard).
-    // No limit on a whole request: a 10 GiB upload may take an hour on a slow link, and a
-    // long-poll waits up to 120 s without a byte.
-    http: {
-      // Node would answer a missing Host with a bare 400; the hook below answers in Borg's shape.
-      requireHostHeader: false,
-      headersTimeout: services.config.slowClientTimeoutMs,
-      // How often Node checks those deadlines (its default, 30 s, would double them).
-      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(services.config.slowClientTimeoutMs / 4))),
-    },
+    // With a certificate the same options go to an HTTPS server. Fastify's types tie an instance
+    // to one server class; everything Borg calls on it (close, connections) both classes have.
+    ...((tls ? { https: { ...serverOptions, ...tls } } : { http: serverOptions }) as unknown as {
+      http: typeof serverOptions;
+    }),
     requestTimeout: 0,
     connectionTimeout: 0,
     // Longer than the 60 s idle timeout of common load balancers, so they close first.

@@ -26,7 +26,7 @@ describe('a solder under faults of a scripted mothership', () => {
   beforeEach(async () => {
     fake = await FakeMothership.start({ heartbeatIntervalSeconds: 1 });
     dir = await mkdtemp(join(tmpdir(), 'borg-agent-faults-'));
-    await chmod(dir, 0o755); // a root solder's task user must pass through to its workspace
+    await chmod(dir, 0o777); // tasks write here too, and under a root solder they run as another user
     started = [];
   });
   afterEach(async () => {

@@ -276,7 +276,7 @@ export class FakeMothership {
       const now = new Date().toISOString();
       const runner = {
         ...{ id: this.runnerId, device_id, name, hostname, os, arch, version: version ?? null, status: 'online' },
-        ...{ draining: false, max_concurrent_tasks, active_tasks: 0, labels, resources },
+        ...{ draining: false, approved: true, max_concurrent_tasks, active_tasks: 0, labels, resources },
         ...{ last_heartbeat: now, created_at: now },
       };
       const interval = this.options.heartbeatIntervalSeconds ?? 1;

@@ -1,6 +1,6 @@
-import { Command, CommanderError } from 'commander';
+import { BORG_VERSION } from '@borg/protocol';
+import { Command } from 'commander';
 
-import { CliError, ExitCode } from './cli-error.ts';
 import { addSharedOptions } from './command-context.ts';
 import { artifactsCommand } from './commands/artifacts.ts';
 import { auditCommand } from './commands/audit.ts';
@@ -17,6 +17,7 @@ import { submitCommand } from './commands/submit.ts';
 import { tokensCommand } from './commands/tokens.ts';
 import { upCommand } from './commands/up.ts';
 import { whoamiCommand } from './commands/whoami.ts';
+import { runProgram } from './run-program.ts';
 
 const OVERVIEW = `
 Getting started:
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   const program = new Command()
     .name('borg')
     .description('Borg: run commands on a fleet of your own machines')
+    .version(BORG_VERSION, '-V, --version', 'print the version')
     .addHelpText('after', OVERVIEW)
     .commandsGroup('Client commands:')
     .addCommand(loginCommand())
@@ -80,27 +82,5 @@ function fullName(command: Command): string {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv);
-  } catch (error) {
-    process.exitCode = exitCodeOf(error);
-  }
-}
-
-/** Prints what went wrong (one line, no stack trace for anything a user can cause) and picks the exit code. */
-function exitCodeOf(error: unknown): number {
-  if (error instanceof CommanderError) {
-    // Help and --version "fail" with exit code 0; anything else commander rejects is usage.
-    return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-  }
-  if (error instanceof CliError) {
-    process.stderr.write(error.line + '\n');
-    if (process.env.BORG_DEBUG && error.cause instanceof Error) process.stderr.write(`${error.cause.stack}\n`);
-    return error.exitCode;
-  }
-  // The server commands (mothership, solder, up) report their own failures this way.
-  process.stderr.write(`borg: ${(error as Error)?.message ?? String(error)}\n`);
-  if (process.env.BORG_DEBUG) process.stderr.write(`${(error as Error)?.stack}\n`);
-  return ExitCode.FAILED;
+  await runProgram(buildProgram(), argv);
 }

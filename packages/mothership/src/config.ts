@@ -99,6 +99,11 @@ export const MothershipConfig = z.object({
         .filter(Boolean),
     )
     .default([]),
+  /**
+   * BORG_PUBLIC_URL: the address workers reach this mothership at, written into the install
+   * script (`/install.sh`); default: the address each request for the script came to.
+   */
+  publicUrl: z.url({ protocol: /^https?$/, error: 'BORG_PUBLIC_URL is a http(s):// URL' }).optional(),
   /** BORG_ALLOWED_ORIGINS: extra browser origins (comma-separated) allowed to open the WebSocket. */
   allowedOrigins: z
     .string()
@@ -147,6 +152,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   runnerApproval: 'BORG_RUNNER_APPROVAL',
   trustProxy: 'BORG_TRUST_PROXY',
   allowedOrigins: 'BORG_ALLOWED_ORIGINS',
+  publicUrl: 'BORG_PUBLIC_URL',
   metricsPublic: 'BORG_METRICS_PUBLIC',
   logLevel: 'BORG_LOG_LEVEL',
   tlsCert: 'BORG_TLS_CERT',

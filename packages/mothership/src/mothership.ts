@@ -29,6 +29,7 @@ import { ensurePrivateDir, ensurePrivateFile } from './files/private-paths.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
 import { readTls, reloadTls } from './http/tls.ts';
+import { SolderInstaller } from './install/solder-installer.ts';
 import { JobActions } from './jobs/job-actions.ts';
 import { jobStore, toJob } from './jobs/job-store.ts';
 import { logStore } from './jobs/log-store.ts';
@@ -158,6 +159,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       stats: new StatsService(db, config.heartbeatIntervalSeconds * MISSED_HEARTBEATS_BEFORE_OFFLINE),
       live: hub,
       metrics,
+      installer: new SolderInstaller(),
     };
 
     const maintenance = new Maintenance(db, queue, bus, health, log.child({ area: 'maintenance' }), {

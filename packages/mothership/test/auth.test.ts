@@ -59,6 +59,10 @@ const ROUTES: Record<string, RouteSpec> = {
   // The dashboard's catch-all `/*` (client-side routes; the router's tree prints it as `*`).
   'GET *': { access: 'public', path: () => '/jobs' },
   'GET /metrics': { access: 'viewer', path: () => '/metrics' },
+  // What a machine fetches before it has any token (the bundle is built by the global setup).
+  'GET /install.sh': { access: 'public', path: () => '/install.sh' },
+  'GET /install/borg-solder.mjs': { access: 'public', path: () => '/install/borg-solder.mjs' },
+  'GET /install/borg-solder.mjs.sha256': { access: 'public', path: () => '/install/borg-solder.mjs.sha256' },
   'GET /api/docs': { access: 'viewer', path: () => '/api/docs' },
   'GET /ws': { access: 'viewer', path: () => '/ws' },
   'POST /api/v1/jobs': {

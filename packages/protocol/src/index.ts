@@ -16,3 +16,4 @@ export * from './schemas/tasks.ts';
 export * from './schemas/tokens.ts';
 export * from './secret-masking.ts';
 export * from './terminal-escapes.ts';
+export * from './version.ts';

@@ -1,2 +1,4 @@
+import { BORG_VERSION } from '@borg/protocol';
+
 /** Reported at registration, shown in the dashboard's runner list. */
-export const SOLDER_VERSION = '0.1.0';
+export const SOLDER_VERSION = BORG_VERSION;

@@ -1,9 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
+import { borgPath } from '../borg-root.ts';
 import { type Database, LOCK_KEYS } from './database.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
+export const MIGRATIONS_DIR = borgPath('packages', 'mothership', 'migrations');
 
 export interface Migration {
   version: number;
@@ -18,7 +19,7 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
     files.map(async (file) => ({
       version: Number(file.slice(0, 4)),
       name: file.slice(5, -4),
-      sql: await readFile(new URL(file, `file://${dir}/`), 'utf8'),
+      sql: await readFile(join(dir, file), 'utf8'),
     })),
   );
 }

@@ -5,12 +5,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 
 import { BorgError } from '../errors.ts';
-import { MAX_SOCKETS_PER_TOKEN } from '../live/websocket-hub.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook, principalOf } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
 import { adminHandlers } from './handlers/admin-handlers.ts';
 import { fileHandlers } from './handlers/file-handlers.ts';
+import { installHandlers } from './handlers/install-handlers.ts';
 import { jobHandlers } from './handlers/job-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
 import { secretHandlers } from './handlers/secret-handlers.ts';
@@ -21,6 +21,7 @@ import type { Services } from './services.ts';
 import { installSlowBodyGuard } from './slow-body-guard.ts';
 import type { TlsMaterial } from './tls.ts';
 import { webAppRoutes } from './web-app.ts';
+import { registerWebSocketRoute } from './websocket-route.ts';
 
 /** JSON bodies are small (a job spec, a heartbeat); larger ones are refused before parsing. */
 const JSON_BODY_LIMIT = 1024 * 1024;
@@ -181,6 +182,7 @@ export async function buildApp(
       ...runnerHandlers(services),
       ...fileHandlers(services),
       ...secretHandlers(services),
+      ...installHandlers(services),
     },
     // Prometheus figures say how busy the fleet is, which labels have work waiting and how many
     // runners exist: not secrets, but not for everyone either, unless a scraper on a private
@@ -192,35 +194,7 @@ export async function buildApp(
 
   app.get('/api/docs', { schema: { hide: true } }, async () => app.swagger());
 
-  const hub = services.live;
-  const allowedOrigins = new Set(services.config.allowedOrigins);
-  app.route({
-    method: 'GET',
-    url: '/ws',
-    schema: { hide: true },
-    // Cross-site WebSocket hijacking (W2): a browser page from another origin may not connect.
-    preValidation: async (request) => {
-      const origin = request.headers.origin;
-      if (!origin) return; // not a browser
-      const host = request.headers.host;
-      const sameOrigin = host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
-      if (!sameOrigin && !allowedOrigins.has(origin)) {
-        throw new BorgError('FORBIDDEN', `origin ${origin} may not open a WebSocket here (see BORG_ALLOWED_ORIGINS)`);
-      }
-    },
-    preHandler: async (request) => {
-      if (hub.socketsOf(principalOf(request).tokenId) >= MAX_SOCKETS_PER_TOKEN) {
-        throw rateLimited(`this token already holds ${MAX_SOCKETS_PER_TOKEN} open WebSockets; close one first`, 5);
-      }
-    },
-    wsHandler: (socket, request) => hub.add(socket, principalOf(request)),
-    // A plain GET (no Upgrade header) is told what /ws is: 426 with Upgrade, not an empty 404.
-    handler: async (_request, reply) => {
-      reply.header('upgrade', 'websocket');
-      throw new BorgError('UPGRADE_REQUIRED', '/ws is a WebSocket: connect with "Upgrade: websocket"');
-    },
-  });
-  app.addHook('onClose', async () => hub.close());
+  registerWebSocketRoute(app, services, authFailures);
 
   return { app, inFlight: () => inFlight };
 }

@@ -10,6 +10,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { Queue } from '../dispatch/queue.ts';
 import type { RunnerSessions } from '../dispatch/runner-sessions.ts';
 import type { FileService } from '../files/file-service.ts';
+import type { SolderInstaller } from '../install/solder-installer.ts';
 import type { JobActions } from '../jobs/job-actions.ts';
 import type { WebSocketHub } from '../live/websocket-hub.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -34,4 +35,5 @@ export interface Services {
   stats: StatsService;
   live: WebSocketHub;
   metrics: Metrics;
+  installer: SolderInstaller;
 }

@@ -1,12 +1,13 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
+import { borgPath } from '../borg-root.ts';
+
 /** Where `npm run build` puts the dashboard (packages/web/dist); BORG_WEB_DIR points elsewhere. */
-export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../../web/dist', import.meta.url));
+export const DEFAULT_WEB_DIR = borgPath('packages', 'web', 'dist');
 
 /**
  * The dashboard's pages may load only their own scripts, styles and connections (the WebSocket

@@ -1,0 +1,145 @@
+/**
+ * Compiles Borg's Node programs to JavaScript with esbuild (the dashboard is built by Vite):
+ *
+ * - `dist/node/cli/borg.js`: the `borg` command (mothership, solder and CLI). Borg's packages and
+ *   the client's dependencies are bundled in, so a client command loads no file from node_modules;
+ *   the server's dependencies stay in node_modules and load only when a server starts (code
+ *   splitting keeps the mothership and the solder in chunks of their own).
+ * - `dist/node/borg-solder.mjs`: the solder alone, every dependency inlined, to copy to a worker
+ *   that has nothing but `node`; with its `.sha256` beside it, for the install script.
+ *
+ * Each build goes to `dist/node-<stamp>/` and `dist/node` is a symlink switched by one rename, so
+ * a process started from an earlier build keeps loading its own chunks. A build whose sources
+ * have not changed since the last one (same stamp) is skipped.
+ *
+ * Run: `npm run build` (everything) or `npx tsx scripts/build-node.ts`.
+ */
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import * as esbuild from 'esbuild';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DIST = join(ROOT, 'dist');
+const CURRENT = join(DIST, 'node');
+const NODE_TARGET = 'node20.19';
+const PACKAGES = ['protocol', 'mothership', 'solder', 'cli'];
+/** Builds other than the current one are removed once this old: a process may still run from one. */
+const KEEP_OLD_BUILDS_MS = 24 * 3600_000;
+
+/** Dependencies only the servers use: loaded from node_modules, never bundled into the CLI. */
+const SERVER_ONLY = [
+  '@electric-sql/pglite',
+  '@fastify/*',
+  'fastify',
+  'fastify-type-provider-zod',
+  'pg',
+  'pg-native',
+  'pino',
+  'prom-client',
+  'proper-lockfile',
+  'tsx',
+];
+
+/** ESM output that still meets a CommonJS `require` (bundled CommonJS packages call it). */
+const REQUIRE_SHIM =
+  "import { createRequire as __borgRequire } from 'node:module'; const require = __borgRequire(import.meta.url);";
+
+/** Everything the output depends on: every source file and manifest, by path, size and time. */
+function sourceStamp(): string {
+  const hash = createHash('sha256');
+  const files = [fileURLToPath(import.meta.url), join(ROOT, 'package-lock.json')];
+  for (const name of PACKAGES) {
+    const dir = join(ROOT, 'packages', name);
+    files.push(join(dir, 'package.json'));
+    for (const entry of readdirSync(join(dir, 'src'), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) files.push(join(entry.parentPath, entry.name));
+    }
+  }
+  for (const file of files.sort()) {
+    const { size, mtimeMs } = statSync(file);
+    hash.update(`${relative(ROOT, file)}\0${size}\0${mtimeMs}\n`);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+export interface BuildResult {
+  dir: string;
+  built: boolean;
+}
+
+export async function buildNode(options: { log?: (line: string) => void } = {}): Promise<BuildResult> {
+  const log = options.log ?? (() => undefined);
+  const stamp = sourceStamp();
+  const dir = join(DIST, `node-${stamp}`);
+  if (existsSync(join(dir, 'complete')) && existsSync(CURRENT) && realpathSync(CURRENT) === dir) {
+    return { dir, built: false };
+  }
+  const started = Date.now();
+  rmSync(dir, { recursive: true, force: true });
+  const common: esbuild.BuildOptions = {
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: NODE_TARGET,
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    banner: { js: REQUIRE_SHIM },
+  };
+  await Promise.all([
+    esbuild.build({
+      ...common,
+      entryPoints: { borg: join(ROOT, 'packages/cli/src/main.ts') },
+      outdir: join(dir, 'cli'),
+      splitting: true,
+      chunkNames: 'chunks/[name]-[hash]',
+      external: SERVER_ONLY,
+    }),
+    esbuild.build({
+      ...common,
+      entryPoints: [join(ROOT, 'packages/cli/src/solder-main.ts')],
+      outfile: join(dir, 'borg-solder.mjs'),
+    }),
+  ]);
+  const bundle = readFileSync(join(dir, 'borg-solder.mjs'));
+  const digest = createHash('sha256').update(bundle).digest('hex');
+  writeFileSync(join(dir, 'borg-solder.mjs.sha256'), `${digest}  borg-solder.mjs\n`);
+  writeFileSync(join(dir, 'complete'), `${new Date().toISOString()}\n`);
+  switchCurrent(dir);
+  removeOldBuilds(dir);
+  log(`built ${relative(ROOT, dir)} in ${Date.now() - started} ms (solder bundle ${bundle.length} bytes)`);
+  return { dir, built: true };
+}
+
+/** Points dist/node at the new build in one rename, so no reader ever finds it missing. */
+function switchCurrent(dir: string): void {
+  const link = `${CURRENT}.${process.pid}`;
+  rmSync(link, { force: true });
+  symlinkSync(basename(dir), link);
+  renameSync(link, CURRENT);
+}
+
+function removeOldBuilds(current: string): void {
+  for (const name of readdirSync(DIST)) {
+    const path = join(DIST, name);
+    if (!name.startsWith('node-') || path === current) continue;
+    if (Date.now() - statSync(path).mtimeMs > KEEP_OLD_BUILDS_MS) rmSync(path, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { built, dir } = await buildNode({ log: (line) => console.log(line) });
+  if (!built) console.log(`${relative(ROOT, dir)} is up to date`);
+}

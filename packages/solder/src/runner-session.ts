@@ -76,7 +76,7 @@ export class RunnerSession {
   async begin(): Promise<void> {
     const detected = await detectResources(workDirOf(this.config));
     this.resources = detected;
-    await this.register(detected);
+    await this.register(detected, { ownTokenFirst: true });
   }
 
   /** A fresh reading of this machine (free memory, disk, GPUs), kept for the next registration. */
@@ -114,8 +114,14 @@ export class RunnerSession {
    * token), retrying while the mothership cannot be reached, and saves the new identity before
    * using it. A 401 or 403 is final. Without a registration token, the saved runner token is
    * used if it belongs to this mothership.
+   *
+   * With `ownTokenFirst` (at start, before any call has used the saved token), a device already
+   * registered here registers again with its own runner token first: the mothership takes it
+   * whichever registration token the solder holds now, so rotating that token needs no change
+   * on the machines already registered. Only a 401 (the saved token is gone) falls back to the
+   * registration token.
    */
-  private async register(detected: DetectedResources): Promise<void> {
+  private async register(detected: DetectedResources, options: { ownTokenFirst?: boolean } = {}): Promise<void> {
     const token = await this.registrationToken();
     const { runner_id: savedRunnerId, token: savedToken, mothership: savedFor } = this.identity;
     if (!token) {
@@ -127,28 +133,37 @@ export class RunnerSession {
       this.useToken(savedRunnerId, savedToken);
       return;
     }
-    const answer = await withRetry(
-      () =>
-        this.client.withToken(token).register({
-          device_id: this.identity.device_id,
-          name: this.config.name,
-          hostname: detected.hostname,
-          os: detected.os,
-          arch: detected.arch,
-          version: SOLDER_VERSION,
-          max_concurrent_tasks: this.config.maxConcurrentTasks,
-          labels: { ...automaticLabels(detected), ...this.config.labels },
-          resources: this.resources,
-        }),
-      {
-        signal: this.options.signal,
-        onRetry: (error) => this.options.log('mothership unreachable, retrying', { err: (error as Error).message }),
-      },
-    ).catch((error: unknown) => {
+    const registerWith = (bearer: string) =>
+      withRetry(
+        () =>
+          this.client.withToken(bearer).register({
+            device_id: this.identity.device_id,
+            name: this.config.name,
+            hostname: detected.hostname,
+            os: detected.os,
+            arch: detected.arch,
+            version: SOLDER_VERSION,
+            max_concurrent_tasks: this.config.maxConcurrentTasks,
+            labels: { ...automaticLabels(detected), ...this.config.labels },
+            resources: this.resources,
+          }),
+        {
+          signal: this.options.signal,
+          onRetry: (error) => this.options.log('mothership unreachable, retrying', { err: (error as Error).message }),
+        },
+      );
+    const refused = (error: unknown): never => {
       if (hasCode(error, 'UNAUTHORIZED', 'FORBIDDEN'))
         throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
       throw error;
-    });
+    };
+    const ownToken = options.ownTokenFirst && savedToken && savedRunnerId && savedFor === this.config.mothership;
+    const again = ownToken
+      ? await registerWith(savedToken).catch((error: unknown) =>
+          hasCode(error, 'UNAUTHORIZED') ? null : refused(error),
+        )
+      : null;
+    const answer = again ?? (await registerWith(token).catch(refused));
     // The registration token is needed again only if this runner token is revoked: it is read
     // from its file again then, and kept nowhere meanwhile, the environment included (a task's
     // environment is built without it anyway; this is for anything that reads ours later).

@@ -1,6 +1,7 @@
 # The Borg mothership. Two stages: dependencies are installed from the lockfile in the first,
-# and the second runs them as an unprivileged user on a slim Node 20. TypeScript runs from
-# source through tsx (a runtime dependency of the CLI); only the dashboard is built (Vite).
+# and the second runs them as an unprivileged user on a slim Node 20. `npm run build` compiles
+# the Node programs (esbuild: dist/node, with the solder bundle the mothership serves to
+# /install.sh) and the dashboard (Vite).
 #
 #   docker build -t borg .
 #   docker compose up -d            (see docker-compose.yml and docs/operations.md)
@@ -21,7 +22,7 @@ COPY packages/web/package.json packages/web/
 RUN npm ci --no-audit --no-fund
 # The sources (.dockerignore keeps tests, docs, data and node_modules of the host out).
 COPY . .
-# … then the build, and the install again without the dev tools: the image keeps only
+# … then the build, and the install again without the dev tools: the image keeps dist/,
 # packages/web/dist and the runtime dependencies.
 RUN npm run build && npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { Job, JobWithTasks } from '@borg/protocol';
@@ -104,6 +104,8 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
   });
 
   it('logs -f prints lines as the task writes them and ends when the task ends', async () => {
+    // The task runs as another user when the tests run as root: it must be able to see the file.
+    await chmod(dir(), 0o755);
     const release = join(dir(), 'release');
     const job = await mothership().admin.createJob({
       name: 'waits',

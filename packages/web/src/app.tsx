@@ -16,6 +16,7 @@ import { JobDetailPage } from './pages/jobs/job-detail-page.tsx';
 import { JobsPage } from './pages/jobs/jobs-page.tsx';
 import { NewJobPage } from './pages/jobs/new-job-page.tsx';
 import { OverviewPage } from './pages/overview-page.tsx';
+import { AddRunnerPage } from './pages/runners/add-runner-page.tsx';
 import { RunnerDetailPage } from './pages/runners/runner-detail-page.tsx';
 import { RunnersPage } from './pages/runners/runners-page.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
@@ -27,6 +28,7 @@ function Page({ path }: { path: string }) {
   const job = /^\/jobs\/([A-Za-z0-9-]+)$/.exec(path);
   if (job) return <JobDetailPage id={job[1]!} />;
   if (path === '/runners') return <RunnersPage />;
+  if (path === '/runners/new') return <AddRunnerPage />;
   const runner = /^\/runners\/([A-Za-z0-9-]+)$/.exec(path);
   if (runner) return <RunnerDetailPage id={runner[1]!} />;
   if (path === '/audit') return <AuditPage />;

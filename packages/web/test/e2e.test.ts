@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
+import { BorgClient } from '@borg/protocol';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +49,8 @@ describe.skipIf(!hasChromium)(
     let page: Page;
     let helloJobUrl = '';
     const consoleErrors: string[] = [];
+    /** Each WebSocket the page opened: its URL and the type of the first frame it sent. */
+    const sockets: Array<{ url: string; first?: string }> = [];
 
     const shot = (name: string, on: Page = page) => on.screenshot({ path: `${OUTPUT}${name}.png`, fullPage: true });
     const jobStatus = () => page.locator('h1 + [data-testid=status]');
@@ -70,6 +73,13 @@ describe.skipIf(!hasChromium)(
         if (message.type() === 'error') consoleErrors.push(message.text());
       });
       page.on('pageerror', (error) => consoleErrors.push(error.message));
+      page.on('websocket', (ws) => {
+        const socket: { url: string; first?: string } = { url: ws.url() };
+        sockets.push(socket);
+        ws.on('framesent', ({ payload }) => {
+          socket.first ??= (JSON.parse(String(payload)) as { type: string }).type;
+        });
+      });
     }, 120_000);
 
     afterAll(async () => {
@@ -101,6 +111,9 @@ describe.skipIf(!hasChromium)(
       await page.getByText('Runners online / busy / offline').waitFor();
       await page.getByText('Tasks finished per minute').waitFor();
       expect(await page.getByTestId('chart').count()).toBe(4);
+      // The live channel signs in with its first message: no token in the socket's URL.
+      await expect.poll(() => sockets.at(-1)?.first).toBe('auth');
+      expect(sockets.at(-1)!.url).toBe(`${borg().url.replace(/^http/, 'ws')}/ws`);
       await shot('02-overview');
     });
 
@@ -386,6 +399,12 @@ describe.skipIf(!hasChromium)(
           dispatchEvent(new PopStateEvent('popstate'));
         });
         await tab.getByText('This token cannot read the audit log.').waitFor();
+        await tab.evaluate(() => {
+          history.pushState(null, '', '/runners/new');
+          dispatchEvent(new PopStateEvent('popstate'));
+        });
+        await tab.getByText('This token cannot add runners').waitFor();
+        expect(await tab.getByRole('button', { name: 'Create registration token' }).count()).toBe(0);
       } finally {
         await tab.close();
         await borg().admin.cancelJob(queued.id);
@@ -412,6 +431,40 @@ describe.skipIf(!hasChromium)(
       await page.getByRole('heading', { name: 'e2e hello' }).waitFor();
     });
 
+    it('adds a runner: a registration token, the install line to copy, and the registration seen', async () => {
+      await page.getByRole('link', { name: 'Runners', exact: true }).click();
+      await page.getByRole('link', { name: 'Add a runner' }).click();
+      await page.waitForURL(`${borg().url}/runners/new`);
+      await page.getByLabel('Allowed labels').fill('pool=e2e-added, zone=a, zone=b');
+      expect(await page.getByLabel('Labels for this runner').inputValue()).toBe('pool=e2e-added');
+      await page.getByRole('button', { name: 'Create registration token' }).click();
+      const line = page.getByTestId('install-line');
+      await line.waitFor();
+      const text = (await line.textContent())!;
+      expect(text).toContain(`${borg().url}/install.sh | sh -s -- --registration-token borg_reg_`);
+      expect(text).toContain('--labels pool=e2e-added');
+      const token = /--registration-token (borg_reg_\S+)/.exec(text)![1]!;
+      expect(page.url()).toBe(`${borg().url}/runners/new`);
+      await page.getByText('Waiting for the runner to register…').waitFor();
+      await shot('14-add-runner');
+
+      // The token works: a machine registering with it is announced on the page, live.
+      const tokens = await borg().admin.listTokens();
+      const made = tokens.items.find((t) => t.kind === 'registration' && t.name.startsWith('runners added '))!;
+      expect(made.allowed_labels).toEqual({ pool: 'e2e-added', zone: ['a', 'b'] });
+      const registration = new BorgClient({ baseUrl: borg().url, token });
+      const { runner } = await registration.register({
+        device_id: 'e2e-added-device',
+        name: 'e2e-added',
+        labels: { pool: 'e2e-added' },
+      });
+      const status = page.getByTestId('registration-status');
+      await status.getByRole('link', { name: 'e2e-added' }).waitFor();
+      expect(await status.textContent()).toContain('Runner e2e-added registered');
+      await shot('14b-add-runner-registered');
+      await borg().admin.deleteRunner(runner.id);
+    });
+
     it('fits a phone screen without sideways scrolling', async () => {
       const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
       phone.setDefaultTimeout(10_000);
@@ -423,6 +476,7 @@ describe.skipIf(!hasChromium)(
           [new URL(helloJobUrl).pathname, 'Log of element', 'phone-job-detail'],
           ['/jobs/new', 'Input files', 'phone-new-job'],
           ['/runners', 'e2e-solder', 'phone-runners'],
+          ['/runners/new', 'Create registration token', 'phone-add-runner'],
           [`/runners/${solder.agent.id}`, 'Tasks on this runner', 'phone-runner-detail'],
           ['/audit', 'Audit log', 'phone-audit'],
         ];

@@ -17,7 +17,10 @@ class FakeSocket {
   constructor(readonly url: string) {
     FakeSocket.last = this;
   }
-  send(): void {}
+  readonly sent: string[] = [];
+  send(frame: string): void {
+    this.sent.push(frame);
+  }
   close(): void {}
   deliver(frame: unknown): void {
     this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) });
@@ -76,6 +79,15 @@ afterEach(() => {
   storeToken(null);
   vi.unstubAllGlobals();
   vi.restoreAllMocks();
+});
+
+describe('signing in', () => {
+  it('sends the token in its first message, never in the URL', () => {
+    expect(socket.url).toMatch(/\/ws$/);
+    expect(socket.url).not.toContain('user-token');
+    socket.onopen?.();
+    expect(JSON.parse(socket.sent[0]!)).toEqual({ type: 'auth', token: 'user-token' });
+  });
 });
 
 const listed = () => queries.getQueryData<Pages>(['jobs', {}])!.pages[0]!.items[0]!;

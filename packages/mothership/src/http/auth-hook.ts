@@ -28,7 +28,7 @@ const NEEDED_KIND: Record<Exclude<Access, 'public'>, string> = {
 };
 
 /** Why a principal may not call a route of this access, or null when it may. */
-function refusal(access: Exclude<Access, 'public'>, principal: Principal): string | null {
+export function refusal(access: Exclude<Access, 'public'>, principal: Principal): string | null {
   const allowed =
     access === 'runner'
       ? principal.kind === 'runner'
@@ -56,6 +56,9 @@ export function createAuthHook(authenticator: Authenticator, failures: AuthFailu
 
     const header = request.headers.authorization;
     const token = bearerToken(header) ?? websocketQueryToken(request);
+    // A browser signs in on the socket itself, with its first message: an upgrade that carries
+    // no credential goes through to the hub, which closes it unless that message comes in time.
+    if (header === undefined && token === undefined && isWebSocketUpgrade(request)) return;
     // An address that has guessed too often may go on only with a token that worked recently;
     // anything else is refused without even being looked up (A13).
     if (failures && !authenticator.recentlyValid(token)) {
@@ -88,7 +91,14 @@ export function createAuthHook(authenticator: Authenticator, failures: AuthFailu
   };
 }
 
-/** Browsers cannot set headers on a WebSocket upgrade, so /ws alone takes `?token=`. */
+function isWebSocketUpgrade(request: FastifyRequest): boolean {
+  return request.routeOptions.url === '/ws' && request.headers.upgrade?.toLowerCase() === 'websocket';
+}
+
+/**
+ * `?token=` on /ws alone, as the design's contract names it; Borg's own clients never send it
+ * (a URL ends up in proxy logs and browser history), and it is redacted from the log.
+ */
 function websocketQueryToken(request: FastifyRequest): string | undefined {
   if (request.routeOptions.url !== '/ws') return undefined;
   const token = (request.query as { token?: unknown } | undefined)?.token;

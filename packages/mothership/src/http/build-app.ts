@@ -6,7 +6,7 @@ import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fa
 
 import { BorgError } from '../errors.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
-import { createAuthHook, principalOf } from './auth-hook.ts';
+import { createAuthHook } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
 import { adminHandlers } from './handlers/admin-handlers.ts';
 import { fileHandlers } from './handlers/file-handlers.ts';
@@ -15,7 +15,7 @@ import { jobHandlers } from './handlers/job-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
 import { secretHandlers } from './handlers/secret-handlers.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
-import { installRateLimits, presentedCredential, rateLimited } from './rate-limits.ts';
+import { installRateLimits, presentedCredential } from './rate-limits.ts';
 import { registerRouteTable } from './route-table.ts';
 import type { Services } from './services.ts';
 import { installSlowBodyGuard } from './slow-body-guard.ts';

@@ -1,4 +1,4 @@
-import { ClientMessage, type ServerMessage } from '@borg/protocol';
+import { ClientMessage, type ServerMessage, WebSocketCloseCode } from '@borg/protocol';
 import type { WebSocket } from 'ws';
 
 import type { Principal } from '../auth/principal.ts';
@@ -32,14 +32,49 @@ export const PING_INTERVAL_MS = 30_000;
  * tab and the CLI one per watching command; past this the upgrade is refused with 429.
  */
 export const MAX_SOCKETS_PER_TOKEN = 64;
+/**
+ * A socket opened without credentials must send its `auth` message within this time; until
+ * then it receives nothing, and an anonymous client cannot hold sockets open for longer.
+ */
+export const AUTH_TIMEOUT_MS = 5_000;
+
+/** Checks the token of an `auth` message: the principal, or why and how to close the socket. */
+export type SocketSignIn = (
+  token: string,
+) => Promise<{ principal: Principal } | { refused: { code: number; reason: string } }>;
 
 interface Client {
   socket: WebSocket;
-  principal: Principal;
+  /** Null until a socket opened without credentials has signed in with its first message. */
+  principal: Principal | null;
+  signIn: SocketSignIn | null;
   topics: Set<string>;
   alive: boolean;
   windowStart: number;
   messagesInWindow: number;
+  /** Messages are handled one after another, so one sent right after `auth` waits for it. */
+  inbox: Promise<void>;
+}
+
+const FIRST_MESSAGE = 'the first message must be {"type":"auth","token":…}';
+
+/** A client's frame as a protocol message, or the error to answer it with. */
+function readClientMessage(
+  text: string | null,
+): { message: ClientMessage } | { error: { code: 'VALIDATION_FAILED' | 'INVALID_JSON'; message: string } } {
+  if (text === null) return { error: { code: 'VALIDATION_FAILED', message: 'send JSON text frames' } };
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return { error: { code: 'INVALID_JSON', message: 'messages are JSON' } };
+  }
+  const parsed = ClientMessage.safeParse(json);
+  if (parsed.success) return { message: parsed.data };
+  const issue = parsed.error.issues[0];
+  return {
+    error: { code: 'VALIDATION_FAILED', message: `${issue?.path.join('.') || 'message'}: ${issue?.message}` },
+  };
 }
 
 /** Which topics an event belongs to. */
@@ -99,18 +134,44 @@ export class WebSocketHub {
   /** Sockets open with this token now. */
   socketsOf(tokenId: string): number {
     let count = 0;
-    for (const client of this.clients) if (client.principal.tokenId === tokenId) count++;
+    for (const client of this.clients) if (client.principal?.tokenId === tokenId) count++;
     return count;
   }
 
+  /** A socket whose upgrade carried a valid token (an `Authorization` header). */
   add(socket: WebSocket, principal: Principal): void {
+    this.track(socket, principal, null);
+  }
+
+  /**
+   * A socket opened without credentials (a browser): its first message must be `auth`, within
+   * AUTH_TIMEOUT_MS, or it is closed with 4401; `signIn` judges the token.
+   */
+  addUnauthenticated(socket: WebSocket, signIn: SocketSignIn): void {
+    const client = this.track(socket, null, signIn);
+    const timer = setTimeout(() => {
+      if (!client.principal) {
+        this.refuse(
+          client,
+          WebSocketCloseCode.unauthenticated,
+          `send {"type":"auth","token":…} within ${AUTH_TIMEOUT_MS / 1000} s`,
+        );
+      }
+    }, AUTH_TIMEOUT_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  private track(socket: WebSocket, principal: Principal | null, signIn: SocketSignIn | null): Client {
     const client: Client = {
       socket,
       principal,
+      signIn,
       topics: new Set(),
       alive: true,
       windowStart: Date.now(),
       messagesInWindow: 0,
+      inbox: Promise.resolve(),
     };
     this.clients.add(client);
     socket.on('close', () => this.clients.delete(client));
@@ -122,13 +183,14 @@ export class WebSocketHub {
         this.clients.delete(client);
         return socket.close(FLOOD_CLOSE_CODE, `more than ${MAX_MESSAGES_PER_SECOND} messages a second`);
       }
-      if (isBinary)
-        return this.send(client, {
-          type: 'error',
-          error: { code: 'VALIDATION_FAILED', message: 'send JSON text frames' },
-        });
-      void this.receive(client, data.toString());
+      const text = isBinary ? null : data.toString();
+      // A failure handling a message (the database away while a token is checked) ends the
+      // socket with 1011; the client reconnects, as after any drop.
+      client.inbox = client.inbox
+        .then(() => this.receive(client, text))
+        .catch(() => this.refuse(client, 1011, 'internal error: reconnect'));
     });
+    return client;
   }
 
   close(): void {
@@ -137,22 +199,17 @@ export class WebSocketHub {
     for (const client of this.clients) client.socket.close(1001, 'server shutting down');
   }
 
-  private async receive(client: Client, text: string): Promise<void> {
-    let message: ClientMessage;
-    try {
-      const parsed = ClientMessage.safeParse(JSON.parse(text));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return this.send(client, {
-          type: 'error',
-          error: { code: 'VALIDATION_FAILED', message: `${issue?.path.join('.') || 'message'}: ${issue?.message}` },
-        });
-      }
-      message = parsed.data;
-    } catch {
-      return this.send(client, { type: 'error', error: { code: 'INVALID_JSON', message: 'messages are JSON' } });
+  /** One frame from the client: `null` for a binary one, which the protocol has no use for. */
+  private async receive(client: Client, text: string | null): Promise<void> {
+    const read = readClientMessage(text);
+    if (!client.principal) {
+      if ('message' in read && read.message.type === 'auth') return this.signIn(client, read.message.token);
+      return this.refuse(client, WebSocketCloseCode.unauthenticated, FIRST_MESSAGE);
     }
+    if ('error' in read) return this.send(client, { type: 'error', error: read.error });
+    const message = read.message;
 
+    if (message.type === 'auth') return this.signIn(client, message.token);
     if (message.type === 'ping') return this.send(client, { type: 'pong' });
     if (message.type === 'unsubscribe') {
       for (const topic of message.topics) client.topics.delete(topic);
@@ -171,6 +228,28 @@ export class WebSocketHub {
       const row = await taskStore.get(this.db, topic.slice(5)).catch(() => null);
       if (row) this.send(client, { type: 'task.updated', topic, data: toTask(row) });
     }
+  }
+
+  private async signIn(client: Client, token: string): Promise<void> {
+    if (client.principal || !client.signIn) {
+      return this.send(client, {
+        type: 'error',
+        error: { code: 'VALIDATION_FAILED', message: 'this connection is already authenticated' },
+      });
+    }
+    const outcome = await client.signIn(token);
+    if (client.socket.readyState !== client.socket.OPEN) return;
+    if ('refused' in outcome) return this.refuse(client, outcome.refused.code, outcome.refused.reason);
+    client.principal = outcome.principal;
+    this.send(client, { type: 'authenticated' });
+  }
+
+  /** Closes a socket that may not stay; a close reason is at most 123 bytes on the wire. */
+  private refuse(client: Client, code: number, reason: string): void {
+    this.clients.delete(client);
+    let fitting = reason;
+    while (Buffer.byteLength(fitting) > 123) fitting = fitting.slice(0, -1);
+    client.socket.close(code, fitting);
   }
 
   private broadcast(event: BorgEvent): void {
@@ -232,18 +311,23 @@ export class WebSocketHub {
    * more than one ping interval.
    */
   private async closeExpiredSessions(): Promise<void> {
-    const ids = [...new Set([...this.clients].map((client) => client.principal.tokenId))];
+    const ids = [
+      ...new Set([...this.clients].flatMap((client) => (client.principal ? [client.principal.tokenId] : []))),
+    ];
+    if (ids.length === 0) return;
     const active = await tokenStore.stillActive(this.db, ids).catch(() => null);
     if (!active) return; // the database is away: check again next round
     for (const client of this.clients) {
-      if (!active.has(client.principal.tokenId)) client.socket.close(4001, 'token revoked or expired');
+      if (client.principal && !active.has(client.principal.tokenId)) {
+        client.socket.close(WebSocketCloseCode.tokenRevoked, 'token revoked or expired');
+      }
     }
   }
 
   /** A revoked token's open sockets close at once (W5). */
   private closeSessionsOf(tokenId: string): void {
     for (const client of this.clients) {
-      if (client.principal.tokenId === tokenId) client.socket.close(4001, 'token revoked');
+      if (client.principal?.tokenId === tokenId) client.socket.close(WebSocketCloseCode.tokenRevoked, 'token revoked');
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Job, JobPage, JobWithTasks, LogLine, Runner, ServerMessage } from '@borg/protocol';
+import type { ClientMessage, Job, JobPage, JobWithTasks, LogLine, Runner, ServerMessage } from '@borg/protocol';
 import type { QueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 
@@ -58,13 +58,15 @@ export class Live {
     const token = storedToken();
     if (!token || this.closed) return;
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    // Browsers cannot set headers on a WebSocket; the design takes the token as a query
-    // parameter on the upgrade request, which the mothership never logs.
-    const socket = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`);
+    // A browser cannot set headers on a WebSocket, and a token in the URL would stay in proxy
+    // logs and the history: the token goes in the first message, and the server handles the
+    // subscription sent right after it once it has accepted the token.
+    const socket = new WebSocket(`${scheme}://${location.host}/ws`);
     this.socket = socket;
     socket.onopen = () => {
       const reconnect = this.retry > 0;
       this.retry = 0;
+      this.send({ type: 'auth', token } satisfies ClientMessage);
       if (this.counts.size > 0) this.send({ type: 'subscribe', topics: [...this.counts.keys()] });
       if (reconnect) void this.queries.invalidateQueries();
     };

@@ -16,6 +16,7 @@ NAME=''
 LABELS=''
 SERVICE=yes
 INSECURE=no
+TASK_USER=yes
 
 say() { printf 'borg install: %s\n' "$*"; }
 fail() { printf 'borg install: %s\n' "$*" >&2; exit 1; }
@@ -32,6 +33,7 @@ Usage: install.sh --registration-token TOKEN [options]
   --mothership URL             another address for the mothership than the one this script came from
   --insecure                   allow a plain-http mothership that is not this machine
   --no-service                 install only; do not set up or start a systemd service
+  --no-task-user               as root, do not create the borg-task user tasks run as (they run as nobody)
 USAGE
 }
 
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --mothership) [ $# -ge 2 ] || fail "$1 needs a value"; MOTHERSHIP=$2; shift 2 ;;
     --insecure) INSECURE=yes; shift ;;
     --no-service) SERVICE=no; shift ;;
+    --no-task-user) TASK_USER=no; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; fail "unknown option: $1" ;;
   esac
@@ -132,6 +135,17 @@ chmod 600 "$DIR/etc/registration-token"
 } >"$DIR/etc/solder.json"
 chmod 600 "$DIR/etc/solder.json"
 say "installed $DIR/bin/borg-solder ($("$DIR/bin/borg-solder" --version)); settings in $DIR/etc/solder.json (mode 600)"
+
+# A root solder runs tasks as borg-task (else nobody): an account of their own, with no login
+# and no home, so a task reaches neither the solder's files nor anything nobody owns.
+if [ "$(id -u)" = 0 ] && [ "$TASK_USER" = yes ] && ! id borg-task >/dev/null 2>&1; then
+  if command -v useradd >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin borg-task \
+      && say "created the user borg-task, whom tasks run as"
+  else
+    say "no useradd here: tasks will run as nobody (create a borg-task user to give them one of their own)"
+  fi
+fi
 
 RUN="$DIR/bin/borg-solder --config $DIR/etc/solder.json"
 if [ "$SERVICE" = no ] || ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then

@@ -53,7 +53,16 @@ describe('the install script', { timeout: 120_000 }, () => {
   it('installs a solder that registers and runs a job, and installing again upgrades the same runner', async () => {
     const { env, dir } = await freshMachine();
     const labels = { installed: randomUUID() };
-    const args = ['--registration-token', borg().registrationToken, '--dir', dir, '--name', 'fresh-box'];
+    // --no-task-user: the tests run as root, and must not add an account to the machine they run on.
+    const args = [
+      '--registration-token',
+      borg().registrationToken,
+      '--dir',
+      dir,
+      '--name',
+      'fresh-box',
+      '--no-task-user',
+    ];
     const first = await install(borg().url, env, [
       ...args,
       '--labels',

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 
-import type { RegisterRunnerRequest } from '@borg/protocol';
-import { describe, expect, it } from 'vitest';
+import { PROTOCOL_VERSION, type RegisterRunnerRequest } from '@borg/protocol';
+import { describe, expect, it, vi } from 'vitest';
 
+import { parsePrometheusText, sampleValue } from '../../../test/prometheus-text.ts';
 import { type TestMothership, useTestMothership } from '../../../test/test-mothership.ts';
 
 /**
@@ -182,5 +183,39 @@ describe('deleting a runner', () => {
         [doomed.id, 'refused'],
       ]),
     );
+  });
+});
+
+describe('the runner protocol version', () => {
+  const borg = useTestMothership();
+
+  it('is recorded at registration, and a runner on one this mothership does not speak is flagged, not refused', async () => {
+    const current = await borg().client(borg().registrationToken).register(registration());
+    expect(current.runner).toMatchObject({ protocol_version: PROTOCOL_VERSION, protocol_supported: true });
+    // A solder from before the field spoke version 1.
+    const { protocol_version: _omitted, ...older } = registration() as RegisterRunnerRequest & {
+      protocol_version?: number;
+    };
+    await expect(borg().client(borg().registrationToken).register(older)).resolves.toMatchObject({
+      runner: { protocol_version: 1, protocol_supported: true },
+    });
+
+    const future = await borg()
+      .client(borg().registrationToken)
+      .register({ ...registration(), protocol_version: PROTOCOL_VERSION + 1 });
+    expect(future.runner).toMatchObject({ protocol_version: PROTOCOL_VERSION + 1, protocol_supported: false });
+    expect((await borg().admin.getRunner(future.id)).protocol_supported).toBe(false);
+
+    const metrics = parsePrometheusText(await borg().admin.metrics());
+    expect(sampleValue(metrics, 'borg_runners_unsupported_protocol')).toBe(1);
+    // Deleted, it is no longer counted.
+    await borg().admin.deleteRunner(future.id);
+    await vi.waitFor(
+      async () => {
+        const after = parsePrometheusText(await borg().admin.metrics());
+        expect(sampleValue(after, 'borg_runners_unsupported_protocol')).toBe(0);
+      },
+      { timeout: 15_000, interval: 500 },
+    ); // database gauges are read at most every 5 s
   });
 });

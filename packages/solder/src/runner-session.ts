@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
-import { BorgClient } from '@borg/protocol';
+import { BorgClient, PROTOCOL_VERSION } from '@borg/protocol';
 
 import { type SolderConfig, workDirOf } from './config.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
@@ -143,6 +143,7 @@ export class RunnerSession {
             os: detected.os,
             arch: detected.arch,
             version: SOLDER_VERSION,
+            protocol_version: PROTOCOL_VERSION,
             max_concurrent_tasks: this.config.maxConcurrentTasks,
             labels: { ...automaticLabels(detected), ...this.config.labels },
             resources: this.resources,

@@ -277,6 +277,7 @@ export class FakeMothership {
       const runner = {
         ...{ id: this.runnerId, device_id, name, hostname, os, arch, version: version ?? null, status: 'online' },
         ...{ draining: false, approved: true, max_concurrent_tasks, active_tasks: 0, labels, resources },
+        ...{ protocol_version: parsed.data.protocol_version, protocol_supported: true },
         ...{ last_heartbeat: now, created_at: now },
       };
       const interval = this.options.heartbeatIntervalSeconds ?? 1;

@@ -54,6 +54,8 @@ const runner = (id: string, name: string, createdAt: string, extra: Partial<Runn
   os: 'linux',
   arch: 'x64',
   version: '0.4.2',
+  protocol_version: 1,
+  protocol_supported: true,
   status: 'online',
   draining: false,
   approved: true,

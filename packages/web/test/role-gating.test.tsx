@@ -73,6 +73,8 @@ const runner = {
   status: 'online',
   draining: false,
   approved: true,
+  protocol_version: 1,
+  protocol_supported: true,
   hostname: 'h',
   os: 'linux',
   arch: 'x64',

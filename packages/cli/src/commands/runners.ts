@@ -69,6 +69,10 @@ function showCommand(): Command {
           ['status', runnerState(runner)],
           ['host', `${runner.hostname} (${runner.os}/${runner.arch})`],
           ['version', runner.version ?? '-'],
+          [
+            'protocol',
+            `${runner.protocol_version}${runner.protocol_supported ? '' : ' (not spoken by this mothership: upgrade the solder)'}`,
+          ],
           ['tasks', `${runner.active_tasks} of ${runner.max_concurrent_tasks}`],
           ['labels', labelsText(runner.labels)],
           ['heartbeat', ago(runner.last_heartbeat)],

@@ -82,6 +82,7 @@ export class RunnerSessions {
         os: request.os,
         arch: request.arch,
         version: request.version ?? null,
+        protocol_version: request.protocol_version,
         max_concurrent_tasks: request.max_concurrent_tasks,
         labels: request.labels,
         resources: request.resources,

@@ -13,6 +13,7 @@ interface Snapshot {
   jobs: Record<string, number>;
   tasks: Record<string, number>;
   runners: Record<string, number>;
+  unsupportedProtocol: number;
   queue: { depth: number; oldestSeconds: number };
   byLabels: Array<{ labels: Record<string, string>; depth: number; oldestSeconds: number }>;
 }
@@ -22,6 +23,7 @@ const EMPTY: Snapshot = {
   jobs: {},
   tasks: {},
   runners: {},
+  unsupportedProtocol: 0,
   queue: { depth: 0, oldestSeconds: 0 },
   byLabels: [],
 };
@@ -82,6 +84,12 @@ export class DatabaseGauges {
       byStatus(s.runners, g),
     );
     gauge(
+      'borg_runners_unsupported_protocol',
+      'Runners that speak a runner protocol version this mothership does not: upgrade their solders.',
+      [],
+      (g, s) => g.set(s.unsupportedProtocol),
+    );
+    gauge(
       'borg_queue_claimable_tasks',
       'Pending tasks a runner could take now (job not paused, backoff over).',
       [],
@@ -122,14 +130,15 @@ export class DatabaseGauges {
   /** Never rejects: a database that does not answer shows as borg_database_up 0 and no figures. */
   private async read(): Promise<Snapshot> {
     try {
-      const [jobs, tasks, runners, queue, byLabels] = await Promise.all([
+      const [jobs, tasks, runners, unsupportedProtocol, queue, byLabels] = await Promise.all([
         jobStore.countByStatus(this.db),
         taskStore.countByStatus(this.db),
         runnerStore.countByStatus(this.db),
+        runnerStore.countUnsupportedProtocol(this.db),
         taskStore.queueDepth(this.db),
         taskStore.queueDepthByLabels(this.db, MAX_LABEL_SETS),
       ]);
-      return { ok: true, jobs, tasks, runners, queue, byLabels };
+      return { ok: true, jobs, tasks, runners, unsupportedProtocol, queue, byLabels };
     } catch {
       return EMPTY;
     }

@@ -1,4 +1,4 @@
-import type { Runner, RunnerStatus } from '@borg/protocol';
+import { type Runner, type RunnerStatus, SUPPORTED_PROTOCOL_VERSIONS } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -10,6 +10,7 @@ interface RunnerRow {
   os: string;
   arch: string;
   version: string | null;
+  protocol_version: number;
   status: 'online' | 'offline';
   draining: boolean;
   approved_at: Date | null;
@@ -37,6 +38,8 @@ export function toRunner(row: RunnerRow): Runner {
     os: row.os,
     arch: row.arch,
     version: row.version,
+    protocol_version: row.protocol_version,
+    protocol_supported: SUPPORTED_PROTOCOL_VERSIONS.includes(row.protocol_version),
     status: apiStatus(row),
     draining: row.draining,
     approved: row.approved_at !== null,
@@ -53,7 +56,7 @@ export function toRunner(row: RunnerRow): Runner {
 // from the truth (invariant I7); the partial index tasks_runner_live_idx makes it cheap.
 // Deleted runners are in no answer: every caller adds its condition to this WHERE.
 const SELECT_RUNNER = `
-  SELECT r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining, r.approved_at,
+  SELECT r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status, r.draining, r.approved_at,
          r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
          (SELECT count(*)::integer FROM tasks t
            WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks
@@ -67,6 +70,7 @@ export interface RunnerRegistration {
   os: string;
   arch: string;
   version: string | null;
+  protocol_version: number;
   max_concurrent_tasks: number;
   labels: Record<string, string>;
   resources: Record<string, unknown>;
@@ -128,12 +132,13 @@ export const runnerStore = {
   async upsert(db: Queryable, reg: RunnerRegistration): Promise<{ id: string; existed: boolean } | null> {
     const { rows } = await db.query<{ id: string; existed: boolean }>(
       `INSERT INTO runners (device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources,
-                            status, last_heartbeat, registered_with, approved_at)
+                            status, last_heartbeat, registered_with, approved_at, protocol_version)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 'online', now(), $10,
-               CASE WHEN $11::boolean THEN now() END)
+               CASE WHEN $11::boolean THEN now() END, $12)
        ON CONFLICT (device_id) DO UPDATE SET
          name = EXCLUDED.name, hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
-         version = EXCLUDED.version, max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
+         version = EXCLUDED.version, protocol_version = EXCLUDED.protocol_version,
+         max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
          labels = EXCLUDED.labels, resources = EXCLUDED.resources,
          status = 'online', last_heartbeat = now(), updated_at = now()
          WHERE runners.deleted_at IS NULL
@@ -150,6 +155,7 @@ export const runnerStore = {
         JSON.stringify(reg.resources),
         reg.registered_with,
         reg.approved,
+        reg.protocol_version,
       ],
     );
     return rows[0] ?? null;
@@ -201,7 +207,7 @@ export const runnerStore = {
          FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
         WHERE r.id = $1 AND r.deleted_at IS NULL
         RETURNING old.old_status = 'offline' AS was_offline,
-                  r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.status, r.draining, r.approved_at,
+                  r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status, r.draining, r.approved_at,
                   r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
                   (SELECT count(*)::integer FROM tasks t
                     WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks`,
@@ -228,6 +234,16 @@ export const runnerStore = {
       [silentSeconds],
     );
     return rows.map((r) => r.id);
+  },
+
+  /** Runners (not deleted) that speak a runner protocol version this mothership does not. */
+  async countUnsupportedProtocol(db: Queryable): Promise<number> {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::integer AS n FROM runners
+        WHERE deleted_at IS NULL AND NOT (protocol_version = ANY($1::integer[]))`,
+      [SUPPORTED_PROTOCOL_VERSIONS],
+    );
+    return rows[0]?.n ?? 0;
   },
 
   async countByStatus(db: Queryable): Promise<Record<RunnerStatus, number>> {

@@ -39,6 +39,8 @@ export const RegisterRunnerRequest = z.strictObject({
   os: z.string().max(64).default(''),
   arch: z.string().max(64).default(''),
   version: z.string().max(64).optional(),
+  /** The runner protocol version the solder speaks (PROTOCOL_VERSION); absent: 1. */
+  protocol_version: z.number().int().min(1).max(10_000).default(1),
   max_concurrent_tasks: z.number().int().min(1).max(1024).default(1),
   labels: Labels.default({}),
   resources: Resources.default({}),
@@ -55,6 +57,9 @@ export const Runner = z.object({
   os: z.string(),
   arch: z.string(),
   version: z.string().nullable(),
+  /** The runner protocol version it speaks, and whether this mothership speaks it too. */
+  protocol_version: z.number().int(),
+  protocol_supported: z.boolean(),
   status: RunnerStatus,
   draining: z.boolean(),
   /** False while the runner waits for an operator's approval (BORG_RUNNER_APPROVAL): it gets no work. */

@@ -190,6 +190,12 @@ export function RunnerDetailPage({ id }: { id: string }) {
           and it gets no work until one does.
         </p>
       )}
+      {!r.protocol_supported && (
+        <p role="status" className="rounded bg-red-50 px-3 py-2 text-sm text-red-900">
+          This solder speaks runner protocol {r.protocol_version}, which this mothership does not: upgrade it (run the
+          install line again on its machine).
+        </p>
+      )}
       {actionError && <p role="alert">{errorMessage(actionError)}</p>}
       <dl
         data-testid="runner-spec"

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 
 import * as prettier from 'prettier';
 
+import { buildNode } from '../scripts/build-node.ts';
+import { cliStartup } from './figures/cli-startup.ts';
 import { dispatchLatency } from './figures/dispatch-latency.ts';
 import { enqueue } from './figures/enqueue.ts';
 import { fileTransfer } from './figures/file-transfer.ts';
@@ -34,6 +36,7 @@ const FIGURES: Figure[] = [
   idleMemory,
   listAtScale,
   runnersAtScale,
+  cliStartup,
 ];
 
 function pick(names: string[]): Figure[] {
@@ -72,6 +75,8 @@ async function main(): Promise<void> {
   console.log(
     `bench: ${chosen.map((f) => f.name).join(', ')} on ${machine.cpu} (${machine.cores} cores), load ${machine.load}`,
   );
+  // Processes are started from the compiled build, as users run them: it must be current.
+  await buildNode({ log: (line) => console.log(`bench: ${line}`) });
   const leftover = await dropLeftoverBenchDatabases();
   if (leftover.length > 0) console.log(`bench: dropped ${leftover.length} database(s) left by killed runs`);
   const ran: RecordedResult[] = [];

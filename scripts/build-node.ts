@@ -1,7 +1,8 @@
 /**
  * Compiles Borg's Node programs to JavaScript with esbuild (the dashboard is built by Vite):
  *
- * - `dist/node/cli/borg.js`: the `borg` command (mothership, solder and CLI). Borg's packages and
+ * - `dist/node/cli/borg.js`: the `borg` command (mothership, solder and CLI), and `version.js`
+ *   beside it, for `borg --version` alone. Borg's packages and
  *   the client's dependencies are bundled in, so a client command loads no file from node_modules;
  *   the server's dependencies stay in node_modules and load only when a server starts (code
  *   splitting keeps the mothership and the solder in chunks of their own).
@@ -101,7 +102,11 @@ export async function buildNode(options: { log?: (line: string) => void } = {}):
   await Promise.all([
     esbuild.build({
       ...common,
-      entryPoints: { borg: join(ROOT, 'packages/cli/src/main.ts') },
+      // version.js answers `borg --version` without loading the rest (bin/borg.js).
+      entryPoints: {
+        borg: join(ROOT, 'packages/cli/src/main.ts'),
+        version: join(ROOT, 'packages/protocol/src/version.ts'),
+      },
       outdir: join(dir, 'cli'),
       splitting: true,
       chunkNames: 'chunks/[name]-[hash]',

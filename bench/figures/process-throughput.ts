@@ -30,15 +30,19 @@ async function succeededCount(mothership: MothershipProcess): Promise<number> {
 }
 
 /** A `borg solder` child process against the mothership, with C slots. */
-export async function spawnSolderProcess(mothership: MothershipProcess, slots: number) {
+/** `borg solder` (or, given `command`, another way of starting the same solder) as a child process. */
+export async function spawnSolderProcess(
+  mothership: MothershipProcess,
+  slots: number,
+  command: string[] = [BORG_BIN, 'solder'],
+) {
   const stateDir = await mkdtemp(join(tmpdir(), 'borg-bench-solder-'));
   const profileDir = process.env.BORG_BENCH_PROFILE_DIR;
   const child = spawn(
     process.execPath,
     [
       ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
-      BORG_BIN,
-      'solder',
+      ...command,
       '--mothership',
       mothership.url,
       '--registration-token',

@@ -1,6 +1,7 @@
 import { BorgApiError, type CreateJobRequest, type FileInfo, JOB_TYPES, type JobType } from '@borg/protocol';
-import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
+import { type FormEvent, useRef, useState } from 'react';
 
+import { Field } from '../../components/field.tsx';
 import { errorMessage } from '../../lib/api.ts';
 import { formatBytes } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
@@ -42,38 +43,6 @@ interface InputFile {
 
 const input =
   'mt-1 block w-full rounded border border-slate-300 px-3 py-2 aria-[invalid=true]:border-red-500 aria-[invalid=true]:ring-1 aria-[invalid=true]:ring-red-500';
-
-/** A labelled control with its error under it, tied together for screen readers. */
-function FieldRow({
-  label,
-  error,
-  hint,
-  children,
-}: {
-  label: string;
-  error?: string;
-  hint?: string;
-  children: (props: { id: string; 'aria-invalid'?: true; 'aria-describedby'?: string }) => ReactNode;
-}) {
-  const id = useId();
-  const described = [error ? `${id}-error` : '', hint ? `${id}-hint` : ''].filter(Boolean).join(' ');
-  return (
-    <div className="block text-sm font-medium">
-      <label htmlFor={id}>{label}</label>
-      {children({ id, 'aria-invalid': error ? true : undefined, 'aria-describedby': described || undefined })}
-      {hint && (
-        <p id={`${id}-hint`} className="mt-1 text-xs font-normal text-slate-500">
-          {hint}
-        </p>
-      )}
-      {error && (
-        <p id={`${id}-error`} data-testid="field-error" className="mt-1 text-xs font-normal text-red-700">
-          {error}
-        </p>
-      )}
-    </div>
-  );
-}
 
 /**
  * The new-job form: every field of CreateJobRequest, input files uploaded as soon as they are
@@ -161,9 +130,9 @@ export function NewJobForm({
 
   return (
     <form onSubmit={submit} noValidate className="max-w-3xl space-y-4 rounded-lg bg-white p-4 shadow sm:p-6">
-      <FieldRow label="Name" error={errors.name}>
+      <Field label="Name" error={errors.name}>
         {(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} className={input} />}
-      </FieldRow>
+      </Field>
 
       <fieldset className="text-sm">
         <legend className="font-medium">Type</legend>
@@ -177,12 +146,12 @@ export function NewJobForm({
       </fieldset>
 
       {type === 'container' && (
-        <FieldRow label="Image" error={errors.image} hint="e.g. docker.io/library/alpine:3.20">
+        <Field label="Image" error={errors.image} hint="e.g. docker.io/library/alpine:3.20">
           {(p) => <input {...p} value={image} onChange={(e) => setImage(e.target.value)} className={mono} />}
-        </FieldRow>
+        </Field>
       )}
 
-      <FieldRow
+      <Field
         label={type === 'shell' ? 'Shell command' : 'Command (one argument per line)'}
         error={errors.command}
         hint={type === 'shell' ? 'Run by /bin/sh -c on the runner.' : 'The first line is the program; no shell.'}
@@ -190,21 +159,21 @@ export function NewJobForm({
         {(p) => (
           <textarea {...p} value={command} onChange={(e) => setCommand(e.target.value)} rows={6} className={mono} />
         )}
-      </FieldRow>
+      </Field>
 
       <div className="grid gap-4 sm:grid-cols-2">
-        <FieldRow label="Environment (KEY=value per line)" error={errors.env}>
+        <Field label="Environment (KEY=value per line)" error={errors.env}>
           {(p) => <textarea {...p} value={env} onChange={(e) => setEnv(e.target.value)} rows={3} className={mono} />}
-        </FieldRow>
-        <FieldRow label="Required runner labels (key=value per line)" error={errors.labels}>
+        </Field>
+        <Field label="Required runner labels (key=value per line)" error={errors.labels}>
           {(p) => (
             <textarea {...p} value={labels} onChange={(e) => setLabels(e.target.value)} rows={3} className={mono} />
           )}
-        </FieldRow>
+        </Field>
       </div>
 
       <div className="grid grid-cols-2 gap-4 sm:grid-cols-4">
-        <FieldRow label="Priority" error={errors.priority} hint="-1000 to 1000; higher runs first">
+        <Field label="Priority" error={errors.priority} hint="-1000 to 1000; higher runs first">
           {(p) => (
             <input
               {...p}
@@ -214,8 +183,8 @@ export function NewJobForm({
               className={input}
             />
           )}
-        </FieldRow>
-        <FieldRow label="Attempts" error={errors.max_attempts}>
+        </Field>
+        <Field label="Attempts" error={errors.max_attempts}>
           {(p) => (
             <input
               {...p}
@@ -226,8 +195,8 @@ export function NewJobForm({
               className={input}
             />
           )}
-        </FieldRow>
-        <FieldRow label="Timeout (seconds)" error={errors.timeout_seconds} hint="blank: none">
+        </Field>
+        <Field label="Timeout (seconds)" error={errors.timeout_seconds} hint="blank: none">
           {(p) => (
             <input
               {...p}
@@ -238,8 +207,8 @@ export function NewJobForm({
               className={input}
             />
           )}
-        </FieldRow>
-        <FieldRow label="Array size" error={errors.array_size} hint="one task per element">
+        </Field>
+        <Field label="Array size" error={errors.array_size} hint="one task per element">
           {(p) => (
             <input
               {...p}
@@ -250,10 +219,10 @@ export function NewJobForm({
               className={input}
             />
           )}
-        </FieldRow>
+        </Field>
       </div>
 
-      <FieldRow
+      <Field
         label="Artifacts (one glob per line)"
         error={errors.artifacts}
         hint="Files matching these, relative to the work directory, are kept when a task ends."
@@ -261,9 +230,9 @@ export function NewJobForm({
         {(p) => (
           <textarea {...p} value={artifacts} onChange={(e) => setArtifacts(e.target.value)} rows={2} className={mono} />
         )}
-      </FieldRow>
+      </Field>
 
-      <FieldRow
+      <Field
         label="Input files"
         error={errors.files}
         hint={uploads.allowed ? "Uploaded now; placed in each task's work directory." : uploads.reason}
@@ -278,7 +247,7 @@ export function NewJobForm({
             className="mt-1 block text-sm file:mr-3 file:rounded file:border file:border-slate-300 file:bg-slate-50 file:px-3 file:py-1 file:hover:bg-slate-100"
           />
         )}
-      </FieldRow>
+      </Field>
       {files.length > 0 && (
         <ul className="space-y-2 text-sm">
           {files.map((f) => (

@@ -1,7 +1,8 @@
 import { type CreatedToken, CreateTokenRequest } from '@borg/protocol';
 import { useQuery } from '@tanstack/react-query';
-import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
+import { type FormEvent, useRef, useState } from 'react';
 
+import { Field } from '../../components/field.tsx';
 import { Link } from '../../components/link.tsx';
 import { ErrorState } from '../../components/page-states.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
@@ -40,38 +41,6 @@ function today(): string {
   const d = new Date();
   const two = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())}`;
-}
-
-/** A labelled control with a hint and its error under it. */
-function Field({
-  label,
-  hint,
-  error,
-  children,
-}: {
-  label: string;
-  hint?: ReactNode;
-  error?: string;
-  children: (props: { id: string; 'aria-invalid'?: true; 'aria-describedby'?: string }) => ReactNode;
-}) {
-  const id = useId();
-  const described = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean).join(' ');
-  return (
-    <div className="block text-sm font-medium">
-      <label htmlFor={id}>{label}</label>
-      {children({ id, 'aria-invalid': error ? true : undefined, 'aria-describedby': described || undefined })}
-      {hint && (
-        <p id={`${id}-hint`} className="mt-1 text-xs font-normal text-slate-500">
-          {hint}
-        </p>
-      )}
-      {error && (
-        <p id={`${id}-error`} data-testid="field-error" className="mt-1 text-xs font-normal text-red-700">
-          {error}
-        </p>
-      )}
-    </div>
-  );
 }
 
 /**

@@ -63,7 +63,10 @@ const UidRange = z
   .transform((s, ctx) => {
     const [first, last] = s.split('-').map(Number) as [number, number];
     if (first < 1000 || last < first || last > 2_147_483_647) {
-      ctx.addIssue({ code: 'custom', message: 'the range must be FIRST-LAST with 1000 <= FIRST <= LAST <= 2147483647' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'the range must be FIRST-LAST with 1000 <= FIRST <= LAST <= 2147483647',
+      });
       return z.NEVER;
     }
     return { first, last };

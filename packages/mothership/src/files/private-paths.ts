@@ -41,6 +41,9 @@ async function tighten(path: string, wanted: number, warnings?: PathWarnings): P
     );
   } catch (error) {
     // Not its owner (a share mounted by someone else): say so and go on rather than refuse to start.
-    warnings?.warn({ path, mode: octal(mode), err: error }, 'this path is readable by other users and cannot be tightened');
+    warnings?.warn(
+      { path, mode: octal(mode), err: error },
+      'this path is readable by other users and cannot be tightened',
+    );
   }
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -90,16 +91,40 @@ export function toErrorReply(error: FastifyError | Error, health: DatabaseHealth
   return { status: 500, code: 'INTERNAL', message: 'internal error; the mothership log has the details' };
 }
 
+/** The most body left unread that an error answer reads and drops rather than closing the connection. */
+const DRAIN_LIMIT_BYTES = 256 * 1024;
+const DRAIN_TIMEOUT_MS = 2_000;
+
+/** Reads and drops the rest of a request body of a small, declared length; false when it did not. */
+function drainedSmallBody(raw: IncomingMessage): Promise<boolean> {
+  const length = Number(raw.headers['content-length']);
+  if (!Number.isFinite(length) || length > DRAIN_LIMIT_BYTES || raw.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (drained: boolean) => {
+      clearTimeout(timer);
+      raw.off('end', onEnd).off('close', onClose).off('error', onClose);
+      resolve(drained);
+    };
+    const onEnd = () => done(true);
+    const onClose = () => done(raw.complete);
+    const timer = setTimeout(() => done(false), DRAIN_TIMEOUT_MS);
+    raw.on('end', onEnd).on('close', onClose).on('error', onClose);
+    raw.resume();
+  });
+}
+
 /** One error shape for every failure, and no stack trace or SQL ever in a response. */
 export function installErrorHandling(app: FastifyInstance, health: DatabaseHealth): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const { status, code, message, details } = toErrorReply(error, health);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     if (status === 503) reply.header('retry-after', '2');
-    // An error before the request body was read to its end (a 507 or 409 mid-upload) leaves the
-    // rest of the body on the connection, where a keep-alive client's next request (the
-    // solder's heartbeat) would wait behind those bytes: the connection closes after this answer.
-    if (!request.raw.complete) reply.header('connection', 'close');
+    // An error before the request body was read to its end (a refused or failed upload) leaves
+    // the rest of the body on the connection. A small rest is read and dropped first: a client
+    // still sending it when the connection closed would see a broken pipe instead of this
+    // answer (Node 24's fetch does). A large one is not worth reading: the connection closes
+    // after this answer, so a keep-alive client's next request does not wait behind its bytes.
+    if (!request.raw.complete && !(await drainedSmallBody(request.raw))) reply.header('connection', 'close');
     if (status === 429) reply.header('retry-after', String(retryAfterOf(details)));
     // RFC 6750 section 3: a token that was sent and refused is named "invalid_token" (revoked,
     // expired or unknown alike, so the answer tells a guesser nothing); no token gets the bare scheme.

@@ -1,4 +1,4 @@
-import { type AllowedLabels,ANY_LABEL_VALUE } from '@borg/protocol';
+import { type AllowedLabels, ANY_LABEL_VALUE } from '@borg/protocol';
 
 /**
  * Labels every solder reports about its machine. A token need not name them, since a runner that

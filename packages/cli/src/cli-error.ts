@@ -94,6 +94,7 @@ const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
   LOG_SEQUENCE_GAP: 'conflict',
   CONFLICT: 'conflict',
   PAYLOAD_TOO_LARGE: 'too-large',
+  UNSATISFIABLE: 'usage',
   RATE_LIMITED: 'busy',
   INTERNAL: 'busy',
   DATABASE_UNAVAILABLE: 'busy',

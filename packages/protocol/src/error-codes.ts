@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  /** No runner the mothership knows could ever take the job; `details.runners` says what each lacks. */
+  UNSATISFIABLE: 422,
   UPGRADE_REQUIRED: 426,
   HEADERS_TOO_LARGE: 431,
   RATE_LIMITED: 429,

@@ -1,4 +1,5 @@
 export * from './client.ts';
+export * from './constraints.ts';
 export * from './error-codes.ts';
 export * from './route-definition.ts';
 export * from './routes.ts';
@@ -9,6 +10,7 @@ export * from './schemas/events.ts';
 export * from './schemas/files.ts';
 export * from './schemas/jobs.ts';
 export * from './schemas/logs.ts';
+export * from './schemas/placement.ts';
 export * from './schemas/runners.ts';
 export * from './schemas/secrets.ts';
 export * from './schemas/stats.ts';

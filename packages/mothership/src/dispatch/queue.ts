@@ -337,6 +337,8 @@ function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[], secrets: Resol
     command: row.command,
     image: row.image,
     user: row.container_user,
+    resources: row.resources,
+    gpus: row.gpus,
     env: {
       ...row.env,
       BORG_JOB_ID: row.job_id,

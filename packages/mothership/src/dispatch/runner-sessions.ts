@@ -18,6 +18,8 @@ import type { EventBus } from '../events/event-bus.ts';
 import { taskStore, toTask } from '../jobs/task-store.ts';
 import { keysetPage } from '../paging.ts';
 import { labelsBeyond } from '../runners/allowed-labels.ts';
+import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
+import { runnerAttributes } from '../runners/runner-attributes.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { Queue } from './queue.ts';
 
@@ -75,6 +77,7 @@ export class RunnerSessions {
     const { id, existed, token, revokedIds, orphaned } = await this.db.transaction(async (tx) => {
       const known = await runnerStore.lockByDevice(tx, request.device_id);
       const registeredWith = await this.authorizeRegistration(tx, request, principal, known);
+      const capacity = request.capacity ?? null;
       const upserted = await runnerStore.upsert(tx, {
         device_id: request.device_id,
         name: request.name,
@@ -86,6 +89,8 @@ export class RunnerSessions {
         max_concurrent_tasks: request.max_concurrent_tasks,
         labels: request.labels,
         resources: request.resources,
+        capacity,
+        attributes: runnerAttributes({ ...request, capacity }),
         registered_with: registeredWith,
         approved: !this.approvalRequired,
       });
@@ -120,6 +125,8 @@ export class RunnerSessions {
    * a large fleet, where a late heartbeat makes a runner look offline.
    */
   async heartbeat(runnerId: string, request: ValidHeartbeat): Promise<HeartbeatResponse> {
+    // GPU samples first, so the runner this heartbeat publishes shows them.
+    if (request.gpus?.length) await gpuSampleStore.record(this.db, runnerId, request.gpus);
     const [beat, held] = await Promise.all([
       runnerStore.heartbeat(this.db, runnerId, request.resources),
       taskStore.heldForHeartbeat(this.db, runnerId, this.heartbeatIntervalSeconds),

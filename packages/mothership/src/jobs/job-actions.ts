@@ -6,9 +6,12 @@ import {
   type JobWithTasks,
   type ListJobsQuery,
   type LogPage,
+  type ParsedConstraint,
+  parseConstraint,
   ROLE_TO_CHANGE_ANY_JOB,
   roleAtLeast,
   type Task,
+  type TaskGpuSamples,
   type ValidCreateJobRequest,
 } from '@borg/protocol';
 import type { z } from 'zod';
@@ -19,6 +22,7 @@ import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { fileStore } from '../files/file-store.ts';
 import { keysetPage } from '../paging.ts';
+import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { secretStore } from '../secrets/secret-store.ts';
 import { type JobRow, jobStore, toJob } from './job-store.ts';
 import { logStore } from './log-store.ts';
@@ -65,6 +69,12 @@ export class JobActions {
     const row = await taskStore.get(this.db, id);
     if (!row) throw notFound('task', id);
     return toTask(row);
+  }
+
+  /** The GPUs a task's attempt held, each with its samples over time. */
+  async taskGpus(id: string): Promise<TaskGpuSamples> {
+    if (!(await taskStore.get(this.db, id))) throw notFound('task', id);
+    return { items: await gpuSampleStore.ofTask(this.db, id) };
   }
 
   /** A task's log lines after line `after` (-1: from the start), in order. */
@@ -132,6 +142,9 @@ export class JobActions {
         env: input.env ?? {},
         secrets: input.secrets ?? {},
         labels: input.labels ?? {},
+        resources: input.resources ?? {},
+        constraints: parsedConstraints(input.constraints),
+        unsatisfiable: false,
         priority: input.priority,
         max_attempts: input.max_attempts,
         timeout_seconds: input.timeout_seconds ?? null,
@@ -252,4 +265,14 @@ function isJobEnded(job: JobRow): boolean {
 
 function illegalJobAction(action: string, job: JobRow): BorgError {
   return new BorgError('ILLEGAL_TRANSITION', `cannot ${action} a job that is ${job.status}`, { status: job.status });
+}
+
+/** The request's constraint expressions (already checked by its schema) in their stored form; null for none. */
+function parsedConstraints(texts: readonly string[] | undefined): ParsedConstraint[] | null {
+  if (!texts || texts.length === 0) return null;
+  return texts.map((text) => {
+    const parsed = parseConstraint(text);
+    if (!parsed.ok) throw new BorgError('VALIDATION_FAILED', parsed.error, { field: 'constraints' });
+    return parsed.value;
+  });
 }

@@ -1,4 +1,13 @@
-import type { Job, JobFile, JobFileWithMeta, JobStatus, JobType } from '@borg/protocol';
+import {
+  formatConstraint,
+  type Job,
+  type JobFile,
+  type JobFileWithMeta,
+  type JobStatus,
+  type JobType,
+  type ParsedConstraint,
+  type ResourceRequest,
+} from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -13,6 +22,9 @@ export interface JobRow {
   env: Record<string, string>;
   secrets: Record<string, string>;
   labels: Record<string, string>;
+  resources: ResourceRequest;
+  constraints: ParsedConstraint[] | null;
+  unsatisfiable: boolean;
   priority: number;
   max_attempts: number;
   timeout_seconds: number | null;
@@ -30,7 +42,7 @@ export interface JobRow {
   created_cursor: string;
 }
 
-export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.container_user, j.env, j.secrets, j.labels, j.priority,
+export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.container_user, j.env, j.secrets, j.labels, j.resources, j.constraints, j.unsatisfiable, j.priority,
   j.max_attempts, j.timeout_seconds, j.array_size, j.artifacts, j.paused, j.cancel_requested_at,
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
   j.created_at::text AS created_cursor`;
@@ -47,6 +59,9 @@ export function toJob(row: JobRow, files: JobFile[]): Job {
     env: row.env,
     secrets: row.secrets,
     labels: row.labels,
+    resources: row.resources,
+    constraints: (row.constraints ?? []).map(formatConstraint),
+    unsatisfiable: row.unsatisfiable,
     priority: row.priority,
     max_attempts: row.max_attempts,
     timeout_seconds: row.timeout_seconds,
@@ -72,6 +87,10 @@ export interface NewJob {
   env: Record<string, string>;
   secrets: Record<string, string>;
   labels: Record<string, string>;
+  resources: ResourceRequest;
+  /** Parsed at submit; null when the job has none. */
+  constraints: ParsedConstraint[] | null;
+  unsatisfiable: boolean;
   priority: number;
   max_attempts: number;
   timeout_seconds: number | null;
@@ -114,9 +133,9 @@ export const jobStore = {
       `WITH j AS (
          INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
                                 array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
-                                created_by_name, secrets, container_user)
+                                created_by_name, secrets, container_user, resources, constraints, unsatisfiable)
          VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17,
-                 $18::jsonb, $19)
+                 $18::jsonb, $19, $20::jsonb, $21::jsonb, $22)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
@@ -147,6 +166,9 @@ export const jobStore = {
         job.createdBy?.name ?? null,
         JSON.stringify(job.secrets),
         job.container_user,
+        JSON.stringify(job.resources),
+        job.constraints === null ? null : JSON.stringify(job.constraints),
+        job.unsatisfiable,
       ],
     );
     return rows[0] ?? null;

@@ -1,4 +1,4 @@
-import type { JobType, Task, TaskStatus } from '@borg/protocol';
+import type { AssignedGpu, JobType, ResourceRequest, Task, TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -23,11 +23,12 @@ export interface TaskRow {
   completed_at: Date | null;
   log_batches: number;
   log_lines: number;
+  gpus: AssignedGpu[];
 }
 
 const TASK_COLUMNS = `t.id, t.job_id, t.index, t.attempt, t.status, t.priority, t.labels, t.runner_id, t.exit_code,
   t.reason, t.error, t.cancel_requested_at, t.available_at, t.deadline_at, t.created_at, t.assigned_at,
-  t.started_at, t.completed_at, t.log_batches, t.log_lines`;
+  t.started_at, t.completed_at, t.log_batches, t.log_lines, t.gpus`;
 
 export function toTask(row: TaskRow): Task {
   return {
@@ -41,6 +42,7 @@ export function toTask(row: TaskRow): Task {
     reason: row.reason,
     error: row.error,
     cancel_requested: row.cancel_requested_at !== null,
+    gpus: row.gpus,
     created_at: row.created_at.toISOString(),
     available_at: row.available_at.toISOString(),
     assigned_at: row.assigned_at?.toISOString() ?? null,
@@ -60,6 +62,7 @@ export interface ClaimedRow extends TaskRow {
   artifacts: string[];
   timeout_seconds: number | null;
   array_size: number;
+  resources: ResourceRequest;
 }
 
 export interface TaskEnding {
@@ -93,11 +96,12 @@ export const taskStore = {
   },
 
   /**
-   * THE claim, one call of borg_claim (migrations 0005, 0008, 0009): lock the runner's row (claims by one
+   * THE claim, one call of borg_claim (migrations 0005, 0008, 0009, 0011): lock the runner's row (claims by one
    * runner queue up there, which keeps it under its capacity), count its live tasks, take up to
    * its free capacity (and at most `max`) of pending tasks in priority-then-FIFO order among
-   * those it may run (of `jobTypes` only, when given), and assign them, all on the database's clock. A draining or offline
-   * runner gets nothing.
+   * those it may run (labels, constraints, of `jobTypes` only when given) whose resource requests
+   * fit what the runner has free, give each the GPUs it asks for, and assign them, all on the
+   * database's clock. A draining or offline runner gets nothing.
    *
    * `FOR UPDATE SKIP LOCKED` makes concurrent claimers step over rows another claim is
    * taking instead of queueing behind it, so no task is claimed twice and no claimer waits.
@@ -107,7 +111,7 @@ export const taskStore = {
   async claim(db: Queryable, runnerId: string, max: number, jobTypes?: readonly JobType[]): Promise<ClaimedRow[]> {
     const { rows } = await db.query<ClaimedRow>(
       `SELECT ${TASK_COLUMNS}, c.job_name, c.type, c.command, c.image, c.container_user, c.env, c.artifacts,
-              c.timeout_seconds, c.array_size
+              c.timeout_seconds, c.array_size, c.resources
          FROM borg_claim($1, $2, $3::text[]) c CROSS JOIN LATERAL (SELECT (c.task).*) t`,
       [runnerId, max, jobTypes ? [...jobTypes] : null],
     );
@@ -121,7 +125,7 @@ export const taskStore = {
   /** assigned → pending for tasks whose claim answer was lost (see task-states.ts). */
   async release(db: Queryable, runnerId: string, ids: readonly string[]): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(
-      `UPDATE tasks t SET status = 'pending', runner_id = NULL, assigned_at = NULL, deadline_at = NULL
+      `UPDATE tasks t SET status = 'pending', runner_id = NULL, assigned_at = NULL, deadline_at = NULL, gpus = '[]'
         WHERE t.id::text = ANY($2::text[]) AND t.runner_id = $1 AND t.status = 'assigned'
        RETURNING ${TASK_COLUMNS}`,
       [runnerId, ids],

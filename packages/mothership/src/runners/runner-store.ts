@@ -1,4 +1,10 @@
-import { type Runner, type RunnerStatus, SUPPORTED_PROTOCOL_VERSIONS } from '@borg/protocol';
+import {
+  type GpuDevice,
+  type Runner,
+  type RunnerGpu,
+  type RunnerStatus,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -18,8 +24,35 @@ interface RunnerRow {
   active_tasks: number;
   labels: Record<string, string>;
   resources: Record<string, unknown>;
+  capacity: { cpu: number; memory_mb: number; gpus: GpuDevice[] } | null;
+  attributes: Record<string, string>;
+  gpu_samples: Record<string, GpuSampleState>;
+  /** What the live tasks hold: CPU, memory, and the task holding each GPU (by index). */
+  usage: { cpu: number; memory_mb: number; gpu_holders: Record<string, string> };
   last_heartbeat: Date | null;
   created_at: Date;
+}
+
+/** The last sample of one GPU, as runners.gpu_samples keeps it. */
+export interface GpuSampleState {
+  utilization_pct: number | null;
+  memory_used_mb: number | null;
+  memory_free_mb: number | null;
+  at: string;
+}
+
+function runnerGpus(row: RunnerRow): RunnerGpu[] {
+  return (row.capacity?.gpus ?? []).map((gpu) => {
+    const sample = row.gpu_samples[String(gpu.index)];
+    return {
+      ...gpu,
+      utilization_pct: sample?.utilization_pct ?? null,
+      memory_used_mb: sample?.memory_used_mb ?? null,
+      memory_free_mb: sample?.memory_free_mb ?? gpu.memory_free_mb,
+      sampled_at: sample?.at ?? null,
+      task_id: row.usage.gpu_holders[String(gpu.index)] ?? null,
+    };
+  });
 }
 
 /** `busy` and `draining` are views of an online runner, not stored states. */
@@ -47,21 +80,37 @@ export function toRunner(row: RunnerRow): Runner {
     active_tasks: row.active_tasks,
     labels: row.labels,
     resources: row.resources,
+    capacity: row.capacity && {
+      cpu: row.capacity.cpu,
+      memory_mb: row.capacity.memory_mb,
+      cpu_used: row.usage.cpu,
+      memory_used_mb: row.usage.memory_mb,
+    },
+    gpus: runnerGpus(row),
+    attributes: row.attributes,
     last_heartbeat: row.last_heartbeat?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),
   };
 }
 
-// active_tasks is counted from the tasks themselves rather than stored, so it cannot drift
-// from the truth (invariant I7); the partial index tasks_runner_live_idx makes it cheap.
+// active_tasks and what the live tasks hold are counted from the tasks themselves rather than
+// stored, so they cannot drift from the truth (invariant I7); the partial index
+// tasks_runner_live_idx makes it cheap.
+const RUNNER_COLUMNS = `r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status,
+  r.draining, r.approved_at, r.max_concurrent_tasks, r.labels, r.resources, r.capacity, r.attributes, r.gpu_samples,
+  r.last_heartbeat, r.created_at,
+  (SELECT count(*)::integer FROM tasks t
+    WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks,
+  (SELECT jsonb_build_object(
+            'cpu', coalesce(sum((j.resources ->> 'cpu')::numeric), 0),
+            'memory_mb', coalesce(sum((j.resources ->> 'memory_mb')::numeric), 0),
+            'gpu_holders', coalesce((SELECT jsonb_object_agg(g ->> 'index', t2.id) FROM tasks t2, jsonb_array_elements(t2.gpus) g
+                                      WHERE t2.runner_id = r.id AND t2.status IN ('assigned', 'running')), '{}'))
+     FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS usage`;
+
 // Deleted runners are in no answer: every caller adds its condition to this WHERE.
-const SELECT_RUNNER = `
-  SELECT r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status, r.draining, r.approved_at,
-         r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
-         (SELECT count(*)::integer FROM tasks t
-           WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks
-    FROM runners r
-   WHERE r.deleted_at IS NULL`;
+const SELECT_RUNNER = `SELECT ${RUNNER_COLUMNS} FROM runners r WHERE r.deleted_at IS NULL`;
 
 export interface RunnerRegistration {
   device_id: string;
@@ -74,6 +123,10 @@ export interface RunnerRegistration {
   max_concurrent_tasks: number;
   labels: Record<string, string>;
   resources: Record<string, unknown>;
+  /** What it offers to tasks that ask for resources; null: it sent none. */
+  capacity: { cpu: number; memory_mb: number; gpus: GpuDevice[] } | null;
+  /** Labels over what detection knows: what constraint expressions read. */
+  attributes: Record<string, string>;
   /** The registration token that registered the device first; kept on later registrations. */
   registered_with: string | null;
   /** False when the runner must wait for an operator's approval; kept on later registrations. */
@@ -132,14 +185,16 @@ export const runnerStore = {
   async upsert(db: Queryable, reg: RunnerRegistration): Promise<{ id: string; existed: boolean } | null> {
     const { rows } = await db.query<{ id: string; existed: boolean }>(
       `INSERT INTO runners (device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources,
-                            status, last_heartbeat, registered_with, approved_at, protocol_version)
+                            status, last_heartbeat, registered_with, approved_at, protocol_version, capacity,
+                            attributes)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 'online', now(), $10,
-               CASE WHEN $11::boolean THEN now() END, $12)
+               CASE WHEN $11::boolean THEN now() END, $12, $13::jsonb, $14::jsonb)
        ON CONFLICT (device_id) DO UPDATE SET
          name = EXCLUDED.name, hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
          version = EXCLUDED.version, protocol_version = EXCLUDED.protocol_version,
          max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
-         labels = EXCLUDED.labels, resources = EXCLUDED.resources,
+         labels = EXCLUDED.labels, resources = EXCLUDED.resources, capacity = EXCLUDED.capacity,
+         attributes = EXCLUDED.attributes, gpu_samples = '{}',
          status = 'online', last_heartbeat = now(), updated_at = now()
          WHERE runners.deleted_at IS NULL
        RETURNING id, (xmax <> 0) AS existed`,
@@ -156,6 +211,8 @@ export const runnerStore = {
         reg.registered_with,
         reg.approved,
         reg.protocol_version,
+        reg.capacity === null ? null : JSON.stringify(reg.capacity),
+        JSON.stringify(reg.attributes),
       ],
     );
     return rows[0] ?? null;
@@ -206,11 +263,7 @@ export const runnerStore = {
               resources = coalesce($2::jsonb, r.resources)
          FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
         WHERE r.id = $1 AND r.deleted_at IS NULL
-        RETURNING old.old_status = 'offline' AS was_offline,
-                  r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status, r.draining, r.approved_at,
-                  r.max_concurrent_tasks, r.labels, r.resources, r.last_heartbeat, r.created_at,
-                  (SELECT count(*)::integer FROM tasks t
-                    WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks`,
+        RETURNING old.old_status = 'offline' AS was_offline, ${RUNNER_COLUMNS}`,
       [id, resources ? JSON.stringify(resources) : null],
     );
     const row = rows[0];

@@ -2,6 +2,7 @@ import { route } from '../route-definition.ts';
 import { ArtifactList } from '../schemas/files.ts';
 import { CreateJobRequest, Job, JobPage, JobWithTasks, ListJobsQuery, Task } from '../schemas/jobs.ts';
 import { LogPage, LogsQuery } from '../schemas/logs.ts';
+import { TaskGpuSamples, TaskPlacement } from '../schemas/placement.ts';
 import { API_PREFIX, idParams } from './api-prefix.ts';
 
 const JobParams = idParams('job');
@@ -17,7 +18,7 @@ export const jobRoutes = {
     summary: 'Submit a job (one task per array element)',
     body: CreateJobRequest,
     responses: { 200: Job, 201: Job },
-    errors: [404, 409],
+    errors: [404, 409, 422],
     audit: 'job.submit',
   }),
   listJobs: route({
@@ -90,6 +91,24 @@ export const jobRoutes = {
     summary: 'One task (attempt)',
     params: TaskParams,
     responses: { 200: Task },
+  }),
+  getTaskPlacement: route({
+    method: 'GET',
+    path: `${API_PREFIX}/tasks/:id/placement`,
+    access: 'viewer',
+    tag: 'tasks',
+    summary: 'Why a pending task waits: its place in line, and for each runner whether it could take it and why not',
+    params: TaskParams,
+    responses: { 200: TaskPlacement },
+  }),
+  getTaskGpus: route({
+    method: 'GET',
+    path: `${API_PREFIX}/tasks/:id/gpus`,
+    access: 'viewer',
+    tag: 'tasks',
+    summary: "The GPUs a task's attempt held, with their utilisation and memory over time",
+    params: TaskParams,
+    responses: { 200: TaskGpuSamples },
   }),
   getTaskLogs: route({
     method: 'GET',

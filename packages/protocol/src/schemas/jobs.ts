@@ -2,6 +2,7 @@ import { z } from 'zod';
 
 import type { QueryInput } from '../route-definition.ts';
 import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
+import { AssignedGpu, Constraints, ResourceRequest, UnsatisfiablePolicy } from './placement.ts';
 import { JobSecrets } from './secrets.ts';
 
 export const JOB_TYPES = ['shell', 'binary', 'container'] as const;
@@ -61,6 +62,16 @@ export const CreateJobRequest = z
     /** Environment variables the task gets from secrets: `{"API_TOKEN": "deploy-token"}`. */
     secrets: JobSecrets.optional(),
     labels: Labels.optional(),
+    /** What each task needs of its runner: `{"cpu": 2, "memory_mb": 8192, "gpus": 1, "gpu_memory_mb": 40000}`. */
+    resources: ResourceRequest.optional(),
+    /** Expressions over the runner's labels and automatic attributes: `["gpu_model in (A100, H100)"]`. */
+    constraints: Constraints.optional(),
+    /**
+     * When no runner the mothership knows could ever take the job: `reject` (422 UNSATISFIABLE with
+     * the reasons) or `queue` (accepted and marked). Absent: `queue`, so clients written before
+     * placement keep their behaviour; the CLI and the dashboard ask for `reject`.
+     */
+    unsatisfiable: UnsatisfiablePolicy.optional(),
     priority: z.number().int().min(-1000).max(1000).default(0),
     max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS).default(1),
     timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).nullable().optional(),
@@ -115,6 +126,8 @@ export const Task = z.object({
   reason: z.string().nullable(),
   error: z.string().nullable(),
   cancel_requested: z.boolean(),
+  /** The GPUs this attempt holds (or held), by index and UUID; empty when it asked for none. */
+  gpus: z.array(AssignedGpu).default([]),
   created_at: Timestamp,
   available_at: Timestamp,
   assigned_at: Timestamp.nullable(),
@@ -136,6 +149,11 @@ export const Job = z.object({
   /** Environment variable → secret name; the values reach only the runner running a task. */
   secrets: z.record(z.string(), z.string()),
   labels: z.record(z.string(), z.string()),
+  /** What each task asks of its runner ({} when nothing). */
+  resources: ResourceRequest.default({}),
+  constraints: z.array(z.string()).default([]),
+  /** True when, at submit, no known runner could take it and the job asked to be queued anyway. */
+  unsatisfiable: z.boolean().default(false),
   priority: z.number().int(),
   max_attempts: z.number().int(),
   timeout_seconds: z.number().int().nullable(),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Env, Id, Labels, page, Timestamp } from './common.ts';
 import { JobFileWithMeta } from './files.ts';
 import { JobType, Task, TaskStatus } from './jobs.ts';
+import { AssignedGpu, GpuSample, ResourceRequest, RunnerCapacity, RunnerGpu } from './placement.ts';
 
 export const RUNNER_STATUSES = ['online', 'busy', 'draining', 'offline'] as const;
 export const RunnerStatus = z.enum(RUNNER_STATUSES);
@@ -44,6 +45,8 @@ export const RegisterRunnerRequest = z.strictObject({
   max_concurrent_tasks: z.number().int().min(1).max(1024).default(1),
   labels: Labels.default({}),
   resources: Resources.default({}),
+  /** What it offers to tasks that ask for resources; absent: it takes only tasks that ask for none. */
+  capacity: RunnerCapacity.optional(),
   /** The seed sent the registration token in the body; the Authorization header is preferred. */
   token: z.string().max(512).optional(),
 });
@@ -68,6 +71,15 @@ export const Runner = z.object({
   active_tasks: z.number().int(),
   labels: z.record(z.string(), z.string()),
   resources: z.record(z.string(), z.unknown()),
+  /** CPU and memory it offers to tasks that ask for them, and what its live tasks hold; null: never sent. */
+  capacity: z
+    .object({ cpu: z.number(), memory_mb: z.number(), cpu_used: z.number(), memory_used_mb: z.number() })
+    .nullable()
+    .default(null),
+  /** Its GPUs, each with its last sample and the task holding it. */
+  gpus: z.array(RunnerGpu).default([]),
+  /** Labels plus what detection knows (cpu_count, memory_gb, gpu_count, gpu_model, os, arch, hostname): what constraints read. */
+  attributes: z.record(z.string(), z.string()).default({}),
   last_heartbeat: Timestamp.nullable(),
   created_at: Timestamp,
 });
@@ -97,6 +109,8 @@ export const HeartbeatRequest = z.strictObject({
   /** The tasks the solder is running; any the server no longer gives it come back in `abandon_task_ids`. */
   task_ids: z.array(Id).max(1024).optional(),
   resources: Resources.optional(),
+  /** The GPUs sampled since the last heartbeat (those a task holds), newest last. */
+  gpus: z.array(GpuSample).max(1024).optional(),
 });
 export type HeartbeatRequest = z.input<typeof HeartbeatRequest>;
 
@@ -150,6 +164,13 @@ export const ClaimedTask = z.object({
   /** Secrets the job names that no longer exist: the task must not run without them. */
   missing_secrets: z.array(z.string()).default([]),
   labels: z.record(z.string(), z.string()),
+  /** What the task asked for; the solder passes it on (GPUs as devices, the rest for information). */
+  resources: ResourceRequest.default({}),
+  /**
+   * The runner's GPUs assigned to this attempt alone: the solder exposes exactly these to the task
+   * (CUDA_VISIBLE_DEVICES, or the container CLI's device flag) and no GPU to a task given none.
+   */
+  gpus: z.array(AssignedGpu).default([]),
   timeout_seconds: z.number().int().nullable(),
   files: z.array(JobFileWithMeta),
   artifacts: z.array(z.string()),

@@ -6,9 +6,12 @@ export function taskHandlers({
   jobs,
   queue,
   artifacts,
-}: Services): Handlers<'getTask' | 'getTaskLogs' | 'listArtifacts' | 'reportTaskStatus' | 'appendTaskLogs'> {
+}: Services): Handlers<
+  'getTask' | 'getTaskGpus' | 'getTaskLogs' | 'listArtifacts' | 'reportTaskStatus' | 'appendTaskLogs'
+> {
   return {
     getTask: async (request) => jobs.getTask(request.params.id),
+    getTaskGpus: async (request) => jobs.taskGpus(request.params.id),
     getTaskLogs: async (request) => jobs.taskLogs(request.params.id, request.query.after ?? -1, request.query.limit),
     listArtifacts: async (request) => ({ items: await artifacts.listOfTask(request.params.id), next_cursor: null }),
     reportTaskStatus: async (request) => queue.reportStatus(runnerIdOf(request), request.params.id, request.body),

@@ -92,6 +92,15 @@ export const jobRoutes = {
     params: TaskParams,
     responses: { 200: Task },
   }),
+  getJobPlacement: route({
+    method: 'GET',
+    path: `${API_PREFIX}/jobs/:id/placement`,
+    access: 'viewer',
+    tag: 'jobs',
+    summary: "Why a queued job waits: the placement of its first pending task (the jobs list's reason column)",
+    params: JobParams,
+    responses: { 200: TaskPlacement },
+  }),
   getTaskPlacement: route({
     method: 'GET',
     path: `${API_PREFIX}/tasks/:id/placement`,

@@ -18,7 +18,11 @@ import { PgliteDatabase } from '../packages/mothership/src/db/pglite-database.ts
 export const TEST_DATABASE_URL = process.env.BORG_TEST_DATABASE_URL;
 export const ENGINE: 'postgres' | 'pglite' = TEST_DATABASE_URL ? 'postgres' : 'pglite';
 
-const TEMPLATE_DB = 'borg_test_template';
+/**
+ * One template database per checkout, so suites of two checkouts (a CI clone beside the working
+ * tree) can run against one server at once: each drops and rebuilds only its own.
+ */
+const TEMPLATE_DB = `borg_test_template_${createHash('sha256').update(MIGRATIONS_DIR).digest('hex').slice(0, 10)}`;
 
 async function migrationsHash(): Promise<string> {
   const hash = createHash('sha256');

@@ -83,14 +83,15 @@ export class TestMothership {
   async registerRunner(request: Partial<RegisterRunnerRequest> = {}): Promise<TestRunner> {
     const deviceId = request.device_id ?? `device-${randomUUID()}`;
     const registered = await this.client(this.registrationToken).register({
-      device_id: deviceId,
-      name: request.name ?? deviceId,
       hostname: 'test-host',
       os: 'linux',
       arch: 'x64',
-      max_concurrent_tasks: request.max_concurrent_tasks ?? 1,
-      labels: request.labels ?? {},
-      resources: request.resources ?? {},
+      max_concurrent_tasks: 1,
+      labels: {},
+      resources: {},
+      ...request,
+      device_id: deviceId,
+      name: request.name ?? deviceId,
     });
     return { id: registered.id, token: registered.token, deviceId, client: this.client(registered.token) };
   }

@@ -3,10 +3,13 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Database } from '../db/database.ts';
 import { jobStore } from '../jobs/job-store.ts';
 import { taskStore } from '../jobs/task-store.ts';
+import { type FleetGpu, gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 
 /** Label sets reported one by one; a fleet with more distinct requirements than this shows the largest. */
 export const MAX_LABEL_SETS = 50;
+/** GPUs reported one by one (runner × device); a bigger fleet shows the first by runner name. */
+export const MAX_GPU_SERIES = 4096;
 
 interface Snapshot {
   ok: boolean;
@@ -16,6 +19,7 @@ interface Snapshot {
   unsupportedProtocol: number;
   queue: { depth: number; oldestSeconds: number };
   byLabels: Array<{ labels: Record<string, string>; depth: number; oldestSeconds: number }>;
+  gpus: FleetGpu[];
 }
 
 const EMPTY: Snapshot = {
@@ -26,6 +30,7 @@ const EMPTY: Snapshot = {
   unsupportedProtocol: 0,
   queue: { depth: 0, oldestSeconds: 0 },
   byLabels: [],
+  gpus: [],
 };
 
 /** `{"os":"linux","gpu":"true"}` → `gpu=true,os=linux`: one stable string per label set. */
@@ -117,6 +122,24 @@ export class DatabaseGauges {
         for (const row of s.byLabels) g.set({ labels: labelSetName(row.labels) }, row.oldestSeconds);
       },
     );
+    const perGpu = (name: string, help: string, value: (gpu: FleetGpu) => number | null) =>
+      gauge(name, help, ['runner', 'gpu'], (g, s) => {
+        for (const gpu of s.gpus) {
+          const v = value(gpu);
+          if (v !== null) g.set({ runner: gpu.runner, gpu: String(gpu.index) }, v);
+        }
+      });
+    perGpu(
+      'borg_gpu_utilization_percent',
+      'Utilisation of each GPU of the online runners, as last sampled while a task held it.',
+      (gpu) => gpu.utilization_pct,
+    );
+    perGpu(
+      'borg_gpu_memory_used_megabytes',
+      'Memory used on each GPU of the online runners, as last sampled while a task held it.',
+      (gpu) => gpu.memory_used_mb,
+    );
+    perGpu('borg_gpu_allocated', '1 if a task holds this GPU now, else 0.', (gpu) => (gpu.allocated ? 1 : 0));
   }
 
   private snapshot(): Promise<Snapshot> {
@@ -130,15 +153,16 @@ export class DatabaseGauges {
   /** Never rejects: a database that does not answer shows as borg_database_up 0 and no figures. */
   private async read(): Promise<Snapshot> {
     try {
-      const [jobs, tasks, runners, unsupportedProtocol, queue, byLabels] = await Promise.all([
+      const [jobs, tasks, runners, unsupportedProtocol, queue, byLabels, gpus] = await Promise.all([
         jobStore.countByStatus(this.db),
         taskStore.countByStatus(this.db),
         runnerStore.countByStatus(this.db),
         runnerStore.countUnsupportedProtocol(this.db),
         taskStore.queueDepth(this.db),
         taskStore.queueDepthByLabels(this.db, MAX_LABEL_SETS),
+        gpuSampleStore.fleet(this.db, MAX_GPU_SERIES),
       ]);
-      return { ok: true, jobs, tasks, runners, unsupportedProtocol, queue, byLabels };
+      return { ok: true, jobs, tasks, runners, unsupportedProtocol, queue, byLabels, gpus };
     } catch {
       return EMPTY;
     }

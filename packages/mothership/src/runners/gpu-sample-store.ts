@@ -11,8 +11,35 @@ export interface TaskGpuSeries {
 /** The most points a task's chart gets per GPU: longer series are averaged into this many buckets. */
 export const MAX_CHART_POINTS = 240;
 
+/** One GPU of the fleet as /metrics reports it. */
+export interface FleetGpu {
+  runner: string;
+  index: number;
+  utilization_pct: number | null;
+  memory_used_mb: number | null;
+  allocated: boolean;
+}
+
 /** SQL for GPU telemetry: each GPU's last sample on its runner, every sample on the task holding it. */
 export const gpuSampleStore = {
+  /** Every GPU of the runners online now (at most `limit`), with its last sample and whether a task holds it. */
+  async fleet(db: Queryable, limit: number): Promise<FleetGpu[]> {
+    const { rows } = await db.query<FleetGpu>(
+      `SELECT r.name AS runner, (g ->> 'index')::integer AS index,
+              (r.gpu_samples -> (g ->> 'index') ->> 'utilization_pct')::real AS utilization_pct,
+              (r.gpu_samples -> (g ->> 'index') ->> 'memory_used_mb')::real AS memory_used_mb,
+              EXISTS (SELECT 1 FROM tasks t
+                       WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')
+                         AND t.gpus @> jsonb_build_array(jsonb_build_object('index', (g ->> 'index')::integer)))
+                AS allocated
+         FROM runners r, jsonb_array_elements(r.capacity -> 'gpus') g
+        WHERE r.deleted_at IS NULL AND r.status = 'online' AND r.capacity IS NOT NULL
+        ORDER BY r.name, 2 LIMIT $1`,
+      [limit],
+    );
+    return rows;
+  },
+
   /**
    * Records a heartbeat's samples in one statement: the newest of each GPU becomes the runner's
    * view of it, and each sample of a GPU that a live task of this runner holds is kept for that

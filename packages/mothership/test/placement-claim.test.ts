@@ -107,6 +107,29 @@ describe('placement by resources in the claim', () => {
     expect((await admin.getTask(big.id)).gpus).toEqual(big.gpus);
   });
 
+  it('wakes the long-poll of a runner whose GPUs were freed, for the task that waited for them', async () => {
+    const { admin } = borg();
+    const runner = await borg().registerRunner({
+      max_concurrent_tasks: 4,
+      capacity: { cpu: 4, memory_mb: 4096, gpus: [FOUR_GPUS.gpus[0]!] },
+    });
+    const first = await admin.createJob(job('holds-the-gpu', { resources: { gpus: 1 }, priority: 1 }));
+    const [held] = await claim(runner);
+    expect(held?.job_id).toBe(first.id);
+    const waiting = await admin.createJob(job('waits-for-it', { resources: { gpus: 1 } }));
+
+    // Slots are free but the GPU is not: the runner's long-poll parks with nothing.
+    const parkedBefore = borg().services.dispatcher.parked;
+    const poll = runner.client.nextTasks(runner.id, { wait: 60, max: 3 });
+    await expect.poll(() => borg().services.dispatcher.parked).toBeGreaterThan(parkedBefore);
+
+    await runner.client.reportTaskStatus(held!.id, { status: 'running' });
+    await runner.client.reportTaskStatus(held!.id, { status: 'succeeded', exit_code: 0 });
+    // Woken by the freed GPU, not by its 60 s wait running out (the test's own limit is 20 s).
+    const answer = await poll;
+    expect(answer?.items.map((t) => [t.job_id, t.gpus.map((g) => g.index)])).toEqual([[waiting.id, [0]]]);
+  }, 20_000);
+
   it('frees the GPUs of a lost runner when it registers again', async () => {
     const { admin } = borg();
     const device_id = `gpu-box-${Date.now()}`;

@@ -145,6 +145,7 @@ export class Dispatcher {
     let budget = event.count === null ? Infinity : event.count;
     const eligible = (w: Waiter) =>
       w.max > 0 &&
+      (!event.runnerId || w.runnerId === event.runnerId) &&
       (!event.labels || w.labels === null || carries(w.labels, event.labels)) &&
       (!event.jobType || w.jobTypes === null || w.jobTypes.includes(event.jobType));
     let extra = event.count === null ? Infinity : BATON_BUDGET;

@@ -302,6 +302,11 @@ export class Queue {
     // `running` never changes the job (the claim marked it started), so its view is not read again.
     const job = task.status === 'running' ? null : await jobStore.get(this.db, task.job_id);
     if (job) events.push({ type: 'job.updated', job: await jobStore.view(this.db, job) });
+    // An attempt that held GPUs, CPUs or memory gave them back: a task waiting for them may fit
+    // its runner now, and only that runner can tell (its long-poll would otherwise sleep on).
+    if (job && task.runner_id && isTerminal(task.status) && (task.gpus.length > 0 || hasRequests(job))) {
+      events.push({ type: 'tasks.available', count: 1, labels: null, runnerId: task.runner_id });
+    }
     this.bus.publishAll(events);
     // A retry with no backoff is claimable now; delayed ones are announced by maintenance.
     if (retry && retry.available_at.getTime() <= Date.now()) {
@@ -380,4 +385,8 @@ function endingReason(status: TaskEnding['status'], task: TaskRow): string | nul
 
 function reasonSuffix(task: TaskRow): string {
   return task.reason ? ` (${task.reason})` : '';
+}
+
+function hasRequests(job: JobRow): boolean {
+  return Object.keys(job.resources).length > 0;
 }

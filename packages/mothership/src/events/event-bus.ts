@@ -22,6 +22,8 @@ export type BorgEvent =
       labels: Record<string, string> | null;
       /** The job type of the tasks, when they are all of one: only runners taking it are woken. */
       jobType?: JobType;
+      /** Only this runner may take them now (resources it holds were freed): only it is woken. */
+      runnerId?: string;
     }
   /** A live task's cancellation was requested: its runner should hear of it now. */
   | { type: 'task.cancel_requested'; runner_id: string; task_id: string }

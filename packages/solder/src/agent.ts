@@ -7,6 +7,7 @@ import { ClaimLoop } from './claim-loop.ts';
 import { type SolderConfig, workDirOf } from './config.ts';
 import type { Executor } from './executors/executor.ts';
 import { createExecutor, removeOrphanContainers } from './executors/index.ts';
+import { GpuTelemetry } from './gpu-telemetry.ts';
 import { HeartbeatLoop } from './heartbeat-loop.ts';
 import { ImagePolicy } from './image-policy.ts';
 import { InputCache } from './input-files.ts';
@@ -23,6 +24,10 @@ export interface AgentOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void;
   /** The longest one API call may take, on top of a long-poll's wait (default 30 s; see withDeadlines). */
   requestTimeoutMs?: number;
+  /** The nvidia-smi binary that detection and GPU samples run (default: nvidia-smi on PATH). */
+  nvidiaSmi?: string;
+  /** Between two samples of the GPUs tasks hold (default 5 s). */
+  gpuSampleIntervalMs?: number;
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -40,6 +45,7 @@ export class Agent {
   private claimLoop: ClaimLoop | undefined;
   private taskRunContext: TaskRunContext | undefined;
   private readonly tasks: TaskSlots;
+  private readonly gpuTelemetry: GpuTelemetry;
   /** Aborted when the solder stops claiming (drain); the claim in flight ends with it. */
   private readonly claiming = new AbortController();
   /** Aborted when the solder is done; heartbeats go on until then, for the tasks still running. */
@@ -59,6 +65,11 @@ export class Agent {
     private readonly config: SolderConfig,
     private readonly options: AgentOptions = {},
   ) {
+    this.gpuTelemetry = new GpuTelemetry({
+      nvidiaSmi: options.nvidiaSmi,
+      intervalMs: options.gpuSampleIntervalMs,
+      log: this.log,
+    });
     this.tasks = new TaskSlots({
       capacity: config.maxConcurrentTasks,
       limit: config.once ? 1 : config.maxTasks,
@@ -101,6 +112,8 @@ export class Agent {
       signal: this.stopping.signal,
       onFatal: (error) => this.fail(error),
       log: this.log,
+      detect: this.options.nvidiaSmi ? { nvidiaSmi: this.options.nvidiaSmi } : undefined,
+      gpuReadings: this.gpuTelemetry,
     });
     this.session = session;
     const executorOptions = {
@@ -121,6 +134,8 @@ export class Agent {
       graceMs: this.config.cancelGracePeriod * 1000,
       keepWorkspaces: this.config.keepWorkspaces,
       users,
+      gpuMachine: () => session.machineHasGpus,
+      gpuTelemetry: this.gpuTelemetry,
       log: this.log,
     };
     // Containers of tasks that a previous run of this solder left behind (it was killed) go first.
@@ -129,8 +144,8 @@ export class Agent {
       .catch(() => undefined); // no container CLI on this machine: nothing to clean
     await session.begin();
 
-    const { tasks, log } = this;
-    void new HeartbeatLoop({ session, tasks, signal: this.stopping.signal, log }).run();
+    const { tasks, log, gpuTelemetry } = this;
+    void new HeartbeatLoop({ session, tasks, signal: this.stopping.signal, gpuSamples: gpuTelemetry, log }).run();
     this.claimLoop = new ClaimLoop({
       session,
       tasks,
@@ -173,6 +188,7 @@ export class Agent {
     await this.tasks.settled();
     if (this.tasks.size > 0) return; // a later task's end calls this again
     this.stopping.abort();
+    this.gpuTelemetry.stop();
     this.resolveDone();
   }
 
@@ -181,6 +197,7 @@ export class Agent {
     this.claiming.abort();
     this.stopping.abort();
     this.tasks.shutdown();
+    this.gpuTelemetry.stop();
     this.rejectDone(error);
   }
 }

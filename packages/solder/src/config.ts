@@ -72,6 +72,19 @@ const UidRange = z
     return { first, last };
   });
 
+/** `0,1,3` (nvidia-smi indices) or `none` on the command line and in the environment; an array or "none" in the file. */
+const GpuSelection = z
+  .union([z.string(), z.array(z.number().int().min(0).max(1023))])
+  .transform((value, ctx): number[] => {
+    if (Array.isArray(value)) return [...new Set(value)].sort((x, y) => x - y);
+    if (value.trim() === 'none') return [];
+    if (!/^\s*\d{1,4}\s*(,\s*\d{1,4}\s*)*$/.test(value)) {
+      ctx.addIssue({ code: 'custom', message: `GPUs are nvidia-smi indices like 0,1,3, or none; got "${value}"` });
+      return z.NEVER;
+    }
+    return [...new Set(value.split(',').map(Number))].sort((x, y) => x - y);
+  });
+
 /**
  * Every solder setting: a flag, an environment variable and a config-file key (the names
  * below, in a JSON file given by --config / BORG_SOLDER_CONFIG). Flags win over the
@@ -90,6 +103,24 @@ export const SolderConfig = z.object({
   labels: LabelList.default({}),
   /** --max-concurrent-tasks, BORG_MAX_CONCURRENT_TASKS: default the number of CPUs. */
   maxConcurrentTasks: z.coerce.number().int().min(1).max(1024).default(Math.max(1, cpus().length)),
+  /** --cpu, BORG_CPU: CPUs offered to tasks that ask for CPU; default the detected core count. */
+  cpu: z.coerce.number().min(0).max(65_536).optional(),
+  /** --memory, BORG_MEMORY: MB offered to tasks that ask for memory; default the machine's total less --reserve-memory. */
+  memory: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 * 1024 * 1024)
+    .optional(),
+  /** --reserve-memory, BORG_RESERVE_MEMORY: MB of the detected total kept back for the system (not used with --memory). */
+  reserveMemory: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1024 * 1024 * 1024)
+    .default(0),
+  /** --gpus, BORG_GPUS: the GPUs (nvidia-smi indices) offered to tasks, or none; default every detected GPU. */
+  gpus: GpuSelection.optional(),
   /** --state-dir, BORG_STATE_DIR: identity (device id, runner token; mode 600) and caches. */
   stateDir: z.string().default(join(homedir(), '.borg', 'solder')),
   /** --work-dir, BORG_WORK_DIR: task workspaces; default <state dir>/work. */
@@ -135,6 +166,10 @@ export const SOLDER_ENV_VARS: Record<SolderConfigKey, string> = {
   name: 'BORG_SOLDER_NAME',
   labels: 'BORG_LABELS',
   maxConcurrentTasks: 'BORG_MAX_CONCURRENT_TASKS',
+  cpu: 'BORG_CPU',
+  memory: 'BORG_MEMORY',
+  reserveMemory: 'BORG_RESERVE_MEMORY',
+  gpus: 'BORG_GPUS',
   stateDir: 'BORG_STATE_DIR',
   workDir: 'BORG_WORK_DIR',
   containerCli: 'BORG_CONTAINER_CLI',

@@ -1,3 +1,5 @@
+import type { GpuSample } from '@borg/protocol';
+
 import { backoffMs, hasCode, isTransient, sleep } from './retry.ts';
 import type { RunnerSession } from './runner-session.ts';
 import type { TaskSlots } from './task-slots.ts';
@@ -25,12 +27,16 @@ export interface HeartbeatLoopOptions {
   tasks: TaskSlots;
   /** Aborted when the solder is done; until then heartbeats go on, draining included. */
   signal: AbortSignal;
+  /** GPU samples taken since the last heartbeat, sent with the next one (see gpu-telemetry.ts). */
+  gpuSamples?: { take(): GpuSample[]; giveBack(samples: readonly GpuSample[]): void };
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
 /**
- * One heartbeat every interval the mothership gives, listing the tasks running here; the answer
- * names tasks to cancel and tasks to abandon. After a failure the next beat comes after a
+ * One heartbeat every interval the mothership gives, listing the tasks running here and carrying
+ * the GPU samples taken since the last one; the answer names tasks to cancel and tasks to abandon.
+ * Samples a transient failure kept from the mothership go with the next beat; those of a refused
+ * beat are dropped, so a sample the mothership will not take cannot cost every later heartbeat. After a failure the next beat comes after a
  * jittered backoff (0.5-1 s, then doubling) that is never longer than the interval, so a runner
  * that lost the mothership checks in again soon after it is back.
  */
@@ -45,12 +51,15 @@ export class HeartbeatLoop {
       const interval = session.heartbeatIntervalMs;
       await sleep(failures === 0 ? interval : Math.min(interval, backoffMs(failures)), signal);
       if (signal.aborted) break;
+      const resources = await this.resourcesFor(++beats);
+      const samples = this.options.gpuSamples?.take() ?? [];
       try {
         const answer = await session.client.heartbeat(session.runnerId, {
           status: tasks.size > 0 ? 'busy' : 'online',
           active_tasks: tasks.size,
           task_ids: tasks.ids,
-          resources: await this.resourcesFor(++beats),
+          resources,
+          ...(samples.length > 0 ? { gpus: samples } : {}),
         });
         failures = 0;
         session.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
@@ -59,6 +68,7 @@ export class HeartbeatLoop {
       } catch (error) {
         failures++;
         const failure = heartbeatFailure(error);
+        if (failure !== 'refused') this.options.gpuSamples?.giveBack(samples);
         if (failure === 'token-refused') await session.recoverFromUnauthorized();
         else if (failure === 'refused') this.options.log('heartbeat refused', { err: String(error) });
       }

@@ -6,6 +6,10 @@ import path from 'node:path';
 import * as si from 'systeminformation';
 
 export interface GpuInfo {
+  /** nvidia-smi's index: what CUDA_VISIBLE_DEVICES and `--id` name. */
+  index: number;
+  /** The device's UUID (GPU-…); '' when the driver does not say. */
+  uuid: string;
   name: string;
   /** null when the driver answers "[N/A]" or "[Not Supported]" (some virtual GPUs do). */
   memory_total_mib: number | null;
@@ -94,21 +98,32 @@ export function automaticLabels(resources: Pick<DetectedResources, 'os' | 'arch'
   return { os: resources.os, arch: resources.arch, gpu: resources.gpus.length > 0 ? 'true' : 'false' };
 }
 
+/** The question detection asks nvidia-smi; parseNvidiaSmiCsv reads its answer. */
+export const NVIDIA_SMI_DETECT_ARGS = [
+  '--query-gpu=index,uuid,name,memory.total,memory.free,driver_version',
+  '--format=csv,noheader,nounits',
+] as const;
+
 /**
- * Parses the answer of `nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version
- * --format=csv,noheader,nounits`, one GPU a line. Throws on a line it cannot read, so a
- * changed output format shows up as a warning instead of as GPUs with garbage fields.
+ * Parses the answer to NVIDIA_SMI_DETECT_ARGS, one GPU a line. Throws on a line it cannot read,
+ * so a changed output format shows up as a warning instead of as GPUs with garbage fields.
  */
 export function parseNvidiaSmiCsv(text: string): GpuInfo[] {
   const gpus: GpuInfo[] = [];
   for (const line of text.split(/\r?\n/)) {
     if (line.trim() === '') continue;
     const fields = line.split(',').map((field) => field.trim());
-    if (fields.length < 4) throw new Error(`unexpected nvidia-smi line: ${JSON.stringify(line.slice(0, 200))}`);
-    // The name is the only field that could ever hold a comma, so the others count from the end.
+    if (fields.length < 6) throw new Error(`unexpected nvidia-smi line: ${JSON.stringify(line.slice(0, 200))}`);
+    // The name is the only field that could ever hold a comma, so the fields after it count from the end.
+    const [index, uuid] = fields as [string, string];
     const [total, free, driver] = fields.slice(-3) as [string, string, string];
+    if (!/^\d{1,4}$/.test(index)) {
+      throw new Error(`unexpected GPU index ${JSON.stringify(index)} in nvidia-smi line ${JSON.stringify(line)}`);
+    }
     gpus.push({
-      name: fields.slice(0, -3).join(', '),
+      index: Number(index),
+      uuid: notAvailable(uuid) ? '' : uuid,
+      name: fields.slice(2, -3).join(', '),
       memory_total_mib: mebibytes(total, line),
       memory_free_mib: mebibytes(free, line),
       driver,
@@ -117,8 +132,13 @@ export function parseNvidiaSmiCsv(text: string): GpuInfo[] {
   return gpus;
 }
 
+/** "[N/A]", "[Not Supported]", "[Unknown Error]": what nvidia-smi prints for a value it cannot give. */
+export function notAvailable(field: string): boolean {
+  return /^\[.*\]$/.test(field);
+}
+
 function mebibytes(field: string, line: string): number | null {
-  if (/^\[.*\]$/.test(field)) return null; // "[N/A]", "[Not Supported]"
+  if (notAvailable(field)) return null;
   const value = Number(field);
   if (field === '' || !Number.isFinite(value) || value < 0) {
     throw new Error(`unexpected memory size ${JSON.stringify(field)} in nvidia-smi line ${JSON.stringify(line)}`);
@@ -160,12 +180,11 @@ function usableAddresses(addresses: string[]): string[] {
 }
 
 function probeGpus(binary: string, timeoutMs: number): Promise<GpuInfo[]> {
-  const args = ['--query-gpu=name,memory.total,memory.free,driver_version', '--format=csv,noheader,nounits'];
   return new Promise((resolve, reject) => {
     // execFile's own timeout kills a hung nvidia-smi, so no stray process is left behind.
     execFile(
       binary,
-      args,
+      NVIDIA_SMI_DETECT_ARGS,
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
         if (error) {

@@ -1,10 +1,17 @@
 import { readFile } from 'node:fs/promises';
 
-import { BorgClient, PROTOCOL_VERSION } from '@borg/protocol';
+import { BorgClient, PROTOCOL_VERSION, type RunnerCapacity } from '@borg/protocol';
 
+import { offeredCapacity } from './capacity.ts';
 import { type SolderConfig, workDirOf } from './config.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
-import { automaticLabels, type DetectedResources, detectResources } from './resources.ts';
+import {
+  automaticLabels,
+  type DetectedResources,
+  type DetectOptions,
+  detectResources,
+  type GpuInfo,
+} from './resources.ts';
 import { hasCode, withRetry } from './retry.ts';
 import { SolderFatalError } from './solder-fatal-error.ts';
 import { SOLDER_VERSION } from './version.ts';
@@ -20,6 +27,10 @@ export interface RunnerSessionOptions {
   /** Told when the session is over for good: the solder must stop. */
   onFatal: (error: SolderFatalError) => void;
   log: (message: string, fields?: Record<string, unknown>) => void;
+  /** How this machine is read (the nvidia-smi binary, probe time bounds). */
+  detect?: DetectOptions;
+  /** Told what each periodic reading found of the GPUs offered, for the next heartbeat (see gpu-telemetry.ts). */
+  gpuReadings?: { recordReading(gpus: readonly GpuInfo[], offered: readonly number[]): void };
 }
 
 /**
@@ -41,6 +52,13 @@ export class RunnerSession {
   heartbeatIntervalMs = 30_000;
   /** The latest reading of this machine, sent with every registration. */
   resources: Record<string, unknown> = {};
+  /** What the last registration offered to tasks that ask for resources; undefined before it. */
+  capacity: RunnerCapacity | undefined;
+  /**
+   * True once any reading has found a GPU here (offered or not): from then on a task given no GPU
+   * is shown none. It never turns false, so a failed nvidia-smi cannot hand every GPU to a task.
+   */
+  machineHasGpus = false;
   private runner = '';
   /** Runner tokens a registration replaced; a 401 to one of them is a race, not a lost session. */
   private readonly retiredTokens = new Set<string>();
@@ -74,15 +92,26 @@ export class RunnerSession {
 
   /** Reads this machine's resources and registers it (or takes up the saved runner token). */
   async begin(): Promise<void> {
-    const detected = await detectResources(workDirOf(this.config));
-    this.resources = detected;
+    const detected = await this.detect();
     await this.register(detected, { ownTokenFirst: true });
   }
 
-  /** A fresh reading of this machine (free memory, disk, GPUs), kept for the next registration. */
+  /**
+   * A fresh reading of this machine (free memory, disk, GPUs), kept for the next registration; what
+   * it found of the offered GPUs goes with the next heartbeat.
+   */
   async readResources(): Promise<Record<string, unknown>> {
-    this.resources = await detectResources(workDirOf(this.config));
-    return this.resources;
+    const detected = await this.detect();
+    const offered = (this.capacity?.gpus ?? []).map((gpu) => gpu.index);
+    if (offered.length > 0) this.options.gpuReadings?.recordReading(detected.gpus, offered);
+    return detected;
+  }
+
+  private async detect(): Promise<DetectedResources> {
+    const detected = await detectResources(workDirOf(this.config), this.options.detect);
+    this.resources = detected;
+    if (detected.gpus.length > 0) this.machineHasGpus = true;
+    return detected;
   }
 
   /** A 401 means our token is gone: register again, once for every caller that asks meanwhile. */
@@ -99,7 +128,7 @@ export class RunnerSession {
       return;
     }
     try {
-      await this.register(await detectResources(workDirOf(this.config)));
+      await this.register(await this.detect());
     } catch (error) {
       this.options.onFatal(
         error instanceof SolderFatalError
@@ -122,6 +151,13 @@ export class RunnerSession {
    * registration token.
    */
   private async register(detected: DetectedResources, options: { ownTokenFirst?: boolean } = {}): Promise<void> {
+    const { capacity, missingGpus } = offeredCapacity(detected, this.config);
+    if (missingGpus.length > 0) {
+      this.options.log('--gpus names GPUs that nvidia-smi does not report: they are not offered', {
+        missing: missingGpus,
+        detected: detected.gpus.map((gpu) => gpu.index),
+      });
+    }
     const token = await this.registrationToken();
     const { runner_id: savedRunnerId, token: savedToken, mothership: savedFor } = this.identity;
     if (!token) {
@@ -130,6 +166,7 @@ export class RunnerSession {
           'no runner token saved for this mothership: pass --registration-token (or BORG_REGISTRATION_TOKEN) once to register',
         );
       }
+      this.capacity = capacity;
       this.useToken(savedRunnerId, savedToken);
       return;
     }
@@ -147,6 +184,7 @@ export class RunnerSession {
             max_concurrent_tasks: this.config.maxConcurrentTasks,
             labels: { ...automaticLabels(detected), ...this.config.labels },
             resources: this.resources,
+            capacity,
           }),
         {
           signal: this.options.signal,
@@ -172,6 +210,7 @@ export class RunnerSession {
     this.identity = { ...this.identity, runner_id: answer.id, token: answer.token, mothership: this.config.mothership };
     await saveIdentity(this.config.stateDir, this.identity);
     this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
+    this.capacity = capacity;
     this.useToken(answer.id, answer.token);
     this.options.log('registered', { runner_id: answer.id, name: this.config.name });
   }

@@ -10,6 +10,7 @@ import {
 
 import { collectArtifacts, type FoundArtifact, type SkippedArtifact, uploadArtifacts } from './artifacts.ts';
 import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts';
+import type { GpuTelemetry } from './gpu-telemetry.ts';
 import type { InputCache } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
 import { hasCode, withRetry } from './retry.ts';
@@ -26,6 +27,10 @@ export interface TaskRunContext {
   keepWorkspaces: 'never' | 'failed' | 'always';
   /** Who tasks run as (see task-user.ts). */
   users: TaskUsers;
+  /** True when this machine has GPUs: a task assigned none is then shown none. */
+  gpuMachine: () => boolean;
+  /** Samples the GPUs a task holds, from its start to its end. */
+  gpuTelemetry?: Pick<GpuTelemetry, 'hold' | 'release'>;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -88,9 +93,14 @@ export class TaskRun {
 
   private async run(): Promise<void> {
     const user = this.context.users.acquire();
+    this.context.gpuTelemetry?.hold(
+      this.id,
+      this.task.gpus.map((gpu) => gpu.index),
+    );
     try {
       await this.runAs(user);
     } finally {
+      this.context.gpuTelemetry?.release(this.id);
       await this.context.users.release(user);
     }
   }
@@ -180,6 +190,8 @@ export class TaskRun {
         secrets: task.secrets,
         containerUser: task.user ?? null,
         user,
+        gpus: task.gpus,
+        gpuMachine: this.context.gpuMachine(),
         workDir: workspace.dir,
       },
       { stdout: (chunk) => streamer.write('stdout', chunk), stderr: (chunk) => streamer.write('stderr', chunk) },

@@ -7,6 +7,7 @@ import {
   type ClaimedTask,
   ERROR_STATUS,
   type ErrorCode,
+  type GpuSample,
   HeartbeatRequest,
   RegisterRunnerRequest,
   TaskStatusRequest,
@@ -19,7 +20,7 @@ import type { z } from 'zod';
  * task status, task logs, artifact uploads) with the real server's rules where they matter to a
  * solder — tokens, fencing (409 STALE_TASK for a task taken back), log batches stored in order
  * exactly once (409 LOG_SEQUENCE_GAP with details.next_seq) — and lets a test make any route
- * misbehave. A task is handed out as submitted, secrets and missing secrets included.
+ * misbehave. A task is handed out as submitted, secrets, missing secrets and assigned GPUs included.
  */
 
 export type Route = 'register' | 'heartbeat' | 'next' | 'status' | 'logs' | 'artifact';
@@ -150,7 +151,7 @@ export class FakeMothership {
     const task: ClaimedTask = {
       ...{ id, job_id: `job-${n}`, job_name: `fake-${n}`, index: 0, attempt: 1, status: 'assigned' },
       ...{ type: 'shell', command: 'true', image: null, env: {}, labels: {}, timeout_seconds: null },
-      ...{ secrets: {}, missing_secrets: [] },
+      ...{ secrets: {}, missing_secrets: [], resources: {}, gpus: [] },
       ...{ files: [], artifacts: [] },
       ...overrides,
     };
@@ -192,6 +193,17 @@ export class FakeMothership {
   /** Every stored log line of a task, in stored order. */
   linesOf(taskId: string): { stream: string; message: string }[] {
     return this.task(taskId).batches.flatMap((b) => b.lines.map(({ stream, message }) => ({ stream, message })));
+  }
+
+  /** Every GPU sample the heartbeats carried, in the order they arrived. */
+  gpuSamples(): GpuSample[] {
+    return this.requestsTo('heartbeat').flatMap((r) => HeartbeatRequest.safeParse(r.body).data?.gpus ?? []);
+  }
+
+  /** The body of the latest registration, as the real server reads it (capacity included). */
+  lastRegistration(): z.output<typeof RegisterRunnerRequest> | undefined {
+    const last = this.requestsTo('register').at(-1);
+    return last ? RegisterRunnerRequest.parse(last.body) : undefined;
   }
 
   private task(id: string): FakeTask {
@@ -272,12 +284,18 @@ export class FakeMothership {
       for (const held of this.tasks.values()) if (!this.queue.includes(held.task)) held.ended = true;
       this.runnerToken = `fake-run-${randomBytes(8).toString('hex')}`;
       this.issuedTokens.push(this.runnerToken);
-      const { device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources } = parsed.data;
+      const { device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources, capacity } =
+        parsed.data;
       const now = new Date().toISOString();
       const runner = {
         ...{ id: this.runnerId, device_id, name, hostname, os, arch, version: version ?? null, status: 'online' },
         ...{ draining: false, approved: true, max_concurrent_tasks, active_tasks: 0, labels, resources },
         ...{ protocol_version: parsed.data.protocol_version, protocol_supported: true },
+        ...{
+          capacity: capacity
+            ? { cpu: capacity.cpu, memory_mb: capacity.memory_mb, cpu_used: 0, memory_used_mb: 0 }
+            : null,
+        },
         ...{ last_heartbeat: now, created_at: now },
       };
       const interval = this.options.heartbeatIntervalSeconds ?? 1;

@@ -66,22 +66,24 @@ describe('detectResources on this machine', () => {
 });
 
 describe('GPUs through nvidia-smi', () => {
+  const h200 = { name: 'NVIDIA H200', memory_total_mib: 143771, driver: '570.124.06' };
+
   it('reads two GPUs from a fake nvidia-smi asked the right question', async () => {
     // The fake answers only the exact query the solder is meant to send.
     const nvidiaSmi = await fakeNvidiaSmi(
       'nvidia-smi-two',
       [
-        'if [ "$*" != "--query-gpu=name,memory.total,memory.free,driver_version --format=csv,noheader,nounits" ]; then',
+        'if [ "$*" != "--query-gpu=index,uuid,name,memory.total,memory.free,driver_version --format=csv,noheader,nounits" ]; then',
         '  echo "unexpected arguments: $*" >&2; exit 2',
         'fi',
-        "printf 'NVIDIA H200, 143771, 143000, 570.124.06\\nNVIDIA H200, 143771, 1024, 570.124.06\\n'",
+        "printf '0, GPU-aaaa, NVIDIA H200, 143771, 143000, 570.124.06\\n1, GPU-bbbb, NVIDIA H200, 143771, 1024, 570.124.06\\n'",
       ].join('\n'),
     );
     const resources = await detectResources(dir, { nvidiaSmi });
     expect(resources.warnings).toEqual([]);
     expect(resources.gpus).toEqual([
-      { name: 'NVIDIA H200', memory_total_mib: 143771, memory_free_mib: 143000, driver: '570.124.06' },
-      { name: 'NVIDIA H200', memory_total_mib: 143771, memory_free_mib: 1024, driver: '570.124.06' },
+      { ...h200, index: 0, uuid: 'GPU-aaaa', memory_free_mib: 143000 },
+      { ...h200, index: 1, uuid: 'GPU-bbbb', memory_free_mib: 1024 },
     ]);
     expect(automaticLabels(resources)).toEqual({ os: process.platform, arch: process.arch, gpu: 'true' });
   });
@@ -116,12 +118,36 @@ describe('GPUs through nvidia-smi', () => {
 });
 
 describe('parseNvidiaSmiCsv', () => {
-  it('keeps unknown memory as null and ignores blank lines', () => {
-    const text = 'NVIDIA H200, 143771, 143000, 570.124.06\r\n\nGRID A100D-4C, [N/A], [Not Supported], 535.54.03\n';
+  it('keeps unknown memory as null, an unknown UUID as empty, and ignores blank lines', () => {
+    const text =
+      '0, GPU-aaaa, NVIDIA H200, 143771, 143000, 570.124.06\r\n\n3, [N/A], GRID A100D-4C, [N/A], [Not Supported], 535.54.03\n';
     expect(parseNvidiaSmiCsv(text)).toEqual([
-      { name: 'NVIDIA H200', memory_total_mib: 143771, memory_free_mib: 143000, driver: '570.124.06' },
-      { name: 'GRID A100D-4C', memory_total_mib: null, memory_free_mib: null, driver: '535.54.03' },
+      {
+        index: 0,
+        uuid: 'GPU-aaaa',
+        name: 'NVIDIA H200',
+        memory_total_mib: 143771,
+        memory_free_mib: 143000,
+        driver: '570.124.06',
+      },
+      { index: 3, uuid: '', name: 'GRID A100D-4C', memory_total_mib: null, memory_free_mib: null, driver: '535.54.03' },
     ]);
+  });
+
+  it('keeps a comma in the name, reading the other fields from both ends', () => {
+    const [gpu] = parseNvidiaSmiCsv('2, GPU-cccc, Tesla V100-SXM2-16GB, rev 2, 16160, 16000, 535.54.03');
+    expect(gpu).toMatchObject({
+      index: 2,
+      uuid: 'GPU-cccc',
+      name: 'Tesla V100-SXM2-16GB, rev 2',
+      memory_free_mib: 16000,
+    });
+  });
+
+  it('refuses an index that is not a number', () => {
+    expect(() => parseNvidiaSmiCsv('first, GPU-a, NVIDIA H200, 1, 1, 570.124.06')).toThrow(
+      /unexpected GPU index "first"/,
+    );
   });
 
   it('reads nothing from nothing', () => {
@@ -129,6 +155,8 @@ describe('parseNvidiaSmiCsv', () => {
   });
 
   it('refuses a memory field that is not a number', () => {
-    expect(() => parseNvidiaSmiCsv('NVIDIA H200, lots, 1, 570.124.06')).toThrow(/unexpected memory size "lots"/);
+    expect(() => parseNvidiaSmiCsv('0, GPU-a, NVIDIA H200, lots, 1, 570.124.06')).toThrow(
+      /unexpected memory size "lots"/,
+    );
   });
 });

@@ -9,6 +9,13 @@ export function addSolderOptions(command: Command): Command {
     .option('--name <name>', 'runner name (BORG_SOLDER_NAME, default the host name)')
     .option('--labels <k=v,...>', 'labels tasks can require (BORG_LABELS); os, arch and gpu are added')
     .option('--max-concurrent-tasks <n>', 'tasks at once (BORG_MAX_CONCURRENT_TASKS, default the CPU count)')
+    .option('--cpu <n>', 'CPUs offered to tasks that ask for CPU (BORG_CPU, default the core count)')
+    .option(
+      '--memory <mb>',
+      'MB offered to tasks that ask for memory (BORG_MEMORY, default the total less --reserve-memory)',
+    )
+    .option('--reserve-memory <mb>', "MB of the machine's memory kept back for the system (BORG_RESERVE_MEMORY)")
+    .option('--gpus <indices>', 'GPUs offered to tasks, e.g. 0,1,2,3, or none (BORG_GPUS, default every GPU found)')
     .option('--state-dir <dir>', 'identity and caches (BORG_STATE_DIR, default ~/.borg/solder)')
     .option('--work-dir <dir>', 'task workspaces (BORG_WORK_DIR, default <state-dir>/work)')
     .option('--container-cli <cli>', 'docker, podman or a compatible CLI (BORG_CONTAINER_CLI, default docker)')
@@ -39,6 +46,10 @@ export function solderFlags(flags: Flags): Partial<Record<keyof SolderConfig, un
     name: flags.name,
     labels: flags.labels,
     maxConcurrentTasks: flags.maxConcurrentTasks,
+    cpu: flags.cpu,
+    memory: flags.memory,
+    reserveMemory: flags.reserveMemory,
+    gpus: flags.gpus,
     stateDir: flags.stateDir,
     workDir: flags.workDir,
     containerCli: flags.containerCli,

@@ -1,4 +1,5 @@
 import type { ExecutionSpec, Executor, OutputSink, RunningTask } from './executor.ts';
+import { processGpuEnv } from './gpu-env.ts';
 import { groupTask, startProcessGroup } from './process-group.ts';
 import { taskBaseEnv, taskUserEnv } from './shell.ts';
 
@@ -23,7 +24,8 @@ export class BinaryExecutor implements Executor {
     const [program, ...args] = checkArgv(spec);
     const group = await startProcessGroup(program, args, {
       cwd: spec.workDir,
-      env: { ...this.#baseEnv, ...taskUserEnv(spec), ...spec.env, ...spec.secrets },
+      // The GPU variables come last: neither the job's env nor a secret can widen what the task sees.
+      env: { ...this.#baseEnv, ...taskUserEnv(spec), ...spec.env, ...spec.secrets, ...processGpuEnv(spec) },
       output,
       user: spec.user,
     });

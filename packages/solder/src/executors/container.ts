@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 
 import type { ImagePolicy } from '../image-policy.ts';
 import type { ExecutionSpec, Executor, ExitStatus, OutputSink, RunningTask } from './executor.ts';
+import { containerGpuArgs, containerGpuEnv, type GpuFlagSyntax, gpuFlagSyntaxOf } from './gpu-env.ts';
 import { type ProcessGroup, startProcessGroup } from './process-group.ts';
 import { withoutSolderSecrets } from './shell.ts';
 
@@ -13,6 +14,8 @@ const execFileAsync = promisify(execFile);
 export interface ContainerExecutorOptions {
   /** `docker`, `podman`, or the path of any CLI compatible with them. */
   cli: string;
+  /** How the CLI is given GPUs. Default: podman's CDI devices for a CLI named podman, else docker's `--gpus`. */
+  gpuFlags?: GpuFlagSyntax;
   /** This solder's id: every container is labelled with it, so leftovers can be found later. */
   solderId: string;
   /** `--network` mode. Default `bridge`. Host and other-namespace modes are refused. */
@@ -71,13 +74,15 @@ const CLI_TIMEOUT_MS = 60_000;
 /**
  * Container tasks through the docker CLI or a compatible one. Every value that comes from a job
  * goes into its own argv element, and in a position where the CLI cannot read it as a flag.
- * Nothing here ever asks for privileged mode, host namespaces, devices or added capabilities;
+ * Nothing here ever asks for privileged mode, host namespaces, added capabilities or any device
+ * but the GPUs assigned to the task (see gpu-env.ts);
  * every container drops all capabilities, may not gain privileges (setuid binaries, file
  * capabilities) and has a process limit. No env value from a job is ever in argv (visible in ps):
  * values go in a mode-600 env file, or by name with the value in the CLI's environment.
  */
 export class ContainerExecutor implements Executor {
   readonly #cli: string;
+  readonly #gpuFlags: GpuFlagSyntax;
   readonly #solderId: string;
   readonly #network: string;
   readonly #extraEnv: Record<string, string>;
@@ -89,6 +94,7 @@ export class ContainerExecutor implements Executor {
 
   constructor(options: ContainerExecutorOptions) {
     this.#cli = options.cli;
+    this.#gpuFlags = options.gpuFlags ?? gpuFlagSyntaxOf(options.cli);
     this.#solderId = checkSolderId(options.solderId);
     this.#network = options.network ?? 'bridge';
     if (!this.#network || this.#network.startsWith('-') || FORBIDDEN_NETWORK.test(this.#network)) {
@@ -154,10 +160,14 @@ export class ContainerExecutor implements Executor {
         env[name] = value;
       }
     };
-    for (const [name, value] of Object.entries({ ...this.#extraEnv, ...spec.env })) {
-      if (!Object.hasOwn(secrets, name)) pass(name, value, false); // the secret of that name wins, below
+    // The GPU variable wins over the job's env and its secrets; otherwise a secret wins over the env.
+    const gpuEnv = containerGpuEnv(spec);
+    for (const [name, value] of Object.entries({ ...this.#extraEnv, ...spec.env, ...gpuEnv })) {
+      if (!Object.hasOwn(secrets, name) || Object.hasOwn(gpuEnv, name)) pass(name, value, false);
     }
-    for (const [name, value] of Object.entries(secrets)) pass(name, value, true);
+    for (const [name, value] of Object.entries(secrets)) {
+      if (!Object.hasOwn(gpuEnv, name)) pass(name, value, true);
+    }
     const args = [
       'run',
       '--rm',
@@ -171,6 +181,7 @@ export class ContainerExecutor implements Executor {
       '--cap-drop=ALL',
       '--security-opt=no-new-privileges',
       `--pids-limit=${this.#pidsLimit}`,
+      ...containerGpuArgs(this.#gpuFlags, spec.gpus ?? []),
       ...(user !== null ? [`--user=${user}`] : []),
       ...(envFile && fileLines.length > 0 ? [`--env-file=${envFile}`] : []),
       ...envArgs,

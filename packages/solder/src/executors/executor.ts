@@ -1,4 +1,4 @@
-import type { JobType } from '@borg/protocol';
+import type { AssignedGpu, JobType } from '@borg/protocol';
 
 import type { TaskUser } from '../task-user.ts';
 
@@ -21,6 +21,10 @@ export interface ExecutionSpec {
   containerUser?: string | null;
   /** Who the task runs as (shell and binary: the process's uid and gid). Default: the solder's own user. */
   user?: TaskUser;
+  /** The GPUs assigned to this task alone (see gpu-env.ts); default none. */
+  gpus?: readonly AssignedGpu[];
+  /** This machine has GPUs: a task assigned none must be shown none (rather than all). */
+  gpuMachine?: boolean;
   /** Absolute path of the task's workspace; the process starts there (mounted at /workspace in containers). */
   workDir: string;
 }

@@ -1,4 +1,5 @@
 import type { ExecutionSpec, Executor, OutputSink, RunningTask } from './executor.ts';
+import { processGpuEnv } from './gpu-env.ts';
 import { groupTask, startProcessGroup } from './process-group.ts';
 
 const SECRET_NAMES = new Set(['BORG_REGISTRATION_TOKEN', 'BORG_TOKEN', 'BORG_ADMIN_TOKEN']);
@@ -77,7 +78,8 @@ export class ShellExecutor implements Executor {
     }
     const group = await startProcessGroup(this.#shell, ['-c', spec.command], {
       cwd: spec.workDir,
-      env: { ...this.#baseEnv, ...taskUserEnv(spec), ...spec.env, ...spec.secrets },
+      // The GPU variables come last: neither the job's env nor a secret can widen what the task sees.
+      env: { ...this.#baseEnv, ...taskUserEnv(spec), ...spec.env, ...spec.secrets, ...processGpuEnv(spec) },
       output,
       user: spec.user,
     });

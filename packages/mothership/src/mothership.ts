@@ -33,6 +33,7 @@ import { SolderInstaller } from './install/solder-installer.ts';
 import { JobActions } from './jobs/job-actions.ts';
 import { jobStore, toJob } from './jobs/job-store.ts';
 import { logStore } from './jobs/log-store.ts';
+import { TaskPlacementService } from './jobs/task-placement.ts';
 import { taskStore, toTask } from './jobs/task-store.ts';
 import { WebSocketHub } from './live/websocket-hub.ts';
 import { Metrics } from './metrics/metrics.ts';
@@ -151,6 +152,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       audit,
       secrets,
       jobs: new JobActions(db, bus),
+      placement: new TaskPlacementService(db),
       queue,
       dispatcher,
       sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds, config.runnerApproval),

@@ -12,6 +12,7 @@ import type { RunnerSessions } from '../dispatch/runner-sessions.ts';
 import type { FileService } from '../files/file-service.ts';
 import type { SolderInstaller } from '../install/solder-installer.ts';
 import type { JobActions } from '../jobs/job-actions.ts';
+import type { TaskPlacementService } from '../jobs/task-placement.ts';
 import type { WebSocketHub } from '../live/websocket-hub.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
@@ -27,6 +28,8 @@ export interface Services {
   audit: AuditLog;
   secrets: SecretService;
   jobs: JobActions;
+  /** Why a pending task waits (GET /tasks/:id/placement). */
+  placement: TaskPlacementService;
   queue: Queue;
   dispatcher: Dispatcher;
   sessions: RunnerSessions;

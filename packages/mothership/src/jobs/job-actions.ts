@@ -6,8 +6,8 @@ import {
   type JobWithTasks,
   type ListJobsQuery,
   type LogPage,
-  type ParsedConstraint,
   parseConstraint,
+  type ParsedConstraint,
   ROLE_TO_CHANGE_ANY_JOB,
   roleAtLeast,
   type Task,
@@ -26,6 +26,7 @@ import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { secretStore } from '../secrets/secret-store.ts';
 import { type JobRow, jobStore, toJob } from './job-store.ts';
 import { logStore } from './log-store.ts';
+import { judgeSatisfiability } from './satisfiability.ts';
 import { taskStore, toTask } from './task-store.ts';
 
 type JobFilters = z.output<typeof ListJobsQuery>;
@@ -94,6 +95,8 @@ export class JobActions {
 
   /**
    * Stores a job and its tasks (one per array element) and wakes runners that can take them.
+   * A job no known runner could ever take is refused (422) or marked, as its `unsatisfiable`
+   * policy says (satisfiability.ts).
    * With an idempotency key (the `Idempotency-Key` header), a repeat of the same request
    * returns the job the first one created (`created: false`) and creates nothing; the same key
    * with a different request is a 409.
@@ -111,6 +114,12 @@ export class JobActions {
       if (earlier) return { job: earlier, created: false };
     }
     const type = input.type === 'docker' ? 'container' : input.type;
+    const constraints = parsedConstraints(input.constraints);
+    const { unsatisfiable } = await judgeSatisfiability(
+      this.db,
+      { labels: input.labels ?? {}, constraints: constraints ?? [], resources: input.resources ?? {} },
+      input.unsatisfiable,
+    );
     // A job without files or secrets is one statement (jobStore.insert); with them, the check
     // that they exist and the insert share a transaction.
     const write = (fn: (db: Queryable) => Promise<Job | null>) =>
@@ -143,8 +152,8 @@ export class JobActions {
         secrets: input.secrets ?? {},
         labels: input.labels ?? {},
         resources: input.resources ?? {},
-        constraints: parsedConstraints(input.constraints),
-        unsatisfiable: false,
+        constraints,
+        unsatisfiable,
         priority: input.priority,
         max_attempts: input.max_attempts,
         timeout_seconds: input.timeout_seconds ?? null,

@@ -5,7 +5,10 @@ import type { Services } from '../services.ts';
 
 export function jobHandlers({
   jobs,
-}: Services): Handlers<'createJob' | 'listJobs' | 'getJob' | 'pauseJob' | 'resumeJob' | 'cancelJob' | 'retryJob'> {
+  placement,
+}: Services): Handlers<
+  'createJob' | 'listJobs' | 'getJob' | 'getJobPlacement' | 'pauseJob' | 'resumeJob' | 'cancelJob' | 'retryJob'
+> {
   return {
     createJob: async (request, reply) => {
       const { job, created } = await jobs.createJob(
@@ -17,6 +20,7 @@ export function jobHandlers({
     },
     listJobs: async (request) => jobs.listJobs(request.query),
     getJob: async (request) => jobs.getJob(request.params.id),
+    getJobPlacement: async (request) => placement.explainJob(request.params.id),
     pauseJob: async (request) => jobs.pauseJob(request.params.id, principalOf(request)),
     resumeJob: async (request) => jobs.resumeJob(request.params.id, principalOf(request)),
     cancelJob: async (request) => jobs.cancelJob(request.params.id, principalOf(request)),

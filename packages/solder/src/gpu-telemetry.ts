@@ -54,7 +54,7 @@ export class GpuTelemetry {
     this.maxBuffered = Math.min(options.maxBuffered ?? DEFAULT_MAX_BUFFERED, HEARTBEAT_MAX_SAMPLES);
   }
 
-  /** True while a sample is under way or scheduled: some task holds a GPU. */
+  /** True while a sample is under way or scheduled: a task holds a GPU, or one was just released. */
   get sampling(): boolean {
     return this.active;
   }
@@ -168,6 +168,9 @@ export class GpuTelemetry {
         { timeout: this.timeoutMs, killSignal: 'SIGKILL', maxBuffer: MAX_OUTPUT_BYTES },
         (error, stdout, stderr) => {
           if (error) {
+            if ((error as NodeJS.ErrnoException).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+              return reject(new Error(`${this.nvidiaSmi} answered more than ${MAX_OUTPUT_BYTES} bytes`));
+            }
             if (error.killed) return reject(new Error(`${this.nvidiaSmi} did not answer within ${this.timeoutMs} ms`));
             const said = String(stderr).trim() || String(stdout).trim();
             return reject(new Error(`${this.nvidiaSmi} failed${said ? `: ${said.slice(0, 300)}` : ''}`));

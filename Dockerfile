@@ -1,15 +1,21 @@
 # The Borg mothership. Two stages: dependencies are installed from the lockfile in the first,
-# and the second runs them as an unprivileged user on a slim Node 20. `npm run build` compiles
-# the Node programs (esbuild: dist/node, with the solder bundle the mothership serves to
-# /install.sh) and the dashboard (Vite).
+# and the second runs them as an unprivileged user on a slim Node 24 (the current LTS; Borg runs
+# on Node 20.19+, 22 and 24). `npm run build` compiles the Node programs (esbuild: dist/node,
+# with the solder bundle the mothership serves to /install.sh) and the dashboard (Vite); the
+# image runs the compiled JavaScript with plain node.
 #
-#   docker build -t borg .
+#   docker build -t borg-mothership .
 #   docker compose up -d            (see docker-compose.yml and docs/operations.md)
 #
-# These machines have no Docker engine: test/deployment.test.ts checks this file by reading it
-# and runs its CMD and HEALTHCHECK directly.
+# BASE_IMAGE is any Debian-based image with node and npm on the PATH. Where Docker Hub cannot be
+# reached, deploy/images/build-base-images.sh makes one from Debian's mirrors and the npm registry:
+#
+#   podman build --build-arg BASE_IMAGE=localhost/borg-node:24-bookworm -t borg-mothership .
+#
+# npm run test:deploy (scripts/test-deploy.sh) builds and runs it that way with podman-compose.
+ARG BASE_IMAGE=node:24-bookworm-slim
 
-FROM node:20-slim AS deps
+FROM ${BASE_IMAGE} AS deps
 WORKDIR /app
 # Manifests first, so the npm ci layer is rebuilt only when dependencies change.
 COPY package.json package-lock.json ./
@@ -26,7 +32,7 @@ COPY . .
 # packages/web/dist and the runtime dependencies.
 RUN npm run build && npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-FROM node:20-slim AS runtime
+FROM ${BASE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     BORG_HOST=0.0.0.0 \
     BORG_PORT=8080 \

@@ -64,6 +64,7 @@ describe('NewJobForm', () => {
       array_size: 4,
       artifacts: ['out/*.txt', 'report.html'],
       files: [],
+      unsatisfiable: 'reject',
     });
   });
 
@@ -201,6 +202,124 @@ describe('NewJobForm', () => {
   });
 });
 
+describe('NewJobForm placement', () => {
+  const fill = () => {
+    change('Name', 'train');
+    change('Shell command', 'python train.py');
+  };
+
+  it('sends the resources and constraints filled in, and asks to be refused when no runner could take the job', async () => {
+    const onSubmit = vi.fn(async () => undefined);
+    render(<NewJobForm onSubmit={onSubmit} />);
+    fill();
+    change('CPU', '1.5');
+    change('Memory (MB)', '8192');
+    change('GPUs', '2');
+    change('GPU memory (MB)', '40000');
+    change('Constraints (one per line)', 'gpu_model in (A100, H100)\n\n  os != windows  \n');
+    submit();
+    await vi.waitFor(() => expect(onSubmit).toHaveBeenCalled());
+    expect(onSubmit).toHaveBeenCalledWith(
+      expect.objectContaining({
+        resources: { cpu: 1.5, memory_mb: 8192, gpus: 2, gpu_memory_mb: 40000 },
+        constraints: ['gpu_model in (A100, H100)', 'os != windows'],
+        unsatisfiable: 'reject',
+      }),
+    );
+  });
+
+  it('sends no resources or constraints when none are filled in', async () => {
+    const onSubmit = vi.fn(async (_job: object) => undefined);
+    render(<NewJobForm onSubmit={onSubmit} />);
+    fill();
+    change('Memory (MB)', '512');
+    submit();
+    await vi.waitFor(() => expect(onSubmit).toHaveBeenCalled());
+    const sent = onSubmit.mock.calls[0]![0] as Record<string, unknown>;
+    expect(sent.resources).toEqual({ memory_mb: 512 });
+    expect(sent.constraints).toBeUndefined();
+  });
+
+  it('puts resource and constraint problems next to their fields', async () => {
+    const onSubmit = vi.fn(async () => undefined);
+    render(<NewJobForm onSubmit={onSubmit} />);
+    fill();
+    change('GPU memory (MB)', '1000');
+    change('Memory (MB)', '0');
+    change('Constraints (one per line)', 'zone exists\nmemory_gb >= lots');
+    submit();
+    expect(screen.getByLabelText('GPU memory (MB)')).toHaveAccessibleDescription(/ask for gpus too/);
+    expect(screen.getByLabelText('Memory (MB)')).toHaveAccessibleDescription(/Too small: expected number to be >=1/);
+    expect(screen.getByLabelText('Constraints (one per line)')).toHaveAccessibleDescription(
+      /constraint "memory_gb >= lots": ">=" compares numbers; "lots" is not one/,
+    );
+    expect(screen.getByRole('alert')).toHaveTextContent('The job was not submitted');
+    expect(onSubmit).not.toHaveBeenCalled();
+  });
+
+  it("shows the server's resource messages next to their fields", async () => {
+    const refusal = new BorgApiError(400, 'VALIDATION_FAILED', 'bad', {
+      issues: [{ path: 'body.resources.gpus', message: 'Too big: expected number to be <=64' }],
+    });
+    render(
+      <NewJobForm
+        onSubmit={async () => {
+          throw refusal;
+        }}
+      />,
+    );
+    fill();
+    change('GPUs', '8');
+    submit();
+    await vi.waitFor(() => expect(screen.getByLabelText('GPUs')).toHaveAccessibleDescription(/Too big/));
+  });
+
+  it('on 422 UNSATISFIABLE shows each runner with its reasons, and can queue the job anyway', async () => {
+    const refusal = new BorgApiError(422, 'UNSATISFIABLE', 'no runner could ever take this job', {
+      runners: [
+        {
+          runner_id: '00000000-0000-4000-8000-0000000000aa',
+          runner_name: 'gpu-box',
+          eligible: false,
+          reasons: ['gpus: needs 4, has 2', 'constraint gpu_model in (H100): has A100'],
+        },
+        {
+          runner_id: '00000000-0000-4000-8000-0000000000bb',
+          runner_name: 'mac-mini',
+          eligible: false,
+          reasons: ['gpus: needs 4, has 0'],
+        },
+      ],
+    });
+    const onSubmit = vi.fn(async (job: { unsatisfiable?: string }) => {
+      if (job.unsatisfiable === 'reject') throw refusal;
+    });
+    render(<NewJobForm onSubmit={onSubmit} />);
+    fill();
+    change('GPUs', '4');
+    submit();
+    const report = await screen.findByTestId('unsatisfiable-report');
+    expect(report).toHaveAttribute('role', 'alert');
+    expect(report).toHaveTextContent('no runner could ever take this job');
+    expect(within(report).getByRole('list', { name: 'Why not gpu-box' })).toHaveTextContent(
+      'gpus: needs 4, has 2constraint gpu_model in (H100): has A100',
+    );
+    expect(within(report).getByRole('link', { name: 'mac-mini' })).toHaveAttribute(
+      'href',
+      '/runners/00000000-0000-4000-8000-0000000000bb',
+    );
+    expect(screen.queryByTestId('field-error')).toBeNull();
+
+    fireEvent.click(within(report).getByRole('checkbox', { name: /Queue it anyway/ }));
+    submit();
+    await vi.waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(2));
+    expect(onSubmit).toHaveBeenLastCalledWith(
+      expect.objectContaining({ unsatisfiable: 'queue', resources: { gpus: 4 } }),
+    );
+    await vi.waitFor(() => expect(screen.queryByTestId('unsatisfiable-report')).toBeNull());
+  });
+});
+
 describe('form helpers', () => {
   it('parses KEY=value lines', () => {
     expect(parsePairs('\n', 'env')).toBeUndefined();
@@ -211,6 +330,8 @@ describe('form helpers', () => {
   it('maps server issue paths to fields', () => {
     expect(fieldOfIssue('body.command')).toBe('command');
     expect(fieldOfIssue('body.files.3.path')).toBe('files');
+    expect(fieldOfIssue('body.resources.gpu_memory_mb')).toBe('resources.gpu_memory_mb');
+    expect(fieldOfIssue('body.constraints.1')).toBe('constraints');
     expect(fieldOfIssue('body')).toBe('form');
     expect(serverFieldErrors(new Error('offline'))).toEqual({ form: 'offline' });
   });

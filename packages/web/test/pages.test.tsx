@@ -27,6 +27,7 @@ const task = (index: number, attempt: number, status: Task['status'], extra: Par
   reason: null,
   error: null,
   cancel_requested: false,
+  gpus: [],
   created_at: '2026-01-01T00:00:00.000Z',
   available_at: '2026-01-01T00:00:00.000Z',
   assigned_at: null,

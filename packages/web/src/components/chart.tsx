@@ -50,6 +50,12 @@ export function linePaths(values: Array<number | null>, max: number): string[] {
   return paths;
 }
 
+/** The words under a chart's two ends; default "<span> ago" and "now". */
+export interface Axis {
+  start: string;
+  end: string;
+}
+
 function Frame({
   title,
   summary,
@@ -57,6 +63,7 @@ function Frame({
   format,
   series,
   span,
+  axis,
   children,
 }: {
   title: string;
@@ -65,6 +72,7 @@ function Frame({
   format: (v: number) => string;
   series: Series[];
   span: string;
+  axis?: Axis;
   children: ReactNode;
 }) {
   return (
@@ -92,7 +100,7 @@ function Frame({
         </svg>
       </div>
       <div className="ml-12 flex justify-between text-xs text-slate-500">
-        <span>{span} ago</span>
+        <span>{axis?.start ?? `${span} ago`}</span>
         {series.length > 1 && (
           <span className="flex gap-3">
             {series.map((s) => (
@@ -105,7 +113,7 @@ function Frame({
             ))}
           </span>
         )}
-        <span>now</span>
+        <span>{axis?.end ?? 'now'}</span>
       </div>
     </figure>
   );
@@ -119,6 +127,7 @@ export function LineChart(props: {
   format?: (v: number) => string;
   max?: number;
   span: string;
+  axis?: Axis;
 }) {
   const format = props.format ?? ((v: number) => String(Math.round(v * 10) / 10));
   const all = props.series.flatMap((s) => s.values.filter((v): v is number => v !== null));

@@ -40,3 +40,8 @@ export function pairs(record: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
 }
+
+/** Megabytes as the API counts them (MiB, as nvidia-smi does): "512 MiB", "40 GiB". */
+export function formatMegabytes(mb: number): string {
+  return formatBytes(Math.round(mb * 1024 * 1024));
+}

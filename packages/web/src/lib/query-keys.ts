@@ -22,6 +22,12 @@ export const queryKeys = {
   job: (id: string) => ['job', id] as const,
   taskLog: (taskId: string) => ['logs', taskId] as const,
   artifacts: (taskId: string) => ['artifacts', taskId] as const,
+  /** Why a pending task waits (computed by the mothership on each request). */
+  taskPlacement: (taskId: string) => ['task-placement', taskId] as const,
+  /** Why a queued job waits: its first pending task's placement (the jobs list's reason column). */
+  jobPlacement: (jobId: string) => ['job-placement', jobId] as const,
+  /** The utilisation and memory samples of the GPUs an attempt held. */
+  taskGpus: (taskId: string) => ['task-gpus', taskId] as const,
   file: (fileId: string) => ['file', fileId] as const,
   runners: () => ['runners'] as const,
   runner: (id: string) => ['runner', id] as const,

@@ -2,6 +2,7 @@ import type { JobWithTasks, Runner, Task } from '@borg/protocol';
 import { type QueryClient, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 
+import { AssignedGpus } from '../../components/assigned-gpus.tsx';
 import { Link } from '../../components/link.tsx';
 import { LogView } from '../../components/log-view.tsx';
 import { ErrorState, Loading } from '../../components/page-states.tsx';
@@ -9,16 +10,20 @@ import { PermittedButton } from '../../components/permitted-button.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
-import { between, formatBytes, formatTime } from '../../lib/format.ts';
+import { formatBytes } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
 import { appendLines, contiguousEnd, type TaskLog, useTopic } from '../../lib/live.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
-import { navigate, useLocation } from '../../lib/router.ts';
-import { useNow } from '../../lib/use-now.ts';
+import { useLocation } from '../../lib/router.ts';
 import { ArrayProgress } from './array-progress.tsx';
+import { AttemptRow } from './attempt-row.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
+import { UnsatisfiableBadge } from './resource-request.tsx';
+import { TaskGpuCharts } from './task-gpu-charts.tsx';
+
+export { endReason } from './attempt-row.tsx';
 
 /** Lines asked for in one request of a task's log: the API's largest page. */
 const LOG_PAGE_LINES = 10_000;
@@ -81,30 +86,16 @@ function Artifacts({ task }: { task: Task }) {
   );
 }
 
-/** Why an attempt ended, in words, when it was not simply its own success or failure. */
-export function endReason(task: Task): string {
-  const reasons: Record<string, string> = {
-    runner_lost: 'lost: its runner went silent',
-    runner_restarted: 'lost: its runner restarted',
-    server_timeout: 'timed out (server deadline)',
-    timed_out: 'timed out',
-    cancelled: 'cancelled by a user',
-    agent_stop: 'stopped: its runner shut down',
-  };
-  if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');
-  if (task.status === 'timed_out') return 'timed out';
-  if (task.status === 'lost') return 'lost';
-  if (task.status === 'cancelled') return task.cancel_requested ? 'cancelled by a user' : 'cancelled';
-  return task.error ?? '';
-}
-
-/** How long an attempt took, counting up each second while it runs. */
-function Elapsed({ from, to }: { from: string | null; to: string | null }) {
-  return to || !from ? <>{between(from, to)}</> : <Ticking from={from} />;
-}
-
-function Ticking({ from }: { from: string }) {
-  return <>{between(from, null, useNow())}</>;
+/** The GPUs the selected attempt holds or held, and a chart of each. */
+function SelectedGpus({ task }: { task: Task }) {
+  return (
+    <div className="mb-4 space-y-2">
+      <p className="text-sm">
+        Assigned <AssignedGpus gpus={task.gpus} />
+      </p>
+      <TaskGpuCharts task={task} />
+    </div>
+  );
 }
 
 /** How many attempt rows to draw before asking: a 10,000-element array would be 10,000 rows. */
@@ -136,6 +127,8 @@ export function JobDetailPage({ id }: { id: string }) {
   const selected = tasks.find((t) => t.id === search.get('task')) ?? tasks[tasks.length - 1];
   const finished = ['succeeded', 'failed', 'cancelled'].includes(j.status);
   const shown = allRows ? tasks : tasks.slice(0, FIRST_ROWS);
+  // The GPU column only for a job that asks for GPUs (or whose attempts got some anyway).
+  const showGpus = (j.resources.gpus ?? 0) > 0 || tasks.some((t) => t.gpus.length > 0);
 
   const button =
     'rounded border border-slate-300 bg-white px-3 py-1 text-sm hover:bg-slate-100 disabled:opacity-50 focus-visible:outline-2 focus-visible:outline-blue-600';
@@ -158,6 +151,7 @@ export function JobDetailPage({ id }: { id: string }) {
         <h1 className="min-w-0 break-words text-xl font-semibold">{j.name}</h1>
         <StatusBadge status={j.status} />
         {j.paused && j.status !== 'paused' && <StatusBadge status="paused" />}
+        {j.unsatisfiable && <UnsatisfiableBadge />}
         <div className="flex gap-2 sm:ml-auto">
           {!finished && !j.paused && act('pause', 'Pause')}
           {j.paused && !finished && act('resume', 'Resume')}
@@ -188,46 +182,21 @@ export function JobDetailPage({ id }: { id: string }) {
               <th className="hidden p-2 sm:table-cell">Ended</th>
               <th className="p-2">Took</th>
               <th className="p-2">Exit</th>
+              {showGpus && <th className="hidden p-2 md:table-cell">GPUs</th>}
               <th className="p-2">End reason</th>
             </tr>
           </thead>
           <tbody>
             {shown.map((t) => (
-              <tr
+              <AttemptRow
                 key={t.id}
-                data-testid="task-row"
-                aria-selected={t.id === selected?.id}
-                className={`border-b border-slate-100 last:border-0 ${t.id === selected?.id ? 'bg-blue-50' : ''}`}
-              >
-                <td className="p-2">
-                  <button
-                    type="button"
-                    className="text-blue-700 hover:underline"
-                    aria-label={`Show the log of element ${t.index}, attempt ${t.attempt}`}
-                    onClick={() => navigate(`/jobs/${id}?task=${t.id}`, { replace: true })}
-                  >
-                    #{t.index}
-                  </button>
-                </td>
-                <td className="p-2">{t.attempt}</td>
-                <td className="p-2">
-                  <StatusBadge status={t.status} />
-                </td>
-                <td className="p-2">
-                  {t.runner_id ? <Link to={`/runners/${t.runner_id}`}>{names.get(t.runner_id) ?? 'runner'}</Link> : '—'}
-                </td>
-                <td className="hidden p-2 whitespace-nowrap sm:table-cell">
-                  {formatTime(t.started_at ?? t.assigned_at)}
-                </td>
-                <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.completed_at)}</td>
-                <td className="p-2 whitespace-nowrap">
-                  <Elapsed from={t.started_at ?? t.assigned_at} to={t.completed_at} />
-                </td>
-                <td className="p-2">{t.exit_code ?? '—'}</td>
-                <td className="p-2" data-testid="end-reason">
-                  {endReason(t)}
-                </td>
-              </tr>
+                task={t}
+                jobId={id}
+                runnerName={t.runner_id ? names.get(t.runner_id) : undefined}
+                selected={t.id === selected?.id}
+                showGpus={showGpus}
+                columns={showGpus ? 10 : 9}
+              />
             ))}
           </tbody>
         </table>
@@ -242,6 +211,7 @@ export function JobDetailPage({ id }: { id: string }) {
           <h2 className="mb-2 font-semibold">
             Log of element #{selected.index}, attempt {selected.attempt}
           </h2>
+          {selected.gpus.length > 0 && <SelectedGpus key={`g-${selected.id}`} task={selected} />}
           <TaskLogPanel key={selected.id} task={selected} />
           <Artifacts key={`a-${selected.id}`} task={selected} />
         </div>

@@ -1,4 +1,4 @@
-import { CreateJobRequest, type JobType } from '@borg/protocol';
+import { CreateJobRequest, type JobType, type UnsatisfiablePolicy } from '@borg/protocol';
 
 /** The new-job form's fields, each named as the request field it fills. */
 export const FIELDS = [
@@ -14,6 +14,11 @@ export const FIELDS = [
   'array_size',
   'artifacts',
   'files',
+  'resources.cpu',
+  'resources.memory_mb',
+  'resources.gpus',
+  'resources.gpu_memory_mb',
+  'constraints',
 ] as const;
 /** A field of the form, or `form` for what belongs to none. */
 export type Field = (typeof FIELDS)[number] | 'form';
@@ -33,6 +38,22 @@ export interface JobFormValues {
   arraySize: string;
   artifacts: string;
   files: ReadonlyArray<{ path: string; fileId?: string; failed: boolean }>;
+  /** What each task asks of its runner; blank: nothing. */
+  cpu: string;
+  memoryMb: string;
+  gpus: string;
+  gpuMemoryMb: string;
+  /** Constraint expressions, one per line. */
+  constraints: string;
+  /** What the mothership does when no runner could ever take the job. */
+  unsatisfiable: UnsatisfiablePolicy;
+}
+
+/** The form field a path into the request names: `['resources', 'cpu']` → `resources.cpu`, `['files', 0]` → `files`. */
+export function fieldOfPath(path: ReadonlyArray<PropertyKey>): Field {
+  const [first, second] = path;
+  const candidate = first === 'resources' && typeof second === 'string' ? `resources.${second}` : first;
+  return FIELDS.includes(candidate as never) ? (candidate as Field) : 'form';
 }
 
 /** Turns `KEY=value` lines into a record; blank lines are skipped. Throws on a line without `=`. */
@@ -71,7 +92,14 @@ const NUMBER_NAMES: Partial<Record<Field, string>> = {
   max_attempts: 'attempts',
   timeout_seconds: 'the timeout',
   array_size: 'the array size',
+  'resources.cpu': 'CPU',
+  'resources.memory_mb': 'memory',
+  'resources.gpus': 'GPUs',
+  'resources.gpu_memory_mb': 'GPU memory',
 };
+
+/** Numbers that may be fractional (CPU); the others are whole. */
+const FRACTIONAL: ReadonlySet<Field> = new Set(['resources.cpu']);
 
 type SchemaIssue = NonNullable<ReturnType<typeof CreateJobRequest.safeParse>['error']>['issues'][number];
 
@@ -80,10 +108,27 @@ function describeIssue(field: Field, issue: SchemaIssue): string {
   if (field === 'name' && issue.code === 'too_small') return 'a job needs a name';
   if (field === 'command' && issue.code === 'too_small') return 'a job needs a command';
   const number = NUMBER_NAMES[field];
-  if (number && issue.code === 'invalid_type') return `${number} is a whole number`;
+  if (number && issue.code === 'invalid_type') return `${number} is ${FRACTIONAL.has(field) ? 'a' : 'a whole'} number`;
   if (issue.code === 'invalid_key')
     return `"${String(issue.path.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
   return issue.message;
+}
+
+/** The resource fields as a request; none filled in: no request at all. */
+function resourcesOf(values: JobFormValues): Record<string, number> | undefined {
+  const resources = Object.entries({
+    cpu: numberOf(values.cpu, 'none'),
+    memory_mb: numberOf(values.memoryMb, 'none'),
+    gpus: numberOf(values.gpus, 'none'),
+    gpu_memory_mb: numberOf(values.gpuMemoryMb, 'none'),
+  }).filter((entry): entry is [string, number] => entry[1] !== undefined);
+  return resources.length > 0 ? Object.fromEntries(resources) : undefined;
+}
+
+/** One constraint expression per non-blank line, trimmed; none: no constraints. */
+function constraintsOf(text: string): string[] | undefined {
+  const list = lines(text).map((l) => l.trim());
+  return list.length > 0 ? list : undefined;
 }
 
 /**
@@ -114,6 +159,9 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
     array_size: numberOf(values.arraySize),
     artifacts: lines(values.artifacts),
     files: values.files.map((f) => ({ file_id: f.fileId ?? '', path: f.path })),
+    resources: resourcesOf(values),
+    constraints: constraintsOf(values.constraints),
+    unsatisfiable: values.unsatisfiable,
   };
   if (values.files.some((f) => f.failed)) problems.files = 'remove the files that failed to upload';
   else if (values.files.some((f) => !f.fileId)) problems.files = 'wait for the uploads to finish';
@@ -121,8 +169,7 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
   const parsed = CreateJobRequest.safeParse(candidate);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const first = issue.path[0];
-      const field: Field = FIELDS.includes(first as never) ? (first as Field) : 'form';
+      const field = fieldOfPath(issue.path);
       problems[field] ??= describeIssue(field, issue);
     }
   }

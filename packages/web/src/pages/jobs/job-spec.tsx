@@ -6,6 +6,7 @@ import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
 import { formatBytes, formatTime } from '../../lib/format.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
+import { describeResourceRequest } from './resource-request.tsx';
 
 /** Environment names whose values are hidden until asked for. */
 export const SECRET_NAME = /(secret|token|password|passwd|key|credential|auth|private)/i;
@@ -104,6 +105,20 @@ export function JobSpec({ job }: { job: Job }) {
             .map(([k, v]) => `${k}=${v}`)
             .join(', ') || '—'}
         </span>
+      </Row>
+      <Row label="Resources">{describeResourceRequest(job.resources) || 'a slot, nothing more'}</Row>
+      <Row label="Constraints">
+        {job.constraints.length === 0 ? (
+          '—'
+        ) : (
+          <ul className="font-mono" aria-label="Constraints">
+            {job.constraints.map((c, i) => (
+              <li key={i} data-testid="job-constraint">
+                {c}
+              </li>
+            ))}
+          </ul>
+        )}
       </Row>
       <Row label="Priority">{job.priority}</Row>
       <Row label="Attempts">{job.max_attempts} at most</Row>

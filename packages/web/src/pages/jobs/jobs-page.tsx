@@ -18,6 +18,7 @@ import { searchWith } from '../../lib/url-search.ts';
 import { TYPING_PAUSE_MS, useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
 import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
 import { mayChangeJobAtAll } from './job-permissions.ts';
+import { PendingReason } from './pending-reason.tsx';
 
 /** The URL's filters as the API's query; presets are fixed to instants when the filter changes. */
 export function filtersFromSearch(search: URLSearchParams, now: number): JobListFilters {
@@ -194,6 +195,7 @@ export function JobsPage() {
                 )}
                 <th className="p-2">Name</th>
                 <th className="p-2">Status</th>
+                <th className="hidden p-2 sm:table-cell">Reason</th>
                 <th className="hidden p-2 sm:table-cell">Type</th>
                 <th className="hidden p-2 sm:table-cell">Tasks</th>
                 <th className="hidden p-2 md:table-cell">Labels</th>
@@ -218,6 +220,9 @@ export function JobsPage() {
                   </td>
                   <td className="p-2">
                     <StatusBadge status={job.status} />
+                  </td>
+                  <td className="hidden max-w-56 p-2 text-xs text-slate-600 sm:table-cell">
+                    {job.status === 'queued' && <PendingReason job={job} />}
                   </td>
                   <td className="hidden p-2 sm:table-cell">{job.type}</td>
                   <td className="hidden p-2 sm:table-cell">{job.array_size}</td>

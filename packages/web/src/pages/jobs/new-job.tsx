@@ -8,12 +8,18 @@ import { useIdentity } from '../../lib/identity.ts';
 import { mayCall } from '../../lib/permissions.ts';
 import { uploadFile, type UploadFn } from '../../lib/upload.ts';
 import { buildJobRequest, type FieldErrors, FIELDS } from './job-request.ts';
+import { NO_PLACEMENT, PlacementFields, type PlacementValues } from './placement-fields.tsx';
+import { type Unsatisfiable, unsatisfiableOf, UnsatisfiableReport } from './unsatisfiable-report.tsx';
 
 export { parsePairs } from './job-request.ts';
 
-/** The form field a server validation issue belongs to: `body.files.0.path` → `files`. */
+/**
+ * The form field a server validation issue belongs to: `body.files.0.path` → `files`,
+ * `body.resources.cpu` → `resources.cpu`.
+ */
 export function fieldOfIssue(path: string): string {
-  const [first, second] = path.split('.');
+  const [first, second, third] = path.split('.');
+  if (first === 'body' && second === 'resources' && third) return `resources.${third}`;
   return first === 'body' ? (second ?? 'form') : first!;
 }
 
@@ -69,6 +75,9 @@ export function NewJobForm({
   const [arraySize, setArraySize] = useState('1');
   const [artifacts, setArtifacts] = useState('');
   const [files, setFiles] = useState<InputFile[]>([]);
+  const [placement, setPlacement] = useState<PlacementValues>(NO_PLACEMENT);
+  const [refusal, setRefusal] = useState<Unsatisfiable | null>(null);
+  const [queueAnyway, setQueueAnyway] = useState(false);
   const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
   const nextKey = useRef(0);
@@ -98,6 +107,7 @@ export function NewJobForm({
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setErrors({});
+    setRefusal(null);
     const built = buildJobRequest({
       name,
       type,
@@ -111,6 +121,9 @@ export function NewJobForm({
       arraySize,
       artifacts,
       files: files.map((f) => ({ path: f.path, fileId: f.info?.id, failed: f.error !== undefined })),
+      ...placement,
+      // Asked to be told when no runner could ever take it, unless the user chose to queue it anyway.
+      unsatisfiable: queueAnyway ? 'queue' : 'reject',
     });
     if ('problems' in built) return setErrors(built.problems);
     const { request } = built;
@@ -118,7 +131,9 @@ export function NewJobForm({
     try {
       await onSubmit(request);
     } catch (e) {
-      setErrors(serverFieldErrors(e));
+      const unsatisfiable = unsatisfiableOf(e);
+      if (unsatisfiable) setRefusal(unsatisfiable);
+      else setErrors(serverFieldErrors(e));
     } finally {
       setBusy(false);
     }
@@ -222,6 +237,13 @@ export function NewJobForm({
         </Field>
       </div>
 
+      <PlacementFields
+        values={placement}
+        onChange={(patch) => setPlacement((old) => ({ ...old, ...patch }))}
+        errors={errors}
+        inputClass={input}
+      />
+
       <Field
         label="Artifacts (one glob per line)"
         error={errors.artifacts}
@@ -292,6 +314,7 @@ export function NewJobForm({
           ))}
         </div>
       )}
+      {refusal && <UnsatisfiableReport refusal={refusal} queueAnyway={queueAnyway} setQueueAnyway={setQueueAnyway} />}
       {Object.keys(errors).length > 0 && otherErrors.length === 0 && (
         <p role="alert" className="text-sm text-red-800">
           The job was not submitted: see the messages above.

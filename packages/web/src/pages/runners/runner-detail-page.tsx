@@ -2,12 +2,13 @@ import type { Runner } from '@borg/protocol';
 import { useMutation, useQueries, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 
+import { AssignedGpus } from '../../components/assigned-gpus.tsx';
 import { Link } from '../../components/link.tsx';
 import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
 import { PermittedButton } from '../../components/permitted-button.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { api, errorMessage } from '../../lib/api.ts';
-import { between, formatBytes, formatTime } from '../../lib/format.ts';
+import { between, formatBytes, formatTime, pairs } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
 import { mayCall } from '../../lib/permissions.ts';
@@ -15,6 +16,8 @@ import { queryKeys } from '../../lib/query-keys.ts';
 import { navigate } from '../../lib/router.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
+import { CapacityUsage } from './runner-capacity.tsx';
+import { RunnerGpus } from './runner-gpus.tsx';
 
 interface Gpu {
   name?: string;
@@ -89,6 +92,7 @@ function HeldTasks({ runner }: { runner: Runner }) {
           <span className="text-slate-500">
             for <RunningFor since={t.started_at ?? t.assigned_at} />
           </span>
+          {t.gpus.length > 0 && <AssignedGpus gpus={t.gpus} />}
         </li>
       ))}
     </ul>
@@ -213,7 +217,14 @@ export function RunnerDetailPage({ id }: { id: string }) {
         </Row>
         <Row label="CPU">{res.cpu}</Row>
         <Row label="Memory">{res.memory}</Row>
-        <Row label="GPUs">{res.gpus.length > 0 ? res.gpus.join('; ') : 'none'}</Row>
+        {r.capacity && (
+          <Row label="Capacity">
+            <CapacityUsage capacity={r.capacity} />
+          </Row>
+        )}
+        <Row label="GPUs">
+          {r.gpus.length > 0 ? `${r.gpus.length} (below)` : res.gpus.length > 0 ? res.gpus.join('; ') : 'none'}
+        </Row>
         <Row label="Disk">{res.disk}</Row>
         <Row label="IP addresses">
           <span className="font-mono">{res.ips.join(', ')}</span>
@@ -226,12 +237,23 @@ export function RunnerDetailPage({ id }: { id: string }) {
               .join(', ')}
           </span>
         </Row>
+        <Row label="Attributes">
+          <span className="font-mono" title="Labels and what detection knows: what constraints read">
+            {pairs(r.attributes)}
+          </span>
+        </Row>
         <Row label="Registered">{formatTime(r.created_at)}</Row>
         <Row label="ID">
           <span className="font-mono text-xs">{r.id}</span>
         </Row>
         {res.warnings.length > 0 && <Row label="Probe warnings">{res.warnings.join('; ')}</Row>}
       </dl>
+      {r.gpus.length > 0 && (
+        <>
+          <h2 className="font-semibold">GPUs</h2>
+          <RunnerGpus runner={r} />
+        </>
+      )}
       <h2 className="font-semibold">Tasks on this runner</h2>
       <HeldTasks runner={r} />
     </section>

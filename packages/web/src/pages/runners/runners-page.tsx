@@ -49,6 +49,7 @@ export function RunnersPage() {
                 <th className="hidden p-2 sm:table-cell">Host</th>
                 <th className="hidden p-2 sm:table-cell">Version</th>
                 <th className="p-2">Tasks</th>
+                <th className="hidden p-2 md:table-cell">GPUs</th>
                 <th className="hidden p-2 md:table-cell">Labels</th>
                 <th className="hidden p-2 sm:table-cell">Last heartbeat</th>
               </tr>
@@ -70,6 +71,11 @@ export function RunnersPage() {
                   </td>
                   <td className="p-2">
                     {r.active_tasks} / {r.max_concurrent_tasks}
+                  </td>
+                  <td data-testid="runner-gpu-count" className="hidden p-2 md:table-cell">
+                    {r.gpus.length > 0
+                      ? `${r.gpus.filter((g) => g.task_id !== null).length} / ${r.gpus.length} held`
+                      : '—'}
                   </td>
                   <td className="hidden p-2 font-mono text-xs md:table-cell">
                     {Object.entries(r.labels)

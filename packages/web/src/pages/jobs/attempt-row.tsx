@@ -1,0 +1,128 @@
+import type { Task } from '@borg/protocol';
+import { useId, useState } from 'react';
+
+import { AssignedGpus } from '../../components/assigned-gpus.tsx';
+import { Link } from '../../components/link.tsx';
+import { StatusBadge } from '../../components/status-badge.tsx';
+import { between, formatTime } from '../../lib/format.ts';
+import { navigate } from '../../lib/router.ts';
+import { useNow } from '../../lib/use-now.ts';
+import { TaskPlacementPanel } from './task-placement-panel.tsx';
+
+/** Why an attempt ended, in words, when it was not simply its own success or failure. */
+export function endReason(task: Task): string {
+  const reasons: Record<string, string> = {
+    runner_lost: 'lost: its runner went silent',
+    runner_restarted: 'lost: its runner restarted',
+    server_timeout: 'timed out (server deadline)',
+    timed_out: 'timed out',
+    cancelled: 'cancelled by a user',
+    agent_stop: 'stopped: its runner shut down',
+  };
+  if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');
+  if (task.status === 'timed_out') return 'timed out';
+  if (task.status === 'lost') return 'lost';
+  if (task.status === 'cancelled') return task.cancel_requested ? 'cancelled by a user' : 'cancelled';
+  return task.error ?? '';
+}
+
+/** How long an attempt took, counting up each second while it runs. */
+function Elapsed({ from, to }: { from: string | null; to: string | null }) {
+  return to || !from ? <>{between(from, to)}</> : <Ticking from={from} />;
+}
+
+function Ticking({ from }: { from: string }) {
+  return <>{between(from, null, useNow())}</>;
+}
+
+/**
+ * One attempt in the job's table. A pending one has a "Why pending?" button that opens its
+ * placement in a row of its own under it (fetched only while open).
+ */
+export function AttemptRow({
+  task,
+  jobId,
+  runnerName,
+  selected,
+  showGpus,
+  columns,
+}: {
+  task: Task;
+  jobId: string;
+  runnerName: string | undefined;
+  selected: boolean;
+  showGpus: boolean;
+  columns: number;
+}) {
+  const [open, setOpen] = useState(false);
+  const panelId = useId();
+  const pending = task.status === 'pending';
+  const t = task;
+  return (
+    <>
+      <tr
+        data-testid="task-row"
+        aria-selected={selected}
+        className={`border-b border-slate-100 last:border-0 ${selected ? 'bg-blue-50' : ''}`}
+      >
+        <td className="p-2">
+          <button
+            type="button"
+            className="text-blue-700 hover:underline"
+            aria-label={`Show the log of element ${t.index}, attempt ${t.attempt}`}
+            onClick={() => navigate(`/jobs/${jobId}?task=${t.id}`, { replace: true })}
+          >
+            #{t.index}
+          </button>
+        </td>
+        <td className="p-2">{t.attempt}</td>
+        <td className="p-2">
+          <span className="flex flex-wrap items-center gap-2">
+            <StatusBadge status={t.status} />
+            {pending && (
+              <button
+                type="button"
+                aria-expanded={open}
+                aria-controls={open ? panelId : undefined}
+                onClick={() => setOpen(!open)}
+                className="text-xs whitespace-nowrap text-blue-700 underline"
+              >
+                Why pending?
+              </button>
+            )}
+          </span>
+        </td>
+        <td className="p-2">
+          {t.runner_id ? <Link to={`/runners/${t.runner_id}`}>{runnerName ?? 'runner'}</Link> : '—'}
+        </td>
+        <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.started_at ?? t.assigned_at)}</td>
+        <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.completed_at)}</td>
+        <td className="p-2 whitespace-nowrap">
+          <Elapsed from={t.started_at ?? t.assigned_at} to={t.completed_at} />
+        </td>
+        <td className="p-2">{t.exit_code ?? '—'}</td>
+        {showGpus && (
+          <td className="hidden p-2 md:table-cell">
+            <AssignedGpus gpus={t.gpus} />
+          </td>
+        )}
+        <td className="p-2" data-testid="end-reason">
+          {endReason(t)}
+        </td>
+      </tr>
+      {open && pending && (
+        <tr className="border-b border-slate-100 bg-slate-50">
+          <td colSpan={columns} className="p-3">
+            <section
+              id={panelId}
+              aria-label={`Why element ${t.index}, attempt ${t.attempt} is pending`}
+              data-testid="placement"
+            >
+              <TaskPlacementPanel taskId={t.id} />
+            </section>
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}

@@ -40,7 +40,7 @@ function Ticking({ from }: { from: string }) {
  * placement in a row of its own under it (fetched only while open).
  */
 export function AttemptRow({
-  task,
+  task: t,
   jobId,
   runnerName,
   selected,
@@ -56,8 +56,7 @@ export function AttemptRow({
 }) {
   const [open, setOpen] = useState(false);
   const panelId = useId();
-  const pending = task.status === 'pending';
-  const t = task;
+  const pending = t.status === 'pending';
   return (
     <>
       <tr

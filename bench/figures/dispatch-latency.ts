@@ -5,7 +5,7 @@
  * add_job → handler start on the same PostgreSQL, and a bare Node spawn of the same command.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,12 +34,13 @@ async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
 }
 
 async function startedAtMs(dir: string, name: string): Promise<number> {
-  for (let i = 0; i < 1000; i++) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
     const text = await readFile(join(dir, name), 'utf8').catch(() => '');
     if (text.trim()) return Number(BigInt(text.trim()) / 1000n) / 1000;
     await sleep(2);
   }
-  throw new Error(`dispatch benchmark: no start time written for ${name}`);
+  throw new Error(`dispatch benchmark: no start time written for ${name} in 10 s`);
 }
 
 export const dispatchLatency: Figure = {
@@ -49,6 +50,8 @@ export const dispatchLatency: Figure = {
     const perRound = scaled(100, 10);
     const database = await createBenchDatabase('dispatch');
     const starts = await mkdtemp(join(tmpdir(), 'borg-bench-starts-'));
+    // A solder running as root runs tasks as an unprivileged user, who must be able to write here.
+    await chmod(starts, 0o1777);
     const mothership = await startMothershipProcess({ databaseUrl: database.url });
     const handedAt = new Map<string, number>();
     const finished = new Set<string>();

@@ -17,6 +17,8 @@
 #
 #   npm run test:deploy                       # or: bash scripts/test-deploy.sh
 #   BORG_DEPLOY_KEEP=1 npm run test:deploy    # leave the stack running at the end, and say how to remove it
+#   BORG_DEPLOY_NO_CACHE=1 npm run test:deploy   # build the image without podman's layer cache
+#   BORG_DEPLOY_REBUILD_BASE=1 npm run test:deploy   # make the base images again
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -84,18 +86,19 @@ total=$(now)
 # --- 1. base images -------------------------------------------------------------------------------
 say "base images"
 start=$(now)
-bash deploy/images/build-base-images.sh
+bash deploy/images/build-base-images.sh ${BORG_DEPLOY_REBUILD_BASE:+--rebuild}
 record "base images (made, or found)" "$(since "$start")"
 
 # --- 2. the Borg image ----------------------------------------------------------------------------
 say "podman build (Dockerfile, BASE_IMAGE=localhost/borg-node:24-bookworm)"
 start=$(now)
-podman build --format docker --build-arg BASE_IMAGE=localhost/borg-node:24-bookworm -t borg-mothership:latest . >"$work/build.log" 2>&1 \
+podman build --format docker ${BORG_DEPLOY_NO_CACHE:+--no-cache} --build-arg BASE_IMAGE=localhost/borg-node:24-bookworm \
+  -t borg-mothership:latest . >"$work/build.log" 2>&1 \
   || { tail -n 40 "$work/build.log"; fail "podman build"; }
 grep -E '^(\[[0-9]/[0-9]\] )?STEP|^COMMIT|Using cache' "$work/build.log" | sed 's/^/  /' | tail -n 30
 record "podman build of the Dockerfile" "$(since "$start")"
 podman image inspect borg-mothership:latest --format '  image {{.Id}}: {{.Size}} bytes, user {{.Config.User}}, cmd {{.Config.Cmd}}'
-podman run --rm --entrypoint node borg-mothership:latest -e 'console.log(`  Node ${process.version} in the image`)'
+podman run --rm --no-healthcheck --entrypoint node borg-mothership:latest -e 'console.log(`  Node ${process.version} in the image`)'
 
 # --- 3. docker-compose.yml ------------------------------------------------------------------------
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -139,8 +142,7 @@ runner_name="deploy-test-$project"
 say "curl -fsSL $base/install.sh | sh -s -- --registration-token … --no-service (as nobody, HOME=$home)"
 install_start=$(now)
 curl -fsSL "$base/install.sh" | as_worker sh -s -- --registration-token "$BORG_REGISTRATION_TOKEN" \
-  --no-service --name "$runner_name" --labels deploy=test 2>&1 | sed 's/^/  /'
-[ "${PIPESTATUS[1]}" = 0 ] || fail "install.sh"
+  --no-service --name "$runner_name" --labels deploy=test 2>&1 | sed 's/^/  /' || fail "install.sh"
 record "install.sh (download, sha256, config)" "$(since "$install_start")"
 solder_dir="$home/.local/share/borg"
 as_worker "$solder_dir/bin/borg-solder" --config "$solder_dir/etc/solder.json" >"$work/solder.log" 2>&1 &
@@ -167,8 +169,8 @@ borg runners list | sed 's/^/  /'
 say "borg submit --follow (on the runner labelled deploy=test)"
 start=$(now)
 borg submit --name deploy-test --label deploy=test --follow -- \
-  'echo "hello from $(id -un) on $(uname -n), node $(node --version)"' 2>&1 | sed 's/^/  /'
-[ "${PIPESTATUS[0]}" = 0 ] || fail "the job did not succeed"
+  'echo "hello from $(id -un) on $(uname -n), node $(node --version)"' 2>&1 | sed 's/^/  /' \
+  || fail "the job did not succeed"
 record "job submitted to succeeded" "$(since "$start")"
 borg jobs list --name deploy-test | sed 's/^/  /'
 

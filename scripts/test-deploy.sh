@@ -92,9 +92,13 @@ record "base images (made, or found)" "$(since "$start")"
 # --- 2. the Borg image ----------------------------------------------------------------------------
 say "podman build (Dockerfile, BASE_IMAGE=localhost/borg-node:24-bookworm)"
 start=$(now)
-podman build --format docker ${BORG_DEPLOY_NO_CACHE:+--no-cache} --build-arg BASE_IMAGE=localhost/borg-node:24-bookworm \
-  -t borg-mothership:latest . >"$work/build.log" 2>&1 \
+built_after=$(date +%s)
+podman build --format docker ${BORG_DEPLOY_NO_CACHE:+--no-cache} --label io.borg.test-deploy=1 \
+  --build-arg BASE_IMAGE=localhost/borg-node:24-bookworm -t borg-mothership:latest . >"$work/build.log" 2>&1 \
   || { tail -n 40 "$work/build.log"; fail "podman build"; }
+# The images earlier runs built and no tag names any more (~0.5 GB each); the layers this build
+# used stay, as the cache of the next.
+podman image prune -f --filter label=io.borg.test-deploy=1 --filter "until=$built_after" >/dev/null 2>&1 || true
 grep -E '^(\[[0-9]/[0-9]\] )?STEP|^COMMIT|Using cache' "$work/build.log" | sed 's/^/  /' | tail -n 30
 record "podman build of the Dockerfile" "$(since "$start")"
 podman image inspect borg-mothership:latest --format '  image {{.Id}}: {{.Size}} bytes, user {{.Config.User}}, cmd {{.Config.Cmd}}'

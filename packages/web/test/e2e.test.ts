@@ -6,7 +6,9 @@
  * docs/images/job-detail-live-log.png.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { BorgClient } from '@borg/protocol';
@@ -16,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
 import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+import { writeFakeNvidiaSmi } from '../../solder/test/fake-nvidia-smi.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -43,7 +46,8 @@ describe.skipIf(!hasChromium)(
   'the dashboard in Chromium, against a real mothership and solder',
   { timeout: 60_000 },
   () => {
-    const borg = useTestMothership();
+    // Heartbeats every 2 s, so the GPU samples they carry reach the task's charts within the test.
+    const borg = useTestMothership({ config: { heartbeatIntervalSeconds: 2 } });
     let solder: InProcessSolder;
     let browser: Browser;
     let page: Page;
@@ -358,6 +362,52 @@ describe.skipIf(!hasChromium)(
         .poll(() => page.getByTestId('end-reason').textContent(), { timeout: 10_000 })
         .toBe('cancelled by a user');
       await shot('11-job-cancelled');
+    });
+
+    it('says why a GPU task waits, and charts the GPUs of the task that holds them', async () => {
+      const machine = await mkdtemp(join(tmpdir(), 'borg-e2e-gpus-'));
+      await chmod(machine, 0o755);
+      const nvidiaSmi = await writeFakeNvidiaSmi(machine);
+      const gpuBox = await startSolder(
+        borg(),
+        { name: 'e2e-gpu-box', maxConcurrentTasks: 2 },
+        { nvidiaSmi: nvidiaSmi.path, gpuSampleIntervalMs: 200 },
+      );
+      const release = join(machine, 'go');
+      try {
+        const holder = await borg().admin.createJob({
+          name: 'e2e all four gpus',
+          command: `while [ ! -e ${release} ]; do sleep 0.1; done`,
+          resources: { gpus: 4 },
+        });
+        await expect
+          .poll(async () => (await borg().admin.getJob(holder.id)).status, { timeout: 15_000 })
+          .toBe('running');
+        const waiting = await borg().admin.createJob({
+          name: 'e2e one more gpu',
+          command: 'true',
+          resources: { gpus: 1 },
+        });
+
+        await page.goto(`${borg().url}/jobs/${waiting.id}`);
+        await page.getByRole('button', { name: /Why pending/ }).click();
+        const placement = page.getByTestId('placement');
+        await placement
+          .getByTestId('placement-runner')
+          .filter({ hasText: 'e2e-gpu-box' })
+          .getByText(/gpus: needs 1, 0 free/)
+          .waitFor();
+        await shot('11b-why-pending');
+
+        await page.goto(`${borg().url}/jobs/${holder.id}`);
+        await expect.poll(() => page.getByTestId('gpu-charts').count(), { timeout: 15_000 }).toBe(4);
+        await page.getByTestId('gpu-charts').first().getByTestId('chart').first().waitFor();
+        await shot('11c-gpu-charts');
+      } finally {
+        await writeFile(release, '');
+        await gpuBox.stop({ cancelRunning: true });
+        await rm(machine, { recursive: true, force: true });
+      }
     });
 
     it('signs a viewer in with no "New job", no selection and no job actions, and no audit log', async () => {

@@ -40,6 +40,16 @@ export function integer(value: string | undefined, flag: string, min: number, ma
   return n;
 }
 
+/** A decimal number from min to max with at most three decimals: "2", "0.5". */
+export function decimal(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+(\.\d{1,3})?$/.test(value.trim()) || n < min || n > max) {
+    throw usageError(`${flag} "${value}" is not a number from ${min} to ${max} with at most three decimals`);
+  }
+  return n;
+}
+
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
 
 /** "90" or "90s", "5m", "1h30m", "2d" → seconds. */

@@ -5,6 +5,7 @@ import { addSharedOptions } from './command-context.ts';
 import { artifactsCommand } from './commands/artifacts.ts';
 import { auditCommand } from './commands/audit.ts';
 import { completionCommand } from './commands/completion.ts';
+import { explainCommand } from './commands/explain.ts';
 import { filesCommand } from './commands/files.ts';
 import { jobsCommand } from './commands/jobs.ts';
 import { loginCommand } from './commands/login.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .addCommand(whoamiCommand())
     .addCommand(submitCommand())
     .addCommand(jobsCommand())
+    .addCommand(explainCommand())
     .addCommand(logsCommand())
     .addCommand(runnersCommand())
     .addCommand(filesCommand())

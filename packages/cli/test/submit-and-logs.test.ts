@@ -72,10 +72,20 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
   it('submit prints only the job id, so JOB=$(borg submit …) works; -o json prints the job', async () => {
     const [plain, json] = await Promise.all([
       borg(
-        ['submit', '--label', 'nobody=has-this', '--priority', '5', '--env', 'GREETING=hi', '--', 'echo', '$GREETING'],
-        {
-          env: env(),
-        },
+        [
+          'submit',
+          '--label',
+          'nobody=has-this',
+          '--queue-unsatisfiable',
+          '--priority',
+          '5',
+          '--env',
+          'GREETING=hi',
+          '--',
+          'echo',
+          '$GREETING',
+        ],
+        { env: env() },
       ),
       borg(['submit', '-o', 'json', '--type', 'binary', '--array', '2', '--timeout', '2m', '--', '/bin/echo', 'a b'], {
         env: env(),
@@ -90,6 +100,7 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
       priority: 5,
       env: { GREETING: 'hi' },
       status: 'queued',
+      unsatisfiable: true,
     });
     await mothership().admin.cancelJob(job.id);
 

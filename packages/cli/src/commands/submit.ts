@@ -1,14 +1,27 @@
-import { type CreateJobRequest, isSafeRelativePath, JOB_TYPES, type JobType, type JobWithTasks } from '@borg/protocol';
+import {
+  BorgApiError,
+  type BorgClient,
+  type CreateJobRequest,
+  isSafeRelativePath,
+  type Job,
+  JOB_TYPES,
+  type JobType,
+  type JobWithTasks,
+  type ResourceRequest,
+  type UnsatisfiableDetails,
+} from '@borg/protocol';
 import { type Command, Option } from 'commander';
 
-import { ExitCode, usageError } from '../cli-error.ts';
+import { CliError, ExitCode, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { uploadLocalFile } from '../file-transfer.ts';
-import { collect, durationSeconds, integer, keyValues } from '../flag-values.ts';
+import { collect, decimal, durationSeconds, integer, keyValues } from '../flag-values.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { summariseJob } from '../job-views.ts';
 import { followLogs } from '../log-follower.ts';
 import { LogPrinter } from '../log-printer.ts';
+import type { Output } from '../output.ts';
+import { verdictLines } from '../placement-views.ts';
 
 interface SubmitFlags {
   name?: string;
@@ -17,6 +30,12 @@ interface SubmitFlags {
   env?: string[];
   secret?: string[];
   label?: string[];
+  constraint?: string[];
+  cpu?: string;
+  memory?: string;
+  gpus?: string;
+  gpuMemory?: string;
+  queueUnsatisfiable?: boolean;
   priority?: string;
   attempts?: string;
   timeout?: string;
@@ -46,6 +65,19 @@ export function submitCommand(): Command {
       collect,
     )
     .option('--label <KEY=VALUE>', 'a label a runner must have to take it (repeatable)', collect)
+    .option(
+      '--constraint <EXPR>',
+      'a condition on the runner\'s labels and attributes, e.g. "gpu_model in (A100, H100)", "memory_gb >= 64" (repeatable)',
+      collect,
+    )
+    .option('--cpu <n>', 'CPUs each task needs of its runner, e.g. 2 or 0.5')
+    .option('--memory <MB>', 'memory each task needs of its runner, in MB')
+    .option('--gpus <n>', 'GPUs each task gets for itself alone')
+    .option('--gpu-memory <MB>', 'free memory each of those GPUs must have, in MB')
+    .option(
+      '--queue-unsatisfiable',
+      'queue the job even if no runner the mothership knows could ever take it (default: refuse it, saying why)',
+    )
     .option('--priority <n>', 'higher runs first, -1000 to 1000 (default 0)')
     .option('--attempts <n>', 'attempts per element, with backoff between them (default 1)')
     .option('--timeout <duration>', 'per attempt, e.g. 90s, 10m, 2h (default none)')
@@ -59,6 +91,8 @@ export function submitCommand(): Command {
         'borg submit -- make test',
         "borg submit --follow -- make test            exits with make's exit code",
         "borg submit --array 8 --label gpu=a100 -- 'python train.py --shard $BORG_TASK_INDEX'",
+        'borg submit --gpus 2 --gpu-memory 40000 --cpu 8 --memory 65536 -- python train.py',
+        'borg submit --constraint "gpu_model in (A100, H100)" --constraint "hostname !~ ^old-" -- ./bench.sh',
         'borg submit --file ./data.csv:input/data.csv --artifact "out/*.png" -- ./plot.sh input/data.csv',
         'borg submit --type container --image python:3.12 -- python -c "print(42)"',
         'borg submit --type binary --attempts 3 --timeout 10m -- /usr/bin/rsync -a src/ dst/',
@@ -77,7 +111,7 @@ export function submitCommand(): Command {
           const stored = await uploadLocalFile(client, file.local);
           request.files.push({ file_id: stored.id, path: file.path });
         }
-        const job = await client.createJob(request);
+        const job = await submit(client, request, out);
 
         if (!flags.follow) {
           if (out.json) out.printJson(job);
@@ -117,12 +151,49 @@ function buildRequest(words: string[], flags: SubmitFlags): CreateJobRequest {
     env: keyValues(flags.env, '--env', process.env),
     secrets: keyValues(flags.secret, '--secret'),
     labels: keyValues(flags.label, '--label'),
+    constraints: flags.constraint,
+    resources: resourceRequest(flags),
+    unsatisfiable: flags.queueUnsatisfiable ? 'queue' : 'reject',
     priority: integer(flags.priority, '--priority', -1000, 1000),
     max_attempts: integer(flags.attempts, '--attempts', 1, 100),
     timeout_seconds: durationSeconds(flags.timeout, '--timeout'),
     array_size: integer(flags.array, '--array', 1, 10_000),
     artifacts: flags.artifact,
   };
+}
+
+function resourceRequest(flags: SubmitFlags): ResourceRequest | undefined {
+  const resources: ResourceRequest = {
+    cpu: decimal(flags.cpu, '--cpu', 0.001, 4096),
+    memory_mb: integer(flags.memory, '--memory', 1, 64 * 1024 * 1024),
+    gpus: integer(flags.gpus, '--gpus', 0, 64),
+    gpu_memory_mb: integer(flags.gpuMemory, '--gpu-memory', 1, 16 * 1024 * 1024),
+  };
+  if (resources.gpu_memory_mb !== undefined && !resources.gpus) {
+    throw usageError('--gpu-memory is the memory each assigned GPU must have', 'give --gpus too');
+  }
+  const given = Object.entries(resources).filter(([, value]) => value !== undefined);
+  return given.length === 0 ? undefined : (Object.fromEntries(given) as ResourceRequest);
+}
+
+/**
+ * Submits the job. A refusal because no runner could ever take it lists each runner the
+ * mothership named, with what it lacks, before the one-line error.
+ */
+async function submit(client: BorgClient, request: CreateJobRequest, out: Output): Promise<Job> {
+  try {
+    return await client.createJob(request);
+  } catch (error) {
+    if (!(error instanceof BorgApiError) || error.code !== 'UNSATISFIABLE') throw error;
+    const runners = (error.details as UnsatisfiableDetails | undefined)?.runners ?? [];
+    out.note('borg: no runner the mothership knows could ever take this job; the nearest:');
+    for (const line of verdictLines(runners)) out.note(`  ${out.cell(line)}`);
+    throw new CliError(
+      'no runner could ever take this job',
+      ExitCode.USAGE,
+      'change its --label, --constraint, --cpu, --memory or --gpus, or add --queue-unsatisfiable to wait for such a runner',
+    );
+  }
 }
 
 /** "make test", or the first line of a script, shortened to what a table shows. */

@@ -28,9 +28,12 @@ export async function judgeSatisfiability(
   const { known, fits } = await placementStore.couldEverTake(db, demand);
   if (!known || fits) return { unsatisfiable: false };
 
-  const verdicts = (await placementStore.runners(db, demand.constraints, { knownOnly: true })).map(
-    ({ runner, unmet }) => verdictOf(runner, placementReasons(runner, demand, unmet, 'ever')),
-  );
+  const verdicts = (
+    await placementStore.runners(db, demand.constraints, {
+      knownOnly: true,
+      withGpus: (demand.resources.gpus ?? 0) > 0,
+    })
+  ).map(({ runner, unmet }) => verdictOf(runner, placementReasons(runner, demand, unmet, 'ever')));
   // The statement and the rules read the same columns the same way; should they ever disagree,
   // a runner the rules find fit settles it in the job's favour.
   if (verdicts.length === 0 || verdicts.some((verdict) => verdict.eligible)) return { unsatisfiable: false };

@@ -72,7 +72,10 @@ export class TaskPlacementService {
       resources: job.resources,
     };
     const [judged, now, pace] = await Promise.all([
-      placementStore.runners(this.db, demand.constraints, { knownOnly: false }),
+      placementStore.runners(this.db, demand.constraints, {
+        knownOnly: false,
+        withGpus: (demand.resources.gpus ?? 0) > 0,
+      }),
       queuePositionStore.now(this.db),
       queuePositionStore.assignedLike(this.db, task.id, PACE_WINDOW_SECONDS),
     ]);

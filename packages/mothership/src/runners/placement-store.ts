@@ -14,7 +14,7 @@ interface PlacementRow {
   approved: boolean;
   labels: Record<string, string>;
   attributes: Record<string, string>;
-  capacity: { cpu: number; memory_mb: number; gpus?: GpuDevice[] } | null;
+  capacity: { cpu: number; memory_mb: number; gpus?: GpuDevice[] | null } | null;
   gpu_samples: Record<string, { memory_free_mb?: number | null }>;
   max_concurrent_tasks: number;
   used: number;
@@ -90,14 +90,17 @@ export const placementStore = {
    * Every runner (not deleted; with `knownOnly`, those seen in the last 7 days) with what
    * placement reads, and the positions of `constraints` it does not meet, in one statement.
    * What live tasks hold is summed by one grouped pass over the live tasks rather than a
-   * subquery per runner.
+   * subquery per runner. The rows come back as one JSON text, parsed once: at 10,000 runners
+   * that is several times faster than rows of jsonb fields (PGlite decodes each field on its
+   * own). Attributes come only with a constraint unmet (the reasons quote them), GPUs only
+   * when `withGpus`.
    */
   async runners(
     db: Queryable,
     constraints: readonly ParsedConstraint[],
-    options: { knownOnly: boolean },
+    options: { knownOnly: boolean; withGpus: boolean },
   ): Promise<JudgedRunner[]> {
-    const { rows } = await db.query<PlacementRow>(
+    const { rows } = await db.query<{ runners: string }>(
       `WITH live AS (
          SELECT t.runner_id, count(*)::integer AS used,
                 coalesce(sum((j.resources ->> 'cpu')::numeric), 0)::float8 AS cpu_used,
@@ -108,23 +111,31 @@ export const placementStore = {
        ), held AS (
          SELECT t.runner_id, jsonb_object_agg(g ->> 'index', t.id) AS holders
            FROM tasks t, jsonb_array_elements(t.gpus) g
-          WHERE t.status IN ('assigned', 'running') AND t.gpus <> '[]'
+          WHERE $2::boolean AND t.status IN ('assigned', 'running') AND t.gpus <> '[]'
           GROUP BY t.runner_id
        )
-       SELECT r.id, r.name, r.status = 'online' AS online, r.draining, r.approved_at IS NOT NULL AS approved,
-              r.labels, r.attributes, r.capacity,
-              r.gpu_samples,
-              r.max_concurrent_tasks, coalesce(live.used, 0) AS used,
-              coalesce(live.cpu_used, 0) AS cpu_used, coalesce(live.memory_used_mb, 0) AS memory_used_mb,
-              coalesce(held.holders, '{}') AS holders,
-              CASE WHEN $1::jsonb IS NULL THEN '{}'::integer[]
-                   ELSE borg_constraints_unmet($1::jsonb, r.attributes) END AS unmet
-         FROM runners r
-         LEFT JOIN live ON live.runner_id = r.id
-         LEFT JOIN held ON held.runner_id = r.id
-        WHERE ${options.knownOnly ? KNOWN : 'r.deleted_at IS NULL'}`,
-      [constraintsParam(constraints)],
+       SELECT coalesce(json_agg(x), '[]')::text AS runners FROM (
+         SELECT r.id, r.name, r.status = 'online' AS online, r.draining, r.approved_at IS NOT NULL AS approved,
+                r.labels, CASE WHEN cardinality(u.unmet) > 0 THEN r.attributes ELSE '{}' END AS attributes,
+                CASE WHEN r.capacity IS NULL THEN NULL
+                     ELSE jsonb_build_object('cpu', r.capacity -> 'cpu', 'memory_mb', r.capacity -> 'memory_mb',
+                                             'gpus', CASE WHEN $2::boolean THEN r.capacity -> 'gpus' END) END AS capacity,
+                CASE WHEN $2::boolean THEN r.gpu_samples ELSE '{}' END AS gpu_samples,
+                r.max_concurrent_tasks, coalesce(live.used, 0) AS used,
+                coalesce(live.cpu_used, 0) AS cpu_used, coalesce(live.memory_used_mb, 0) AS memory_used_mb,
+                coalesce(held.holders, '{}') AS holders, u.unmet
+           FROM runners r
+           LEFT JOIN live ON live.runner_id = r.id
+           LEFT JOIN held ON held.runner_id = r.id
+           CROSS JOIN LATERAL (
+             SELECT CASE WHEN $1::jsonb IS NULL THEN '{}'::integer[]
+                         ELSE borg_constraints_unmet($1::jsonb, r.attributes) END AS unmet
+             OFFSET 0
+           ) u
+          WHERE ${options.knownOnly ? KNOWN : 'r.deleted_at IS NULL'}
+       ) x`,
+      [constraintsParam(constraints), options.withGpus],
     );
-    return rows.map(toJudged);
+    return (JSON.parse(rows[0]!.runners) as PlacementRow[]).map(toJudged);
   },
 };

@@ -42,7 +42,8 @@ export const queuePositionStore = {
         ORDER BY t.status <> 'pending',
                  CASE WHEN t.status = 'pending' THEN t.priority END DESC,
                  CASE WHEN t.status = 'pending' THEN t.available_at END,
-                 t.created_at DESC, t.index, t.id
+                 CASE WHEN t.status = 'pending' THEN t.index END,
+                 t.created_at DESC, t.id
         LIMIT 1`,
       [jobId],
     );

@@ -111,7 +111,7 @@ describe('placement by resources in the claim', () => {
     const { admin } = borg();
     const runner = await borg().registerRunner({
       max_concurrent_tasks: 4,
-      capacity: { cpu: 4, memory_mb: 4096, gpus: [FOUR_GPUS.gpus[0]!] },
+      capacity: { cpu: 4, memory_mb: 4096, gpus: [FOUR_GPUS.gpus![0]!] },
     });
     const first = await admin.createJob(job('holds-the-gpu', { resources: { gpus: 1 }, priority: 1 }));
     const [held] = await claim(runner);

@@ -107,8 +107,12 @@ async function main(): Promise<void> {
     await median('submit check: a job some runner fits (one statement)', () =>
       judgeSatisfiability(db, { labels: { pool: 'p0' }, constraints, resources: { gpus: 2 } }, 'reject'),
     );
-    await median('submit check: a job no runner fits (reads every runner)', () =>
-      judgeSatisfiability(db, { labels: { pool: 'p3' }, constraints: [], resources: { gpus: 16 } }, 'queue'),
+    const fitsNone = { labels: { pool: 'p3' }, constraints: [], resources: { gpus: 16 } };
+    await median('submit check: a job no runner fits, "queue" (one statement)', () =>
+      judgeSatisfiability(db, fitsNone, 'queue'),
+    );
+    await median('submit check: a job no runner fits, "reject" (reads every runner)', () =>
+      judgeSatisfiability(db, fitsNone, 'reject').catch((error: unknown) => error),
     );
   } finally {
     await db.close();

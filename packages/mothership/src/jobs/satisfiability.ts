@@ -16,8 +16,8 @@ export const NEAREST_RUNNERS = 5;
  * what each lacks. With no runner known (a fresh install) every job is accepted unmarked.
  *
  * A job that asks for no label, constraint or resource fits any runner: it costs no query. For
- * the others one statement answers the common case (some runner fits); only a job that fits none
- * reads the runners to say why.
+ * the others one statement answers; only a job that fits none and asked to be refused reads the
+ * runners to say why.
  */
 export async function judgeSatisfiability(
   db: Queryable,
@@ -27,6 +27,7 @@ export async function judgeSatisfiability(
   if (asksNothing(demand)) return { unsatisfiable: false };
   const { known, fits } = await placementStore.couldEverTake(db, demand);
   if (!known || fits) return { unsatisfiable: false };
+  if (policy !== 'reject') return { unsatisfiable: true };
 
   const verdicts = (
     await placementStore.runners(db, demand.constraints, {
@@ -37,7 +38,6 @@ export async function judgeSatisfiability(
   // The statement and the rules read the same columns the same way; should they ever disagree,
   // a runner the rules find fit settles it in the job's favour.
   if (verdicts.length === 0 || verdicts.some((verdict) => verdict.eligible)) return { unsatisfiable: false };
-  if (policy !== 'reject') return { unsatisfiable: true };
 
   const nearest = verdicts.sort(nearestFirst).slice(0, NEAREST_RUNNERS);
   throw new BorgError('UNSATISFIABLE', unsatisfiableMessage(verdicts.length, nearest[0]!), { runners: nearest });

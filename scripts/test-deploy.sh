@@ -7,7 +7,8 @@
 #   3. docker-compose.yml, run with podman-compose: the mothership and PostgreSQL, the mothership
 #      published on a free port of 127.0.0.1, until /readyz answers;
 #   4. a solder installed as a new worker would: `curl -fsSL …/install.sh | sh -s -- …` as an
-#      unprivileged user with a fresh HOME and a PATH that holds no clone of Borg, then started;
+#      unprivileged user with a fresh HOME and a PATH that holds no clone of Borg, in a network
+#      namespace of its own (a second host: only HTTP reaches the mothership), then started;
 #   5. a job submitted with the borg CLI, followed until it succeeds on that solder;
 #   6. everything removed again (containers, network, volumes, the solder), also on failure.
 #
@@ -19,6 +20,7 @@
 #   BORG_DEPLOY_KEEP=1 npm run test:deploy    # leave the stack running at the end, and say how to remove it
 #   BORG_DEPLOY_NO_CACHE=1 npm run test:deploy   # build the image without podman's layer cache
 #   BORG_DEPLOY_REBUILD_BASE=1 npm run test:deploy   # make the base images again
+#   BORG_DEPLOY_NETNS=0 npm run test:deploy   # the solder on this host's loopback, not in a namespace
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -50,6 +52,8 @@ project="borgdeploy$$"
 work=$(mktemp -d "${TMPDIR:-/tmp}/borg-test-deploy.XXXXXX")
 chmod 755 "$work"
 solder_pid=''
+netns=''
+veth="bwh$$"
 compose() { podman-compose -p "$project" -f "$root/docker-compose.yml" "$@"; }
 
 cleanup() {
@@ -62,7 +66,13 @@ cleanup() {
     podman logs --tail 20 "${project}_postgres_1" 2>&1
     [ -f "$work/solder.log" ] && { echo "--- solder log (last 40 lines)"; tail -n 40 "$work/solder.log"; }
   fi
-  [ -n "$solder_pid" ] && kill "$solder_pid" 2>/dev/null && wait "$solder_pid" 2>/dev/null
+  if [ -n "$solder_pid" ]; then
+    kill "$solder_pid" 2>/dev/null
+    for _ in $(seq 1 50); do kill -0 "$solder_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$solder_pid" 2>/dev/null
+    wait "$solder_pid" 2>/dev/null
+  fi
+  [ -n "$netns" ] && { ip netns del "$netns"; ip link del "$veth" 2>/dev/null; }
   if [ -n "${BORG_DEPLOY_KEEP:-}" ] && [ "$status" = 0 ]; then
     say "left running (BORG_DEPLOY_KEEP): remove it with
   podman-compose -p $project -f docker-compose.yml down -v && podman network rm ${project}_default"
@@ -105,8 +115,29 @@ podman image inspect borg-mothership:latest --format '  image {{.Id}}: {{.Size}}
 podman run --rm --no-healthcheck --entrypoint node borg-mothership:latest -e 'console.log(`  Node ${process.version} in the image`)'
 
 # --- 3. docker-compose.yml ------------------------------------------------------------------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base="http://127.0.0.1:$port"
+# The worker's "network": a namespace joined to this host by a veth pair, the mothership published
+# on this host's end only. Where namespaces cannot be made, the worker shares this host's loopback.
+publish=127.0.0.1
+in_worker_net=()
+if [ "${BORG_DEPLOY_NETNS:-1}" != 0 ] && command -v ip >/dev/null; then
+  subnet="10.231.$((RANDOM % 250)).0"
+  host_ip=${subnet%.0}.1 worker_ip=${subnet%.0}.2
+  if ip netns add "borgw$$" 2>/dev/null; then
+    netns="borgw$$"
+    ip link add "$veth" type veth peer name "bww$$" && ip link set "bww$$" netns "$netns" \
+      && ip addr add "$host_ip/30" dev "$veth" && ip link set "$veth" up \
+      && ip -n "$netns" addr add "$worker_ip/30" dev "bww$$" && ip -n "$netns" link set "bww$$" up \
+      && ip -n "$netns" link set lo up \
+      || fail "could not join the namespace $netns to this host"
+    publish=$host_ip
+    in_worker_net=(ip netns exec "$netns")
+  else
+    echo "  (no network namespace here: the solder runs on this host's loopback)"
+  fi
+fi
+port=$(python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$publish")
+base="http://$publish:$port"
+export BORG_PUBLISH=$publish
 export POSTGRES_PASSWORD; POSTGRES_PASSWORD=$(openssl rand -hex 24)
 export BORG_ADMIN_TOKEN; BORG_ADMIN_TOKEN="borg_usr_$(openssl rand -hex 24)"
 export BORG_REGISTRATION_TOKEN; BORG_REGISTRATION_TOKEN="borg_reg_$(openssl rand -hex 24)"
@@ -133,26 +164,36 @@ done
 
 # --- 4. a solder from install.sh ------------------------------------------------------------------
 # A new worker: an unprivileged user (nobody, when this runs as root), a fresh HOME, a PATH with
-# only the system's directories and node. Nothing of this checkout is reachable from it.
+# only the system's directories and node, and its own network namespace. Nothing of this checkout
+# is reachable from it but over HTTP. Plain http to another host needs --insecure.
 home="$work/home"
 mkdir -p "$home"
 node_dir=$(dirname "$(command -v node)")
 worker_path="/usr/local/bin:/usr/bin:/bin"
 case ":$worker_path:" in *":$node_dir:"*) ;; *) worker_path="$node_dir:$worker_path" ;; esac
-as_worker() { setpriv --reuid=nobody --regid=nogroup --clear-groups env -i HOME="$home" PATH="$worker_path" "$@"; }
+as_worker() {
+  "${in_worker_net[@]}" setpriv --reuid=nobody --regid=nogroup --clear-groups env -i HOME="$home" PATH="$worker_path" "$@"
+}
+insecure=()
+[ -n "$netns" ] && insecure=(--insecure)
 chown nobody:nogroup "$home"
 runner_name="deploy-test-$project"
 
-say "curl -fsSL $base/install.sh | sh -s -- --registration-token … --no-service (as nobody, HOME=$home)"
+say "curl -fsSL $base/install.sh | sh -s -- --registration-token … --no-service ${insecure[*]} (as nobody, HOME=$home${netns:+, network namespace $netns})"
 install_start=$(now)
-curl -fsSL "$base/install.sh" | as_worker sh -s -- --registration-token "$BORG_REGISTRATION_TOKEN" \
-  --no-service --name "$runner_name" --labels deploy=test 2>&1 | sed 's/^/  /' || fail "install.sh"
+as_worker sh -c 'curl -fsSL "$0/install.sh" | sh -s -- "$@"' "$base" --registration-token "$BORG_REGISTRATION_TOKEN" \
+  --no-service --name "$runner_name" --labels deploy=test "${insecure[@]}" 2>&1 | sed 's/^/  /' || fail "install.sh"
+[ -x "$home/.local/share/borg/bin/borg-solder" ] || fail "install.sh installed no solder"
 record "install.sh (download, sha256, config)" "$(since "$install_start")"
 solder_dir="$home/.local/share/borg"
-as_worker "$solder_dir/bin/borg-solder" --config "$solder_dir/etc/solder.json" >"$work/solder.log" 2>&1 &
-solder_pid=$!
+# Not through as_worker: a function would run in a subshell, and $! would not be the solder.
+"${in_worker_net[@]}" setpriv --reuid=nobody --regid=nogroup --clear-groups env -i HOME="$home" PATH="$worker_path" \
+  "$solder_dir/bin/borg-solder" --config "$solder_dir/etc/solder.json" >"$work/solder.log" 2>&1 &
+solder_pid=$! # each of ip, setpriv, env and the borg-solder script execs the next: this is node's
 
 export BORG_ADDR=$base BORG_TOKEN=$BORG_ADMIN_TOKEN
+# The CLI, like install.sh, sends a token over plain http to an address not on loopback only when told to.
+[ -n "$netns" ] && export BORG_INSECURE=1
 borg() { node "$root/packages/cli/bin/borg.js" "$@"; }
 registered=no
 for _ in $(seq 1 120); do

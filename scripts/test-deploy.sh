@@ -66,6 +66,14 @@ cleanup() {
     podman logs --tail 20 "${project}_postgres_1" 2>&1
     [ -f "$work/solder.log" ] && { echo "--- solder log (last 40 lines)"; tail -n 40 "$work/solder.log"; }
   fi
+  if [ -n "${BORG_DEPLOY_KEEP:-}" ] && [ "$status" = 0 ]; then
+    say "left running (BORG_DEPLOY_KEEP): the mothership on $base (BORG_TOKEN=$BORG_ADMIN_TOKEN), the solder
+  (pid $solder_pid) in $work. Remove them with
+  kill $solder_pid; POSTGRES_PASSWORD=unused podman-compose -p $project -f docker-compose.yml down -v
+  podman network rm ${project}_default
+  ${netns:+ip netns del $netns; ip link del $veth; }rm -rf $work"
+    return
+  fi
   if [ -n "$solder_pid" ]; then
     kill "$solder_pid" 2>/dev/null
     for _ in $(seq 1 50); do kill -0 "$solder_pid" 2>/dev/null || break; sleep 0.2; done
@@ -73,11 +81,6 @@ cleanup() {
     wait "$solder_pid" 2>/dev/null
   fi
   [ -n "$netns" ] && { ip netns del "$netns"; ip link del "$veth" 2>/dev/null; }
-  if [ -n "${BORG_DEPLOY_KEEP:-}" ] && [ "$status" = 0 ]; then
-    say "left running (BORG_DEPLOY_KEEP): remove it with
-  podman-compose -p $project -f docker-compose.yml down -v && podman network rm ${project}_default"
-    return
-  fi
   local start; start=$(now)
   compose down -v -t 15 >"$work/down.log" 2>&1
   # podman-compose 1.0 leaves the network and, after a failed start, a container or volume.

@@ -1,4 +1,4 @@
-import type { Job, JobWithTasks, Task } from '@borg/protocol';
+import type { Job, JobWithTasks, ResourceRequest, Task } from '@borg/protocol';
 
 import { latestAttempts } from './job-outcome.ts';
 import { ago, duration, labelsText, type Output, statusPaint } from './output.ts';
@@ -26,10 +26,17 @@ export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now())
   out.fields([
     ['id', job.id],
     ['name', job.name],
-    ['status', job.status + (job.paused && job.status !== 'paused' ? ' (paused)' : '')],
+    [
+      'status',
+      job.status +
+        (job.paused && job.status !== 'paused' ? ' (paused)' : '') +
+        (job.unsatisfiable ? ' (no runner could take it at submit)' : ''),
+    ],
     ['type', job.type + (job.image ? ` (${job.image})` : '')],
     ['command', command],
     ['labels', labelsText(job.labels)],
+    ['resources', resourcesText(job.resources)],
+    ['constraints', job.constraints.join('; ') || '-'],
     ['env', Object.keys(job.env).join(', ') || '-'],
     ['priority', String(job.priority)],
     ['attempts', String(job.max_attempts)],
@@ -50,6 +57,9 @@ export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now())
       { header: 'STATUS', value: (t) => t.status, paint: (t) => statusPaint(t.status) },
       { header: 'EXIT', value: (t) => (t.exit_code === null ? '-' : String(t.exit_code)) },
       { header: 'RUNNER', value: (t) => t.runner_id ?? '-' },
+      ...(job.tasks.some((t) => t.gpus.length > 0)
+        ? [{ header: 'GPUS', value: (t: Task) => t.gpus.map((g) => g.index).join(',') || '-' }]
+        : []),
       { header: 'TIME', value: (t) => taskTime(t, now) },
       { header: 'REASON', value: (t) => t.error ?? t.reason ?? '' },
     ],
@@ -82,4 +92,13 @@ function taskTime(task: Task, now: number): string {
   if (!task.started_at) return '-';
   const end = task.completed_at ? Date.parse(task.completed_at) : now;
   return duration(end - Date.parse(task.started_at));
+}
+
+/** A job's request per task, as `key=value` words (`cpu=2 memory_mb=8192 gpus=1`); `-` for none. */
+export function resourcesText(resources: ResourceRequest): string {
+  return (
+    Object.entries(resources)
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(' ') || '-'
+  );
 }

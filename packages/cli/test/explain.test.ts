@@ -72,5 +72,42 @@ describe('borg submit with placement flags, and borg explain', { timeout: CLI_TE
     const placement = JSON.parse(byTask.stdout) as TaskPlacement;
     expect(placement).toMatchObject({ task_id: job.tasks[0]!.id, status: 'pending', position: 1 });
     expect(placement.runners.map((r) => r.runner_name)).toEqual(['box']);
+
+    const shown = await borg(['jobs', 'show', job.id], { env: env() });
+    expect(shown.stdout).toMatch(/^status: +queued \(no runner could take it at submit\)$/m);
+    expect(shown.stdout).toMatch(/^resources: +cpu=0\.5 memory_mb=512 gpus=1 gpu_memory_mb=1000$/m);
+    expect(shown.stdout).toMatch(/^constraints: +zone exists$/m);
+  });
+
+  it("shows a runner's capacity and GPUs, and the GPUs each attempt got", async () => {
+    const runner = await mothership().registerRunner({
+      name: 'gpu-box',
+      max_concurrent_tasks: 2,
+      capacity: {
+        cpu: 8,
+        memory_mb: 16_000,
+        gpus: [
+          { index: 0, uuid: 'GPU-a', model: 'NVIDIA L4', memory_mb: 23_034 },
+          { index: 1, uuid: 'GPU-b', model: 'NVIDIA L4', memory_mb: 23_034 },
+        ],
+      },
+    });
+    const job = await mothership().admin.createJob({
+      name: 'one-gpu',
+      command: 'true',
+      resources: { gpus: 1, cpu: 2 },
+    });
+    const [task] = (await runner.client.nextTasks(runner.id, { wait: 0, max: 1 }))!.items;
+    expect(task!.job_id).toBe(job.id);
+
+    const [shownRunner, shownJob] = await Promise.all([
+      borg(['runners', 'show', runner.id], { env: env() }),
+      borg(['jobs', 'show', job.id], { env: env() }),
+    ]);
+    expect(shownRunner.stdout).toMatch(/^capacity: +2 of 8 CPUs, 0 of 16000 MB held$/m);
+    expect(shownRunner.stdout).toMatch(new RegExp(`^gpu 0: +NVIDIA L4, 23034 MB, held by task ${task!.id}$`, 'm'));
+    expect(shownRunner.stdout).toMatch(/^gpu 1: +NVIDIA L4, 23034 MB, free$/m);
+    expect(shownJob.stdout).toMatch(/ GPUS /);
+    expect(shownJob.stdout).toMatch(new RegExp(`${task!.id} +assigned .* 0 `));
   });
 });

@@ -75,6 +75,23 @@ function showCommand(): Command {
           ],
           ['tasks', `${runner.active_tasks} of ${runner.max_concurrent_tasks}`],
           ['labels', labelsText(runner.labels)],
+          [
+            'capacity',
+            runner.capacity
+              ? `${runner.capacity.cpu_used} of ${runner.capacity.cpu} CPUs, ${runner.capacity.memory_used_mb} of ${runner.capacity.memory_mb} MB held`
+              : 'none reported (takes only tasks that ask for no resources)',
+          ],
+          ...runner.gpus.map((gpu): [string, string] => [
+            `gpu ${gpu.index}`,
+            [
+              gpu.model || 'GPU',
+              gpu.memory_mb === null ? '' : `${gpu.memory_mb} MB`,
+              gpu.utilization_pct === null ? '' : `${gpu.utilization_pct}% busy`,
+              gpu.task_id ? `held by task ${gpu.task_id}` : 'free',
+            ]
+              .filter(Boolean)
+              .join(', '),
+          ]),
           ['heartbeat', ago(runner.last_heartbeat)],
           ['registered', runner.created_at],
           ['device', runner.device_id],

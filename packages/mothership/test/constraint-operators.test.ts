@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
-
-import { parseConstraint, type ParsedConstraint, type RegisterRunnerRequest } from '@borg/protocol';
+import { parseConstraint, type ParsedConstraint } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
-import { type TestMothership, useTestMothership } from '../../../test/test-mothership.ts';
+import { useTestMothership } from '../../../test/test-mothership.ts';
+import { registerRunner } from './register-runner.ts';
 
 const parse = (text: string): ParsedConstraint => {
   const parsed = parseConstraint(text);
@@ -79,25 +78,10 @@ describe('constraint operators, evaluated by the database', () => {
 describe('a job with a constraint of every operator', () => {
   const borg = useTestMothership();
 
-  const register = async (b: TestMothership, name: string, extra: Partial<RegisterRunnerRequest>) => {
-    const registered = await b.client(b.registrationToken).register({
-      device_id: `device-${randomUUID()}`,
-      name,
-      hostname: name,
-      os: 'linux',
-      arch: 'x64',
-      max_concurrent_tasks: 1,
-      labels: LABELS_MEETING_ALL,
-      resources: {},
-      ...extra,
-    });
-    return { id: registered.id, client: b.client(registered.token) };
-  };
-
   it('is claimed only by the runner whose attributes meet them all; the other is told which it misses', async () => {
     const b = borg();
-    const meets = await register(b, 'new-gpu-07', {});
-    const misses = await register(b, 'old-gpu-03', {});
+    const meets = await registerRunner(b, 'new-gpu-07', { labels: LABELS_MEETING_ALL });
+    const misses = await registerRunner(b, 'old-gpu-03', { labels: LABELS_MEETING_ALL });
     // Both hostnames hold "gpu-"; only one starts with "old-".
     const constraints = OPERATORS.map((o) => o.constraint.replace('~ ^gpu-', '~ gpu-'));
     const job = await b.admin.createJob({

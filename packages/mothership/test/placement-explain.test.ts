@@ -1,15 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
-import {
-  BorgApiError,
-  type CreateJobRequest,
-  type RegisterRunnerRequest,
-  type TaskPlacement,
-  type UnsatisfiableDetails,
-} from '@borg/protocol';
+import { BorgApiError, type CreateJobRequest, type TaskPlacement, type UnsatisfiableDetails } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
 import { type TestMothership, useTestMothership } from '../../../test/test-mothership.ts';
+import { registerRunner } from './register-runner.ts';
 
 const job = (name: string, extra: Partial<CreateJobRequest> = {}): CreateJobRequest => ({
   name,
@@ -17,21 +12,6 @@ const job = (name: string, extra: Partial<CreateJobRequest> = {}): CreateJobRequ
   command: 'true',
   ...extra,
 });
-
-async function register(b: TestMothership, name: string, extra: Partial<RegisterRunnerRequest> = {}) {
-  const registered = await b.client(b.registrationToken).register({
-    device_id: `device-${randomUUID()}`,
-    name,
-    hostname: name,
-    os: 'linux',
-    arch: 'x64',
-    max_concurrent_tasks: 1,
-    labels: {},
-    resources: {},
-    ...extra,
-  });
-  return { id: registered.id, client: b.client(registered.token) };
-}
 
 async function rejection(promise: Promise<unknown>): Promise<BorgApiError> {
   const error = await promise.then(
@@ -56,8 +36,8 @@ describe('satisfiability at submit', () => {
 
   it("refuses with 422 and each runner's reasons, nearest first, what no known runner could ever take", async () => {
     const b = borg();
-    await register(b, 'a-linux', { labels: { os: 'linux' }, capacity: { cpu: 4, memory_mb: 8192, gpus: [] } });
-    await register(b, 'b-mac', { labels: { os: 'darwin' } });
+    await registerRunner(b, 'a-linux', { labels: { os: 'linux' }, capacity: { cpu: 4, memory_mb: 8192, gpus: [] } });
+    await registerRunner(b, 'b-mac', { labels: { os: 'darwin' } });
 
     const byLabel = await rejection(
       b.admin.createJob(job('typo', { labels: { gpu: 'ture' }, unsatisfiable: 'reject' })),
@@ -127,14 +107,14 @@ describe('satisfiability at submit', () => {
 describe('why a task waits', () => {
   const borg = useTestMothership();
   const GPU = { index: 0, uuid: 'GPU-aaaa', model: 'Tesla T4', memory_mb: 16_000, memory_free_mb: 15_000 };
-  let box: Awaited<ReturnType<typeof register>>;
+  let box: Awaited<ReturnType<typeof registerRunner>>;
 
   const firstTask = async (b: TestMothership, jobId: string) => (await b.admin.getJob(jobId)).tasks[0]!.id;
   const explain = async (b: TestMothership, jobId: string) => b.admin.getTaskPlacement(await firstTask(b, jobId));
 
   it('names the label and the constraint a runner lacks', async () => {
     const b = borg();
-    box = await register(b, 'box', {
+    box = await registerRunner(b, 'box', {
       labels: { os: 'linux' },
       capacity: { cpu: 2, memory_mb: 4096, gpus: [GPU] },
       max_concurrent_tasks: 1,
@@ -228,7 +208,7 @@ describe('why a task waits', () => {
 
   it('says offline, draining and awaiting approval, and lists eligible runners first', async () => {
     const b = borg();
-    const spare = await register(b, 'spare', { max_concurrent_tasks: 2 });
+    const spare = await registerRunner(b, 'spare', { max_concurrent_tasks: 2 });
     const mac = (await b.admin.listJobs({ name: 'mac' })).items[0]!;
     // mac wants os=darwin: spare lacks it as well.
     expect(reasonsOn(await explain(b, mac.id), 'spare')).toEqual(['label os: wants darwin, has none']);

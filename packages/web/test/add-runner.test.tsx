@@ -21,6 +21,7 @@ import {
 } from '../src/pages/runners/install-line.ts';
 import { RunnerDetailPage } from '../src/pages/runners/runner-detail-page.tsx';
 import { RunnersPage } from '../src/pages/runners/runners-page.tsx';
+import { runnerOf } from './fixtures.ts';
 
 const client = vi.hoisted(() => ({
   createToken: vi.fn(),
@@ -46,30 +47,18 @@ const as = (role: Role): Identity => ({
   runner_id: null,
 });
 
-const runner = (id: string, name: string, createdAt: string, extra: Partial<Runner> = {}): Runner => ({
-  id,
-  device_id: `device-${id}`,
-  name,
-  hostname: `${name}.local`,
-  os: 'linux',
-  arch: 'x64',
-  version: '0.4.2',
-  protocol_version: 1,
-  protocol_supported: true,
-  status: 'online',
-  draining: false,
-  approved: true,
-  max_concurrent_tasks: 2,
-  active_tasks: 0,
-  labels: {},
-  resources: {},
-  capacity: null,
-  gpus: [],
-  attributes: {},
-  last_heartbeat: createdAt,
-  created_at: createdAt,
-  ...extra,
-});
+const runner = (id: string, name: string, createdAt: string, extra: Partial<Runner> = {}): Runner =>
+  runnerOf({
+    id,
+    device_id: `device-${id}`,
+    name,
+    hostname: `${name}.local`,
+    version: '0.4.2',
+    max_concurrent_tasks: 2,
+    last_heartbeat: createdAt,
+    created_at: createdAt,
+    ...extra,
+  });
 const OLD = runner('00000000-0000-4000-8000-0000000000a1', 'old-box', '2026-02-01T00:00:00.000Z');
 const OLD_NO_VERSION = runner('00000000-0000-4000-8000-0000000000a2', 'ancient-box', '2026-01-01T00:00:00.000Z', {
   version: null,

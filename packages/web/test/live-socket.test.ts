@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { storeToken } from '../src/lib/api.ts';
 import { Live, type TaskLog } from '../src/lib/live.ts';
+import { jobOf } from './fixtures.ts';
 
 /** Stands in for the browser's WebSocket: the test delivers frames by hand. */
 class FakeSocket {
@@ -27,34 +28,7 @@ class FakeSocket {
   }
 }
 
-const at = '2026-01-01T00:00:00.000Z';
-const job = (status: Job['status']) =>
-  ({
-    id: 'a',
-    name: 'build',
-    type: 'shell',
-    status,
-    command: 'make',
-    image: null,
-    env: {},
-    secrets: {},
-    labels: {},
-    resources: {},
-    constraints: [],
-    unsatisfiable: false,
-    priority: 0,
-    max_attempts: 1,
-    timeout_seconds: null,
-    array_size: 1,
-    files: [],
-    artifacts: [],
-    paused: false,
-    created_by: null,
-    created_at: at,
-    updated_at: at,
-    started_at: null,
-    completed_at: null,
-  }) as Job;
+const job = (status: Job['status']): Job => jobOf({ id: 'a', name: 'build', status, command: 'make' });
 
 type Pages = { pages: JobPage[]; pageParams: unknown[] };
 

@@ -4,9 +4,9 @@ import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { describe, expect, it, vi } from 'vitest';
 
 import { Live, type TaskLog } from '../src/lib/live.ts';
+import { jobOf, runnerOf, taskOf } from './fixtures.ts';
 
-const job = (id: string, status: Job['status']): Job =>
-  ({ id, name: id, status, type: 'shell', labels: {}, env: {}, created_at: '2026-01-01T00:00:00.000Z' }) as Job;
+const job = (id: string, status: Job['status']): Job => jobOf({ id, name: id, status });
 
 type Pages = { pages: JobPage[]; pageParams: unknown[] };
 
@@ -53,8 +53,8 @@ describe('live events patch the query cache', () => {
 
   it('replaces a fetch of a job that was in flight when an event about it came, so the older answer cannot win', async () => {
     const { queries, live } = setUp();
-    const running = { id: 't', job_id: 'a', status: 'running', reason: null } as unknown as Task;
-    const cancelled = { ...running, status: 'cancelled', reason: 'cancelled' } as Task;
+    const running = taskOf({ id: 't', job_id: 'a', status: 'running' });
+    const cancelled: Task = { ...running, status: 'cancelled', reason: 'cancelled' };
     queries.setQueryData<JobWithTasks>(['job', 'a'], { ...job('a', 'running'), tasks: [running] });
 
     // The server's state as each fetch reads it: the first read is answered before the task ends
@@ -106,7 +106,7 @@ describe('live events patch the query cache', () => {
 
   it('puts a runner event into the list and its page', () => {
     const { queries, live } = setUp();
-    const runner = (status: Runner['status']) => ({ id: 'r', name: 'r', status }) as Runner;
+    const runner = (status: Runner['status']): Runner => runnerOf({ id: 'r', name: 'r', status });
     queries.setQueryData(['runners'], { items: [runner('online')], next_cursor: null });
     queries.setQueryData(['runner', 'r'], runner('online'));
     live.receive({ type: 'runner.updated', topic: 'runners', data: runner('draining') });

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import '@testing-library/jest-dom/vitest';
 
-import { BorgApiError, type Job, type Runner, type Task } from '@borg/protocol';
+import { BorgApiError, type Task } from '@borg/protocol';
 import { act, cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
@@ -13,28 +13,12 @@ import { endReason } from '../src/pages/jobs/job-detail-page.tsx';
 import { filtersFromSearch } from '../src/pages/jobs/jobs-page.tsx';
 import { HeartbeatCountdown, secondsToOffline } from '../src/pages/runners/heartbeat.tsx';
 import { describeResources } from '../src/pages/runners/runner-detail-page.tsx';
+import { jobOf, runnerOf, taskOf } from './fixtures.ts';
 
 afterEach(cleanup);
 
-const task = (index: number, attempt: number, status: Task['status'], extra: Partial<Task> = {}): Task => ({
-  id: `t-${index}-${attempt}`,
-  job_id: 'j',
-  index,
-  attempt,
-  status,
-  runner_id: null,
-  exit_code: null,
-  reason: null,
-  error: null,
-  cancel_requested: false,
-  gpus: [],
-  created_at: '2026-01-01T00:00:00.000Z',
-  available_at: '2026-01-01T00:00:00.000Z',
-  assigned_at: null,
-  started_at: null,
-  completed_at: null,
-  ...extra,
-});
+const task = (index: number, attempt: number, status: Task['status'], extra: Partial<Task> = {}): Task =>
+  taskOf({ id: `t-${index}-${attempt}`, job_id: 'j', index, attempt, status, ...extra });
 
 describe('bulk job actions', () => {
   it('applies the action to every job, collecting refusals instead of stopping', async () => {
@@ -43,7 +27,7 @@ describe('bulk job actions', () => {
     const result = await runBulk('pause', ids, async (action, id) => {
       seen.push(`${action}:${id}`);
       if (id === 'job-3') throw new BorgApiError(409, 'ILLEGAL_TRANSITION', 'job-3 has finished');
-      return { id } as Job;
+      return jobOf({ id });
     });
     expect(seen.sort()).toEqual(ids.map((id) => `pause:${id}`).sort());
     expect(result.done).toHaveLength(9);
@@ -103,7 +87,7 @@ describe('jobs page filters', () => {
 });
 
 describe('runner details', () => {
-  const runner = { status: 'online', last_heartbeat: '2026-01-01T00:00:00.000Z' } as Runner;
+  const runner = runnerOf({ status: 'online', last_heartbeat: '2026-01-01T00:00:00.000Z' });
   it('counts down to offline from the last heartbeat', () => {
     const t0 = Date.parse(runner.last_heartbeat!);
     expect(secondsToOffline(runner, 90, t0 + 30_000)).toBe(60);
@@ -164,7 +148,7 @@ describe('HeartbeatCountdown', () => {
     vi.useFakeTimers();
     try {
       vi.setSystemTime(Date.parse('2026-01-01T00:00:10.000Z'));
-      const runner = { status: 'online', last_heartbeat: '2026-01-01T00:00:00.000Z' } as Runner;
+      const runner = runnerOf({ status: 'online', last_heartbeat: '2026-01-01T00:00:00.000Z' });
       const { rerender } = render(<HeartbeatCountdown runner={runner} offlineAfter={90} />);
       expect(screen.getByTestId('heartbeat')).toHaveTextContent('10 s ago, offline in 1 min 20 s');
       act(() => vi.advanceTimersByTime(5000));

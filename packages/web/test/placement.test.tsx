@@ -17,6 +17,7 @@ import { GPU_REFRESH_MS, lastAndPeak } from '../src/pages/jobs/task-gpu-charts.t
 import { RunnerDetailPage } from '../src/pages/runners/runner-detail-page.tsx';
 import { gpuMemoryUsed } from '../src/pages/runners/runner-gpus.tsx';
 import { RunnersPage } from '../src/pages/runners/runners-page.tsx';
+import { jobWithTasksOf, runnerOf, taskOf } from './fixtures.ts';
 
 const client = vi.hoisted(() => ({
   getJob: vi.fn(),
@@ -41,79 +42,23 @@ const JOB = '00000000-0000-4000-8000-00000000000j';
 const RUNNER = '00000000-0000-4000-8000-0000000000aa';
 const OTHER_RUNNER = '00000000-0000-4000-8000-0000000000bb';
 
-const task = (id: string, index: number, attempt: number, status: Task['status'], extra: Partial<Task> = {}): Task => ({
-  id,
-  job_id: JOB,
-  index,
-  attempt,
-  status,
-  runner_id: null,
-  exit_code: null,
-  reason: null,
-  error: null,
-  cancel_requested: false,
-  gpus: [],
-  created_at: at,
-  available_at: at,
-  assigned_at: null,
-  started_at: null,
-  completed_at: null,
-  ...extra,
-});
+const task = (id: string, index: number, attempt: number, status: Task['status'], extra: Partial<Task> = {}): Task =>
+  taskOf({ id, job_id: JOB, index, attempt, status, ...extra });
 
-const job = (extra: Partial<JobWithTasks> = {}): JobWithTasks => ({
-  id: JOB,
-  name: 'train',
-  type: 'shell',
-  status: 'running',
-  command: 'python train.py',
-  image: null,
-  env: {},
-  secrets: {},
-  labels: {},
-  resources: {},
-  constraints: [],
-  unsatisfiable: false,
-  priority: 0,
-  max_attempts: 1,
-  timeout_seconds: null,
-  array_size: 1,
-  files: [],
-  artifacts: [],
-  paused: false,
-  created_by: null,
-  created_at: at,
-  updated_at: at,
-  started_at: null,
-  completed_at: null,
-  tasks: [],
-  ...extra,
-});
+const job = (extra: Partial<JobWithTasks> = {}): JobWithTasks =>
+  jobWithTasksOf({ id: JOB, name: 'train', status: 'running', command: 'python train.py', ...extra });
 
-const runner = (extra: Partial<Runner> = {}): Runner => ({
-  id: RUNNER,
-  device_id: 'device',
-  name: 'gpu-box',
-  hostname: 'gpu-box.local',
-  os: 'linux',
-  arch: 'x64',
-  version: '0.5.0',
-  protocol_version: 1,
-  protocol_supported: true,
-  status: 'online',
-  draining: false,
-  approved: true,
-  max_concurrent_tasks: 4,
-  active_tasks: 1,
-  labels: { zone: 'b' },
-  resources: {},
-  capacity: null,
-  gpus: [],
-  attributes: {},
-  last_heartbeat: at,
-  created_at: at,
-  ...extra,
-});
+const runner = (extra: Partial<Runner> = {}): Runner =>
+  runnerOf({
+    id: RUNNER,
+    name: 'gpu-box',
+    hostname: 'gpu-box.local',
+    version: '0.5.0',
+    max_concurrent_tasks: 4,
+    active_tasks: 1,
+    labels: { zone: 'b' },
+    ...extra,
+  });
 
 const placement = (extra: Partial<TaskPlacement> = {}): TaskPlacement => ({
   task_id: 't-pending',

@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import '@testing-library/jest-dom/vitest';
 
-import type { Identity, Job, JobWithTasks, Role, Runner } from '@borg/protocol';
+import type { Identity, Job, JobWithTasks, Role } from '@borg/protocol';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { cleanup, fireEvent, render, screen, within } from '@testing-library/react';
 import type { ReactNode } from 'react';
@@ -16,6 +16,7 @@ import { mayChangeJob } from '../src/pages/jobs/job-permissions.ts';
 import { JobsPage } from '../src/pages/jobs/jobs-page.tsx';
 import { NewJobPage } from '../src/pages/jobs/new-job-page.tsx';
 import { RunnerDetailPage } from '../src/pages/runners/runner-detail-page.tsx';
+import { jobWithTasksOf, runnerOf } from './fixtures.ts';
 
 const client = vi.hoisted(() => ({
   getJob: vi.fn(),
@@ -37,60 +38,13 @@ const OTHER = '00000000-0000-4000-8000-000000000002';
 
 const as = (role: Role): Identity => ({ token_id: ME, name: `the ${role}`, kind: 'user', role, runner_id: null });
 
-const at = '2026-01-01T00:00:00.000Z';
-const job = (id: string, createdBy: Job['created_by'], extra: Partial<Job> = {}): JobWithTasks => ({
-  id,
-  name: `job ${id}`,
-  type: 'shell',
-  status: 'queued',
-  command: 'true',
-  image: null,
-  env: {},
-  secrets: {},
-  labels: {},
-  resources: {},
-  constraints: [],
-  unsatisfiable: false,
-  priority: 0,
-  max_attempts: 1,
-  timeout_seconds: null,
-  array_size: 1,
-  files: [],
-  artifacts: [],
-  paused: false,
-  created_by: createdBy,
-  created_at: at,
-  updated_at: at,
-  started_at: null,
-  completed_at: null,
-  tasks: [],
-  ...extra,
-});
+const job = (id: string, createdBy: Job['created_by'], extra: Partial<Job> = {}): JobWithTasks =>
+  jobWithTasksOf({ id, name: `job ${id}`, created_by: createdBy, ...extra });
 const mine = job('mine', { token_id: ME, name: 'the submitter' });
 const theirs = job('theirs', { token_id: OTHER, name: 'alice' });
 const anonymous = job('anonymous', null);
 
-const runner = {
-  id: '00000000-0000-4000-8000-0000000000aa',
-  name: 'gpu-box',
-  status: 'online',
-  draining: false,
-  approved: true,
-  protocol_version: 1,
-  protocol_supported: true,
-  hostname: 'h',
-  os: 'linux',
-  arch: 'x64',
-  active_tasks: 0,
-  max_concurrent_tasks: 1,
-  labels: {},
-  resources: {},
-  capacity: null,
-  gpus: [],
-  attributes: {},
-  last_heartbeat: at,
-  created_at: at,
-} as unknown as Runner;
+const runner = runnerOf({ id: '00000000-0000-4000-8000-0000000000aa', name: 'gpu-box', hostname: 'h' });
 
 function renderAs(identity: Identity, page: ReactNode) {
   return render(

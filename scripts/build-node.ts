@@ -116,6 +116,12 @@ export async function buildNode(options: { log?: (line: string) => void } = {}):
       ...common,
       entryPoints: [join(ROOT, 'packages/cli/src/solder-main.ts')],
       outfile: join(dir, 'borg-solder.mjs'),
+      // An idle solder's memory is mostly its own source and code: without comments and
+      // whitespace the source is a third as long and all ASCII (a single non-ASCII character
+      // makes V8 keep the whole text at two bytes a character). Stack traces still name .ts
+      // lines through the source map, and functions and classes keep their names.
+      minify: true,
+      keepNames: true,
     }),
   ]);
   const bundle = readFileSync(join(dir, 'borg-solder.mjs'));

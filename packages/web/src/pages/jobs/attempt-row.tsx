@@ -9,7 +9,7 @@ import { navigate } from '../../lib/router.ts';
 import { useNow } from '../../lib/use-now.ts';
 import { TaskPlacementPanel } from './task-placement-panel.tsx';
 
-/** Why an attempt ended, in words, when it was not simply its own success or failure. */
+/** Why an attempt ended, in words: its exit code for a plain failure, nothing for a success. */
 export function endReason(task: Task): string {
   const reasons: Record<string, string> = {
     runner_lost: 'lost: its runner went silent',
@@ -23,7 +23,9 @@ export function endReason(task: Task): string {
   if (task.status === 'timed_out') return 'timed out';
   if (task.status === 'lost') return 'lost';
   if (task.status === 'cancelled') return task.cancel_requested ? 'cancelled by a user' : 'cancelled';
-  return task.error ?? '';
+  if (task.error) return task.error;
+  if (task.status === 'failed' && task.exit_code !== null) return `exited with ${task.exit_code}`;
+  return '';
 }
 
 /** How long an attempt took, counting up each second while it runs. */

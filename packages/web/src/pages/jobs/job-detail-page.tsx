@@ -1,5 +1,5 @@
 import type { JobWithTasks, Runner, Task } from '@borg/protocol';
-import { type QueryClient, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 
 import { AssignedGpus } from '../../components/assigned-gpus.tsx';
@@ -12,44 +12,24 @@ import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
 import { formatBytes } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
-import { appendLines, contiguousEnd, type TaskLog, useTopic } from '../../lib/live.ts';
+import { useTopic } from '../../lib/live.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
 import { useLocation } from '../../lib/router.ts';
 import { ArrayProgress } from './array-progress.tsx';
 import { AttemptRow } from './attempt-row.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
+import { FailureBanner, LOG_HEADING_ID } from './failure-banner.tsx';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
 import { UnsatisfiableBadge } from './resource-request.tsx';
 import { TaskGpuCharts } from './task-gpu-charts.tsx';
+import { useTaskLog } from './task-log.ts';
 
 export { endReason } from './attempt-row.tsx';
 
-/** Lines asked for in one request of a task's log: the API's largest page. */
-const LOG_PAGE_LINES = 10_000;
-
-/**
- * Loads a task's log page by page, from the end of what is already held without a gap: while
- * the page was elsewhere its topic was not subscribed, so lines may have been missed (and a
- * line that arrived live since may sit beyond the gap). Each page (LOG_PAGE_LINES) goes into the
- * cache at once, so a long log shows while the rest loads; lines that arrive live meanwhile are
- * appended to the same cache entry and kept.
- */
-async function loadLog(queries: QueryClient, taskId: string): Promise<TaskLog> {
-  const key = queryKeys.taskLog(taskId);
-  const held = () => queries.getQueryData<TaskLog>(key)?.lines ?? [];
-  for (;;) {
-    const page = await api().getTaskLogs(taskId, { after: contiguousEnd(held()), limit: LOG_PAGE_LINES });
-    const lines = appendLines(held(), page.items);
-    if (page.items.length < LOG_PAGE_LINES) return { lines };
-    queries.setQueryData<TaskLog>(key, { lines });
-  }
-}
-
 function TaskLogPanel({ task }: { task: Task }) {
   useTopic(`task:${task.id}`);
-  const queries = useQueryClient();
-  const log = useQuery({ queryKey: queryKeys.taskLog(task.id), queryFn: () => loadLog(queries, task.id) });
+  const log = useTaskLog(task.id);
   if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
   if (!log.data) return <Loading what="Loading the log" />;
   return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} loading={log.isFetching} />;
@@ -167,6 +147,7 @@ export function JobDetailPage({ id }: { id: string }) {
           {errorMessage(action.error)}
         </p>
       )}
+      {j.status === 'failed' && <FailureBanner jobId={id} tasks={tasks} />}
       {j.array_size > 1 && <ArrayProgress tasks={tasks} size={j.array_size} />}
 
       <h2 className="font-semibold">Attempts</h2>
@@ -208,7 +189,7 @@ export function JobDetailPage({ id }: { id: string }) {
       </div>
       {selected && (
         <div>
-          <h2 className="mb-2 font-semibold">
+          <h2 id={LOG_HEADING_ID} className="mb-2 scroll-mt-4 font-semibold">
             Log of element #{selected.index}, attempt {selected.attempt}
           </h2>
           {selected.gpus.length > 0 && <SelectedGpus key={`g-${selected.id}`} task={selected} />}

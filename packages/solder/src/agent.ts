@@ -5,6 +5,7 @@ import type { ClaimedTask } from '@borg/protocol';
 
 import { ClaimLoop } from './claim-loop.ts';
 import { type SolderConfig, workDirOf } from './config.ts';
+import { claimableJobTypes, detectContainerRuntime } from './container-runtime.ts';
 import type { Executor } from './executors/executor.ts';
 import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { GpuTelemetry } from './gpu-telemetry.ts';
@@ -106,6 +107,14 @@ export class Agent {
         'tasks running at the same time share one uid and can reach each other (their processes and workspaces); give --task-uids to separate them',
       );
     }
+    const runtime = await detectContainerRuntime(this.config.containerCli);
+    if (runtime.warning) this.log(runtime.warning);
+    const jobTypes = claimableJobTypes(this.config.jobTypes, runtime.cli !== undefined);
+    if (jobTypes?.length === 0) {
+      throw new SolderFatalError(
+        `--job-types names only container jobs, and ${runtime.warning ?? 'no container CLI works'}`,
+      );
+    }
     const session = await RunnerSession.open(this.config, {
       fetch: this.options.fetch,
       requestTimeoutMs: this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
@@ -114,11 +123,12 @@ export class Agent {
       log: this.log,
       detect: this.options.nvidiaSmi ? { nvidiaSmi: this.options.nvidiaSmi } : undefined,
       gpuReadings: this.gpuTelemetry,
+      automaticLabels: runtime.kind ? { container: runtime.kind } : {},
     });
     this.session = session;
     const executorOptions = {
       shell: this.config.shell,
-      containerCli: this.config.containerCli,
+      containerCli: runtime.cli,
       containerNetwork: this.config.containerNetwork,
       solderId: session.deviceId,
       pidsLimit: this.config.pidsLimit,
@@ -139,9 +149,11 @@ export class Agent {
       log: this.log,
     };
     // Containers of tasks that a previous run of this solder left behind (it was killed) go first.
-    await removeOrphanContainers(this.config.containerCli, session.deviceId)
-      .then((removed) => removed.length > 0 && this.log('removed leftover task containers', { removed }))
-      .catch(() => undefined); // no container CLI on this machine: nothing to clean
+    if (runtime.cli) {
+      await removeOrphanContainers(runtime.cli, session.deviceId)
+        .then((removed) => removed.length > 0 && this.log('removed leftover task containers', { removed }))
+        .catch(() => undefined); // a failed clean-up must not stop the solder
+    }
     await session.begin();
 
     const { tasks, log, gpuTelemetry } = this;
@@ -150,7 +162,7 @@ export class Agent {
       session,
       tasks,
       longPollSeconds: this.config.longPollSeconds,
-      jobTypes: this.config.jobTypes,
+      jobTypes,
       signal: this.claiming.signal,
       onAnswered: () => this.stopIfIdleTooLong(),
       onFatal: (error) => this.fail(error),

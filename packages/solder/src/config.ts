@@ -125,8 +125,8 @@ export const SolderConfig = z.object({
   stateDir: z.string().default(join(homedir(), '.borg', 'solder')),
   /** --work-dir, BORG_WORK_DIR: task workspaces; default <state dir>/work. */
   workDir: z.string().optional(),
-  /** --container-cli, BORG_CONTAINER_CLI: docker, podman, or a path to a compatible CLI. */
-  containerCli: z.string().min(1).default('docker'),
+  /** --container-cli, BORG_CONTAINER_CLI: docker, podman, or a path to a compatible CLI; default the first of docker and podman that works. */
+  containerCli: z.string().min(1).optional(),
   /** --container-network, BORG_CONTAINER_NETWORK: network mode for container tasks. */
   containerNetwork: z.string().min(1).default('bridge'),
   /** --run-as, BORG_RUN_AS: the user tasks run as (a root solder only; default borg-task, else nobody). */

@@ -31,6 +31,8 @@ export interface RunnerSessionOptions {
   detect?: DetectOptions;
   /** Told what each periodic reading found of the GPUs offered, for the next heartbeat (see gpu-telemetry.ts). */
   gpuReadings?: { recordReading(gpus: readonly GpuInfo[], offered: readonly number[]): void };
+  /** Labels found at start beside os, arch and gpu (container=docker|podman); the configured labels win. */
+  automaticLabels?: Record<string, string>;
 }
 
 /**
@@ -182,7 +184,7 @@ export class RunnerSession {
             version: SOLDER_VERSION,
             protocol_version: PROTOCOL_VERSION,
             max_concurrent_tasks: this.config.maxConcurrentTasks,
-            labels: { ...automaticLabels(detected), ...this.config.labels },
+            labels: { ...automaticLabels(detected), ...this.options.automaticLabels, ...this.config.labels },
             resources: this.resources,
             capacity,
           }),

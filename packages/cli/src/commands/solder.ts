@@ -7,7 +7,7 @@ type Flags = Record<string, string | boolean | undefined> & { config?: string };
 export function addSolderOptions(command: Command): Command {
   return command
     .option('--name <name>', 'runner name (BORG_SOLDER_NAME, default the host name)')
-    .option('--labels <k=v,...>', 'labels tasks can require (BORG_LABELS); os, arch and gpu are added')
+    .option('--labels <k=v,...>', 'labels tasks can require (BORG_LABELS); os, arch, gpu and container are added')
     .option('--max-concurrent-tasks <n>', 'tasks at once (BORG_MAX_CONCURRENT_TASKS, default the CPU count)')
     .option('--cpu <n>', 'CPUs offered to tasks that ask for CPU (BORG_CPU, default the core count)')
     .option(
@@ -18,7 +18,10 @@ export function addSolderOptions(command: Command): Command {
     .option('--gpus <indices>', 'GPUs offered to tasks, e.g. 0,1,2,3, or none (BORG_GPUS, default every GPU found)')
     .option('--state-dir <dir>', 'identity and caches (BORG_STATE_DIR, default ~/.borg/solder)')
     .option('--work-dir <dir>', 'task workspaces (BORG_WORK_DIR, default <state-dir>/work)')
-    .option('--container-cli <cli>', 'docker, podman or a compatible CLI (BORG_CONTAINER_CLI, default docker)')
+    .option(
+      '--container-cli <cli>',
+      'docker, podman or a compatible CLI (BORG_CONTAINER_CLI, default the first of docker, podman that works)',
+    )
     .option('--container-network <mode>', 'network for container tasks (BORG_CONTAINER_NETWORK, default bridge)')
     .option('--run-as <user>', 'a root solder runs tasks as this user (BORG_RUN_AS, default borg-task, else nobody)')
     .option(

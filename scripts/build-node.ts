@@ -105,7 +105,7 @@ export async function buildNode(options: { log?: (line: string) => void } = {}):
       // version.js answers `borg --version` without loading the rest (bin/borg.js).
       entryPoints: {
         borg: join(ROOT, 'packages/cli/src/main.ts'),
-        version: join(ROOT, 'packages/protocol/src/version.ts'),
+        version: join(ROOT, 'packages/cli/src/version-line.ts'),
       },
       outdir: join(dir, 'cli'),
       splitting: true,

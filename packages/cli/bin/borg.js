@@ -14,16 +14,16 @@ if (SERVERS.has(process.argv[2]) || process.env.BORG_DEBUG) process.setSourceMap
 const compiled = new URL('../../../dist/node/cli/', import.meta.url);
 const fromBuild = existsSync(new URL('borg.js', compiled)) && !process.env.BORG_FROM_SOURCE;
 const args = process.argv.slice(2);
-if (fromBuild && args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
-  // Scripts ask this often; the answer needs none of the CLI.
-  const { BORG_VERSION } = await import(new URL('version.js', compiled).href);
-  process.stdout.write(`${BORG_VERSION}\n`);
-} else if (fromBuild) {
-  const { main } = await import(new URL('borg.js', compiled).href);
-  await main(process.argv);
-} else {
+const wantsVersion = args.length === 1 && (args[0] === '--version' || args[0] === '-V');
+if (!fromBuild) {
   const { register } = await import('tsx/esm/api');
   register();
-  const { main } = await import('../src/main.ts');
+}
+if (wantsVersion) {
+  // Scripts ask this often; the answer needs none of the CLI (and the mothership's only when one is set).
+  const { versionText } = await import(fromBuild ? new URL('version.js', compiled).href : '../src/version-line.ts');
+  process.stdout.write(await versionText(process.env));
+} else {
+  const { main } = await import(fromBuild ? new URL('borg.js', compiled).href : '../src/main.ts');
   await main(process.argv);
 }

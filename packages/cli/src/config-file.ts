@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 import { z } from 'zod';
 
 import { CliError, ExitCode } from './cli-error.ts';
+
+export { configPath } from './config-path.ts';
 
 /**
  * `~/.config/borg/config.json`: where `borg login` keeps addresses and tokens, one profile per
@@ -27,13 +28,6 @@ export const ConfigFile = z.object({
 export type ConfigFile = z.infer<typeof ConfigFile>;
 
 export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-/** `$BORG_CONFIG`, else `$XDG_CONFIG_HOME/borg/config.json`, else `~/.config/borg/config.json`. */
-export function configPath(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.BORG_CONFIG) return env.BORG_CONFIG;
-  const base = env.XDG_CONFIG_HOME || join(homedir(), '.config');
-  return join(base, 'borg', 'config.json');
-}
 
 export async function readConfigFile(path: string): Promise<ConfigFile> {
   let text: string;

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -99,4 +100,13 @@ export function expectOneLineError(stderr: string): string {
     throw new Error(`expected one "borg: …" line on stderr, got:\n${stderr}`);
   }
   return lines[0]!;
+}
+
+/** An address where nothing listens: a port the system just handed out, closed again. */
+export async function closedAddress(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
 }

@@ -1,6 +1,6 @@
 import { RAW_RESPONSE, route } from '../route-definition.ts';
 import { AuditPage, ListAuditQuery } from '../schemas/audit.ts';
-import { OkResponse, Readiness } from '../schemas/common.ts';
+import { Health, Readiness } from '../schemas/common.ts';
 import { PutSecretRequest, SecretInfo, SecretList, SecretParams } from '../schemas/secrets.ts';
 import { Stats, StatsTimeseries, TimeseriesQuery } from '../schemas/stats.ts';
 import { CreatedToken, CreateTokenRequest, Identity, TokenInfo, TokenList } from '../schemas/tokens.ts';
@@ -15,8 +15,8 @@ export const adminRoutes = {
     path: '/healthz',
     access: 'public',
     tag: 'health',
-    summary: 'The process is up',
-    responses: { 200: OkResponse },
+    summary: 'The process is up, and its version',
+    responses: { 200: Health },
   }),
   readiness: route({
     method: 'GET',

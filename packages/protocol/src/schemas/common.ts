@@ -51,7 +51,9 @@ export const PageQuery = z.strictObject({
 
 export const IdParams = z.strictObject({ id: Id });
 
-export const OkResponse = z.object({ ok: z.literal(true) });
+/** `/healthz`: the process is up, and which release of Borg it runs (`borg --version` shows it). */
+export const Health = z.object({ ok: z.literal(true), version: z.string() });
+export type Health = z.infer<typeof Health>;
 
 /** `/readyz`: whether this replica can serve (the database answers, its schema is current). */
 export const Readiness = z.object({ ok: z.boolean(), database: z.boolean(), migrations: z.boolean() });

@@ -1,3 +1,5 @@
+import { BORG_VERSION } from '@borg/protocol';
+
 import { principalOf } from '../auth-hook.ts';
 import type { Handlers } from '../route-table.ts';
 import type { Services } from '../services.ts';
@@ -22,7 +24,7 @@ export function adminHandlers({
   | 'listAudit'
 > {
   return {
-    health: async () => ({ ok: true as const }),
+    health: async () => ({ ok: true as const, version: BORG_VERSION }),
     readiness: async (_request, reply) => {
       const state = await readiness();
       return reply.code(state.ok ? 200 : 503).send(state);

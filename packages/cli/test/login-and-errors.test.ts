@@ -1,11 +1,10 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
-import { adminEnv, borg, CLI_TEST_TIMEOUT_MS, expectOneLineError, useTempDir } from './borg-cli.ts';
+import { adminEnv, borg, CLI_TEST_TIMEOUT_MS, closedAddress, expectOneLineError, useTempDir } from './borg-cli.ts';
 
 describe(
   'borg login, profiles, and what the user sees when something is wrong',
@@ -125,14 +124,15 @@ describe(
       expect(cleartext.code).toBe(2);
       expect(expectOneLineError(cleartext.stderr)).toContain('refusing to send a token in clear text');
     });
+
+    it('login names the address it was given when that one cannot be reached, not the saved one', async () => {
+      const config = join(dir(), 'saved.json');
+      await writeFile(config, JSON.stringify({ profiles: { default: { addr: mothership().url, token: 'x' } } }));
+      const closed = await closedAddress();
+      const login = await borg(['login', closed, '--token', 'borg_usr_x'], { env: { BORG_CONFIG: config } });
+      expect(login.code).toBe(5);
+      expect(expectOneLineError(login.stderr)).toMatch(new RegExp(`^borg: cannot reach ${closed} \\(ECONNREFUSED\\)`));
+      expect(login.stderr).not.toContain(mothership().url);
+    });
   },
 );
-
-/** An address where nothing listens: a port the system just handed out, closed again. */
-async function closedAddress(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return `http://127.0.0.1:${port}`;
-}

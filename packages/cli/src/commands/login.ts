@@ -1,7 +1,7 @@
 import { BorgApiError, BorgClient } from '@borg/protocol';
 import type { Command } from 'commander';
 
-import { CliError, ExitCode, usageError } from '../cli-error.ts';
+import { CliError, ExitCode, toCliError, usageError } from '../cli-error.ts';
 import { DEFAULT_ADDR, normaliseAddr, refuseCleartext } from '../client-from-config.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { configPath, PROFILE_NAME_PATTERN, readConfigFile, writeConfigFile } from '../config-file.ts';
@@ -57,7 +57,8 @@ export function loginCommand(): Command {
               'log in with a user token (borg_usr_…)',
             );
           }
-          throw error;
+          // Name the address typed here, not the one a profile or BORG_ADDR holds.
+          throw toCliError(error, { addr, tokenSource: null });
         }
 
         const path = configPath();

@@ -19,6 +19,7 @@ import { tokensCommand } from './commands/tokens.ts';
 import { upCommand } from './commands/up.ts';
 import { whoamiCommand } from './commands/whoami.ts';
 import { runProgram } from './run-program.ts';
+import { usageErrorLine } from './usage-error-line.ts';
 
 const OVERVIEW = `
 Getting started:
@@ -62,14 +63,7 @@ export function buildProgram(): Command {
       .exitOverride()
       .showHelpAfterError(`(see \`${fullName(command)} --help\` for usage and examples)`)
       .configureOutput({
-        outputError: (text, write) => {
-          let line = `borg: ${text.replace(/^error: /, '')}`;
-          // `borg submit make -j4`: the job's flags were taken for borg's.
-          if (command.name() === 'submit' && text.includes('unknown option')) {
-            line = line.trimEnd() + ': put the command after --, e.g. borg submit -- make -j4\n';
-          }
-          write(line);
-        },
+        outputError: (text, write) => write(usageErrorLine(text, command)),
       });
     command.commands.forEach(configure);
   };

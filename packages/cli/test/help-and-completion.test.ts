@@ -43,6 +43,22 @@ describe('borg --help and borg completion', { timeout: CLI_TEST_TIMEOUT_MS }, ()
     expect(logs.stdout).toContain('borg logs -f');
   });
 
+  it('an unknown option is named, with the nearest one; "put the command after --" only where a command came first', async () => {
+    const [typo, submitTypo, jobFlag, afterValue] = await Promise.all([
+      borg(['jobs', 'list', '--limt', '3']),
+      borg(['submit', '--folow', '--', 'true']),
+      borg(['submit', 'make', '-j4']),
+      borg(['submit', '--name', 'x', '--zzz']),
+    ]);
+    for (const result of [typo, submitTypo, jobFlag, afterValue]) expect(result.code).toBe(2);
+    expect(typo.stderr.split('\n')[0]).toBe("borg: unknown option '--limt' (did you mean --limit?)");
+    expect(submitTypo.stderr.split('\n')[0]).toBe("borg: unknown option '--folow' (did you mean --follow?)");
+    expect(jobFlag.stderr.split('\n')[0]).toBe(
+      "borg: unknown option '-j4': put the command after --, e.g. borg submit -- make -j4",
+    );
+    expect(afterValue.stderr.split('\n')[0]).toBe("borg: unknown option '--zzz'");
+  });
+
   it('the bash completion script completes commands, subcommands and flag values', async () => {
     const script = join(dir(), 'borg.bash');
     const { stdout } = await borg(['completion', 'bash']).then((r) => ({ stdout: r.stdout }));

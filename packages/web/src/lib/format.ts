@@ -1,8 +1,27 @@
 /** Times and sizes as people read them. Every function takes what the API sends. */
 
+/** The exact time in the viewer's locale and time zone ("03/12/2026, 14:05:09"). */
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return '—';
   return new Date(iso).toLocaleString();
+}
+
+/**
+ * How long ago an instant was, in the words of formatDuration's units, to the unit that counts:
+ * "just now", "42 s ago", "3 min ago", "5 h ago", "2 d ago"; a time ahead (clock skew) is "just
+ * now"; past 30 days the date itself.
+ */
+export function relativeTime(iso: string, now = Date.now()): string {
+  const seconds = Math.floor((now - new Date(iso).getTime()) / 1000);
+  if (!Number.isFinite(seconds)) return '—';
+  if (seconds < 5) return 'just now';
+  if (seconds < 60) return `${seconds} s ago`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ago`;
+  const days = Math.floor(hours / 24);
+  return days <= 30 ? `${days} d ago` : new Date(iso).toLocaleDateString();
 }
 
 /** "3 s", "4 min 2 s", "2 h 5 min": enough precision to tell attempts apart. */

@@ -1,7 +1,7 @@
 import type { AuditEvent } from '@borg/protocol';
 
 import { Link } from '../../components/link.tsx';
-import { formatTime } from '../../lib/format.ts';
+import { RelativeTime } from '../../components/relative-time.tsx';
 
 /** Where an audited object has a page of its own. */
 const PAGE_OF_OBJECT: Record<string, (id: string) => string> = {
@@ -51,7 +51,7 @@ export function AuditTable({ events }: { events: AuditEvent[] }) {
         {events.map((event) => (
           <tr key={event.id} data-testid="audit-row" className="border-b border-slate-100 last:border-0">
             <td className="p-2 whitespace-nowrap">
-              <time dateTime={event.at}>{formatTime(event.at)}</time>
+              <RelativeTime at={event.at} />
             </td>
             <td className="max-w-56 p-2">
               <Actor actor={event.actor} />

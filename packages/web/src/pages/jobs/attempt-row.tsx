@@ -2,11 +2,11 @@ import type { Task } from '@borg/protocol';
 import { useId, useState } from 'react';
 
 import { AssignedGpus } from '../../components/assigned-gpus.tsx';
+import { Elapsed } from '../../components/elapsed.tsx';
 import { Link } from '../../components/link.tsx';
+import { RelativeTime } from '../../components/relative-time.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
-import { between, formatTime } from '../../lib/format.ts';
 import { navigate } from '../../lib/router.ts';
-import { useNow } from '../../lib/use-now.ts';
 import { TaskPlacementPanel } from './task-placement-panel.tsx';
 
 /** Why an attempt ended, in words: its exit code for a plain failure, nothing for a success. */
@@ -26,15 +26,6 @@ export function endReason(task: Task): string {
   if (task.error) return task.error;
   if (task.status === 'failed' && task.exit_code !== null) return `exited with ${task.exit_code}`;
   return '';
-}
-
-/** How long an attempt took, counting up each second while it runs. */
-function Elapsed({ from, to }: { from: string | null; to: string | null }) {
-  return to || !from ? <>{between(from, to)}</> : <Ticking from={from} />;
-}
-
-function Ticking({ from }: { from: string }) {
-  return <>{between(from, null, useNow())}</>;
 }
 
 /**
@@ -96,8 +87,12 @@ export function AttemptRow({
         <td className="p-2">
           {t.runner_id ? <Link to={`/runners/${t.runner_id}`}>{runnerName ?? 'runner'}</Link> : '—'}
         </td>
-        <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.started_at ?? t.assigned_at)}</td>
-        <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(t.completed_at)}</td>
+        <td className="hidden p-2 whitespace-nowrap sm:table-cell">
+          <RelativeTime at={t.started_at ?? t.assigned_at} />
+        </td>
+        <td className="hidden p-2 whitespace-nowrap sm:table-cell">
+          <RelativeTime at={t.completed_at} />
+        </td>
         <td className="p-2 whitespace-nowrap">
           <Elapsed from={t.started_at ?? t.assigned_at} to={t.completed_at} />
         </td>

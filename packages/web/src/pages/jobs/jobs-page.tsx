@@ -2,12 +2,13 @@ import { type Job, JOB_STATUSES, type JobPage } from '@borg/protocol';
 import { useInfiniteQuery, useQueryClient } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 
+import { Elapsed } from '../../components/elapsed.tsx';
 import { Link } from '../../components/link.tsx';
 import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
+import { RelativeTime } from '../../components/relative-time.tsx';
 import { StatusBadge } from '../../components/status-badge.tsx';
 import { TimeRangeFilter } from '../../components/time-range-filter.tsx';
 import { api } from '../../lib/api.ts';
-import { formatTime } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
 import { isReadOnly, mayCall } from '../../lib/permissions.ts';
@@ -201,6 +202,7 @@ export function JobsPage() {
                 <th className="hidden p-2 md:table-cell">Labels</th>
                 <th className="hidden p-2 md:table-cell">Submitted by</th>
                 <th className="hidden p-2 sm:table-cell">Created</th>
+                <th className="hidden p-2 sm:table-cell">Duration</th>
               </tr>
             </thead>
             <tbody>
@@ -234,7 +236,12 @@ export function JobsPage() {
                   <td className="hidden max-w-40 truncate p-2 md:table-cell" data-testid="submitted-by">
                     {job.created_by?.name ?? '—'}
                   </td>
-                  <td className="hidden p-2 whitespace-nowrap sm:table-cell">{formatTime(job.created_at)}</td>
+                  <td className="hidden p-2 whitespace-nowrap sm:table-cell">
+                    <RelativeTime at={job.created_at} />
+                  </td>
+                  <td className="hidden p-2 whitespace-nowrap sm:table-cell" data-testid="job-duration">
+                    <Elapsed from={job.started_at} to={job.completed_at} />
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -9,9 +9,10 @@ import { claimableJobTypes, detectContainerRuntime } from './container-runtime.t
 import type { Executor } from './executors/executor.ts';
 import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { GpuTelemetry } from './gpu-telemetry.ts';
-import { HeartbeatLoop } from './heartbeat-loop.ts';
+import { HeartbeatLoop, sayLeaving } from './heartbeat-loop.ts';
 import { ImagePolicy } from './image-policy.ts';
 import { InputCache } from './input-files.ts';
+import { sleep } from './retry.ts';
 import { RunnerSession } from './runner-session.ts';
 import { SolderFatalError } from './solder-fatal-error.ts';
 import { TaskRun, type TaskRunContext } from './task-run.ts';
@@ -32,6 +33,8 @@ export interface AgentOptions {
 }
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** How long a stopping solder waits for a heartbeat in flight before it sends its last one. */
+const LAST_HEARTBEAT_WAIT_MS = 5_000;
 
 /**
  * The solder: opens a runner session (registration, token, identity), then runs two small loops
@@ -51,6 +54,10 @@ export class Agent {
   private readonly claiming = new AbortController();
   /** Aborted when the solder is done; heartbeats go on until then, for the tasks still running. */
   private readonly stopping = new AbortController();
+  /** The heartbeat loop's run, awaited before the last heartbeat so none can follow it. */
+  private heartbeats: Promise<void> | undefined;
+  /** The clean end, once: the last heartbeat, then `done`. */
+  private finishing: Promise<void> | undefined;
   private readonly log = (message: string, fields?: Record<string, unknown>): void => {
     (this.options.log ?? defaultLog)(message, fields);
   };
@@ -157,7 +164,13 @@ export class Agent {
     await session.begin();
 
     const { tasks, log, gpuTelemetry } = this;
-    void new HeartbeatLoop({ session, tasks, signal: this.stopping.signal, gpuSamples: gpuTelemetry, log }).run();
+    this.heartbeats = new HeartbeatLoop({
+      session,
+      tasks,
+      signal: this.stopping.signal,
+      gpuSamples: gpuTelemetry,
+      log,
+    }).run();
     this.claimLoop = new ClaimLoop({
       session,
       tasks,
@@ -199,8 +212,16 @@ export class Agent {
   private async finishWhenIdle(): Promise<void> {
     await this.tasks.settled();
     if (this.tasks.size > 0) return; // a later task's end calls this again
+    this.finishing ??= this.finish();
+    await this.finishing;
+  }
+
+  /** Drained: the loops end, the mothership is told this runner is leaving, then `done` resolves. */
+  private async finish(): Promise<void> {
     this.stopping.abort();
     this.gpuTelemetry.stop();
+    await Promise.race([this.heartbeats, sleep(LAST_HEARTBEAT_WAIT_MS)]);
+    if (this.session?.runnerId) await sayLeaving(this.session, this.log);
     this.resolveDone();
   }
 

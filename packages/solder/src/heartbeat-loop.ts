@@ -4,6 +4,9 @@ import { backoffMs, hasCode, isTransient, sleep } from './retry.ts';
 import type { RunnerSession } from './runner-session.ts';
 import type { TaskSlots } from './task-slots.ts';
 
+/** The longest the last heartbeat may hold up a solder that is stopping. */
+const LEAVING_TIMEOUT_MS = 5_000;
+
 /** Every 10th heartbeat carries a fresh reading of the machine (5 minutes at the default interval). */
 const RESOURCES_EVERY_N_HEARTBEATS = 10;
 
@@ -83,5 +86,26 @@ export class HeartbeatLoop {
     } catch {
       return undefined; // a failed probe must not cost a heartbeat
     }
+  }
+}
+
+/**
+ * The last heartbeat of a solder that stopped cleanly (drained): status `stopping`, no tasks. The
+ * mothership shows the runner offline (stopped) at once instead of after three missed beats. It
+ * is sent once, bounded; a mothership that cannot be reached learns it from the silence instead.
+ */
+export async function sayLeaving(
+  session: RunnerSession,
+  log: (message: string, fields?: Record<string, unknown>) => void,
+  timeoutMs = LEAVING_TIMEOUT_MS,
+): Promise<void> {
+  try {
+    await session.client.heartbeat(
+      session.runnerId,
+      { status: 'stopping', active_tasks: 0, task_ids: [] },
+      { signal: AbortSignal.timeout(timeoutMs) },
+    );
+  } catch (error) {
+    log('could not tell the mothership this runner is leaving', { err: String(error) });
   }
 }

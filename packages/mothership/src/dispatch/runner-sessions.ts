@@ -122,13 +122,14 @@ export class RunnerSessions {
    * Two reads, side by side: the runner's row, updated (and returned for the event), and its
    * held tasks with their cancel flags; abandon, reconcile and cancel lists come from those.
    * A heartbeat stays one round of two reads, so heartbeats do not queue for connections under
-   * a large fleet, where a late heartbeat makes a runner look offline.
+   * a large fleet, where a late heartbeat makes a runner look offline. A `stopping` heartbeat
+   * is the solder's last (it stopped cleanly): the runner is offline, stopped, at once.
    */
   async heartbeat(runnerId: string, request: ValidHeartbeat): Promise<HeartbeatResponse> {
     // GPU samples first, so the runner this heartbeat publishes shows them.
     if (request.gpus?.length) await gpuSampleStore.record(this.db, runnerId, request.gpus);
     const [beat, held] = await Promise.all([
-      runnerStore.heartbeat(this.db, runnerId, request.resources),
+      runnerStore.heartbeat(this.db, runnerId, request.resources, request.status === 'stopping'),
       taskStore.heldForHeartbeat(this.db, runnerId, this.heartbeatIntervalSeconds),
     ]);
     if (!beat) throw notFound('runner', runnerId);
@@ -146,7 +147,8 @@ export class RunnerSessions {
     // A forgotten task was just released or ended: it is not this runner's to cancel any more.
     const cancels = held.filter((t) => t.cancel_requested && !forgotten.has(t.id)).map((t) => t.id);
     this.bus.publish({ type: 'runner.updated', runner: beat.runner });
-    if (beat.wasOffline) this.bus.publish({ type: 'tasks.available', count: null, labels: null });
+    if (beat.wasOffline && beat.runner.status !== 'offline')
+      this.bus.publish({ type: 'tasks.available', count: null, labels: null });
     return {
       ok: true,
       heartbeat_interval_seconds: this.heartbeatIntervalSeconds,

@@ -18,6 +18,7 @@ interface RunnerRow {
   version: string | null;
   protocol_version: number;
   status: 'online' | 'offline';
+  offline_reason: 'stopped' | null;
   draining: boolean;
   approved_at: Date | null;
   max_concurrent_tasks: number;
@@ -74,6 +75,7 @@ export function toRunner(row: RunnerRow): Runner {
     protocol_version: row.protocol_version,
     protocol_supported: SUPPORTED_PROTOCOL_VERSIONS.includes(row.protocol_version),
     status: apiStatus(row),
+    offline_reason: row.status === 'offline' ? row.offline_reason : null,
     draining: row.draining,
     approved: row.approved_at !== null,
     max_concurrent_tasks: row.max_concurrent_tasks,
@@ -97,7 +99,7 @@ export function toRunner(row: RunnerRow): Runner {
 // stored, so they cannot drift from the truth (invariant I7); the partial index
 // tasks_runner_live_idx makes it cheap.
 const RUNNER_COLUMNS = `r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status,
-  r.draining, r.approved_at, r.max_concurrent_tasks, r.labels, r.resources, r.capacity, r.attributes, r.gpu_samples,
+  r.offline_reason, r.draining, r.approved_at, r.max_concurrent_tasks, r.labels, r.resources, r.capacity, r.attributes, r.gpu_samples,
   r.last_heartbeat, r.created_at,
   (SELECT count(*)::integer FROM tasks t
     WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks,
@@ -195,7 +197,7 @@ export const runnerStore = {
          max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
          labels = EXCLUDED.labels, resources = EXCLUDED.resources, capacity = EXCLUDED.capacity,
          attributes = EXCLUDED.attributes, gpu_samples = '{}',
-         status = 'online', last_heartbeat = now(), updated_at = now()
+         status = 'online', offline_reason = NULL, last_heartbeat = now(), updated_at = now()
          WHERE runners.deleted_at IS NULL
        RETURNING id, (xmax <> 0) AS existed`,
       [
@@ -251,20 +253,24 @@ export const runnerStore = {
 
   /**
    * Records a heartbeat (database clock). Returns whether the runner had been marked offline,
-   * and the runner as it is now (for the runner.updated event, without reading it again).
+   * and the runner as it is now (for the runner.updated event, without reading it again). A
+   * `leaving` heartbeat (the solder stopped cleanly) marks it offline, stopped, at once.
    */
   async heartbeat(
     db: Queryable,
     id: string,
     resources: Record<string, unknown> | undefined,
+    leaving = false,
   ): Promise<{ wasOffline: boolean; draining: boolean; runner: Runner } | null> {
     const { rows } = await db.query<RunnerRow & { was_offline: boolean }>(
-      `UPDATE runners r SET last_heartbeat = now(), status = 'online', updated_at = now(),
+      `UPDATE runners r SET last_heartbeat = now(), updated_at = now(),
+              status = CASE WHEN $3::boolean THEN 'offline' ELSE 'online' END,
+              offline_reason = CASE WHEN $3::boolean THEN 'stopped' END,
               resources = coalesce($2::jsonb, r.resources)
          FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
         WHERE r.id = $1 AND r.deleted_at IS NULL
         RETURNING old.old_status = 'offline' AS was_offline, ${RUNNER_COLUMNS}`,
-      [id, resources ? JSON.stringify(resources) : null],
+      [id, resources ? JSON.stringify(resources) : null, leaving],
     );
     const row = rows[0];
     return row ? { wasOffline: row.was_offline, draining: row.draining, runner: toRunner(row) } : null;

@@ -64,6 +64,8 @@ export const Runner = z.object({
   protocol_version: z.number().int(),
   protocol_supported: z.boolean(),
   status: RunnerStatus,
+  /** Why it is offline: `stopped` when its solder stopped cleanly and said so; null when it went silent (or is online). */
+  offline_reason: z.enum(['stopped']).nullable().optional(),
   draining: z.boolean(),
   /** False while the runner waits for an operator's approval (BORG_RUNNER_APPROVAL): it gets no work. */
   approved: z.boolean(),
@@ -104,6 +106,7 @@ export const RegisterRunnerResponse = z.object({
 export type RegisterRunnerResponse = z.infer<typeof RegisterRunnerResponse>;
 
 export const HeartbeatRequest = z.strictObject({
+  /** `stopping`: the solder's last heartbeat, sent when it has stopped cleanly; the runner is offline (stopped) at once. */
   status: z.enum(['online', 'busy', 'idle', 'draining', 'stopping']).optional(),
   active_tasks: z.number().int().min(0).max(100_000).optional(),
   /** The tasks the solder is running; any the server no longer gives it come back in `abandon_task_ids`. */

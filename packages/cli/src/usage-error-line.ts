@@ -21,12 +21,14 @@ export function usageErrorLine(text: string, command: Command): string {
 function commandBefore(flag: string, command: Command): boolean {
   let root = command;
   while (root.parent) root = root.parent;
-  const args = root.rawArgs.slice(root.rawArgs.indexOf(command.name()) + 1);
+  // The line as parsed (commander keeps it, though its types do not say so).
+  const raw = (root as Command & { rawArgs: string[] }).rawArgs;
+  const args = raw.slice(raw.indexOf(command.name()) + 1);
   if (args.includes('--')) return false;
   for (let i = 0; i < args.length && args[i] !== flag; i++) {
     const arg = args[i]!;
     if (!arg.startsWith('-')) return true;
-    const option = arg.includes('=') ? undefined : command.options.find((o) => o.is(arg));
+    const option = arg.includes('=') ? undefined : command.options.find((o) => o.long === arg || o.short === arg);
     if (option && (option.required || option.optional)) i++; // its value
   }
   return false;

@@ -3,8 +3,11 @@ import { Command } from 'commander';
 
 type Flags = Record<string, string | boolean | undefined> & { config?: string };
 
-/** The flags of `borg solder`, shared with `borg up` where they make sense. */
-export function addSolderOptions(command: Command): Command {
+/**
+ * The flags of `borg solder`, shared with `borg up` where they make sense. `stateDirDefault` is
+ * where the state goes without --state-dir, as the help says it.
+ */
+export function addSolderOptions(command: Command, stateDirDefault = '~/.borg/solder'): Command {
   return command
     .option('--name <name>', 'runner name (BORG_SOLDER_NAME, default the host name)')
     .option('--labels <k=v,...>', 'labels tasks can require (BORG_LABELS); os, arch, gpu and container are added')
@@ -16,7 +19,7 @@ export function addSolderOptions(command: Command): Command {
     )
     .option('--reserve-memory <mb>', "MB of the machine's memory kept back for the system (BORG_RESERVE_MEMORY)")
     .option('--gpus <indices>', 'GPUs offered to tasks, e.g. 0,1,2,3, or none (BORG_GPUS, default every GPU found)')
-    .option('--state-dir <dir>', 'identity and caches (BORG_STATE_DIR, default ~/.borg/solder)')
+    .option('--state-dir <dir>', `identity and caches (BORG_STATE_DIR, default ${stateDirDefault})`)
     .option('--work-dir <dir>', 'task workspaces (BORG_WORK_DIR, default <state-dir>/work)')
     .option(
       '--container-cli <cli>',

@@ -14,6 +14,7 @@ export function upCommand(): Command {
       .option('--port <port>', 'port to listen on (BORG_PORT, default 8080)')
       .option('--host <address>', 'address to listen on (BORG_HOST, default 127.0.0.1 for borg up)')
       .option('--data-dir <dir>', 'database, files and the local solder state (BORG_DATA_DIR, default ./borg-data)'),
+    '<data-dir>/solder, so ./borg-data/solder',
   )
     .addHelpText('after', '\nExample:\n  npm start          (runs borg up)\n')
     .action(async (flags: Record<string, string | boolean | undefined>) => {

@@ -1,60 +1,15 @@
 import type { LogLine } from '@borg/protocol';
-import { type KeyboardEvent, memo, useEffect, useMemo, useRef, useState } from 'react';
+import { type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
 
-import { parseAnsi, stripAnsi, styleOf } from '../lib/ansi.ts';
-import { saveBlob } from '../lib/download.ts';
+import { stripAnsi } from '../lib/ansi.ts';
+import { openBlob, saveBlob } from '../lib/download.ts';
+import { useViewportHeight } from '../lib/use-viewport-height.ts';
+import { LogLineView } from './log-line.tsx';
+
+export { clockTime, gutterWidth, LogLineView } from './log-line.tsx';
 
 export const ROW_HEIGHT = 20;
 const OVERSCAN = 20;
-
-/** hh:mm:ss.mmm in local time: the part of a timestamp that tells lines of one task apart. */
-export function clockTime(iso: string): string {
-  const d = new Date(iso);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-}
-
-/** One log line: every byte arrives in React text nodes; colours come from a closed set. */
-export const LogLineView = memo(function LogLineView({
-  line,
-  timestamps = false,
-}: {
-  line: LogLine;
-  timestamps?: boolean;
-}) {
-  const spans = useMemo(() => parseAnsi(line.message), [line.message]);
-  return (
-    <div
-      data-testid="log-line"
-      data-stream={line.stream}
-      className={`flex h-5 whitespace-pre font-mono text-xs leading-5 ${line.stream === 'stderr' ? 'bg-red-950/40' : ''}`}
-    >
-      <span className="w-12 shrink-0 select-none pr-2 text-right text-zinc-500">{line.index + 1}</span>
-      {timestamps && (
-        <time dateTime={line.timestamp} className="shrink-0 select-none pr-2 text-zinc-500">
-          {clockTime(line.timestamp)}
-        </time>
-      )}
-      <span
-        className={`w-4 shrink-0 select-none ${line.stream === 'stderr' ? 'text-red-400' : 'text-zinc-600'}`}
-        title={line.stream}
-        aria-label={line.stream === 'stdout' ? undefined : line.stream}
-      >
-        {line.stream === 'stderr' ? 'E' : line.stream === 'system' ? 'S' : ''}
-      </span>
-      <span className="text-zinc-100">
-        {spans.map((span, i) => {
-          const { className, css } = styleOf(span.style);
-          return (
-            <span key={i} className={className} style={css}>
-              {span.text}
-            </span>
-          );
-        })}
-      </span>
-    </div>
-  );
-});
 
 /**
  * Browsers cap an element's height (Firefox near 17.9 million pixels, Chrome near 33.5 million),
@@ -78,6 +33,23 @@ export function visibleWindow(count: number, scrollTop: number, viewHeight: numb
   return { spacer, first, last, rowsTop: scrollTop + first * ROW_HEIGHT - contentTop };
 }
 
+/**
+ * The scroll position that puts row `index` a few rows below the top of the view: the inverse
+ * of visibleWindow's mapping, so a jump lands on the line in a huge log too.
+ */
+export function scrollTopFor(index: number, count: number, viewHeight: number): number {
+  const total = count * ROW_HEIGHT;
+  const spacer = Math.min(total, MAX_SCROLL_HEIGHT);
+  const ratio = spacer > viewHeight ? (total - viewHeight) / (spacer - viewHeight) : 1;
+  const contentTop = Math.max(0, index - 3) * ROW_HEIGHT;
+  return Math.max(0, Math.min(spacer - viewHeight, contentTop / ratio));
+}
+
+/** The log box's height: most of the window (at least 320 px), all of it less the toolbar in full screen. */
+export function logHeight(viewport: number, fullScreen: boolean): number {
+  return fullScreen ? Math.max(200, viewport - 96) : Math.max(320, Math.round(viewport * 0.7));
+}
+
 /** The whole log as plain text, one line each, escape sequences removed (the download). */
 export function logText(lines: readonly LogLine[], timestamps: boolean): string {
   return (
@@ -94,15 +66,18 @@ export function logText(lines: readonly LogLine[], timestamps: boolean): string 
  * A virtualised log: only the rows in view (plus some overscan) are in the DOM, so a log of a
  * million lines scrolls like a short one (all rows are one fixed height, so the window is plain
  * arithmetic; no measuring library needed). Follow mode keeps the newest line in view; it turns
- * itself off when the reader scrolls up and back on when they return to the bottom.
+ * itself off when the reader scrolls up and back on when they return to the bottom. Its height
+ * follows the window's; it can fill the window (Escape leaves), jump to the first stderr line,
+ * and open the whole log as plain text in a tab of its own.
  */
 export function LogView({
   lines,
-  height = 480,
+  height,
   fileName = 'log.txt',
   loading = false,
 }: {
   lines: LogLine[];
+  /** A fixed height for the box in pixels; absent: from the window's height. */
   height?: number;
   fileName?: string;
   /** Earlier pages are still being fetched: a download now would miss lines, so it waits. */
@@ -114,6 +89,11 @@ export function LogView({
   const [query, setQuery] = useState('');
   const [stream, setStream] = useState<'' | LogLine['stream']>('');
   const [timestamps, setTimestamps] = useState(false);
+  const [fullScreen, setFullScreen] = useState(false);
+  /** The line (by its index in the log) a jump should bring into view once it is shown. */
+  const [jumpTo, setJumpTo] = useState<number | null>(null);
+  const [marked, setMarked] = useState<number | null>(null);
+  const viewport = useViewportHeight();
 
   const shown = useMemo(() => {
     if (!query && !stream) return lines;
@@ -122,11 +102,39 @@ export function LogView({
       (l) => (!stream || l.stream === stream) && (!needle || stripAnsi(l.message).toLowerCase().includes(needle)),
     );
   }, [lines, query, stream]);
+  const firstError = useMemo(() => lines.find((l) => l.stream === 'stderr'), [lines]);
+  const digits = String((lines.at(-1)?.index ?? 0) + 1).length;
+
+  // A short log gets a short box; a long one scrolls inside the height.
+  const maxHeight = height ?? logHeight(viewport, fullScreen);
+  const boxHeight = fullScreen
+    ? maxHeight
+    : Math.min(maxHeight, Math.max(6 * ROW_HEIGHT, shown.length * ROW_HEIGHT + ROW_HEIGHT));
 
   useEffect(() => {
     const el = box.current;
     if (follow && el) el.scrollTop = el.scrollHeight;
   }, [shown, follow]);
+
+  useEffect(() => {
+    const el = box.current;
+    if (jumpTo === null || !el) return;
+    const row = shown.findIndex((l) => l.index === jumpTo);
+    if (row < 0) return;
+    el.scrollTop = scrollTopFor(row, shown.length, boxHeight);
+    setScrollTop(el.scrollTop);
+    setMarked(jumpTo);
+    setJumpTo(null);
+  }, [jumpTo, shown, boxHeight]);
+
+  useEffect(() => {
+    if (!fullScreen) return;
+    const leave = (event: globalThis.KeyboardEvent) => {
+      if (event.key === 'Escape') setFullScreen(false);
+    };
+    document.addEventListener('keydown', leave);
+    return () => document.removeEventListener('keydown', leave);
+  }, [fullScreen]);
 
   const onScroll = () => {
     const el = box.current;
@@ -149,13 +157,30 @@ export function LogView({
     }
   };
 
-  // A short log gets a short box; a long one scrolls inside `height`.
-  const boxHeight = Math.min(height, Math.max(6 * ROW_HEIGHT, shown.length * ROW_HEIGHT + ROW_HEIGHT));
+  const jumpToFirstError = () => {
+    if (!firstError) return;
+    // A filter that hides the line would make the jump land nowhere: clear the filters first.
+    if (!shown.includes(firstError)) {
+      setQuery('');
+      setStream('');
+    }
+    setFollow(false);
+    setJumpTo(firstError.index);
+  };
+
   const { spacer, first, last, rowsTop } = visibleWindow(shown.length, scrollTop, boxHeight);
   const control = 'rounded bg-zinc-800 px-2 py-1 text-zinc-100 focus-visible:outline-2 focus-visible:outline-blue-400';
+  const button = `${control} bg-zinc-700 hover:bg-zinc-600 disabled:cursor-wait disabled:opacity-60`;
+  const text = () => new Blob([logText(lines, timestamps)], { type: 'text/plain;charset=utf-8' });
 
   return (
-    <div className="rounded border border-zinc-700 bg-zinc-900">
+    <div
+      data-testid="log-view"
+      data-full-screen={fullScreen || undefined}
+      className={
+        fullScreen ? 'fixed inset-0 z-50 flex flex-col bg-zinc-900' : 'rounded border border-zinc-700 bg-zinc-900'
+      }
+    >
       <div className="flex flex-wrap items-center gap-2 border-b border-zinc-700 px-3 py-2 text-sm text-zinc-200 sm:gap-3">
         <input
           type="search"
@@ -183,6 +208,11 @@ export function LogView({
               ? '1 line'
               : `${lines.length} lines`}
         </span>
+        {firstError && (
+          <button type="button" onClick={jumpToFirstError} className={`${control} text-red-300 hover:bg-zinc-700`}>
+            Jump to first error
+          </button>
+        )}
         <label className="flex items-center gap-1 sm:ml-auto">
           <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.target.checked)} /> Timestamps
         </label>
@@ -191,10 +221,28 @@ export function LogView({
         </label>
         <button
           type="button"
+          aria-pressed={fullScreen}
+          title={fullScreen ? 'Escape leaves full screen' : undefined}
+          onClick={() => setFullScreen(!fullScreen)}
+          className={button}
+        >
+          Full screen
+        </button>
+        <button
+          type="button"
+          disabled={loading}
+          title={loading ? 'The rest of the log is still loading' : 'The whole log as plain text, in a new tab'}
+          onClick={() => openBlob(text())}
+          className={button}
+        >
+          Raw
+        </button>
+        <button
+          type="button"
           disabled={loading}
           title={loading ? 'The rest of the log is still loading' : undefined}
-          onClick={() => saveBlob(new Blob([logText(lines, timestamps)], { type: 'text/plain' }), fileName)}
-          className={`${control} bg-zinc-700 hover:bg-zinc-600 disabled:cursor-wait disabled:opacity-60`}
+          onClick={() => saveBlob(text(), fileName)}
+          className={button}
         >
           {loading ? 'Loading…' : 'Download'}
         </button>
@@ -214,7 +262,13 @@ export function LogView({
           <div style={{ height: spacer, position: 'relative' }}>
             <div style={{ position: 'absolute', top: rowsTop, left: 0, right: 0 }}>
               {shown.slice(first, last).map((line) => (
-                <LogLineView key={line.index} line={line} timestamps={timestamps} />
+                <LogLineView
+                  key={line.index}
+                  line={line}
+                  timestamps={timestamps}
+                  digits={digits}
+                  marked={line.index === marked}
+                />
               ))}
             </div>
           </div>

@@ -10,6 +10,13 @@ export function saveBlob(blob: Blob, fileName: string): void {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+/** Opens text in a tab of its own through a temporary object URL (kept a minute for the tab to load it). */
+export function openBlob(blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  window.open(url, '_blank');
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
 /**
  * Downloads a stored file (an input or an artifact). The request carries the token in its
  * header, so it cannot be a plain link; the answer is saved as an attachment, and the

@@ -1,6 +1,6 @@
 import type { Task } from '@borg/protocol';
 
-import { LogLineView } from '../../components/log-view.tsx';
+import { LogLineView } from '../../components/log-line.tsx';
 import { useTopic } from '../../lib/live.ts';
 import { navigate } from '../../lib/router.ts';
 import { latestAttempts } from './array-progress.tsx';
@@ -33,6 +33,7 @@ function LastLines({ task }: { task: Task }) {
   if (!log.data) return <p className="text-sm">Loading the end of its log…</p>;
   const lines = log.data.lines.slice(-BANNER_LINES);
   if (lines.length === 0) return <p className="text-sm">It printed nothing.</p>;
+  const digits = String(lines.at(-1)!.index + 1).length;
   return (
     <div
       role="log"
@@ -41,7 +42,7 @@ function LastLines({ task }: { task: Task }) {
       className="overflow-x-auto rounded bg-zinc-900 py-1"
     >
       {lines.map((line) => (
-        <LogLineView key={line.index} line={line} />
+        <LogLineView key={line.index} line={line} digits={digits} />
       ))}
     </div>
   );

@@ -118,6 +118,8 @@ export async function buildApp(
   // A route that declares no body takes none (cancel, pause, drain, revoke …): a body sent anyway,
   // misdirected or hostile, is refused rather than silently ignored. `{}` and an empty body pass.
   app.addHook('preValidation', async (request) => {
+    // No route: the not-found handler answers 404 naming the route, body or none.
+    if (request.routeOptions.url === undefined) return;
     const schema = request.routeOptions.schema as { body?: unknown; consumes?: string[] } | undefined;
     const where = `${request.method} ${request.routeOptions.url}`;
     // The multipart parser leaves the body unread for the handler, so a multipart body sent to a

@@ -35,6 +35,29 @@ export function formatDuration(seconds: number): string {
   return h < 48 ? `${h} h ${m % 60} min` : `${Math.floor(h / 24)} d ${h % 24} h`;
 }
 
+/**
+ * A whole number of seconds as a duration a person types, in the units the CLI's `--timeout`
+ * and the new-job form take: 90 → "90s", 600 → "10m", 5400 → "1h30m", 86400 → "1d".
+ */
+export function durationInput(seconds: number): string {
+  const units = [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const;
+  // Below ten minutes seconds read better than minutes and seconds ("90s", not "1m30s").
+  if (seconds < 600 && seconds % 60 !== 0) return `${seconds}s`;
+  let left = seconds;
+  let text = '';
+  for (const [unit, size] of units) {
+    const n = Math.floor(left / size);
+    if (n > 0) text += `${n}${unit}`;
+    left -= n * size;
+  }
+  return text || '0s';
+}
+
 /** The time between two instants, or from one until now when the second is missing. */
 export function between(from: string | null, to: string | null, now = Date.now()): string {
   if (!from) return '—';

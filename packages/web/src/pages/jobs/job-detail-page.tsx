@@ -22,6 +22,7 @@ import { FailureBanner, LOG_HEADING_ID } from './failure-banner.tsx';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
 import { UnsatisfiableBadge } from './resource-request.tsx';
+import { RunAgainActions } from './run-again.tsx';
 import { TaskGpuCharts } from './task-gpu-charts.tsx';
 import { useTaskLog } from './task-log.ts';
 
@@ -132,11 +133,12 @@ export function JobDetailPage({ id }: { id: string }) {
         <StatusBadge status={j.status} />
         {j.paused && j.status !== 'paused' && <StatusBadge status="paused" />}
         {j.unsatisfiable && <UnsatisfiableBadge />}
-        <div className="flex gap-2 sm:ml-auto">
+        <div className="flex flex-wrap items-start gap-2 sm:ml-auto">
           {!finished && !j.paused && act('pause', 'Pause')}
           {j.paused && !finished && act('resume', 'Resume')}
           {!finished && act('cancel', 'Cancel')}
           {finished && j.status !== 'succeeded' && act('retry', 'Retry')}
+          <RunAgainActions job={j} className={button} />
         </div>
       </div>
       <p className="text-sm text-slate-600" data-testid="submitted-by">

@@ -38,6 +38,8 @@ export interface JobFormValues {
   arraySize: string;
   artifacts: string;
   files: ReadonlyArray<{ path: string; fileId?: string; failed: boolean }>;
+  /** Environment variable → secret name: only a job run again has any (the form cannot add them). */
+  secrets?: Record<string, string>;
   /** What each task asks of its runner; blank: nothing. */
   cpu: string;
   memoryMb: string;
@@ -152,6 +154,7 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
     command: values.type === 'shell' ? values.command : lines(values.command),
     image: values.type === 'container' ? values.image.trim() || undefined : undefined,
     env: pairs('env', values.env, 'environment'),
+    secrets: values.secrets && Object.keys(values.secrets).length > 0 ? values.secrets : undefined,
     labels: pairs('labels', values.labels, 'labels'),
     priority: numberOf(values.priority),
     max_attempts: numberOf(values.attempts),

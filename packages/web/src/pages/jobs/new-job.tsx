@@ -1,4 +1,11 @@
-import { BorgApiError, type CreateJobRequest, type FileInfo, JOB_TYPES, type JobType } from '@borg/protocol';
+import {
+  BorgApiError,
+  type CreateJobRequest,
+  type FileInfo,
+  JOB_TYPES,
+  type JobFile,
+  type JobType,
+} from '@borg/protocol';
 import { type FormEvent, useRef, useState } from 'react';
 
 import { Field } from '../../components/field.tsx';
@@ -7,6 +14,8 @@ import { formatBytes } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
 import { mayCall } from '../../lib/permissions.ts';
 import { uploadFile, type UploadFn } from '../../lib/upload.ts';
+import { KeptFiles, KeptSecrets } from './carried-over.tsx';
+import type { InitialJobValues } from './job-clone.ts';
 import { buildJobRequest, type FieldErrors, FIELDS } from './job-request.ts';
 import { NO_PLACEMENT, PlacementFields, type PlacementValues } from './placement-fields.tsx';
 import { type Unsatisfiable, unsatisfiableOf, UnsatisfiableReport } from './unsatisfiable-report.tsx';
@@ -59,23 +68,28 @@ const input =
 export function NewJobForm({
   onSubmit,
   upload = uploadFile,
+  initial,
 }: {
   onSubmit: (job: CreateJobRequest) => Promise<void>;
   upload?: UploadFn;
+  /** The fields to start with (a job run again); absent: a blank form. */
+  initial?: InitialJobValues;
 }) {
-  const [name, setName] = useState('');
-  const [type, setType] = useState<JobType>('shell');
-  const [command, setCommand] = useState('');
-  const [image, setImage] = useState('');
-  const [env, setEnv] = useState('');
-  const [labels, setLabels] = useState('');
-  const [priority, setPriority] = useState('0');
-  const [attempts, setAttempts] = useState('1');
-  const [timeout, setTimeoutSeconds] = useState('');
-  const [arraySize, setArraySize] = useState('1');
-  const [artifacts, setArtifacts] = useState('');
+  const [name, setName] = useState(initial?.name ?? '');
+  const [type, setType] = useState<JobType>(initial?.type ?? 'shell');
+  const [command, setCommand] = useState(initial?.command ?? '');
+  const [image, setImage] = useState(initial?.image ?? '');
+  const [env, setEnv] = useState(initial?.env ?? '');
+  const [labels, setLabels] = useState(initial?.labels ?? '');
+  const [priority, setPriority] = useState(initial?.priority ?? '0');
+  const [attempts, setAttempts] = useState(initial?.attempts ?? '1');
+  const [timeout, setTimeoutSeconds] = useState(initial?.timeout ?? '');
+  const [arraySize, setArraySize] = useState(initial?.arraySize ?? '1');
+  const [artifacts, setArtifacts] = useState(initial?.artifacts ?? '');
   const [files, setFiles] = useState<InputFile[]>([]);
-  const [placement, setPlacement] = useState<PlacementValues>(NO_PLACEMENT);
+  const [kept, setKept] = useState<JobFile[]>(initial?.files ?? []);
+  const [secrets, setSecrets] = useState<Record<string, string>>(initial?.secrets ?? {});
+  const [placement, setPlacement] = useState<PlacementValues>(initial?.placement ?? NO_PLACEMENT);
   const [refusal, setRefusal] = useState<Unsatisfiable | null>(null);
   const [queueAnyway, setQueueAnyway] = useState(false);
   const [errors, setErrors] = useState<FieldErrors>({});
@@ -120,7 +134,11 @@ export function NewJobForm({
       timeout,
       arraySize,
       artifacts,
-      files: files.map((f) => ({ path: f.path, fileId: f.info?.id, failed: f.error !== undefined })),
+      files: [
+        ...kept.map((f) => ({ path: f.path, fileId: f.file_id, failed: false })),
+        ...files.map((f) => ({ path: f.path, fileId: f.info?.id, failed: f.error !== undefined })),
+      ],
+      secrets,
       ...placement,
       // Asked to be told when no runner could ever take it, unless the user chose to queue it anyway.
       unsatisfiable: queueAnyway ? 'queue' : 'reject',
@@ -270,6 +288,8 @@ export function NewJobForm({
           />
         )}
       </Field>
+      <KeptFiles files={kept} onChange={setKept} />
+      <KeptSecrets secrets={secrets} onChange={setSecrets} />
       {files.length > 0 && (
         <ul className="space-y-2 text-sm">
           {files.map((f) => (

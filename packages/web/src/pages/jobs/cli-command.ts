@@ -1,0 +1,63 @@
+import type { Job } from '@borg/protocol';
+
+import { durationInput } from '../../lib/format.ts';
+
+/** A word as POSIX sh reads it back unchanged: bare when it is plain, else in single quotes. */
+export function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `--flag value` for each value, in order. */
+function repeated(flag: string, values: readonly string[]): string[] {
+  return values.flatMap((value) => [flag, value]);
+}
+
+function pairs(record: Record<string, string>): string[] {
+  return Object.entries(record).map(([key, value]) => `${key}=${value}`);
+}
+
+/** What `borg submit` has no flag for: a person must add or accept these by hand. */
+export function leftOutOfCli(job: Job): string[] {
+  const out: string[] = [];
+  if (job.files.length > 0) {
+    out.push(
+      `its ${job.files.length === 1 ? 'input file' : `${job.files.length} input files`} (add --file LOCAL:PATH)`,
+    );
+  }
+  if (job.user) out.push(`its container user ${job.user}`);
+  return out;
+}
+
+/**
+ * A `borg submit` line that submits this job again: every flag the CLI has for what the job
+ * holds, defaults left out, every word shell-quoted. A shell job's command is one word (the CLI
+ * joins words with spaces, so it arrives as it was); a binary or container job's is its argv.
+ */
+export function cliCommandOf(job: Job): string {
+  const { resources } = job;
+  const words = [
+    'borg',
+    'submit',
+    '--name',
+    job.name,
+    ...(job.type === 'shell' ? [] : ['--type', job.type]),
+    ...(job.image ? ['--image', job.image] : []),
+    ...repeated('--env', pairs(job.env)),
+    ...repeated('--secret', pairs(job.secrets)),
+    ...repeated('--label', pairs(job.labels)),
+    ...repeated('--constraint', job.constraints),
+    ...(resources.cpu !== undefined ? ['--cpu', String(resources.cpu)] : []),
+    ...(resources.memory_mb !== undefined ? ['--memory', String(resources.memory_mb)] : []),
+    ...(resources.gpus ? ['--gpus', String(resources.gpus)] : []),
+    ...(resources.gpu_memory_mb !== undefined ? ['--gpu-memory', String(resources.gpu_memory_mb)] : []),
+    ...(job.priority !== 0 ? ['--priority', String(job.priority)] : []),
+    ...(job.max_attempts !== 1 ? ['--attempts', String(job.max_attempts)] : []),
+    ...(job.timeout_seconds ? ['--timeout', durationInput(job.timeout_seconds)] : []),
+    ...(job.array_size !== 1 ? ['--array', String(job.array_size)] : []),
+    ...repeated('--artifact', job.artifacts),
+    '--',
+    ...(typeof job.command === 'string' ? [job.command] : job.command),
+  ];
+  return words.map(shellQuote).join(' ');
+}

@@ -1,5 +1,7 @@
 import { BorgApiError, type ErrorCode } from '@borg/protocol';
 
+import { plainApiMessage } from './api-message.ts';
+
 /**
  * The exit codes of the client commands (docs/cli.md). Each kind of failure has its own, so a
  * script can tell "the job failed" from "the mothership is down" without parsing messages.
@@ -108,7 +110,7 @@ function kindOf(error: BorgApiError): ErrorKind {
 }
 
 function fromApiError(error: BorgApiError, target: Target): CliError {
-  const what = error.message;
+  const what = plainApiMessage(error.message);
   switch (kindOf(error)) {
     case 'usage':
       return new CliError(what, ExitCode.USAGE, 'see `borg <command> --help`');

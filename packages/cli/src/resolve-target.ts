@@ -1,20 +1,22 @@
 import { BorgApiError, type BorgClient, type ErrorCode, type JobWithTasks, type Task } from '@borg/protocol';
 
-import { CliError, ExitCode, usageError } from './cli-error.ts';
+import { CliError, ExitCode } from './cli-error.ts';
+import { fullId } from './id-prefix.ts';
 
 export type JobOrTask = { kind: 'job'; job: JobWithTasks } | { kind: 'task'; task: Task };
 
 /**
- * `borg logs ID` and `borg artifacts list ID` take a job id or a task id: ids are UUIDs from
- * one space, so trying the job first and the task second cannot pick the wrong one.
+ * `borg logs ID` and `borg artifacts list ID` take a job id or a task id, whole or its first
+ * characters (id-prefix.ts). Ids are UUIDs from one space, so for a whole id trying the job
+ * first and the task second cannot pick the wrong one.
  */
-export async function resolveJobOrTask(client: BorgClient, id: string): Promise<JobOrTask> {
+export async function resolveJobOrTask(client: BorgClient, typed: string): Promise<JobOrTask> {
+  const { id, kind } = await fullId(client, typed, ['job', 'task']);
+  if (kind === 'task') return { kind: 'task', task: await client.getTask(id) };
   try {
     return { kind: 'job', job: await client.getJob(id) };
   } catch (error) {
-    if (hasCode(error, 'VALIDATION_FAILED'))
-      throw usageError(`"${id}" is not a job or task id`, 'ids look like 0b6f1c2e-…; see `borg jobs list`');
-    if (!hasCode(error, 'JOB_NOT_FOUND')) throw error;
+    if (kind === 'job' || !hasCode(error, 'JOB_NOT_FOUND')) throw error;
   }
   try {
     return { kind: 'task', task: await client.getTask(id) };

@@ -29,6 +29,7 @@ import { ensurePrivateDir, ensurePrivateFile } from './files/private-paths.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
 import { readTls, reloadTls } from './http/tls.ts';
+import { IdResolver } from './ids/id-resolver.ts';
 import { SolderInstaller } from './install/solder-installer.ts';
 import { JobActions } from './jobs/job-actions.ts';
 import { jobStore, toJob } from './jobs/job-store.ts';
@@ -157,6 +158,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       dispatcher,
       sessions: new RunnerSessions(db, bus, queue, config.heartbeatIntervalSeconds, config.runnerApproval),
       files,
+      ids: new IdResolver(db),
       artifacts: new ArtifactService(db, files),
       stats: new StatsService(db, config.heartbeatIntervalSeconds * MISSED_HEARTBEATS_BEFORE_OFFLINE),
       live: hub,

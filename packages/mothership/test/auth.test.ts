@@ -127,6 +127,10 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/v1/stats': { access: 'viewer', path: () => '/api/v1/stats' },
   'GET /api/v1/stats/timeseries': { access: 'viewer', path: () => '/api/v1/stats/timeseries' },
   'GET /api/v1/whoami': { access: 'viewer', path: () => '/api/v1/whoami' },
+  'GET /api/v1/resolve': {
+    access: 'viewer',
+    path: (c) => `/api/v1/resolve?prefix=${c.waitingJobId.slice(0, 8)}&kind=job,task`,
+  },
   'GET /api/v1/secrets': { access: 'admin', path: () => '/api/v1/secrets' },
   'PUT /api/v1/secrets/:name': {
     access: 'admin',

@@ -8,6 +8,7 @@ export * from './schemas/audit.ts';
 export * from './schemas/common.ts';
 export * from './schemas/events.ts';
 export * from './schemas/files.ts';
+export * from './schemas/id-prefixes.ts';
 export * from './schemas/jobs.ts';
 export * from './schemas/logs.ts';
 export * from './schemas/placement.ts';

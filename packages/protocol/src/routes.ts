@@ -1,5 +1,6 @@
 import { adminRoutes } from './routes/admin-routes.ts';
 import { fileRoutes } from './routes/file-routes.ts';
+import { idRoutes } from './routes/id-routes.ts';
 import { installRoutes } from './routes/install-routes.ts';
 import { jobRoutes } from './routes/job-routes.ts';
 import { runnerRoutes } from './routes/runner-routes.ts';
@@ -10,7 +11,14 @@ import { runnerRoutes } from './routes/runner-routes.ts';
  * method per entry under the same name, and the OpenAPI document at `/api/docs` is generated from
  * it. Adding an endpoint is one entry and one handler in the mothership.
  */
-export const routes = { ...adminRoutes, ...jobRoutes, ...runnerRoutes, ...fileRoutes, ...installRoutes } as const;
+export const routes = {
+  ...adminRoutes,
+  ...jobRoutes,
+  ...runnerRoutes,
+  ...fileRoutes,
+  ...installRoutes,
+  ...idRoutes,
+} as const;
 
 export type Routes = typeof routes;
 export type OperationName = keyof Routes;

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { ExitCode, toCliError, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { integer } from '../flag-values.ts';
+import { fullId } from '../id-prefix.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { printJobDetail, printJobTable } from '../job-views.ts';
 import { watch } from '../watch-loop.ts';
@@ -82,11 +83,16 @@ function showCommand(): Command {
     .option('-w, --watch', "redraw as it changes until it ends, then exit with the job's exit code")
     .addHelpText(
       'after',
-      examples(['borg jobs show 0b6f…', 'borg jobs show 0b6f… --watch', 'borg jobs show 0b6f… -o json']),
+      examples([
+        'borg jobs show 0b6f1c                  the first 6 characters or more of its id',
+        'borg jobs show 0b6f… --watch',
+        'borg jobs show 0b6f… -o json',
+      ]),
     )
     .action(
-      action(async ({ out, connect }, id: string, flags: { watch?: boolean }) => {
+      action(async ({ out, connect }, typed: string, flags: { watch?: boolean }) => {
         const { client, ...conn } = await connect();
+        const { id } = await fullId(client, typed, ['job']);
         if (!flags.watch) {
           const job = await client.getJob(id);
           if (out.json) out.printJson(job);
@@ -122,8 +128,9 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
         const connection = await connect();
         const done: Job[] = [];
         let exitCode = 0;
-        for (const id of ids) {
+        for (const typed of ids) {
           try {
+            const { id } = await fullId(connection.client, typed, ['job']);
             const job = await call(connection.client, id);
             done.push(job);
             if (!out.json)
@@ -136,7 +143,7 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
             if (ids.length === 1 || failure.exitCode === ExitCode.UNAVAILABLE || failure.exitCode === ExitCode.AUTH) {
               throw failure;
             }
-            out.note(`${failure.line} (job ${id})`);
+            out.note(`${failure.line} (job ${typed})`);
             exitCode = failure.exitCode;
           }
         }

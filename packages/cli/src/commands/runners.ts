@@ -2,6 +2,7 @@ import type { BorgClient, Runner } from '@borg/protocol';
 import { Command } from 'commander';
 
 import { action, clientCommand, examples } from '../command-context.ts';
+import { fullId } from '../id-prefix.ts';
 import { ago, labelsText, type Output, statusPaint } from '../output.ts';
 import { watch } from '../watch-loop.ts';
 
@@ -57,10 +58,17 @@ function listCommand(): Command {
 function showCommand(): Command {
   return clientCommand('show', 'Show a runner: labels, capacity and the resources it detected')
     .argument('<runner-id>')
-    .addHelpText('after', examples(['borg runners show 6f0c…', 'borg runners show 6f0c… -o json | jq .resources']))
+    .addHelpText(
+      'after',
+      examples([
+        'borg runners show 6f0c1d                  the first 6 characters or more of its id',
+        'borg runners show 6f0c… -o json | jq .resources',
+      ]),
+    )
     .action(
-      action(async ({ out, connect }, id: string) => {
+      action(async ({ out, connect }, typed: string) => {
         const { client } = await connect();
+        const { id } = await fullId(client, typed, ['runner']);
         const runner = await client.getRunner(id);
         if (out.json) return out.printJson(runner);
         out.fields([
@@ -113,7 +121,8 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
       action(async ({ out, connect }, ids: string[]) => {
         const { client } = await connect();
         const done: Runner[] = [];
-        for (const id of ids) {
+        for (const typed of ids) {
+          const { id } = await fullId(client, typed, ['runner']);
           const runner = await call(client, id);
           done.push(runner);
           if (!out.json) {

@@ -10,6 +10,7 @@ import { createAuthHook } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
 import { adminHandlers } from './handlers/admin-handlers.ts';
 import { fileHandlers } from './handlers/file-handlers.ts';
+import { idHandlers } from './handlers/id-handlers.ts';
 import { installHandlers } from './handlers/install-handlers.ts';
 import { jobHandlers } from './handlers/job-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
@@ -183,6 +184,7 @@ export async function buildApp(
       ...taskHandlers(services),
       ...runnerHandlers(services),
       ...fileHandlers(services),
+      ...idHandlers(services),
       ...secretHandlers(services),
       ...installHandlers(services),
     },

@@ -10,6 +10,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import type { Queue } from '../dispatch/queue.ts';
 import type { RunnerSessions } from '../dispatch/runner-sessions.ts';
 import type { FileService } from '../files/file-service.ts';
+import type { IdResolver } from '../ids/id-resolver.ts';
 import type { SolderInstaller } from '../install/solder-installer.ts';
 import type { JobActions } from '../jobs/job-actions.ts';
 import type { TaskPlacementService } from '../jobs/task-placement.ts';
@@ -34,6 +35,8 @@ export interface Services {
   dispatcher: Dispatcher;
   sessions: RunnerSessions;
   files: FileService;
+  /** Id prefixes to ids (GET /resolve). */
+  ids: IdResolver;
   artifacts: ArtifactService;
   stats: StatsService;
   live: WebSocketHub;

@@ -191,6 +191,15 @@ export const jobStore = {
     return rows[0] ?? null;
   },
 
+  /** Ids from `low` to `high` (an id prefix's range, see id-resolver.ts) with names, in id order. */
+  async idsBetween(db: Queryable, low: string, high: string, limit: number): Promise<{ id: string; name: string }[]> {
+    const { rows } = await db.query<{ id: string; name: string }>(
+      'SELECT id, name FROM jobs WHERE id BETWEEN $1 AND $2 ORDER BY id LIMIT $3',
+      [low, high, limit],
+    );
+    return rows;
+  },
+
   async filesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobFile[]>> {
     const byJob = new Map<string, JobFile[]>();
     if (jobIds.length === 0) return byJob;

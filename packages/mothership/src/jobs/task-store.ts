@@ -82,6 +82,17 @@ export const taskStore = {
     return rows[0] ?? null;
   },
 
+  /** Ids from `low` to `high` (an id prefix's range), named by their job, element and attempt. */
+  async idsBetween(db: Queryable, low: string, high: string, limit: number): Promise<{ id: string; name: string }[]> {
+    const { rows } = await db.query<{ id: string; name: string }>(
+      `SELECT t.id, j.name || '[' || t.index || '] attempt ' || t.attempt AS name
+         FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.id BETWEEN $1 AND $2 ORDER BY t.id LIMIT $3`,
+      [low, high, limit],
+    );
+    return rows;
+  },
+
   async jobIdOf(db: Queryable, id: string): Promise<string | null> {
     const { rows } = await db.query<{ job_id: string }>('SELECT job_id FROM tasks WHERE id = $1', [id]);
     return rows[0]?.job_id ?? null;

@@ -156,6 +156,15 @@ export const runnerStore = {
     return rows[0] ?? null;
   },
 
+  /** Ids from `low` to `high` (an id prefix's range) of runners not deleted, with names. */
+  async idsBetween(db: Queryable, low: string, high: string, limit: number): Promise<{ id: string; name: string }[]> {
+    const { rows } = await db.query<{ id: string; name: string }>(
+      'SELECT id, name FROM runners WHERE deleted_at IS NULL AND id BETWEEN $1 AND $2 ORDER BY id LIMIT $3',
+      [low, high, limit],
+    );
+    return rows;
+  },
+
   async getMany(db: Queryable, ids: readonly string[]): Promise<Runner[]> {
     if (ids.length === 0) return [];
     const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} AND r.id = ANY($1::uuid[])`, [ids]);

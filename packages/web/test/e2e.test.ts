@@ -166,7 +166,7 @@ describe.skipIf(!hasChromium)(
       await shot('03-new-job-form');
       // A refusal by the protocol's schema lands under the field it is about (30 days is the
       // longest timeout); the form checks the same schema as the server before it sends.
-      const timeout = page.getByLabel('Timeout (seconds)');
+      const timeout = page.getByLabel('Timeout', { exact: true });
       await timeout.fill('99999999');
       await page.getByRole('button', { name: 'Submit job' }).click();
       await expect

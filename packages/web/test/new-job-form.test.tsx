@@ -46,7 +46,7 @@ describe('NewJobForm', () => {
     change(/runner labels/, 'gpu=yes');
     change('Priority', '5');
     change('Attempts', '3');
-    change('Timeout (seconds)', '60');
+    change('Timeout', '60');
     change('Array size', '4');
     change(/Artifacts/, 'out/*.txt\n\nreport.html');
     submit();
@@ -113,10 +113,10 @@ describe('NewJobForm', () => {
     render(<NewJobForm onSubmit={onSubmit} />);
     change('Name', 'x');
     change('Shell command', 'true');
-    change('Timeout (seconds)', '600');
+    change('Timeout', '600');
     submit();
     await vi.waitFor(() =>
-      expect(screen.getByLabelText('Timeout (seconds)')).toHaveAccessibleDescription(/Too big: expected number/),
+      expect(screen.getByLabelText('Timeout')).toHaveAccessibleDescription(/Too big: expected number/),
     );
     expect(screen.getByLabelText('Input files')).toHaveAccessibleDescription(/must be a relative path/);
     expect(screen.getByRole('alert')).toHaveTextContent('The job was not submitted');
@@ -131,13 +131,15 @@ describe('NewJobForm', () => {
     change(/Command \(one argument per line\)/, 'true');
     change(/runner labels/, 'bad key!=x');
     change('Attempts', '0');
-    change('Timeout (seconds)', '99999999');
+    change('Timeout', '31d');
     submit();
     expect(screen.getByLabelText('Name')).toHaveAccessibleDescription('a job needs a name');
     expect(screen.getByLabelText('Image')).toHaveAccessibleDescription(/an image is a reference such as "alpine:3.20"/);
     expect(screen.getByLabelText(/runner labels/)).toHaveAccessibleDescription(/^"bad key!": label keys are 1-63/);
     expect(screen.getByLabelText('Attempts')).toHaveAccessibleDescription(/Too small: expected number to be >=1/);
-    expect(screen.getByLabelText('Timeout (seconds)')).toHaveAccessibleDescription(/Too big: expected number/);
+    expect(screen.getByLabelText('Timeout')).toHaveAccessibleDescription(
+      /^the timeout is at most 30d \(2592000 seconds\)/,
+    );
     expect(screen.getByRole('alert')).toHaveTextContent('The job was not submitted');
     expect(onSubmit).not.toHaveBeenCalled();
   });

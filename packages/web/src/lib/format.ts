@@ -58,6 +58,22 @@ export function durationInput(seconds: number): string {
   return text || '0s';
 }
 
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * A duration as typed (what durationInput writes, and the CLI's `--timeout` takes): "90" or
+ * "90s", "10m", "2h", "1h30m", "2d", spaces allowed between parts. Blank: undefined (none);
+ * anything else: NaN.
+ */
+export function parseDuration(text: string): number | undefined {
+  const typed = text.trim().toLowerCase().replace(/\s+/g, '');
+  if (typed === '') return undefined;
+  if (/^\d+$/.test(typed)) return Number(typed);
+  const parts = [...typed.matchAll(/(\d+)([smhd])/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== typed) return NaN;
+  return parts.reduce((sum, [, n, unit]) => sum + Number(n) * UNIT_SECONDS[unit!]!, 0);
+}
+
 /** The time between two instants, or from one until now when the second is missing. */
 export function between(from: string | null, to: string | null, now = Date.now()): string {
   if (!from) return '—';

@@ -1,5 +1,6 @@
 import type { Job, JobFile } from '@borg/protocol';
 
+import { durationInput } from '../../lib/format.ts';
 import type { JobFormValues } from './job-request.ts';
 import type { PlacementValues } from './placement-fields.tsx';
 
@@ -30,7 +31,7 @@ export function initialValuesOf(job: Job): InitialJobValues {
     labels: lines(job.labels),
     priority: String(job.priority),
     attempts: String(job.max_attempts),
-    timeout: job.timeout_seconds ? String(job.timeout_seconds) : '',
+    timeout: job.timeout_seconds ? durationInput(job.timeout_seconds) : '',
     arraySize: String(job.array_size),
     artifacts: job.artifacts.join('\n'),
     files: job.files,

@@ -1,4 +1,6 @@
-import { CreateJobRequest, type JobType, type UnsatisfiablePolicy } from '@borg/protocol';
+import { CreateJobRequest, type JobType, MAX_TIMEOUT_SECONDS, type UnsatisfiablePolicy } from '@borg/protocol';
+
+import { durationInput, parseDuration } from '../../lib/format.ts';
 
 /** The new-job form's fields, each named as the request field it fills. */
 export const FIELDS = [
@@ -109,6 +111,10 @@ type SchemaIssue = NonNullable<ReturnType<typeof CreateJobRequest.safeParse>['er
 function describeIssue(field: Field, issue: SchemaIssue): string {
   if (field === 'name' && issue.code === 'too_small') return 'a job needs a name';
   if (field === 'command' && issue.code === 'too_small') return 'a job needs a command';
+  if (field === 'timeout_seconds' && issue.code === 'too_big') {
+    return `the timeout is at most ${durationInput(MAX_TIMEOUT_SECONDS)} (${MAX_TIMEOUT_SECONDS} seconds)`;
+  }
+  if (field === 'timeout_seconds' && issue.code === 'too_small') return 'the timeout is at least 1s';
   const number = NUMBER_NAMES[field];
   if (number && issue.code === 'invalid_type') return `${number} is ${FRACTIONAL.has(field) ? 'a' : 'a whole'} number`;
   if (issue.code === 'invalid_key')
@@ -148,6 +154,8 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
       return undefined;
     }
   };
+  const timeout = parseDuration(values.timeout);
+  if (Number.isNaN(timeout)) problems.timeout_seconds = 'the timeout is a duration such as 90s, 10m, 2h or 1h30m';
   const candidate = {
     name: values.name,
     type: values.type,
@@ -158,7 +166,7 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
     labels: pairs('labels', values.labels, 'labels'),
     priority: numberOf(values.priority),
     max_attempts: numberOf(values.attempts),
-    timeout_seconds: numberOf(values.timeout, 'none'),
+    timeout_seconds: Number.isNaN(timeout) ? undefined : timeout,
     array_size: numberOf(values.arraySize),
     artifacts: lines(values.artifacts),
     files: values.files.map((f) => ({ file_id: f.fileId ?? '', path: f.path })),

@@ -4,7 +4,7 @@ import { type ReactNode, useState } from 'react';
 
 import { api, errorMessage } from '../../lib/api.ts';
 import { downloadStoredFile } from '../../lib/download.ts';
-import { formatBytes, formatTime } from '../../lib/format.ts';
+import { formatBytes, formatDuration, formatTime } from '../../lib/format.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
 import { describeResourceRequest } from './resource-request.tsx';
 
@@ -122,7 +122,7 @@ export function JobSpec({ job }: { job: Job }) {
       </Row>
       <Row label="Priority">{job.priority}</Row>
       <Row label="Attempts">{job.max_attempts} at most</Row>
-      <Row label="Timeout">{job.timeout_seconds ? `${job.timeout_seconds} s` : 'none'}</Row>
+      <Row label="Timeout">{job.timeout_seconds ? formatDuration(job.timeout_seconds) : 'none'}</Row>
       <Row label="Array size">{job.array_size}</Row>
       <Row label="Artifacts">
         <span className="font-mono">{job.artifacts.join(', ') || '—'}</span>

@@ -229,12 +229,13 @@ export function NewJobForm({
             />
           )}
         </Field>
-        <Field label="Timeout (seconds)" error={errors.timeout_seconds} hint="blank: none">
+        <Field label="Timeout" error={errors.timeout_seconds} hint="e.g. 90s, 10m, 2h; blank: none">
           {(p) => (
             <input
               {...p}
-              type="number"
-              min={1}
+              inputMode="text"
+              spellCheck={false}
+              placeholder="none"
               value={timeout}
               onChange={(e) => setTimeoutSeconds(e.target.value)}
               className={input}

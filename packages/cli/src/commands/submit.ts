@@ -16,6 +16,7 @@ import { CliError, ExitCode, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { uploadLocalFile } from '../file-transfer.ts';
 import { collect, decimal, durationSeconds, integer, keyValues } from '../flag-values.ts';
+import { handleFollowInterrupt } from '../follow-interrupt.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { summariseJob } from '../job-views.ts';
 import { followLogs } from '../log-follower.ts';
@@ -43,6 +44,7 @@ interface SubmitFlags {
   file?: string[];
   artifact?: string[];
   follow?: boolean;
+  cancelOnInterrupt?: boolean;
 }
 
 export function submitCommand(): Command {
@@ -84,12 +86,17 @@ export function submitCommand(): Command {
     .option('--array <n>', 'run N elements in parallel, each with BORG_TASK_INDEX (default 1)')
     .option('--file <LOCAL[:PATH]>', 'upload LOCAL, put it at PATH in the work directory (repeatable)', collect)
     .option('--artifact <glob>', 'keep files matching this glob after the run (repeatable)', collect)
-    .option('-f, --follow', "stream the logs until the job ends, then exit with the job's exit code")
+    .option(
+      '-f, --follow',
+      "stream the logs until the job ends, then exit with the job's exit code; Ctrl-C stops following and leaves the job running",
+    )
+    .option('--cancel-on-interrupt', 'with --follow: Ctrl-C cancels the job before exiting')
     .addHelpText(
       'after',
       examples([
         'borg submit -- make test',
         "borg submit --follow -- make test            exits with make's exit code",
+        'borg submit --follow --cancel-on-interrupt -- make test     Ctrl-C stops the job too',
         "borg submit --array 8 --label gpu=a100 -- 'python train.py --shard $BORG_TASK_INDEX'",
         'borg submit --gpus 2 --gpu-memory 40000 --cpu 8 --memory 65536 -- python train.py',
         'borg submit --constraint "gpu_model in (A100, H100)" --constraint "hostname !~ ^old-" -- ./bench.sh',
@@ -102,6 +109,7 @@ export function submitCommand(): Command {
     )
     .action(
       action(async ({ out, connect }, words: string[], flags: SubmitFlags) => {
+        if (flags.cancelOnInterrupt && !flags.follow) throw usageError('--cancel-on-interrupt is for --follow');
         const request = buildRequest(words, flags);
         const files = parseFiles(flags.file);
         const { client, ...conn } = await connect();
@@ -123,11 +131,7 @@ export function submitCommand(): Command {
 
         if (out.json) out.printJsonLine({ type: 'submitted', job });
         else out.note(out.paint('dim', `job ${job.id} submitted; following its logs`, 'err'));
-        // Ctrl-C stops watching, not the job: say so, and how to stop the job too.
-        process.once('SIGINT', () => {
-          out.note(`\nborg: stopped following; job ${job.id} keeps running: \`borg jobs cancel ${job.id}\` stops it`);
-          process.exit(ExitCode.INTERRUPTED);
-        });
+        handleFollowInterrupt(out, client, job, Boolean(flags.cancelOnInterrupt));
         const printer = new LogPrinter(out, { prefix: job.array_size > 1 });
         const done = (await followLogs({ client, ...conn }, { kind: 'job', jobId: job.id }, printer)) as JobWithTasks;
         if (out.json) out.printJsonLine({ type: 'finished', job: done });

@@ -159,7 +159,7 @@ export function App() {
           Sign out
         </button>
       </header>
-      <main id="main" className="mx-auto max-w-6xl p-3 sm:p-6">
+      <main id="main" className="mx-auto max-w-screen-2xl p-3 sm:p-6">
         {me ? (
           <IdentityContext value={me}>
             <PageErrorBoundary path={path}>

@@ -29,6 +29,13 @@ export const queryKeys = {
   /** The utilisation and memory samples of the GPUs an attempt held. */
   taskGpus: (taskId: string) => ['task-gpus', taskId] as const,
   file: (fileId: string) => ['file', fileId] as const,
+  /**
+   * The overview's recent failures and longest-waiting jobs, keyed by the live count they follow
+   * (stats are kept current by events), so a new failure or queued job fetches them again. Not
+   * under `jobLists()`: those are paged lists that events patch in place.
+   */
+  overviewFailures: (failedCount: number) => ['overview', 'failures', failedCount] as const,
+  overviewWaiting: (queuedCount: number) => ['overview', 'waiting', queuedCount] as const,
   runners: () => ['runners'] as const,
   runner: (id: string) => ['runner', id] as const,
   /** A runner's tasks, keyed by its count of active tasks too, so a change in the count refetches them. */

@@ -7,6 +7,7 @@ import { api } from '../lib/api.ts';
 import { formatDuration } from '../lib/format.ts';
 import { useTopic } from '../lib/live.ts';
 import { queryKeys } from '../lib/query-keys.ts';
+import { LongestWaiting, OfflineRunners, RecentFailures } from './overview-attention.tsx';
 
 function Stat({ label, value, to }: { label: string; value: number | string; to?: string }) {
   const body = (
@@ -100,21 +101,35 @@ export function OverviewPage() {
   return (
     <section className="space-y-4">
       <h1 className="text-xl font-semibold">Overview</h1>
-      <div className="grid grid-cols-2 gap-3 sm:grid-cols-4 sm:gap-4">
-        <Stat label="Jobs queued" value={s.jobs.queued} to="/jobs?status=queued" />
-        <Stat label="Jobs running" value={s.jobs.running} to="/jobs?status=running" />
-        <Stat label="Jobs succeeded" value={s.jobs.succeeded} to="/jobs?status=succeeded" />
-        <Stat label="Jobs failed" value={s.jobs.failed} to="/jobs?status=failed" />
-        <Stat label="Tasks running" value={s.tasks.running + s.tasks.assigned} />
-        <Stat label="Queue depth" value={s.queue_depth} />
-        <Stat label="Oldest pending" value={formatDuration(Math.round(s.oldest_pending_seconds))} />
-        <Stat
-          label="Runners online / busy / offline"
-          value={`${s.runners.online} / ${s.runners.busy} / ${s.runners.offline}`}
-          to="/runners"
-        />
+      {/* What an operator looks at first sits beside the counts and charts on a wide screen, between them on a narrow one. */}
+      <div className="grid items-start gap-4 xl:grid-cols-[minmax(0,1fr)_24rem]">
+        <div className="grid grid-cols-2 gap-3 sm:grid-cols-4 sm:gap-4">
+          <Stat label="Jobs queued" value={s.jobs.queued} to="/jobs?status=queued" />
+          <Stat label="Jobs running" value={s.jobs.running} to="/jobs?status=running" />
+          <Stat label="Jobs succeeded" value={s.jobs.succeeded} to="/jobs?status=succeeded" />
+          <Stat label="Jobs failed" value={s.jobs.failed} to="/jobs?status=failed" />
+          <Stat label="Tasks running" value={s.tasks.running + s.tasks.assigned} />
+          <Stat label="Queue depth" value={s.queue_depth} />
+          <Stat label="Oldest pending" value={formatDuration(Math.round(s.oldest_pending_seconds))} />
+          <Stat
+            label="Runners online / busy / offline"
+            value={`${s.runners.online} / ${s.runners.busy} / ${s.runners.offline}`}
+            to="/runners"
+          />
+        </div>
+        <div
+          aria-label="Needs attention"
+          role="region"
+          className="grid gap-4 md:grid-cols-3 xl:col-start-2 xl:row-span-2 xl:row-start-1 xl:grid-cols-1"
+        >
+          <RecentFailures failedCount={s.jobs.failed} />
+          <LongestWaiting queuedCount={s.jobs.queued} />
+          <OfflineRunners />
+        </div>
+        <div className="xl:col-start-1">
+          <Charts />
+        </div>
       </div>
-      <Charts />
     </section>
   );
 }

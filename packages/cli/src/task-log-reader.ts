@@ -1,6 +1,9 @@
-import type { BorgClient, LogLine, Task } from '@borg/protocol';
+import { type BorgClient, type LogLine, type LogPage, MAX_LOG_PAGE_LINES, type Task } from '@borg/protocol';
 
-const PAGE = 1000;
+/** The largest page the API gives: a 200,000-line log is 20 requests. */
+const PAGE = MAX_LOG_PAGE_LINES;
+/** The first page is small, so that the first lines print at once. */
+const FIRST_PAGE = 1000;
 
 /**
  * One task's log, read in line order exactly once: `next` is the index of the next line to
@@ -40,16 +43,30 @@ export class TaskLogReader {
     });
   }
 
+  /**
+   * Reads pages until one is not full. While a page is printed the next one is already asked
+   * for (it starts after the page's last line), so the mothership and the terminal work at once.
+   */
   private async fetchFromNext(): Promise<void> {
+    let coming = this.page(this.next - 1, FIRST_PAGE);
     for (;;) {
-      const page = await this.client.getTaskLogs(this.task.id, { after: this.next - 1, limit: PAGE });
+      const { page, limit } = await coming;
+      const full = page.items.length === limit;
+      if (full) coming = this.page(page.items.at(-1)!.index, PAGE);
       for (const line of page.items) {
         if (line.index !== this.next) continue;
         this.emit(this.task, line);
         this.next++;
       }
-      if (page.items.length < PAGE) return;
+      if (!full) return;
     }
+  }
+
+  private page(after: number, limit: number): Promise<{ page: LogPage; limit: number }> {
+    const request = this.client.getTaskLogs(this.task.id, { after, limit }).then((page) => ({ page, limit }));
+    // Asked for ahead: if printing fails first, it is never awaited, and its failure is no crash.
+    request.catch(() => undefined);
+    return request;
   }
 
   private enqueue(step: () => Promise<void>): Promise<void> {

@@ -163,6 +163,24 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
     ]);
   });
 
+  it('logs of a long task: every line once and in order, in the largest pages the API gives', async () => {
+    const job = await mothership().admin.createJob({ name: 'long', type: 'shell', command: 'seq 1 25000' });
+    await finished(job.id);
+    const before = await logReads();
+    const logs = await borg(['logs', job.id.slice(0, 8)], { env: env() });
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toBe(Array.from({ length: 25_000 }, (_, i) => `${i + 1}\n`).join(''));
+    // A first page of 1,000 (the first lines print at once), then 10,000 at a time: 4 requests.
+    expect((await logReads()) - before).toBe(4);
+  });
+
+  /** Answers to GET /api/v1/tasks/:id/logs so far. */
+  async function logReads(): Promise<number> {
+    const text = await mothership().services.metrics.registry.metrics();
+    const labels = { method: 'GET', route: '/api/v1/tasks/:id/logs', status_code: '200' };
+    return sampleValue(parsePrometheusText(text), 'borg_http_request_duration_seconds_count', labels) ?? 0;
+  }
+
   it('an array job: --follow prefixes each element, artifacts download into one directory per element', async () => {
     const follow = await borg(
       [

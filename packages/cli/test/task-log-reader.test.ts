@@ -34,6 +34,24 @@ describe('TaskLogReader: every line once, in order, from REST and events however
     expect(seen).toEqual(Array.from({ length: 2500 }, (_, i) => i));
   });
 
+  it('asks for the next page while it prints one: a small first page, then the largest the API gives', async () => {
+    const { client, calls } = fakeClient(() => 25_000);
+    const seen: number[] = [];
+    let callsWhilePrintingFirst = 0;
+    await new TaskLogReader(task, client, (_t, l) => {
+      if (l.index === 0) callsWhilePrintingFirst = calls.length;
+      seen.push(l.index);
+    }).catchUp();
+    expect(seen).toEqual(Array.from({ length: 25_000 }, (_, i) => i));
+    expect(callsWhilePrintingFirst).toBe(2);
+    expect(calls).toEqual([
+      { after: -1, limit: 1000 },
+      { after: 999, limit: 10_000 },
+      { after: 10_999, limit: 10_000 },
+      { after: 20_999, limit: 10_000 },
+    ]);
+  });
+
   it('skips event lines it already printed, and fills a gap before an event that skips ahead', async () => {
     let stored = 3;
     const { client } = fakeClient(() => stored);

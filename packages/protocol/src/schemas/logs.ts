@@ -42,10 +42,13 @@ export const LogLine = z.object({
 });
 export type LogLine = z.infer<typeof LogLine>;
 
+/** The most lines one GET /tasks/:id/logs answers (`limit`). */
+export const MAX_LOG_PAGE_LINES = 10_000;
+
 export const LogsQuery = z.strictObject({
   /** Return lines with index greater than this (omit to start at line 0). */
   after: z.coerce.number().int().min(-1).optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  limit: z.coerce.number().int().min(1).max(MAX_LOG_PAGE_LINES).default(1000),
 });
 
 export const LogPage = z.object({ items: z.array(LogLine), next_cursor: z.string().nullable() });

@@ -340,7 +340,64 @@ describe.skipIf(!hasChromium)(
       expect(await page.getByTestId('log-line').count()).toBeLessThan(100);
       await page.keyboard.press('End');
       await box.getByText('100000', { exact: true }).first().waitFor();
+      // Six-digit line numbers fit their gutter, which is sized by the number of digits.
+      const numbers = box.getByTestId('line-number');
+      expect(await numbers.last().textContent()).toBe('100000');
+      const overflowing = await numbers.evaluateAll(
+        (els) => els.filter((el) => el.scrollWidth > el.clientWidth || el.getBoundingClientRect().width < 40).length,
+      );
+      expect(overflowing).toBe(0);
+      // The box takes most of the window's height (70% of 900 px), not a fixed 480 px.
+      expect(await box.evaluate((el) => el.getBoundingClientRect().height)).toBe(630);
+      await shot('07b-big-log');
     }, 120_000);
+
+    it('opens a failed job on a banner, jumps to its first error, and runs it again from the form', async () => {
+      const failed = await borg().admin.createJob({
+        name: 'e2e fails',
+        command: 'echo preparing; echo "boom: the test broke" >&2; echo cleaning up; exit 3',
+        timeout_seconds: 600,
+        env: { STAGE: 'e2e' },
+      });
+      await expect
+        .poll(async () => (await borg().admin.getJob(failed.id)).status, { timeout: 30_000, interval: 500 })
+        .toBe('failed');
+      await page.goto(`${borg().url}/jobs/${failed.id}`);
+      const banner = page.getByRole('region', { name: 'The job failed on attempt 1: exited with 3' });
+      await banner.waitFor();
+      await banner.getByTestId('log-line').filter({ hasText: 'boom: the test broke' }).waitFor();
+      // stdout and stderr are read from two pipes, so their lines may come in either order.
+      await banner.getByTestId('log-line').filter({ hasText: 'cleaning up' }).waitFor();
+      expect(await page.getByTestId('end-reason').textContent()).toBe('exited with 3');
+      await page.getByRole('button', { name: 'Jump to first error' }).click();
+      expect(await page.getByTestId('log-box').locator('[data-marked]').textContent()).toContain('boom');
+      await shot('11b-job-failed-banner');
+
+      // Run again: the form opens filled with the spec; submitting it unchanged makes a new job.
+      await page.getByRole('link', { name: 'Run again' }).click();
+      await page.waitForURL(`${borg().url}/jobs/new?from=${failed.id}`);
+      await page.getByRole('heading', { name: 'Run a job again' }).waitFor();
+      expect(await page.getByLabel('Name').inputValue()).toBe('e2e fails');
+      expect(await page.getByLabel('Shell command').inputValue()).toContain('exit 3');
+      expect(await page.getByLabel('Timeout', { exact: true }).inputValue()).toBe('10m');
+      expect(await page.getByLabel(/Environment/).inputValue()).toBe('STAGE=e2e');
+      await shot('11c-run-again-form');
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.waitForURL(/\/jobs\/[0-9a-f-]{36}$/);
+      const againId = page.url().split('/').pop()!;
+      expect(againId).not.toBe(failed.id);
+      const again = await borg().admin.getJob(againId);
+      expect(again).toMatchObject({ name: 'e2e fails', command: failed.command, timeout_seconds: 600 });
+      expect(again.env).toEqual({ STAGE: 'e2e' });
+
+      // At 1400 px the overview lists the failures of the last hour beside the counts.
+      await page.setViewportSize({ width: 1400, height: 900 });
+      await page.getByRole('link', { name: 'Overview', exact: true }).click();
+      const failures = page.getByRole('region', { name: 'Failed in the last hour' });
+      await failures.getByRole('link', { name: 'e2e fails' }).first().waitFor({ timeout: 20_000 });
+      await shot('02b-overview-1400');
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }, 90_000);
 
     it('cancels a long job it finds on the runner page', async () => {
       await borg().admin.createJob({ name: 'e2e long', command: 'echo started; sleep 120' });

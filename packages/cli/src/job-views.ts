@@ -21,7 +21,13 @@ export function printJobTable(out: Output, jobs: Job[], now = Date.now()): void 
   );
 }
 
-export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now()): void {
+/** `runnerName` names a task's runner (runner-names.ts); without it the id is shown. */
+export function printJobDetail(
+  out: Output,
+  job: JobWithTasks,
+  now = Date.now(),
+  runnerName: (id: string) => string = (id) => id,
+): void {
   const command = typeof job.command === 'string' ? job.command : JSON.stringify(job.command);
   out.fields([
     ['id', job.id],
@@ -56,7 +62,7 @@ export function printJobDetail(out: Output, job: JobWithTasks, now = Date.now())
       { header: 'TASK', value: (t) => t.id },
       { header: 'STATUS', value: (t) => t.status, paint: (t) => statusPaint(t.status) },
       { header: 'EXIT', value: (t) => (t.exit_code === null ? '-' : String(t.exit_code)) },
-      { header: 'RUNNER', value: (t) => t.runner_id ?? '-' },
+      { header: 'RUNNER', value: (t) => (t.runner_id ? runnerName(t.runner_id) : '-') },
       ...(job.tasks.some((t) => t.gpus.length > 0)
         ? [{ header: 'GPUS', value: (t: Task) => t.gpus.map((g) => g.index).join(',') || '-' }]
         : []),

@@ -27,7 +27,7 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
   const env = () => adminEnv(mothership(), dir());
 
   beforeAll(async () => {
-    solder = await startSolder(mothership(), { maxConcurrentTasks: 4 });
+    solder = await startSolder(mothership(), { maxConcurrentTasks: 4, name: 'cli-test-box' });
   });
   afterAll(async () => {
     await solder?.stop({ cancelRunning: true });
@@ -180,6 +180,16 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
     const labels = { method: 'GET', route: '/api/v1/tasks/:id/logs', status_code: '200' };
     return sampleValue(parsePrometheusText(text), 'borg_http_request_duration_seconds_count', labels) ?? 0;
   }
+
+  it('jobs show names the runner each attempt ran on, as the dashboard does', async () => {
+    const job = await mothership().admin.createJob({ name: 'where', type: 'shell', command: 'true' });
+    const done = await finished(job.id);
+    const show = await borg(['jobs', 'show', job.id], { env: env() });
+    expect(show.code, show.stderr).toBe(0);
+    const row = show.stdout.split('\n').find((line) => line.includes(done.tasks[0]!.id))!;
+    expect(row).toContain('cli-test-box');
+    expect(row).not.toContain(done.tasks[0]!.runner_id!);
+  });
 
   it('an array job: --follow prefixes each element, artifacts download into one directory per element', async () => {
     const follow = await borg(

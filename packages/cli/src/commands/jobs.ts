@@ -1,4 +1,4 @@
-import { type BorgClient, type Job, JOB_STATUSES, type ListJobsQuery } from '@borg/protocol';
+import { type BorgClient, type Job, JOB_STATUSES, type JobWithTasks, type ListJobsQuery } from '@borg/protocol';
 import { Command } from 'commander';
 
 import { ExitCode, toCliError, usageError } from '../cli-error.ts';
@@ -7,6 +7,8 @@ import { integer } from '../flag-values.ts';
 import { fullId } from '../id-prefix.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { printJobDetail, printJobTable } from '../job-views.ts';
+import type { Output } from '../output.ts';
+import { RunnerNames } from '../runner-names.ts';
 import { watch } from '../watch-loop.ts';
 
 interface ListFlags {
@@ -93,16 +95,21 @@ function showCommand(): Command {
       action(async ({ out, connect }, typed: string, flags: { watch?: boolean }) => {
         const { client, ...conn } = await connect();
         const { id } = await fullId(client, typed, ['job']);
+        const runners = new RunnerNames(client);
+        const print = async (into: Output, job: JobWithTasks) => {
+          await runners.load(job.tasks.map((t) => t.runner_id));
+          printJobDetail(into, job, Date.now(), runners.nameOf);
+        };
         if (!flags.watch) {
           const job = await client.getJob(id);
           if (out.json) out.printJson(job);
-          else printJobDetail(out, job);
+          else await print(out, job);
           return;
         }
         return watch(out, { client, ...conn }, [`job:${id}`], async (into) => {
           const job = await client.getJob(id);
           if (into.json) into.printJsonLine(job);
-          else printJobDetail(into, job);
+          else await print(into, job);
           return job.completed_at ? jobExitCode(job) : undefined;
         });
       }),

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { fullId } from '../id-prefix.ts';
 import { ago, labelsText, type Output, statusPaint } from '../output.ts';
+import { listAllRunners } from '../runner-names.ts';
 import { watch } from '../watch-loop.ts';
 
 export function runnersCommand(): Command {
@@ -40,13 +41,13 @@ function listCommand(): Command {
       action(async ({ out, connect }, flags: { watch?: boolean }) => {
         const { client, ...conn } = await connect();
         if (!flags.watch) {
-          const runners = await listRunners(client);
+          const runners = await listAllRunners(client);
           if (out.json) out.printJson(runners);
           else printRunnerTable(out, runners);
           return;
         }
         await watch(out, { client, ...conn }, ['runners'], async (into) => {
-          const runners = await listRunners(client);
+          const runners = await listAllRunners(client);
           if (into.json) into.printJsonLine(runners);
           else printRunnerTable(into, runners);
           return undefined;
@@ -132,17 +133,6 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
         if (out.json) out.printJson(done);
       }),
     );
-}
-
-async function listRunners(client: BorgClient): Promise<Runner[]> {
-  const runners: Runner[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await client.listRunners({ cursor, limit: 500 });
-    runners.push(...page.items);
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
-  return runners;
 }
 
 function printRunnerTable(out: Output, runners: Runner[]): void {

@@ -81,13 +81,18 @@ export class Output {
     return Boolean(this.stderr.isTTY);
   }
 
+  /**
+   * A line (or lines) of a result. What it prints may hold text from the mothership (names,
+   * paths, messages), so it goes out terminal-safe, as log lines do: colours only where this
+   * output paints, no other escape sequence or control character.
+   */
   print(text = ''): void {
-    this.stdout.write(text + '\n');
+    this.stdout.write(safeLines(text, this.colorOut) + '\n');
   }
 
-  /** A note for the person at the terminal (stderr): never part of a command's result. */
+  /** A note for the person at the terminal (stderr): never part of a command's result. Terminal-safe too. */
   note(text: string): void {
-    this.stderr.write(text + '\n');
+    this.stderr.write(safeLines(text, this.colorErr) + '\n');
   }
 
   printJson(value: unknown): void {
@@ -152,6 +157,14 @@ export class Output {
     const width = Math.max(...pairs.map(([k]) => k.length)) + 1;
     for (const [key, value] of pairs) this.print(`${this.paint('bold', `${key}:`.padEnd(width))} ${this.cell(value)}`);
   }
+}
+
+/** Each line terminal-safe; the line breaks stay. */
+function safeLines(text: string, keepColors: boolean): string {
+  return text
+    .split('\n')
+    .map((line) => terminalSafe(line, { keepColors }))
+    .join('\n');
 }
 
 export interface Column<T> {

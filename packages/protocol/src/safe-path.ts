@@ -30,10 +30,10 @@ function pathForms(path: string): string[] {
   return [...forms];
 }
 
-// Control characters (NUL included), backslashes (a Windows separator) and bidi overrides
-// have no business in a workspace path.
+// Control characters (C0, DEL and C1: NUL, and U+009B, a one-byte CSI on terminals that honour
+// it), backslashes (a Windows separator) and bidi overrides have no business in a workspace path.
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const FORBIDDEN_CHARACTERS = /[\u0000-\u001f\u007f\\\u202a-\u202e\u2066-\u2069]/;
+const FORBIDDEN_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\\\u202a-\u202e\u2066-\u2069]/;
 
 function isPlainRelative(path: string): boolean {
   if (FORBIDDEN_CHARACTERS.test(path)) return false;

@@ -16,12 +16,12 @@ const COLOURS: Record<string, string> = {
   awaiting_approval: 'bg-amber-100 text-amber-800',
 };
 
-/** A job, task or runner state as a coloured pill; unknown states get a neutral one. */
-export function StatusBadge({ status }: { status: string }) {
+/** A job, task or runner state as a coloured pill; unknown states get a neutral one. `label` words it otherwise. */
+export function StatusBadge({ status, label }: { status: string; label?: string }) {
   const colour = COLOURS[status] ?? 'bg-zinc-100 text-zinc-700';
   return (
     <span data-testid="status" data-status={status} className={`rounded px-2 py-0.5 text-xs font-medium ${colour}`}>
-      {status.replaceAll('_', ' ')}
+      {label ?? status.replaceAll('_', ' ')}
     </span>
   );
 }

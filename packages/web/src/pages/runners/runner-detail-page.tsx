@@ -18,6 +18,7 @@ import { useNow } from '../../lib/use-now.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
 import { CapacityUsage } from './runner-capacity.tsx';
 import { RunnerGpus } from './runner-gpus.tsx';
+import { RunnerStatusBadge } from './runner-status.tsx';
 
 interface Gpu {
   name?: string;
@@ -142,7 +143,7 @@ export function RunnerDetailPage({ id }: { id: string }) {
       </p>
       <div className="flex flex-wrap items-center gap-3">
         <h1 className="text-xl font-semibold break-all">{r.name}</h1>
-        <StatusBadge status={r.approved ? r.status : 'awaiting_approval'} />
+        <RunnerStatusBadge runner={r} />
         <div className="flex gap-2 sm:ml-auto">
           {!r.approved && (
             <PermittedButton

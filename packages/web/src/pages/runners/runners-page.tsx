@@ -2,13 +2,13 @@ import { useQuery } from '@tanstack/react-query';
 
 import { Link } from '../../components/link.tsx';
 import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
-import { StatusBadge } from '../../components/status-badge.tsx';
 import { api } from '../../lib/api.ts';
 import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
 import { mayCall } from '../../lib/permissions.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
 import { HeartbeatCountdown, useOfflineAfterSeconds } from './heartbeat.tsx';
+import { RunnerStatusBadge } from './runner-status.tsx';
 
 export function RunnersPage() {
   useTopic('runners');
@@ -61,7 +61,7 @@ export function RunnersPage() {
                     <Link to={`/runners/${r.id}`}>{r.name}</Link>
                   </td>
                   <td className="p-2">
-                    <StatusBadge status={r.approved ? r.status : 'awaiting_approval'} />
+                    <RunnerStatusBadge runner={r} />
                   </td>
                   <td className="hidden p-2 sm:table-cell">
                     {r.hostname} ({r.os}/{r.arch})

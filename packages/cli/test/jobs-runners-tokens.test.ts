@@ -93,6 +93,15 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
     const resumed = await borg(['runners', 'resume', runner.id], { env: env() });
     expect(resumed.stdout).toBe(`runner ${runner.id} (gpu-box): online\n`);
 
+    // A runner that said it was stopping reads so.
+    await mothership()
+      .registerRunner({ name: 'leaving-box' })
+      .then(async (leaving) => {
+        await leaving.client.heartbeat(leaving.id, { status: 'stopping' });
+        const listed = await borg(['runners', 'list'], { env: env() });
+        expect(listed.stdout).toMatch(new RegExp(`${leaving.id}\\s+leaving-box\\s+offline \\(stopped\\)`));
+      });
+
     const deleted = await borg(['runners', 'delete', runner.id], { env: env() });
     expect(deleted.stdout).toBe(`runner ${runner.id} (gpu-box): offline\n`);
     expect((await borg(['runners', 'list'], { env: env() })).stdout).not.toContain(runner.id);

@@ -158,5 +158,6 @@ function printRunnerTable(out: Output, runners: Runner[]): void {
 /** What a runner is doing, in one word: waiting for approval comes before any other state. */
 function runnerState(runner: Runner): string {
   if (!runner.approved) return 'awaiting approval';
+  if (runner.status === 'offline' && runner.offline_reason === 'stopped') return 'offline (stopped)';
   return runner.draining ? 'draining' : runner.status;
 }

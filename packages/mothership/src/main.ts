@@ -5,7 +5,8 @@ import { type Mothership, startMothership } from './mothership.ts';
 export function startupBanner(mothership: Mothership, address: string, config: MothershipConfig): string {
   const local = address.replace('://0.0.0.0:', '://127.0.0.1:').replace('://[::]:', '://127.0.0.1:');
   const engine = config.databaseUrl ? 'PostgreSQL' : `embedded PostgreSQL in ${config.dataDir}`;
-  const lines = [`borg mothership listening on ${local} (${engine})`];
+  const everywhere = local !== address ? ', and on every other address of this machine' : '';
+  const lines = [`borg mothership listening on ${local} (${engine}${everywhere})`];
   const { adminToken, registrationToken } = mothership.createdSecrets;
   if (adminToken || registrationToken) {
     lines.push('', 'First start: these tokens are shown once and stored only as hashes. Keep them now.');

@@ -6,6 +6,12 @@ import module from 'node:module';
 
 // Node 22.1+ keeps compiled code between runs.
 module.enableCompileCache?.();
+// Output piped into a reader that stops early (`borg … | head`) is not an error: stop quietly, as
+// other Unix commands do.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
 // Stack traces name the .ts lines in the servers, and wherever BORG_DEBUG asks for traces.
 // Reading the maps costs a client command about a sixth of its start, for traces it never prints.
 const SERVERS = new Set(['mothership', 'solder', 'up']);

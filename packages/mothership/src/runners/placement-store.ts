@@ -6,14 +6,11 @@ import type { PlacementRunner } from './placement-rules.ts';
 /** A runner the mothership still knows: not deleted, and online or heard from in the last 7 days. */
 const KNOWN = `r.deleted_at IS NULL AND (r.status = 'online' OR r.last_heartbeat > now() - interval '7 days')`;
 
-interface PlacementRow {
-  id: string;
-  name: string;
-  online: boolean;
-  draining: boolean;
-  approved: boolean;
-  labels: Record<string, string>;
-  attributes: Record<string, string>;
+/** A row as the statement gives it: the runner's own fields as placement reads them, then the raw rest. */
+interface PlacementRow extends Pick<
+  PlacementRunner,
+  'id' | 'name' | 'online' | 'draining' | 'approved' | 'labels' | 'attributes'
+> {
   capacity: { cpu: number; memory_mb: number; gpus?: GpuDevice[] | null } | null;
   gpu_samples: Record<string, { memory_free_mb?: number | null }>;
   max_concurrent_tasks: number;

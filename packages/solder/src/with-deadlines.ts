@@ -13,7 +13,15 @@ export function withDeadlines(fetchImpl: typeof fetch, timeoutMs: number): typeo
     const url = new URL(input instanceof Request ? input.url : String(input));
     const small = init?.body === undefined || init.body === null || typeof init.body === 'string';
     if (!small || url.pathname.endsWith('/download')) return fetchImpl(input, init);
-    const deadline = AbortSignal.timeout(Number(url.searchParams.get('wait') ?? 0) * 1000 + timeoutMs);
-    return fetchImpl(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+    const deadline = new AbortController();
+    // A timer, not AbortSignal.timeout(): combined by AbortSignal.any(), a timeout signal nothing
+    // else references can be garbage-collected before it fires (Node 20), and the call then never
+    // ends. The timer holds its controller until it fires or the call settles.
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException('the mothership did not answer in time', 'TimeoutError')),
+      Number(url.searchParams.get('wait') ?? 0) * 1000 + timeoutMs,
+    );
+    const signal = init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
+    return fetchImpl(input, { ...init, signal }).finally(() => clearTimeout(timer));
   };
 }

@@ -13,12 +13,25 @@ export function printJobTable(out: Output, jobs: Job[], now = Date.now()): void 
       { header: 'NAME', value: (j) => j.name },
       { header: 'TYPE', value: (j) => j.type },
       { header: 'STATUS', value: (j) => j.status, paint: (j) => statusPaint(j.status) },
+      { header: 'RAN ON', value: ranOnText },
       { header: 'ELEMENTS', value: (j) => String(j.array_size) },
       { header: 'PRIORITY', value: (j) => String(j.priority) },
       { header: 'CREATED', value: (j) => ago(j.created_at, now) },
     ],
     'no jobs',
   );
+}
+
+/** The longest runner name the list shows whole; a longer one is cut to this with an ellipsis. */
+const RAN_ON_WIDTH = 20;
+
+/** The list's short "RAN ON": the job's first runner and how many others (`gpu-1 +2`), `-` before any ran. */
+export function ranOnText(job: Job): string {
+  const first = job.outcome.runners[0];
+  if (!first) return '-';
+  const name = first.name.length > RAN_ON_WIDTH ? `${first.name.slice(0, RAN_ON_WIDTH - 1)}…` : first.name;
+  const others = job.outcome.runner_count - 1;
+  return others > 0 ? `${name} +${others}` : name;
 }
 
 /** `runnerName` names a task's runner (runner-names.ts); without it the id is shown. */

@@ -32,7 +32,8 @@ import { readTls, reloadTls } from './http/tls.ts';
 import { IdResolver } from './ids/id-resolver.ts';
 import { SolderInstaller } from './install/solder-installer.ts';
 import { JobActions } from './jobs/job-actions.ts';
-import { jobStore, toJob } from './jobs/job-store.ts';
+import { jobStore } from './jobs/job-store.ts';
+import { jobViews } from './jobs/job-views.ts';
 import { logStore } from './jobs/log-store.ts';
 import { TaskPlacementService } from './jobs/task-placement.ts';
 import { taskStore, toTask } from './jobs/task-store.ts';
@@ -321,8 +322,7 @@ async function resolveReference(db: Database, ref: EventReference) {
     case 'job': {
       const row = await jobStore.get(db, ref.id);
       if (!row) return null;
-      const files = await jobStore.filesOf(db, [row.id]);
-      return { type: 'job.updated' as const, job: toJob(row, files.get(row.id) ?? []) };
+      return { type: 'job.updated' as const, job: await jobViews.one(db, row) };
     }
     case 'task': {
       const row = await taskStore.get(db, ref.id);

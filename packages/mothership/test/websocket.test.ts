@@ -190,20 +190,23 @@ describe('the WebSocket /ws', () => {
     const taskIs = (status: string) => (m: ServerMessage) =>
       m.type === 'task.updated' && m.data.id === task.id && m.data.status === status;
     await live.waitFor(taskIs('assigned'), 'task.updated (assigned)');
-    await live.waitFor(
+    const started = await live.waitFor(
       (m) => m.type === 'job.updated' && m.data.id === job.id && m.data.status === 'running',
       'job.updated (running)',
     );
+    // Job views on the socket carry the outcome too: the runner that took it, by name.
+    expect(started).toMatchObject({ data: { outcome: { runners: [{ id: runner.id }], runner_count: 1 } } });
 
     await runner.client.reportTaskStatus(task.id, { status: 'running' });
     await live.waitFor(taskIs('running'), 'task.updated (running)');
     await runner.client.reportTaskStatus(task.id, { status: 'succeeded', exit_code: 0 });
     const done = await live.waitFor(taskIs('succeeded'), 'task.updated (succeeded)');
     expect(done).toMatchObject({ topic: 'jobs', data: { exit_code: 0, runner_id: runner.id } });
-    await live.waitFor(
+    const ended = await live.waitFor(
       (m) => m.type === 'job.updated' && m.data.id === job.id && m.data.status === 'succeeded',
       'job.updated (succeeded)',
     );
+    expect(ended).toMatchObject({ data: { outcome: { runners: [{ id: runner.id, deleted: false }], failure: null } } });
   });
 
   it("sends a task's current state first on `task:<id>`, then task.log events with the new lines and their indexes", async () => {

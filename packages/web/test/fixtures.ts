@@ -29,6 +29,7 @@ export const jobOf = (extra: Partial<Job> = {}): Job => ({
   artifacts: [],
   paused: false,
   created_by: null,
+  outcome: { runners: [], runner_count: 0, failure: null },
   created_at: FIXTURE_AT,
   updated_at: FIXTURE_AT,
   started_at: null,

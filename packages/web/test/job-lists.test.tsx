@@ -96,4 +96,53 @@ describe('the jobs list', () => {
     expect(within(rows[1]!).getByText('2 h ago')).toBeInTheDocument();
     expect(within(rows[2]!).getByText('just now')).toBeInTheDocument();
   });
+
+  it('shows who ran each job, linked, and a failed job its first failing element', async () => {
+    const runner = (id: string, name: string, deleted = false) => ({ id, name, deleted });
+    listJobs.mockResolvedValue({
+      items: [
+        jobOf({
+          id: 'a',
+          name: 'array',
+          status: 'failed',
+          array_size: 8,
+          outcome: {
+            runners: [runner('r1', 'gpu-1'), runner('r2', 'gpu-2'), runner('r3', 'old', true)],
+            runner_count: 5,
+            failure: { index: 4, attempt: 1, status: 'failed', exit_code: 3, reason: null, error: null },
+          },
+        }),
+        jobOf({
+          id: 'b',
+          name: 'single',
+          status: 'failed',
+          outcome: {
+            runners: [runner('r1', 'gpu-1')],
+            runner_count: 1,
+            failure: { index: 0, attempt: 2, status: 'timed_out', exit_code: null, reason: 'timed_out', error: null },
+          },
+        }),
+        jobOf({ id: 'c', name: 'waiting', status: 'queued' }),
+      ],
+      next_cursor: null,
+    });
+    navigate('/jobs');
+    render(
+      <QueryClientProvider client={new QueryClient()}>
+        <IdentityContext value={viewer}>
+          <JobsPage />
+        </IdentityContext>
+      </QueryClientProvider>,
+    );
+    expect(await screen.findByRole('columnheader', { name: 'Ran on' })).toBeInTheDocument();
+    const rows = screen.getAllByTestId('job-row');
+    const ranOn = (row: number) => within(rows[row]!).getByTestId('ran-on');
+    expect(ranOn(0)).toHaveTextContent('gpu-1, gpu-2, old +2');
+    expect(within(ranOn(0)).getByRole('link', { name: 'gpu-2' })).toHaveAttribute('href', '/runners/r2');
+    expect(within(ranOn(0)).queryByRole('link', { name: 'old' })).toBeNull();
+    expect(ranOn(2)).toHaveTextContent('—');
+    expect(within(rows[0]!).getByTestId('job-failure')).toHaveTextContent('#4 exited with 3');
+    expect(within(rows[1]!).getByTestId('job-failure')).toHaveTextContent(/^timed out$/);
+    expect(within(rows[2]!).queryByTestId('job-failure')).toBeNull();
+  });
 });

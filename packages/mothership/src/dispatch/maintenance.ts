@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { type Database, LOCK_KEYS, type SessionLock } from '../db/database.ts';
 import type { DatabaseHealth } from '../db/database-health.ts';
 import type { EventBus } from '../events/event-bus.ts';
-import { jobStore, toJob } from '../jobs/job-store.ts';
+import { jobStore } from '../jobs/job-store.ts';
+import { jobViews } from '../jobs/job-views.ts';
 import { taskStore } from '../jobs/task-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { Queue } from './queue.ts';
@@ -158,8 +159,7 @@ export class Maintenance {
       );
       if (job?.completed_at) {
         this.log.warn({ job_id: id }, 'a job had ended without its status being updated; updated now');
-        const files = await jobStore.filesOf(this.db, [id]);
-        this.bus.publish({ type: 'job.updated', job: toJob(job, files.get(id) ?? []) });
+        this.bus.publish({ type: 'job.updated', job: await jobViews.one(this.db, job) });
       }
     }
   }

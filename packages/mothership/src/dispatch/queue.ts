@@ -12,7 +12,9 @@ import {
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { jobOutcomeStore } from '../jobs/job-outcome-store.ts';
 import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
+import { jobViews } from '../jobs/job-views.ts';
 import { logStore, type NewLogLine } from '../jobs/log-store.ts';
 import { type BackoffPolicy, retryDelayMs } from '../jobs/retry-backoff.ts';
 import {
@@ -89,9 +91,15 @@ export class Queue {
       this.options.secrets.forClaim(jobIds),
     ]);
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
+    // Only a job's first claim starts it, and only then is its outcome (this runner) read.
+    const outcomes = await jobOutcomeStore.of(
+      this.db,
+      started.map((job) => job.id),
+      [],
+    );
     for (const job of started) {
       const jobFiles = (files.get(job.id) ?? []).map((f) => ({ file_id: f.file_id, path: f.path }));
-      events.push({ type: 'job.updated', job: toJob(job, jobFiles) });
+      events.push({ type: 'job.updated', job: toJob(job, jobFiles, outcomes.get(job.id)) });
     }
     this.bus.publishAll(events);
     this.publishRunner(runnerId);
@@ -301,7 +309,7 @@ export class Queue {
     if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
     // `running` never changes the job (the claim marked it started), so its view is not read again.
     const job = task.status === 'running' ? null : await jobStore.get(this.db, task.job_id);
-    if (job) events.push({ type: 'job.updated', job: await jobStore.view(this.db, job) });
+    if (job) events.push({ type: 'job.updated', job: await jobViews.one(this.db, job) });
     // An attempt that held GPUs, CPUs or memory gave them back: a task waiting for them may fit
     // its runner now, and only that runner can tell (its long-poll would otherwise sleep on).
     if (job && task.runner_id && isTerminal(task.status) && (task.gpus.length > 0 || hasRequests(job))) {

@@ -25,6 +25,7 @@ import { keysetPage } from '../paging.ts';
 import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { secretStore } from '../secrets/secret-store.ts';
 import { type JobRow, jobStore, toJob } from './job-store.ts';
+import { jobViews } from './job-views.ts';
 import { logStore } from './log-store.ts';
 import { judgeSatisfiability } from './satisfiability.ts';
 import { taskStore, toTask } from './task-store.ts';
@@ -62,7 +63,7 @@ export class JobActions {
           after: after ? { createdCursor: after[0]!, id: after[1]! } : undefined,
         }),
       (row) => [row.created_cursor, row.id],
-      (rows) => jobStore.views(this.db, rows),
+      (rows) => jobViews.of(this.db, rows),
     );
   }
 
@@ -89,7 +90,7 @@ export class JobActions {
   async getJob(id: string): Promise<JobWithTasks> {
     const row = await jobStore.get(this.db, id);
     if (!row) throw notFound('job', id);
-    const [tasks, job] = await Promise.all([taskStore.ofJob(this.db, id), jobStore.view(this.db, row)]);
+    const [tasks, job] = await Promise.all([taskStore.ofJob(this.db, id), jobViews.one(this.db, row)]);
     return { ...job, tasks: tasks.map(toTask) };
   }
 
@@ -178,7 +179,7 @@ export class JobActions {
     if (row.request_sha256 !== idempotency.requestSha256) {
       throw new BorgError('CONFLICT', 'this Idempotency-Key was already used to submit a different job');
     }
-    return jobStore.view(this.db, row);
+    return jobViews.one(this.db, row);
   }
 
   async pauseJob(id: string, actor: Principal): Promise<Job> {
@@ -251,7 +252,7 @@ export class JobActions {
       if (!row) throw notFound('job', id);
       assertMayChange(actor, row);
       const events = await fn(tx, row);
-      const job = await jobStore.view(tx, await jobStore.refreshStatus(tx, id));
+      const job = await jobViews.one(tx, await jobStore.refreshStatus(tx, id));
       return { job, events };
     });
     this.bus.publishAll([...events, { type: 'job.updated', job }]);

@@ -3,6 +3,7 @@ import {
   type Job,
   type JobFile,
   type JobFileWithMeta,
+  type JobOutcome,
   type JobStatus,
   type JobType,
   type ParsedConstraint,
@@ -47,7 +48,12 @@ export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, 
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
   j.created_at::text AS created_cursor`;
 
-export function toJob(row: JobRow, files: JobFile[]): Job {
+/** A job's row as the API shows it; `outcome` from job-outcome-store (none yet for a job just submitted). */
+export function toJob(
+  row: JobRow,
+  files: JobFile[],
+  outcome: JobOutcome = { runners: [], runner_count: 0, failure: null },
+): Job {
   return {
     id: row.id,
     name: row.name,
@@ -70,6 +76,7 @@ export function toJob(row: JobRow, files: JobFile[]): Job {
     artifacts: row.artifacts,
     paused: row.paused,
     created_by: row.created_by_name === null ? null : { token_id: row.created_by_token_id, name: row.created_by_name },
+    outcome,
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),
     started_at: row.started_at?.toISOString() ?? null,
@@ -239,19 +246,6 @@ export const jobStore = {
       [jobIds],
     );
     return new Map(rows.map((row) => [row.id, row.secrets]));
-  },
-
-  /** The API's view of job rows: each with its input files. */
-  async views(db: Queryable, rows: readonly JobRow[]): Promise<Job[]> {
-    const files = await jobStore.filesOf(
-      db,
-      rows.map((r) => r.id),
-    );
-    return rows.map((row) => toJob(row, files.get(row.id) ?? []));
-  },
-
-  async view(db: Queryable, row: JobRow): Promise<Job> {
-    return (await jobStore.views(db, [row]))[0]!;
   },
 
   /**

@@ -136,6 +136,37 @@ export const Task = z.object({
 });
 export type Task = z.infer<typeof Task>;
 
+/** How many runners a job's outcome names; the rest are only counted. */
+export const OUTCOME_RUNNER_LIMIT = 3;
+
+/** A runner that ran a job's latest attempts. A deleted runner keeps its name and says it is gone. */
+export const OutcomeRunner = z.object({ id: Id, name: z.string(), deleted: z.boolean() });
+export type OutcomeRunner = z.infer<typeof OutcomeRunner>;
+
+/** The first failing element of a failed job (lowest index), from its latest attempt. */
+export const JobFailure = z.object({
+  index: z.number().int(),
+  attempt: z.number().int(),
+  status: TaskStatus,
+  exit_code: z.number().int().nullable(),
+  reason: z.string().nullable(),
+  error: z.string().nullable(),
+});
+export type JobFailure = z.infer<typeof JobFailure>;
+
+/**
+ * Who ran a job and how it failed, for lists: the runners of its elements' latest attempts (the
+ * first OUTCOME_RUNNER_LIMIT by element index, and how many distinct runners there were in all;
+ * counted over the first 256 elements, so a lower bound for a larger array), and, for a failed
+ * job only, its first failing element.
+ */
+export const JobOutcome = z.object({
+  runners: z.array(OutcomeRunner).max(OUTCOME_RUNNER_LIMIT),
+  runner_count: z.number().int(),
+  failure: JobFailure.nullable(),
+});
+export type JobOutcome = z.infer<typeof JobOutcome>;
+
 export const Job = z.object({
   id: Id,
   name: z.string(),
@@ -163,6 +194,8 @@ export const Job = z.object({
   paused: z.boolean(),
   /** The token that submitted the job and its name then; null for jobs older than attribution. */
   created_by: z.object({ token_id: Id.nullable(), name: z.string() }).nullable(),
+  /** Who ran it and, when it failed, how; empty from a mothership older than this field. */
+  outcome: JobOutcome.default({ runners: [], runner_count: 0, failure: null }),
   created_at: Timestamp,
   updated_at: Timestamp,
   started_at: Timestamp.nullable(),

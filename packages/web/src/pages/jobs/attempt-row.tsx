@@ -9,8 +9,11 @@ import { StatusBadge } from '../../components/status-badge.tsx';
 import { navigate } from '../../lib/router.ts';
 import { TaskPlacementPanel } from './task-placement-panel.tsx';
 
+/** What endReason reads of an attempt: a Task, or a job's failure as the jobs list has it. */
+export type EndedAttempt = Pick<Task, 'status' | 'reason' | 'error' | 'exit_code'> & { cancel_requested?: boolean };
+
 /** Why an attempt ended, in words: its exit code for a plain failure, nothing for a success. */
-export function endReason(task: Task): string {
+export function endReason(task: EndedAttempt): string {
   const reasons: Record<string, string> = {
     runner_lost: 'lost: its runner went silent',
     runner_restarted: 'lost: its runner restarted',

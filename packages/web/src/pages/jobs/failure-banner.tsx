@@ -4,7 +4,7 @@ import { LogLineView } from '../../components/log-line.tsx';
 import { useTopic } from '../../lib/live.ts';
 import { navigate } from '../../lib/router.ts';
 import { latestAttempts } from './array-progress.tsx';
-import { endReason } from './attempt-row.tsx';
+import { type EndedAttempt, endReason } from './attempt-row.tsx';
 import { useTaskLog } from './task-log.ts';
 
 /** Statuses that make an element's last attempt a failure. */
@@ -22,7 +22,7 @@ export function failingAttempt(tasks: readonly Task[]): Task | undefined {
 }
 
 /** "exited with 3", "timed out", "lost: its runner went silent": why the attempt ended. */
-export function failureWords(task: Task): string {
+export function failureWords(task: EndedAttempt): string {
   return endReason(task) || (task.status === 'failed' ? 'failed' : task.status.replace(/_/g, ' '));
 }
 

@@ -18,6 +18,7 @@ import { timeRangeFromSearch } from '../../lib/time-range.ts';
 import { searchWith } from '../../lib/url-search.ts';
 import { TYPING_PAUSE_MS, useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
 import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
+import { JobFailureNote, RanOn } from './job-outcome-cells.tsx';
 import { mayChangeJobAtAll } from './job-permissions.ts';
 import { PendingReason } from './pending-reason.tsx';
 
@@ -201,6 +202,7 @@ export function JobsPage() {
                 <th className="hidden p-2 sm:table-cell">Tasks</th>
                 <th className="hidden p-2 md:table-cell">Labels</th>
                 <th className="hidden p-2 md:table-cell">Submitted by</th>
+                <th className="hidden p-2 md:table-cell">Ran on</th>
                 <th className="hidden p-2 sm:table-cell">Created</th>
                 <th className="hidden p-2 sm:table-cell">Duration</th>
               </tr>
@@ -222,6 +224,7 @@ export function JobsPage() {
                   </td>
                   <td className="p-2">
                     <StatusBadge status={job.status} />
+                    <JobFailureNote job={job} />
                   </td>
                   <td className="hidden max-w-56 p-2 text-xs text-slate-600 sm:table-cell">
                     {job.status === 'queued' && <PendingReason job={job} />}
@@ -235,6 +238,9 @@ export function JobsPage() {
                   </td>
                   <td className="hidden max-w-40 truncate p-2 md:table-cell" data-testid="submitted-by">
                     {job.created_by?.name ?? '—'}
+                  </td>
+                  <td className="hidden max-w-48 truncate p-2 md:table-cell" data-testid="ran-on">
+                    <RanOn job={job} />
                   </td>
                   <td className="hidden p-2 whitespace-nowrap sm:table-cell">
                     <RelativeTime at={job.created_at} />

@@ -307,7 +307,7 @@ describe.skipIf(!hasChromium)(
         .poll(() => row('e2e array').locator('[data-testid=status]').getAttribute('data-status'), { timeout: 20_000 })
         .toBe('succeeded');
       await shot('08-jobs');
-      await row('e2e array').getByRole('link').click();
+      await row('e2e array').getByRole('link', { name: 'e2e array' }).click();
       await page.getByText('3 of 3 elements succeeded').waitFor();
       expect(await page.getByTestId('task-row').count()).toBe(3);
       await page.getByRole('button', { name: 'Show the log of element 2, attempt 1' }).click();

@@ -21,8 +21,13 @@ export const ENGINE: 'postgres' | 'pglite' = TEST_DATABASE_URL ? 'postgres' : 'p
 /**
  * One template database per checkout, so suites of two checkouts (a CI clone beside the working
  * tree) can run against one server at once: each drops and rebuilds only its own.
+ * BORG_TEST_TEMPLATE_TAG separates runs that share a checkout (two people, two terminals).
  */
-const TEMPLATE_DB = `borg_test_template_${createHash('sha256').update(MIGRATIONS_DIR).digest('hex').slice(0, 10)}`;
+const TEMPLATE_DB = `borg_test_template_${createHash('sha256')
+  .update(MIGRATIONS_DIR)
+  .update(process.env.BORG_TEST_TEMPLATE_TAG ?? '')
+  .digest('hex')
+  .slice(0, 10)}`;
 
 async function migrationsHash(): Promise<string> {
   const hash = createHash('sha256');

@@ -91,6 +91,7 @@ const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
   FILE_NOT_FOUND: 'not-found',
   TOKEN_NOT_FOUND: 'not-found',
   SECRET_NOT_FOUND: 'not-found',
+  WEBHOOK_NOT_FOUND: 'not-found',
   ILLEGAL_TRANSITION: 'conflict',
   STALE_TASK: 'conflict',
   LOG_SEQUENCE_GAP: 'conflict',

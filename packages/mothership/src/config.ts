@@ -125,6 +125,20 @@ export const MothershipConfig = z.object({
   tlsCert: z.string().min(1).optional(),
   /** BORG_TLS_KEY: the PEM private key file of BORG_TLS_CERT. */
   tlsKey: z.string().min(1).optional(),
+  /**
+   * BORG_WEBHOOK_ALLOW_PRIVATE: let webhook deliveries go to loopback, link-local and private
+   * addresses and to this machine's own (a receiver on the same host or network). Off: those are
+   * refused at creation (a literal address) and on every connection (what a name resolves to).
+   */
+  webhookAllowPrivate: flag.default(false),
+  /** BORG_WEBHOOK_TIMEOUT_MS: a webhook delivery's limit for connecting, for the answer's headers, and for the whole exchange. */
+  webhookTimeoutMs: positiveInt.max(120_000).default(10_000),
+  /** BORG_WEBHOOK_RETRY_BASE_MS: backoff after a failed delivery attempt, doubled for each further one (with jitter). */
+  webhookRetryBaseMs: positiveInt.default(10_000),
+  /** BORG_WEBHOOK_RETRY_MAX_MS: cap of the webhook backoff. */
+  webhookRetryMaxMs: positiveInt.default(3_600_000),
+  /** BORG_WEBHOOK_RETRY_FOR_SECONDS: a delivery that keeps failing is retried this long, then marked failed. */
+  webhookRetryForSeconds: positiveInt.default(86_400),
 });
 export type MothershipConfig = z.output<typeof MothershipConfig>;
 export type MothershipConfigInput = z.input<typeof MothershipConfig>;
@@ -157,6 +171,11 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   logLevel: 'BORG_LOG_LEVEL',
   tlsCert: 'BORG_TLS_CERT',
   tlsKey: 'BORG_TLS_KEY',
+  webhookAllowPrivate: 'BORG_WEBHOOK_ALLOW_PRIVATE',
+  webhookTimeoutMs: 'BORG_WEBHOOK_TIMEOUT_MS',
+  webhookRetryBaseMs: 'BORG_WEBHOOK_RETRY_BASE_MS',
+  webhookRetryMaxMs: 'BORG_WEBHOOK_RETRY_MAX_MS',
+  webhookRetryForSeconds: 'BORG_WEBHOOK_RETRY_FOR_SECONDS',
 };
 
 /** Reads the environment, then lays explicit overrides (flags) on top. */

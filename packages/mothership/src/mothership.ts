@@ -43,6 +43,7 @@ import { runnerStore } from './runners/runner-store.ts';
 import { loadSecretKey, parseSecretKey, SecretCipher } from './secrets/secret-cipher.ts';
 import { SecretService } from './secrets/secret-service.ts';
 import { StatsService } from './stats/stats-service.ts';
+import { startWebhooks } from './webhooks/start-webhooks.ts';
 
 /** Tokens created on this start; shown once, then only their hashes exist. */
 export interface CreatedSecrets {
@@ -132,7 +133,9 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       cleanup.push(() => transport.stop());
     }
 
-    const secrets = await openSecrets(db, config, log);
+    const { secrets, cipher } = await openSecrets(db, config, log);
+    const webhooks = await startWebhooks(db, bus, cipher, metrics.registry, log.child({ area: 'webhooks' }), config);
+    cleanup.push(() => webhooks.close());
     const queue = new Queue(db, bus, {
       backoff: { baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
       secrets: new TaskSecrets(db, secrets),
@@ -165,6 +168,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       live: hub,
       metrics,
       installer: new SolderInstaller(),
+      webhooks: webhooks.service,
     };
 
     const maintenance = new Maintenance(db, queue, bus, health, log.child({ area: 'maintenance' }), {
@@ -274,19 +278,24 @@ async function openDatabase(
  * The secrets' key (from BORG_SECRET_KEY or its file), and secrets still sealed under the key
  * before a rotation (BORG_SECRET_KEY_PREVIOUS) sealed again under the current one.
  */
-async function openSecrets(db: Database, config: MothershipConfig, log: Logger): Promise<SecretService> {
+async function openSecrets(
+  db: Database,
+  config: MothershipConfig,
+  log: Logger,
+): Promise<{ secrets: SecretService; cipher: SecretCipher }> {
   const key = await loadSecretKey(config.secretKey, secretKeyFileOf(config));
   if (!config.secretKey) await ensurePrivateFile(secretKeyFileOf(config), log);
   const previous = config.previousSecretKey
     ? [parseSecretKey(config.previousSecretKey, 'BORG_SECRET_KEY_PREVIOUS')]
     : [];
-  const secrets = new SecretService(db, new SecretCipher(key, previous));
+  const cipher = new SecretCipher(key, previous);
+  const secrets = new SecretService(db, cipher);
   const { resealed, unreadable } = await secrets.resealUnderCurrentKey();
   if (resealed > 0) log.info({ resealed }, 'secrets re-encrypted with the current key');
   if (unreadable.length > 0) {
     log.warn({ secrets: unreadable }, 'secrets sealed under a key this mothership does not have: jobs cannot use them');
   }
-  return secrets;
+  return { secrets, cipher };
 }
 
 /**

@@ -17,6 +17,7 @@ export * from './schemas/secrets.ts';
 export * from './schemas/stats.ts';
 export * from './schemas/tasks.ts';
 export * from './schemas/tokens.ts';
+export * from './schemas/webhooks.ts';
 export * from './secret-masking.ts';
 export * from './terminal-escapes.ts';
 export * from './version.ts';

@@ -4,6 +4,7 @@ import { idRoutes } from './routes/id-routes.ts';
 import { installRoutes } from './routes/install-routes.ts';
 import { jobRoutes } from './routes/job-routes.ts';
 import { runnerRoutes } from './routes/runner-routes.ts';
+import { webhookRoutes } from './routes/webhook-routes.ts';
 
 /**
  * Every operation of the HTTP API, once (one file per area under routes/). The mothership
@@ -18,6 +19,7 @@ export const routes = {
   ...fileRoutes,
   ...installRoutes,
   ...idRoutes,
+  ...webhookRoutes,
 } as const;
 
 export type Routes = typeof routes;

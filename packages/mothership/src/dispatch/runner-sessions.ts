@@ -74,7 +74,7 @@ export class RunnerSessions {
    * The labels must stay within what that first registration token allows.
    */
   async register(request: ValidRegistration, principal: Principal): Promise<RegisterRunnerResponse> {
-    const { id, existed, token, revokedIds, orphaned } = await this.db.transaction(async (tx) => {
+    const { id, existed, token, revokedIds, orphaned, cameOnline } = await this.db.transaction(async (tx) => {
       const known = await runnerStore.lockByDevice(tx, request.device_id);
       const registeredWith = await this.authorizeRegistration(tx, request, principal, known);
       const capacity = request.capacity ?? null;
@@ -101,7 +101,7 @@ export class RunnerSessions {
       const { id, existed } = upserted;
       const { token, revokedIds } = await tokenStore.replaceRunnerToken(tx, id, request.name);
       const orphaned = existed ? await taskStore.heldByRunner(tx, id) : [];
-      return { id, existed, token, revokedIds, orphaned };
+      return { id, existed, token, revokedIds, orphaned, cameOnline: known === null || known.offline };
     });
     for (const tokenId of revokedIds) this.bus.publish({ type: 'token.revoked', token_id: tokenId });
     for (const task of orphaned) {
@@ -111,7 +111,7 @@ export class RunnerSessions {
         error: 'the runner registered again, so the process running this attempt is gone',
       });
     }
-    const runner = await this.publish(id);
+    const runner = await this.publish(id, cameOnline);
     if (!existed || runner.status !== 'draining') {
       this.bus.publish({ type: 'tasks.available', count: runner.max_concurrent_tasks, labels: null });
     }
@@ -146,7 +146,8 @@ export class RunnerSessions {
     }
     // A forgotten task was just released or ended: it is not this runner's to cancel any more.
     const cancels = held.filter((t) => t.cancel_requested && !forgotten.has(t.id)).map((t) => t.id);
-    this.bus.publish({ type: 'runner.updated', runner: beat.runner });
+    const cameOnline = beat.wasOffline && beat.runner.status !== 'offline';
+    this.bus.publish({ type: 'runner.updated', runner: beat.runner, ...(cameOnline ? { came_online: true } : {}) });
     if (beat.wasOffline && beat.runner.status !== 'offline')
       this.bus.publish({ type: 'tasks.available', count: null, labels: null });
     return {
@@ -272,10 +273,10 @@ export class RunnerSessions {
     return registeredWith;
   }
 
-  private async publish(runnerId: string): Promise<Runner> {
+  private async publish(runnerId: string, cameOnline = false): Promise<Runner> {
     const runner = await runnerStore.get(this.db, runnerId);
     if (!runner) throw notFound('runner', runnerId);
-    this.bus.publish({ type: 'runner.updated', runner });
+    this.bus.publish({ type: 'runner.updated', runner, ...(cameOnline ? { came_online: true } : {}) });
     return runner;
   }
 }

@@ -9,7 +9,8 @@ import type { Job, JobType, LogLine, Runner, Task } from '@borg/protocol';
 export type BorgEvent =
   | { type: 'job.updated'; job: Job }
   | { type: 'task.updated'; task: Task }
-  | { type: 'runner.updated'; runner: Runner }
+  /** `came_online`: this change brought an offline runner back (a heartbeat or a registration). */
+  | { type: 'runner.updated'; runner: Runner; came_online?: boolean }
   | { type: 'task.log'; task_id: string; lines: LogLine[] }
   /**
    * Tasks became claimable: long-polling runners should try again. `count` and `labels` (the
@@ -28,7 +29,9 @@ export type BorgEvent =
   /** A live task's cancellation was requested: its runner should hear of it now. */
   | { type: 'task.cancel_requested'; runner_id: string; task_id: string }
   /** A credential stopped being valid: caches drop it and its WebSockets close. */
-  | { type: 'token.revoked'; token_id: string };
+  | { type: 'token.revoked'; token_id: string }
+  /** A webhook was created, changed or deleted: every replica reads the subscriptions again. */
+  | { type: 'webhooks.changed' };
 
 export type BorgEventType = BorgEvent['type'];
 export type EventOf<T extends BorgEventType> = Extract<BorgEvent, { type: T }>;
@@ -45,6 +48,7 @@ export interface EventTransport {
 export class EventBus {
   private readonly emitter = new EventEmitter();
   private transport: EventTransport | undefined;
+  private readonly publishedHere = new Set<(event: BorgEvent) => void>();
 
   constructor(private readonly onTransportError: (error: unknown) => void = () => undefined) {
     // Every long-poll and every WebSocket adds a listener; the default cap of 10 is for leaks
@@ -59,6 +63,7 @@ export class EventBus {
   /** Publishes after the change it describes is committed, never before. */
   publish(event: BorgEvent): void {
     this.deliver(event);
+    for (const listener of this.publishedHere) listener(event);
     this.transport?.send(event).catch(this.onTransportError);
   }
 
@@ -81,5 +86,15 @@ export class EventBus {
   onAny(listener: (event: BorgEvent) => void): () => void {
     this.emitter.on('*', listener);
     return () => this.emitter.off('*', listener);
+  }
+
+  /**
+   * Hears the events this process publishes, not the ones other replicas send: for work done
+   * once per event, where it happened (enqueuing webhook deliveries). The listener runs inside
+   * publish(), so it must be cheap and must not throw.
+   */
+  onPublished(listener: (event: BorgEvent) => void): () => void {
+    this.publishedHere.add(listener);
+    return () => this.publishedHere.delete(listener);
   }
 }

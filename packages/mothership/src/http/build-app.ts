@@ -16,6 +16,7 @@ import { jobHandlers } from './handlers/job-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
 import { secretHandlers } from './handlers/secret-handlers.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
+import { webhookHandlers } from './handlers/webhook-handlers.ts';
 import { installRateLimits, presentedCredential } from './rate-limits.ts';
 import { registerRouteTable } from './route-table.ts';
 import type { Services } from './services.ts';
@@ -187,6 +188,7 @@ export async function buildApp(
       ...idHandlers(services),
       ...secretHandlers(services),
       ...installHandlers(services),
+      ...webhookHandlers(services),
     },
     // Prometheus figures say how busy the fleet is, which labels have work waiting and how many
     // runners exist: not secrets, but not for everyone either, unless a scraper on a private

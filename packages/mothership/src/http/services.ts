@@ -18,6 +18,7 @@ import type { WebSocketHub } from '../live/websocket-hub.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { StatsService } from '../stats/stats-service.ts';
+import type { WebhookService } from '../webhooks/webhook-service.ts';
 
 /** Everything the HTTP layer calls. Handlers take these; they never touch a store or SQL. */
 export interface Services {
@@ -42,4 +43,6 @@ export interface Services {
   live: WebSocketHub;
   metrics: Metrics;
   installer: SolderInstaller;
+  /** Webhooks and their deliveries (docs/webhooks.md). */
+  webhooks: WebhookService;
 }

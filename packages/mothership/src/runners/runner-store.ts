@@ -233,9 +233,10 @@ export const runnerStore = {
   async lockByDevice(
     db: Queryable,
     deviceId: string,
-  ): Promise<{ id: string; registered_with: string | null; deleted: boolean } | null> {
-    const { rows } = await db.query<{ id: string; registered_with: string | null; deleted: boolean }>(
-      `SELECT id, registered_with, deleted_at IS NOT NULL AS deleted FROM runners WHERE device_id = $1 FOR UPDATE`,
+  ): Promise<{ id: string; registered_with: string | null; deleted: boolean; offline: boolean } | null> {
+    const { rows } = await db.query<{ id: string; registered_with: string | null; deleted: boolean; offline: boolean }>(
+      `SELECT id, registered_with, deleted_at IS NOT NULL AS deleted, status = 'offline' AS offline
+         FROM runners WHERE device_id = $1 FOR UPDATE`,
       [deviceId],
     );
     return rows[0] ?? null;

@@ -25,6 +25,11 @@ export const AUDIT_ACTIONS = [
   'token.revoke',
   'secret.update',
   'secret.delete',
+  'webhook.create',
+  'webhook.update',
+  'webhook.delete',
+  'webhook.redeliver',
+  'webhook.ping',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

@@ -67,6 +67,12 @@ export const MothershipConfig = z.object({
   /** BORG_MAINTENANCE_TICK_MS: how often the maintenance leader runs the reaper, timeouts and retry clock. */
   maintenanceTickMs: positiveInt.default(1_000),
   /**
+   * BORG_SCHEDULE_GRACE_SECONDS: a schedule's slot at most this late still fires (a busy
+   * or restarting mothership skips nothing); an older one was missed, and the schedule's
+   * catch_up decides (`none`: skip it, `last`: fire once for the latest).
+   */
+  scheduleGraceSeconds: positiveInt.max(86_400).default(60),
+  /**
    * BORG_SLOW_CLIENT_TIMEOUT_MS: a client must send its request headers within this time, and a
    * request body must keep arriving at 16 KiB or more per such window; slower ones are cut off
    * (slowloris). Long-polls and big uploads at any real speed are unaffected.
@@ -160,6 +166,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
   retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
   maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',
+  scheduleGraceSeconds: 'BORG_SCHEDULE_GRACE_SECONDS',
   slowClientTimeoutMs: 'BORG_SLOW_CLIENT_TIMEOUT_MS',
   authFailuresPerMinute: 'BORG_AUTH_FAILURES_PER_MINUTE',
   registrationsPerMinute: 'BORG_REGISTRATIONS_PER_MINUTE',

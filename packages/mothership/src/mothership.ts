@@ -31,6 +31,7 @@ import type { Services } from './http/services.ts';
 import { readTls, reloadTls } from './http/tls.ts';
 import { IdResolver } from './ids/id-resolver.ts';
 import { SolderInstaller } from './install/solder-installer.ts';
+import { ArrayActions } from './jobs/array-actions.ts';
 import { JobActions } from './jobs/job-actions.ts';
 import { jobStore } from './jobs/job-store.ts';
 import { jobViews } from './jobs/job-views.ts';
@@ -39,7 +40,12 @@ import { TaskPlacementService } from './jobs/task-placement.ts';
 import { taskStore, toTask } from './jobs/task-store.ts';
 import { WebSocketHub } from './live/websocket-hub.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { ScheduleMetrics } from './metrics/schedule-metrics.ts';
+import { PipelineActions } from './pipelines/pipeline-actions.ts';
 import { runnerStore } from './runners/runner-store.ts';
+import { ScheduleFirer } from './schedules/schedule-firer.ts';
+import { ScheduleService } from './schedules/schedule-service.ts';
+import { Scheduler } from './schedules/scheduler.ts';
 import { loadSecretKey, parseSecretKey, SecretCipher } from './secrets/secret-cipher.ts';
 import { SecretService } from './secrets/secret-service.ts';
 import { StatsService } from './stats/stats-service.ts';
@@ -75,6 +81,8 @@ export interface Mothership {
 export interface StartOptions {
   /** Run the maintenance loop (reaper, timeouts, retry clock). Tests drive it by hand instead. */
   maintenance?: boolean;
+  /** Run the scheduler, which fires schedules (default on). */
+  scheduler?: boolean;
   logger?: Logger;
   /** Wraps the opened database; the reliability suites inject faults (resets, 40001) here. */
   wrapDatabase?: (db: Database) => Database;
@@ -148,6 +156,13 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     const audit = new AuditLog(db, log.child({ area: 'audit' }));
     cleanup.push(() => audit.flush());
     metrics.track({ websocketClients: () => hub.size });
+    const jobs = new JobActions(db, bus);
+    const scheduleFirer = new ScheduleFirer(
+      db,
+      jobs,
+      new ScheduleMetrics(db, metrics.registry),
+      log.child({ area: 'schedules' }),
+    );
     const services: Services = {
       config,
       health,
@@ -156,7 +171,9 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       tokens: new TokenService(db, bus),
       audit,
       secrets,
-      jobs: new JobActions(db, bus),
+      jobs,
+      arrays: new ArrayActions(db, bus, jobs),
+      pipelines: new PipelineActions(db, bus),
       placement: new TaskPlacementService(db),
       queue,
       dispatcher,
@@ -168,6 +185,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       live: hub,
       metrics,
       installer: new SolderInstaller(),
+      schedules: new ScheduleService(db, bus, scheduleFirer),
       webhooks: webhooks.service,
     };
 
@@ -178,6 +196,12 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     if (options.maintenance !== false) maintenance.start();
     cleanup.push(() => maintenance.stop());
     metrics.track({ longPollWaiters: () => dispatcher.waiting, maintenanceLeader: () => maintenance.isLeader });
+    // Every replica runs one; they share the due schedules (scheduler.ts).
+    const scheduler = new Scheduler(db, scheduleFirer, bus, log.child({ area: 'scheduler' }), {
+      misfireGraceSeconds: config.scheduleGraceSeconds,
+    });
+    if (options.scheduler !== false) scheduler.start();
+    cleanup.push(() => scheduler.stop());
 
     const { app, inFlight } = await buildApp(
       services,

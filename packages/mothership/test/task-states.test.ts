@@ -20,7 +20,7 @@ import {
 } from '../src/jobs/task-states.ts';
 
 type Reportable = (typeof REPORTABLE_TASK_STATUSES)[number];
-const TERMINAL: TaskStatus[] = ['succeeded', 'failed', 'cancelled', 'timed_out', 'lost'];
+const TERMINAL: TaskStatus[] = ['succeeded', 'failed', 'cancelled', 'timed_out', 'lost', 'skipped'];
 
 describe('the task state machine (task-states.ts)', () => {
   it('has an entry for every task status and names only task statuses', () => {
@@ -48,6 +48,9 @@ describe('the task state machine (task-states.ts)', () => {
     );
     expect(edges.sort()).toEqual(
       [
+        'blocked->pending',
+        'blocked->skipped',
+        'blocked->cancelled',
         'pending->assigned',
         'pending->cancelled',
         'assigned->running',
@@ -71,8 +74,8 @@ describe('the task state machine (task-states.ts)', () => {
     expect(canTransition('running', 'pending')).toBe(false);
   });
 
-  it('reaches every state from pending, and an ending from every live state', () => {
-    const reachable = new Set<TaskStatus>(['pending']);
+  it('reaches every state from blocked or pending, and an ending from every live state', () => {
+    const reachable = new Set<TaskStatus>(['blocked', 'pending']);
     for (let grew = true; grew;) {
       grew = false;
       for (const from of [...reachable]) {
@@ -121,7 +124,7 @@ type Outcome = 'moves' | 'no-op' | 'ILLEGAL_TRANSITION' | 'STALE_TASK';
  * task is refused; a task the server ended (lost) refuses everything.
  */
 // prettier-ignore
-const EXPECTED: Record<Exclude<TaskStatus, 'pending'>, Record<Reportable, Outcome>> = {
+const EXPECTED: Record<Exclude<TaskStatus, 'pending' | 'blocked' | 'skipped'>, Record<Reportable, Outcome>> = {
   assigned:  { running: 'moves',      succeeded: 'ILLEGAL_TRANSITION', failed: 'moves',      cancelled: 'moves',      timed_out: 'moves' },
   running:   { running: 'no-op',      succeeded: 'moves',              failed: 'moves',      cancelled: 'moves',      timed_out: 'moves' },
   succeeded: { running: 'STALE_TASK', succeeded: 'no-op',              failed: 'STALE_TASK', cancelled: 'STALE_TASK', timed_out: 'STALE_TASK' },
@@ -154,7 +157,7 @@ describe('task status reports through the API', () => {
   }
 
   /** Brings a fresh task of `me` to `state`, the way it gets there in real life. */
-  async function taskIn(state: Exclude<TaskStatus, 'pending'>): Promise<string> {
+  async function taskIn(state: Exclude<TaskStatus, 'pending' | 'blocked' | 'skipped'>): Promise<string> {
     const { me } = await runners();
     const id = await claimFresh(me);
     if (state === 'assigned') return id;

@@ -1,9 +1,12 @@
 import { adminRoutes } from './routes/admin-routes.ts';
+import { arrayControlRoutes } from './routes/array-control-routes.ts';
 import { fileRoutes } from './routes/file-routes.ts';
 import { idRoutes } from './routes/id-routes.ts';
 import { installRoutes } from './routes/install-routes.ts';
 import { jobRoutes } from './routes/job-routes.ts';
+import { pipelineRoutes } from './routes/pipeline-routes.ts';
 import { runnerRoutes } from './routes/runner-routes.ts';
+import { scheduleRoutes } from './routes/schedule-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 
 /**
@@ -15,7 +18,10 @@ import { webhookRoutes } from './routes/webhook-routes.ts';
 export const routes = {
   ...adminRoutes,
   ...jobRoutes,
+  ...arrayControlRoutes,
+  ...pipelineRoutes,
   ...runnerRoutes,
+  ...scheduleRoutes,
   ...fileRoutes,
   ...installRoutes,
   ...idRoutes,

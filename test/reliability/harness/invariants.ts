@@ -57,7 +57,7 @@ export class InvariantChecker {
       await rows(
         db,
         `SELECT job_id, index, count(*)::integer AS live FROM tasks
-          WHERE status IN ('pending', 'assigned', 'running') GROUP BY job_id, index HAVING count(*) > 1`,
+          WHERE status IN ('blocked', 'pending', 'assigned', 'running') GROUP BY job_id, index HAVING count(*) > 1`,
       ),
     );
     add(
@@ -129,7 +129,7 @@ export class InvariantChecker {
       `SELECT t.id, t.status, t.exit_code, t.reason, t.runner_id, t.completed_at, t.log_batches,
               (SELECT count(*)::integer FROM artifacts a WHERE a.task_id = t.id) AS artifacts,
               ${SERVER_ENDED} AS server_ended
-         FROM tasks t WHERE t.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost')`,
+         FROM tasks t WHERE t.status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'lost', 'skipped')`,
     );
     const seen = new Set<string>();
     for (const row of terminal as Array<TerminalRow & { server_ended: boolean }>) {

@@ -5,6 +5,7 @@ import type { Artifact } from '@borg/protocol';
 import type { Database } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { FileService } from '../files/file-service.ts';
+import { dependencyStore } from '../jobs/dependency-store.ts';
 import { HELD_TASK_STATUSES } from '../jobs/task-states.ts';
 import { artifactStore, type TaskHolder } from './artifact-store.ts';
 
@@ -78,9 +79,15 @@ export class ArtifactService {
     return artifactStore.listOfTask(this.db, taskId);
   }
 
-  /** A runner may download a file only while it holds a task of a job that uses it as an input (A8). */
+  /**
+   * A runner may download a file only while it holds a task of a job that uses it as an input
+   * (A8): one of the job's files, or an artifact of an upstream job it takes inputs from.
+   */
   async runnerMayRead(runnerId: string, fileId: string): Promise<boolean> {
-    return artifactStore.runnerHoldsInput(this.db, runnerId, fileId);
+    return (
+      (await artifactStore.runnerHoldsInput(this.db, runnerId, fileId)) ||
+      (await dependencyStore.runnerHoldsUpstreamArtifact(this.db, runnerId, fileId))
+    );
   }
 }
 

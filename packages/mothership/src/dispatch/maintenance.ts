@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { type Database, LOCK_KEYS, type SessionLock } from '../db/database.ts';
 import type { DatabaseHealth } from '../db/database-health.ts';
 import type { EventBus } from '../events/event-bus.ts';
+import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
 import { jobStore } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
 import { taskStore } from '../jobs/task-store.ts';
@@ -154,12 +155,15 @@ export class Maintenance {
    */
   private async finishUnmarkedJobs(): Promise<void> {
     for (const id of await jobStore.endedButNotMarked(this.db)) {
-      const job = await this.db.transaction(async (tx) =>
-        (await jobStore.get(tx, id, { lock: true })) ? jobStore.refreshStatus(tx, id) : null,
+      const refreshed = await this.db.transaction(async (tx) =>
+        (await jobStore.get(tx, id, { lock: true })) ? refreshJob(tx, id) : null,
       );
-      if (job?.completed_at) {
+      if (refreshed?.job.completed_at) {
         this.log.warn({ job_id: id }, 'a job had ended without its status being updated; updated now');
-        this.bus.publish({ type: 'job.updated', job: await jobViews.one(this.db, job) });
+        this.bus.publishAll([
+          { type: 'job.updated', job: await jobViews.one(this.db, refreshed.job) },
+          ...(await downstreamEvents(this.db, refreshed.downstream)),
+        ]);
       }
     }
   }

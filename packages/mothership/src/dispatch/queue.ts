@@ -3,8 +3,10 @@ import {
   type AppendLogsResponse,
   type ClaimedTask,
   type JobFileWithMeta,
+  type JobOnDisconnect,
   type JobType,
   type LogLine,
+  parseDurationMs,
   type TaskStatusRequest,
   type TaskStatusResponse,
 } from '@borg/protocol';
@@ -12,28 +14,30 @@ import {
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { dependencyStore, type DownstreamChange } from '../jobs/dependency-store.ts';
 import { jobOutcomeStore } from '../jobs/job-outcome-store.ts';
+import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
 import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
 import { logStore, type NewLogLine } from '../jobs/log-store.ts';
-import { type BackoffPolicy, retryDelayMs } from '../jobs/retry-backoff.ts';
-import {
-  canTransition,
-  isRetryableEnding,
-  isTerminal,
-  SERVER_REASONS,
-  type ServerReason,
-} from '../jobs/task-states.ts';
+import { type BackoffPolicy, backoffPolicyOf, retryDelayMs } from '../jobs/retry-backoff.ts';
+import { failureOf, retryDecision } from '../jobs/retry-decision.ts';
+import { canTransition, isTerminal, SERVER_REASONS, type ServerReason } from '../jobs/task-states.ts';
 import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from '../jobs/task-store.ts';
+import { upstreamInputsOf } from '../jobs/upstream-inputs.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { ResolvedSecrets } from '../secrets/secret-service.ts';
 import type { TaskSecrets } from './task-secrets.ts';
 
-/** What a status report did: the task as it now is, whether it moved, and the retry it earned. */
+/**
+ * What a status report did: the task as it now is, whether it moved, the retry it earned, and
+ * the jobs downstream that its job's ending moved.
+ */
 interface ReportOutcome {
   task: TaskRow;
   changed: boolean;
   retry: TaskRow | null;
+  downstream?: DownstreamChange[];
 }
 
 export interface QueueOptions {
@@ -84,11 +88,13 @@ export class Queue {
     this.options.observer?.claimed(rows);
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    const [started, files, cancelTaskIds, secrets] = await Promise.all([
+    const [started, files, cancelTaskIds, secrets, upstreamArtifacts, disconnect] = await Promise.all([
       jobStore.markStarted(this.db, jobIds),
       jobStore.inputFilesOf(this.db, jobIds),
       taskStore.cancelRequestedOfRunner(this.db, runnerId),
       this.options.secrets.forClaim(jobIds),
+      dependencyStore.upstreamArtifacts(this.db, rows),
+      jobStore.disconnectPoliciesOf(this.db, jobIds),
     ]);
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
     // Only a job's first claim starts it, and only then is its outcome (this runner) read.
@@ -104,7 +110,12 @@ export class Queue {
     this.bus.publishAll(events);
     this.publishRunner(runnerId);
     const items = rows.map((row) =>
-      toClaimedTask(row, files.get(row.job_id) ?? [], secrets.get(row.job_id) ?? { values: {}, missing: [] }),
+      toClaimedTask(
+        row,
+        [...(files.get(row.job_id) ?? []), ...upstreamInputsOf(upstreamArtifacts, row)],
+        secrets.get(row.job_id) ?? { values: {}, missing: [] },
+        disconnect.get(row.job_id) ?? null,
+      ),
     );
     return { items, cancelTaskIds };
   }
@@ -140,8 +151,9 @@ export class Queue {
       // transaction: that refresh could not see a success committing beside it, and that success,
       // checking before this commit, saw this task still live; without the second look the job
       // would stay `running`.
-      if (isTerminal(outcome.task.status)) await this.refreshAfterEnding(outcome.task.job_id);
-      await this.afterTaskChange(outcome.task, outcome.retry);
+      const downstream = [...(outcome.downstream ?? [])];
+      if (isTerminal(outcome.task.status)) downstream.push(...(await this.refreshAfterEnding(outcome.task.job_id)));
+      await this.afterTaskChange(outcome.task, outcome.retry, downstream);
     }
     return { task: toTask(outcome.task), cancel_requested: outcome.task.cancel_requested_at !== null };
   }
@@ -207,7 +219,8 @@ export class Queue {
         status: report.status,
         exitCode: report.exit_code ?? null,
         error: report.error ?? null,
-        reason: endingReason(report.status, task),
+        signal: report.signal ?? null,
+        reason: endingReason(report, task),
       };
       if (!job) return { task: await taskStore.end(tx, taskId, ending), changed: true, retry: null };
       return { ...(await this.endTask(tx, job, task, ending)), changed: true };
@@ -253,6 +266,7 @@ export class Queue {
     const jobId = await taskStore.jobIdOf(this.db, taskId);
     if (!jobId) return false;
     let retry: TaskRow | null = null;
+    const downstream: DownstreamChange[] = [];
     const ended = await this.db.transaction(async (tx) => {
       const job = await jobStore.get(tx, jobId, { lock: true });
       const task = await taskStore.get(tx, taskId, { lock: true });
@@ -260,13 +274,14 @@ export class Queue {
       if (!job || !task || !canTransition(task.status, ending.status)) return null;
       const result = await this.endTask(tx, job, task, ending);
       retry = result.retry;
+      downstream.push(...result.downstream);
       return result.task;
     });
     if (!ended) return false;
     // As for a runner's ending (reportStatus): a success of another task committing beside this
     // one saw this task live, and this transaction's refresh could not see that success.
-    await this.refreshAfterEnding(jobId);
-    await this.afterTaskChange(ended, retry);
+    downstream.push(...(await this.refreshAfterEnding(jobId)));
+    await this.afterTaskChange(ended, retry, downstream);
     if (ended.runner_id) {
       this.bus.publish({ type: 'task.cancel_requested', runner_id: ended.runner_id, task_id: ended.id });
     }
@@ -279,11 +294,11 @@ export class Queue {
    * recomputed under the job's lock. Each ender looks after its own commit, so of two tasks
    * ending together the later commit sees the other ended and refreshes: the job always ends.
    */
-  private async refreshAfterEnding(jobId: string): Promise<void> {
-    if (await jobStore.hasLiveTasks(this.db, jobId)) return;
-    await this.db.transaction(async (tx) => {
-      if (await jobStore.get(tx, jobId, { lock: true })) await jobStore.refreshStatus(tx, jobId);
-    });
+  private async refreshAfterEnding(jobId: string): Promise<DownstreamChange[]> {
+    if (await jobStore.hasLiveTasks(this.db, jobId)) return [];
+    return this.db.transaction(async (tx) =>
+      (await jobStore.get(tx, jobId, { lock: true })) ? (await refreshJob(tx, jobId)).downstream : [],
+    );
   }
 
   /** Ends a task and, if the ending earns one, schedules the next attempt; refreshes the job. */
@@ -292,18 +307,47 @@ export class Queue {
     job: JobRow,
     task: TaskRow,
     ending: TaskEnding,
-  ): Promise<{ task: TaskRow; retry: TaskRow | null }> {
-    const ended = await taskStore.end(tx, task.id, ending);
-    const cancelRequested = task.cancel_requested_at !== null || job.cancel_requested_at !== null;
+  ): Promise<{ task: TaskRow; retry: TaskRow | null; downstream: DownstreamChange[] }> {
+    const decision = await this.retryDecisionFor(tx, job, task, ending);
+    const ended = await taskStore.end(tx, task.id, { ...ending, retryDecision: decision });
     let retry: TaskRow | null = null;
-    if (isRetryableEnding(ending.status, cancelRequested) && task.attempt < job.max_attempts) {
-      retry = await taskStore.insertRetry(tx, task, retryDelayMs(this.options.backoff, task.attempt));
+    if (decision?.retried) {
+      const backoff = backoffPolicyOf(job.retry, this.options.backoff);
+      retry = await taskStore.insertRetry(tx, task, retryDelayMs(backoff, task.attempt));
     }
-    await jobStore.refreshStatus(tx, job.id);
-    return { task: ended, retry };
+    const { downstream } = await refreshJob(tx, job.id);
+    return { task: ended, retry, downstream };
   }
 
-  private async afterTaskChange(task: TaskRow, retry: TaskRow | null): Promise<void> {
+  /** The job's retry rules applied to this ending (retry-decision.ts); reads the element's history only when they need it. */
+  private async retryDecisionFor(tx: Queryable, job: JobRow, task: TaskRow, ending: TaskEnding) {
+    const attempt = {
+      attempt: task.attempt,
+      status: ending.status,
+      exitCode: ending.exitCode ?? null,
+      signal: ending.signal ?? null,
+      reason: ending.reason ?? null,
+      cancelRequested: task.cancel_requested_at !== null || job.cancel_requested_at !== null,
+    };
+    if (!failureOf(attempt)) return null;
+    const history = job.retry
+      ? (await taskStore.earlierAttemptsOf(tx, job.id, task.index, task.attempt)).map((row) => ({
+          attempt: row.attempt,
+          status: row.status,
+          exitCode: row.exit_code,
+          signal: row.signal,
+          reason: row.reason,
+          cancelRequested: row.cancel_requested_at !== null,
+        }))
+      : [];
+    return retryDecision(job, attempt, history);
+  }
+
+  private async afterTaskChange(
+    task: TaskRow,
+    retry: TaskRow | null,
+    downstream: readonly DownstreamChange[] = [],
+  ): Promise<void> {
     if (isTerminal(task.status)) this.options.observer?.ended(task);
     const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
     if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
@@ -315,6 +359,11 @@ export class Queue {
     if (job && task.runner_id && isTerminal(task.status) && (task.gpus.length > 0 || hasRequests(job))) {
       events.push({ type: 'tasks.available', count: 1, labels: null, runnerId: task.runner_id });
     }
+    // A held attempt of a job with max_parallel ended: one more of its elements may be claimed.
+    if (job?.max_parallel && task.runner_id && isTerminal(task.status)) {
+      events.push({ type: 'tasks.available', count: 1, labels: job.labels, jobType: job.type });
+    }
+    events.push(...(await downstreamEvents(this.db, downstream)));
     this.bus.publishAll(events);
     // A retry with no backoff is claimable now; delayed ones are announced by maintenance.
     if (retry && retry.available_at.getTime() <= Date.now()) {
@@ -338,7 +387,12 @@ export class Queue {
   }
 }
 
-function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[], secrets: ResolvedSecrets): ClaimedTask {
+function toClaimedTask(
+  row: ClaimedRow,
+  files: JobFileWithMeta[],
+  secrets: ResolvedSecrets,
+  disconnect: JobOnDisconnect | null,
+): ClaimedTask {
   return {
     id: row.id,
     job_id: row.job_id,
@@ -366,6 +420,10 @@ function toClaimedTask(row: ClaimedRow, files: JobFileWithMeta[], secrets: Resol
     timeout_seconds: row.timeout_seconds,
     files,
     artifacts: row.artifacts,
+    on_disconnect: disconnect && {
+      stop_after_seconds: disconnect.stop_after === null ? null : (parseDurationMs(disconnect.stop_after) ?? 0) / 1000,
+      keep: disconnect.keep,
+    },
   };
 }
 
@@ -385,9 +443,11 @@ function assertHolder(task: TaskRow, runnerId: string): void {
   }
 }
 
-function endingReason(status: TaskEnding['status'], task: TaskRow): string | null {
-  if (status === 'cancelled') return task.cancel_requested_at ? 'cancelled' : 'agent_stop';
-  if (status === 'timed_out') return 'timed_out';
+function endingReason(report: TaskStatusRequest, task: TaskRow): string | null {
+  if (report.status === 'cancelled') {
+    return task.cancel_requested_at ? 'cancelled' : (report.stopped_because ?? 'agent_stop');
+  }
+  if (report.status === 'timed_out') return 'timed_out';
   return null;
 }
 

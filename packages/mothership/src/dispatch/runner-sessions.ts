@@ -21,6 +21,7 @@ import { labelsBeyond } from '../runners/allowed-labels.ts';
 import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { runnerAttributes } from '../runners/runner-attributes.ts';
 import { runnerStore } from '../runners/runner-store.ts';
+import { MISSED_HEARTBEATS_BEFORE_OFFLINE } from './maintenance.ts';
 import type { Queue } from './queue.ts';
 
 type ValidRegistration = z.output<typeof RegisterRunnerRequest>;
@@ -40,6 +41,11 @@ export class RunnerSessions {
     /** New runners wait for an operator's approval before they get work (BORG_RUNNER_APPROVAL). */
     private readonly approvalRequired = false,
   ) {}
+
+  /** The silence after which a runner is offline and its tasks run elsewhere; its solder stops them then (on_disconnect). */
+  private get offlineAfterSeconds(): number {
+    return this.heartbeatIntervalSeconds * MISSED_HEARTBEATS_BEFORE_OFFLINE;
+  }
 
   /** Newest first, one keyset page at a time. */
   list(query: z.output<typeof ListRunnersQuery>): Promise<RunnerPage> {
@@ -115,7 +121,13 @@ export class RunnerSessions {
     if (!existed || runner.status !== 'draining') {
       this.bus.publish({ type: 'tasks.available', count: runner.max_concurrent_tasks, labels: null });
     }
-    return { id, token, heartbeat_interval_seconds: this.heartbeatIntervalSeconds, runner };
+    return {
+      id,
+      token,
+      heartbeat_interval_seconds: this.heartbeatIntervalSeconds,
+      offline_after_seconds: this.offlineAfterSeconds,
+      runner,
+    };
   }
 
   /**
@@ -153,6 +165,7 @@ export class RunnerSessions {
     return {
       ok: true,
       heartbeat_interval_seconds: this.heartbeatIntervalSeconds,
+      offline_after_seconds: this.offlineAfterSeconds,
       draining: beat.draining,
       cancel_task_ids: cancels,
       abandon_task_ids: abandon,

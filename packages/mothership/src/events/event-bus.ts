@@ -30,6 +30,8 @@ export type BorgEvent =
   | { type: 'task.cancel_requested'; runner_id: string; task_id: string }
   /** A credential stopped being valid: caches drop it and its WebSockets close. */
   | { type: 'token.revoked'; token_id: string }
+  /** A schedule was created, changed, deleted or fired: every replica's scheduler re-arms its timer. */
+  | { type: 'schedules.changed'; schedule_id: string }
   /** A webhook was created, changed or deleted: every replica reads the subscriptions again. */
   | { type: 'webhooks.changed' };
 

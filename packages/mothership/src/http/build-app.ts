@@ -9,11 +9,14 @@ import { installRequestMetrics } from '../metrics/request-metrics.ts';
 import { createAuthHook } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
 import { adminHandlers } from './handlers/admin-handlers.ts';
+import { arrayControlHandlers } from './handlers/array-control-handlers.ts';
 import { fileHandlers } from './handlers/file-handlers.ts';
 import { idHandlers } from './handlers/id-handlers.ts';
 import { installHandlers } from './handlers/install-handlers.ts';
 import { jobHandlers } from './handlers/job-handlers.ts';
+import { pipelineHandlers } from './handlers/pipeline-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
+import { scheduleHandlers } from './handlers/schedule-handlers.ts';
 import { secretHandlers } from './handlers/secret-handlers.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
 import { webhookHandlers } from './handlers/webhook-handlers.ts';
@@ -182,11 +185,14 @@ export async function buildApp(
     {
       ...adminHandlers(services),
       ...jobHandlers(services),
+      ...arrayControlHandlers(services),
+      ...pipelineHandlers(services),
       ...taskHandlers(services),
       ...runnerHandlers(services),
       ...fileHandlers(services),
       ...idHandlers(services),
       ...secretHandlers(services),
+      ...scheduleHandlers(services),
       ...installHandlers(services),
       ...webhookHandlers(services),
     },

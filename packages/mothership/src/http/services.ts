@@ -12,10 +12,13 @@ import type { RunnerSessions } from '../dispatch/runner-sessions.ts';
 import type { FileService } from '../files/file-service.ts';
 import type { IdResolver } from '../ids/id-resolver.ts';
 import type { SolderInstaller } from '../install/solder-installer.ts';
+import type { ArrayActions } from '../jobs/array-actions.ts';
 import type { JobActions } from '../jobs/job-actions.ts';
 import type { TaskPlacementService } from '../jobs/task-placement.ts';
 import type { WebSocketHub } from '../live/websocket-hub.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { PipelineActions } from '../pipelines/pipeline-actions.ts';
+import type { ScheduleService } from '../schedules/schedule-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { StatsService } from '../stats/stats-service.ts';
 import type { WebhookService } from '../webhooks/webhook-service.ts';
@@ -30,6 +33,10 @@ export interface Services {
   audit: AuditLog;
   secrets: SecretService;
   jobs: JobActions;
+  /** max_parallel and element actions on array jobs. */
+  arrays: ArrayActions;
+  /** Pipelines and job graphs (dependencies). */
+  pipelines: PipelineActions;
   /** Why a pending task waits (GET /tasks/:id/placement). */
   placement: TaskPlacementService;
   queue: Queue;
@@ -43,6 +50,8 @@ export interface Services {
   live: WebSocketHub;
   metrics: Metrics;
   installer: SolderInstaller;
+  /** Schedules: a job spec submitted on a cron. */
+  schedules: ScheduleService;
   /** Webhooks and their deliveries (docs/webhooks.md). */
   webhooks: WebhookService;
 }

@@ -4,6 +4,7 @@ import type { Queryable } from '../db/database.ts';
 import { jobStore } from '../jobs/job-store.ts';
 import { taskStore } from '../jobs/task-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
+import { scheduleStore } from '../schedules/schedule-store.ts';
 
 type IdsBetween = (db: Queryable, low: string, high: string, limit: number) => Promise<{ id: string; name: string }[]>;
 
@@ -11,6 +12,7 @@ const STORE_OF_KIND: Record<IdKind, IdsBetween> = {
   job: jobStore.idsBetween,
   task: taskStore.idsBetween,
   runner: runnerStore.idsBetween,
+  schedule: scheduleStore.idsBetween,
 };
 
 /**

@@ -6,8 +6,6 @@ import {
   type JobWithTasks,
   type ListJobsQuery,
   type LogPage,
-  parseConstraint,
-  type ParsedConstraint,
   ROLE_TO_CHANGE_ANY_JOB,
   roleAtLeast,
   type Task,
@@ -20,11 +18,12 @@ import type { Principal } from '../auth/principal.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
-import { fileStore } from '../files/file-store.ts';
 import { keysetPage } from '../paging.ts';
 import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
-import { secretStore } from '../secrets/secret-store.ts';
-import { type JobRow, jobStore, toJob } from './job-store.ts';
+import { dependencyStore } from './dependency-store.ts';
+import { insertJob, insertNeedsTransaction, parsedConstraints } from './job-insert.ts';
+import { downstreamEvents, refreshJob } from './job-refresh.ts';
+import { type JobOrigin, type JobRow, jobStore, toJob } from './job-store.ts';
 import { jobViews } from './job-views.ts';
 import { logStore } from './log-store.ts';
 import { judgeSatisfiability } from './satisfiability.ts';
@@ -101,11 +100,14 @@ export class JobActions {
    * With an idempotency key (the `Idempotency-Key` header), a repeat of the same request
    * returns the job the first one created (`created: false`) and creates nothing; the same key
    * with a different request is a 409.
+   * With an `origin` (a schedule's fire), a slot already fired returns that slot's job
+   * (`created: false`) and creates nothing.
    */
   async createJob(
     input: ValidCreateJobRequest,
     submitter: Principal,
     idempotencyKey?: string,
+    origin?: JobOrigin,
   ): Promise<{ job: Job; created: boolean }> {
     const idempotency = idempotencyKey
       ? { key: idempotencyKey, requestSha256: createHash('sha256').update(JSON.stringify(input)).digest('hex') }
@@ -114,62 +116,38 @@ export class JobActions {
       const earlier = await this.jobCreatedWith(idempotency);
       if (earlier) return { job: earlier, created: false };
     }
-    const type = input.type === 'docker' ? 'container' : input.type;
-    const constraints = parsedConstraints(input.constraints);
     const { unsatisfiable } = await judgeSatisfiability(
       this.db,
-      { labels: input.labels ?? {}, constraints: constraints ?? [], resources: input.resources ?? {} },
+      {
+        labels: input.labels ?? {},
+        constraints: parsedConstraints(input.constraints) ?? [],
+        resources: input.resources ?? {},
+      },
       input.unsatisfiable,
     );
-    // A job without files or secrets is one statement (jobStore.insert); with them, the check
-    // that they exist and the insert share a transaction.
-    const write = (fn: (db: Queryable) => Promise<Job | null>) =>
-      input.files.length > 0 || input.secrets ? this.db.transaction(fn) : fn(this.db);
-    const job = await write(async (tx) => {
-      const fileIds = [...new Set(input.files.map((f) => f.file_id))];
-      if (fileIds.length > 0) {
-        const missing = await fileStore.unknownIds(tx, fileIds);
-        if (missing.length > 0) {
-          throw new BorgError('VALIDATION_FAILED', `unknown file id ${missing.join(', ')}: upload it first`, {
-            field: 'files',
-            missing,
-          });
-        }
-      }
-      const missingSecrets = await secretStore.unknownNames(tx, [...new Set(Object.values(input.secrets ?? {}))]);
-      if (missingSecrets.length > 0) {
-        throw new BorgError('VALIDATION_FAILED', `unknown secret ${missingSecrets.join(', ')}: create it first`, {
-          field: 'secrets',
-          missing: missingSecrets,
-        });
-      }
-      const row = await jobStore.insert(tx, {
-        name: input.name,
-        type,
-        command: input.command,
-        image: input.image ?? null,
-        container_user: input.user ?? null,
-        env: input.env ?? {},
-        secrets: input.secrets ?? {},
-        labels: input.labels ?? {},
-        resources: input.resources ?? {},
-        constraints,
-        unsatisfiable,
-        priority: input.priority,
-        max_attempts: input.max_attempts,
-        timeout_seconds: input.timeout_seconds ?? null,
-        array_size: input.array_size,
-        artifacts: input.artifacts,
-        files: input.files,
-        idempotency,
-        createdBy: { tokenId: submitter.tokenId, name: submitter.name },
-      });
-      return row ? toJob(row, input.files) : null;
-    });
+    // A job without files, secrets or dependencies is one statement (jobStore.insert); with
+    // them, the checks and the insert share a transaction.
+    const insert = (tx: Queryable) => insertJob(tx, input, { unsatisfiable, submitter, idempotency, origin });
+    const inserted = await (insertNeedsTransaction(input) ? this.db.transaction(insert) : insert(this.db));
+    if (!inserted && origin) {
+      const fired = (await jobStore.bySchedule(this.db, origin.scheduleId, origin.scheduledFor))!;
+      return { job: await jobViews.one(this.db, fired), created: false };
+    }
     // Another request with the same key committed between the look-up and the insert.
-    if (!job) return { job: (await this.jobCreatedWith(idempotency!))!, created: false };
-    this.bus.publish({ type: 'job.updated', job });
-    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels, jobType: job.type });
+    if (!inserted) return { job: (await this.jobCreatedWith(idempotency!))!, created: false };
+    // A job without links has no outcome yet and its files are the request's: no read needed.
+    const linked = input.depends_on.length > 0 || input.inputs_from.length > 0;
+    const job = linked ? await jobViews.one(this.db, inserted.row) : toJob(inserted.row, input.files);
+    this.bus.publishAll([
+      { type: 'job.updated', job },
+      ...(await downstreamEvents(
+        this.db,
+        inserted.downstream.filter((c) => c.id !== job.id),
+      )),
+    ]);
+    if (job.status === 'queued') {
+      this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels, jobType: job.type });
+    }
     return { job, created: true };
   }
 
@@ -200,20 +178,23 @@ export class JobActions {
     return job;
   }
 
-  /** Pending tasks are cancelled at once; held ones are flagged and their runners told. */
-  async cancelJob(id: string, actor: Principal): Promise<Job> {
+  /**
+   * Pending (and blocked) tasks are cancelled at once; held ones are flagged and their runners
+   * told. With `cascade`, every job downstream that has not ended is cancelled too, the farthest
+   * first, so none of them is skipped by the cancel of the job it waits for.
+   */
+  async cancelJob(id: string, actor: Principal, options: { cascade?: boolean } = {}): Promise<Job> {
+    if (options.cascade) {
+      const downstream = await dependencyStore.openDownstream(this.db, [id]);
+      for (const row of await jobStore.byIds(this.db, downstream)) assertMayChange(actor, row);
+      for (const downstreamId of downstream) {
+        await this.changeJob(downstreamId, actor, async (tx, job) => (isJobEnded(job) ? [] : cancelTasks(tx, job.id)));
+      }
+    }
     return this.changeJob(id, actor, async (tx, job) => {
       if (job.status === 'cancelled') return [];
       if (isJobEnded(job)) throw illegalJobAction('cancel', job);
-      await jobStore.markCancelRequested(tx, id);
-      const cancelled = await taskStore.cancelPendingOfJob(tx, id);
-      // After the pending ones: a claim racing this cancel has either committed (its task is
-      // now held, and this statement's fresh snapshot flags it) or skipped the row we cancelled.
-      const flagged = await taskStore.requestCancelOfHeld(tx, id);
-      return [
-        ...[...cancelled, ...flagged].map((t): BorgEvent => ({ type: 'task.updated', task: toTask(t) })),
-        ...flagged.map((t): BorgEvent => ({ type: 'task.cancel_requested', runner_id: t.runner_id!, task_id: t.id })),
-      ];
+      return cancelTasks(tx, id);
     });
   }
 
@@ -222,6 +203,15 @@ export class JobActions {
     let retried = 0;
     const job = await this.changeJob(id, actor, async (tx, row) => {
       if (!isJobEnded(row)) throw illegalJobAction('retry', row);
+      if (row.status === 'skipped') {
+        throw new BorgError(
+          'ILLEGAL_TRANSITION',
+          `job ${row.id} did not run: ${row.skip_reason}. Retry that job instead`,
+          {
+            status: row.status,
+          },
+        );
+      }
       const ended = await taskStore.latestUnsucceeded(tx, id);
       if (ended.length === 0)
         throw new BorgError('ILLEGAL_TRANSITION', 'every task of this job succeeded: nothing to retry');
@@ -240,22 +230,22 @@ export class JobActions {
   /**
    * Runs fn under the job's row lock, then recomputes the job's status in the same
    * transaction, then publishes fn's events and the job's. Only an operator (or above) or the
-   * token that submitted the job may change it.
+   * token that submitted the job may change it. (Element actions, array-actions.ts, change jobs through it too.)
    */
-  private async changeJob(
+  async changeJob(
     id: string,
     actor: Principal,
     fn: (tx: Queryable, job: JobRow) => Promise<BorgEvent[]>,
   ): Promise<Job> {
-    const { job, events } = await this.db.transaction(async (tx) => {
+    const { job, events, downstream } = await this.db.transaction(async (tx) => {
       const row = await jobStore.get(tx, id, { lock: true });
       if (!row) throw notFound('job', id);
       assertMayChange(actor, row);
       const events = await fn(tx, row);
-      const job = await jobViews.one(tx, await jobStore.refreshStatus(tx, id));
-      return { job, events };
+      const refreshed = await refreshJob(tx, id);
+      return { job: await jobViews.one(tx, refreshed.job), events, downstream: refreshed.downstream };
     });
-    this.bus.publishAll([...events, { type: 'job.updated', job }]);
+    this.bus.publishAll([...events, { type: 'job.updated', job }, ...(await downstreamEvents(this.db, downstream))]);
     return job;
   }
 }
@@ -269,20 +259,23 @@ function assertMayChange(actor: Principal, job: JobRow): void {
   );
 }
 
+/** Cancels a job's pending and blocked tasks and flags its held ones; the events to publish. */
+async function cancelTasks(tx: Queryable, jobId: string): Promise<BorgEvent[]> {
+  await jobStore.markCancelRequested(tx, jobId);
+  const cancelled = await taskStore.cancelPendingOfJob(tx, jobId);
+  // After the pending ones: a claim racing this cancel has either committed (its task is
+  // now held, and this statement's fresh snapshot flags it) or skipped the row we cancelled.
+  const flagged = await taskStore.requestCancelOfHeld(tx, jobId);
+  return [
+    ...[...cancelled, ...flagged].map((t): BorgEvent => ({ type: 'task.updated', task: toTask(t) })),
+    ...flagged.map((t): BorgEvent => ({ type: 'task.cancel_requested', runner_id: t.runner_id!, task_id: t.id })),
+  ];
+}
+
 function isJobEnded(job: JobRow): boolean {
   return job.completed_at !== null;
 }
 
 function illegalJobAction(action: string, job: JobRow): BorgError {
   return new BorgError('ILLEGAL_TRANSITION', `cannot ${action} a job that is ${job.status}`, { status: job.status });
-}
-
-/** The request's constraint expressions (already checked by its schema) in their stored form; null for none. */
-function parsedConstraints(texts: readonly string[] | undefined): ParsedConstraint[] | null {
-  if (!texts || texts.length === 0) return null;
-  return texts.map((text) => {
-    const parsed = parseConstraint(text);
-    if (!parsed.ok) throw new BorgError('VALIDATION_FAILED', parsed.error, { field: 'constraints' });
-    return parsed.value;
-  });
 }

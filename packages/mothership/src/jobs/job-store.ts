@@ -1,9 +1,13 @@
 import {
   formatConstraint,
   type Job,
+  type JobDependency,
   type JobFile,
   type JobFileWithMeta,
+  type JobInput,
+  type JobOnDisconnect,
   type JobOutcome,
+  type JobRetry,
   type JobStatus,
   type JobType,
   type ParsedConstraint,
@@ -28,8 +32,14 @@ export interface JobRow {
   unsatisfiable: boolean;
   priority: number;
   max_attempts: number;
+  /** Retry rules (migration 0018); null: only max_attempts, the old rule. */
+  retry: JobRetry | null;
+  /** What its tasks do when their solder is cut off (migration 0019); null: the default. */
+  on_disconnect: JobOnDisconnect | null;
   timeout_seconds: number | null;
   array_size: number;
+  /** Elements held at once at most; null: no limit (migration 0017). */
+  max_parallel: number | null;
   artifacts: string[];
   paused: boolean;
   cancel_requested_at: Date | null;
@@ -39,20 +49,38 @@ export interface JobRow {
   completed_at: Date | null;
   created_by_token_id: string | null;
   created_by_name: string | null;
+  /** Dependencies not met yet (a blocked job's attempts are released at zero). */
+  unmet_dependencies: number;
+  skip_reason: string | null;
+  pipeline_id: string | null;
+  /** The schedule that submitted the job, and the slot it was for (schedules/). */
+  schedule_id: string | null;
+  scheduled_for: Date | null;
   /** created_at as PostgreSQL prints it: microsecond precision, for exact cursors. */
   created_cursor: string;
 }
 
 export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.container_user, j.env, j.secrets, j.labels, j.resources, j.constraints, j.unsatisfiable, j.priority,
-  j.max_attempts, j.timeout_seconds, j.array_size, j.artifacts, j.paused, j.cancel_requested_at,
+  j.max_attempts, j.retry, j.on_disconnect, j.timeout_seconds, j.array_size, j.max_parallel, j.artifacts, j.paused, j.cancel_requested_at,
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
+  j.unmet_dependencies, j.skip_reason, j.pipeline_id, j.schedule_id, j.scheduled_for,
   j.created_at::text AS created_cursor`;
 
-/** A job's row as the API shows it; `outcome` from job-outcome-store (none yet for a job just submitted). */
+/** What a job waits for and takes from other jobs (dependency-store.ts). */
+export interface JobLinks {
+  depends_on: JobDependency[];
+  inputs_from: JobInput[];
+}
+
+/**
+ * A job's row as the API shows it; `outcome` from job-outcome-store (none yet for a job just
+ * submitted), `links` from dependency-store.
+ */
 export function toJob(
   row: JobRow,
   files: JobFile[],
   outcome: JobOutcome = { runners: [], runner_count: 0, failure: null },
+  links: JobLinks = { depends_on: [], inputs_from: [] },
 ): Job {
   return {
     id: row.id,
@@ -70,10 +98,19 @@ export function toJob(
     unsatisfiable: row.unsatisfiable,
     priority: row.priority,
     max_attempts: row.max_attempts,
+    retry: row.retry,
+    on_disconnect: row.on_disconnect,
     timeout_seconds: row.timeout_seconds,
     array_size: row.array_size,
+    max_parallel: row.max_parallel,
     files,
     artifacts: row.artifacts,
+    depends_on: links.depends_on,
+    inputs_from: links.inputs_from,
+    skip_reason: row.skip_reason,
+    pipeline_id: row.pipeline_id,
+    schedule_id: row.schedule_id,
+    scheduled_for: row.scheduled_for?.toISOString() ?? null,
     paused: row.paused,
     created_by: row.created_by_name === null ? null : { token_id: row.created_by_token_id, name: row.created_by_name },
     outcome,
@@ -100,14 +137,29 @@ export interface NewJob {
   unsatisfiable: boolean;
   priority: number;
   max_attempts: number;
+  retry: JobRetry | null;
+  on_disconnect: JobOnDisconnect | null;
   timeout_seconds: number | null;
   array_size: number;
+  max_parallel: number | null;
   artifacts: string[];
   files: JobFile[];
   /** The client's Idempotency-Key and the sha256 of its request, when it sent one. */
   idempotency?: { key: string; requestSha256: string };
   /** The submitting token, and its name now. */
   createdBy: { tokenId: string; name: string } | null;
+  /** How many dependencies it waits for: with any, the job and its attempts start `blocked`. */
+  dependencyCount: number;
+  /** The pipeline request it came in, and its place there. */
+  pipeline: { id: string; position: number } | null;
+  /** The schedule firing it and the slot: one job per pair (a repeat inserts nothing, returns null). */
+  origin?: JobOrigin;
+}
+
+/** What submitted a job other than a request: a schedule's fire for one slot. */
+export interface JobOrigin {
+  scheduleId: string;
+  scheduledFor: Date;
 }
 
 export interface JobListFilter {
@@ -133,21 +185,28 @@ export const jobStore = {
    * Inserts the job, one pending task per array element, and its input files, in one statement
    * (data-modifying CTEs), so a submit without files is one round trip with no transaction of
    * its own. With an idempotency key already taken, nothing is inserted and null is returned
-   * (the unique index decides, so two racing submissions with one key create one job).
+   * (the unique index decides, so two racing submissions with one key create one job); so too
+   * with a schedule's slot already fired (`origin`: one job per schedule and slot).
    */
   async insert(db: Queryable, job: NewJob): Promise<JobRow | null> {
     const { rows } = await db.query<JobRow>(
       `WITH j AS (
          INSERT INTO jobs AS j (name, type, command, image, env, labels, priority, max_attempts, timeout_seconds,
                                 array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
-                                created_by_name, secrets, container_user, resources, constraints, unsatisfiable)
+                                created_by_name, secrets, container_user, resources, constraints, unsatisfiable,
+                                unmet_dependencies, status, pipeline_id, schedule_id, scheduled_for,
+                                pipeline_position, retry, on_disconnect, max_parallel)
          VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17,
-                 $18::jsonb, $19, $20::jsonb, $21::jsonb, $22)
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                 $18::jsonb, $19, $20::jsonb, $21::jsonb, $22,
+                 $23, CASE WHEN $23::integer > 0 THEN 'blocked' ELSE 'queued' END, $24, $25, $26, $27,
+                 $28::jsonb, $29::jsonb, $30)
+         ON CONFLICT ${job.origin ? '(schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL' : '(idempotency_key) WHERE idempotency_key IS NOT NULL'} DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
-         INSERT INTO tasks (job_id, index, attempt, priority, labels)
-         SELECT j.id, i, 1, $7, $6::jsonb FROM j, generate_series(0, $10::integer - 1) AS i
+         INSERT INTO tasks (job_id, index, attempt, priority, labels, status, limited)
+         SELECT j.id, i, 1, $7, $6::jsonb, CASE WHEN $23::integer > 0 THEN 'blocked' ELSE 'pending' END,
+                $30::integer IS NOT NULL
+           FROM j, generate_series(0, $10::integer - 1) AS i
        ), inputs AS (
          INSERT INTO job_files (job_id, file_id, path)
          SELECT j.id, u.f, u.p FROM j, unnest($12::uuid[], $13::text[]) WITH ORDINALITY AS u(f, p, n) ORDER BY u.n
@@ -176,6 +235,14 @@ export const jobStore = {
         JSON.stringify(job.resources),
         job.constraints === null ? null : JSON.stringify(job.constraints),
         job.unsatisfiable,
+        job.dependencyCount,
+        job.pipeline?.id ?? null,
+        job.origin?.scheduleId ?? null,
+        job.origin?.scheduledFor ?? null,
+        job.pipeline?.position ?? null,
+        job.retry === null ? null : JSON.stringify(job.retry),
+        job.on_disconnect === null ? null : JSON.stringify(job.on_disconnect),
+        job.max_parallel,
       ],
     );
     return rows[0] ?? null;
@@ -190,12 +257,35 @@ export const jobStore = {
     return rows[0] ?? null;
   },
 
+  /** The job a schedule submitted for a slot. */
+  async bySchedule(db: Queryable, scheduleId: string, scheduledFor: Date): Promise<JobRow | null> {
+    const { rows } = await db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.schedule_id = $1 AND j.scheduled_for = $2`,
+      [scheduleId, scheduledFor],
+    );
+    return rows[0] ?? null;
+  },
+
   async get(db: Queryable, id: string, options: { lock?: boolean } = {}): Promise<JobRow | null> {
     const { rows } = await db.query<JobRow>(
       `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1 ${options.lock ? 'FOR NO KEY UPDATE' : ''}`,
       [id],
     );
     return rows[0] ?? null;
+  },
+
+  /** A pipeline's jobs in the order of its request. */
+  async ofPipeline(db: Queryable, pipelineId: string): Promise<JobRow[]> {
+    const { rows } = await db.query<JobRow>(
+      `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.pipeline_id = $1 ORDER BY j.pipeline_position`,
+      [pipelineId],
+    );
+    return rows;
+  },
+
+  async byIds(db: Queryable, ids: readonly string[]): Promise<JobRow[]> {
+    const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::uuid[])`, [ids]);
+    return rows;
   },
 
   /** Ids from `low` to `high` (an id prefix's range, see id-resolver.ts) with names, in id order. */
@@ -237,6 +327,15 @@ export const jobStore = {
       byJob.set(job_id, list);
     }
     return byJob;
+  },
+
+  /** The on_disconnect of each job that gives one (for the claim's answer). */
+  async disconnectPoliciesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobOnDisconnect>> {
+    const { rows } = await db.query<{ id: string; on_disconnect: JobOnDisconnect }>(
+      'SELECT id, on_disconnect FROM jobs WHERE id = ANY($1::uuid[]) AND on_disconnect IS NOT NULL',
+      [jobIds],
+    );
+    return new Map(rows.map((row) => [row.id, row.on_disconnect]));
   },
 
   /** The secrets map (environment variable → secret name) of each job that has one. */
@@ -316,12 +415,15 @@ export const jobStore = {
    * attempt, is counted only once nothing is live (the one-time filter skips that scan before),
    * so draining an array job is not quadratic in its size.
    * A retry attempt is inserted only after its previous attempt ended, so "a live task" over all
-   * attempts is the same as over the latest ones.
+   * attempts is the same as over the latest ones. A job with dependencies not met is `blocked`,
+   * and one a dependency skipped ends `skipped` (dependency-store.ts sets both).
+   * `was_ended` says whether the job had ended before this refresh.
    */
-  async refreshStatus(db: Queryable, id: string): Promise<JobRow> {
-    const { rows } = await db.query<JobRow>(
+  async refreshStatus(db: Queryable, id: string): Promise<JobRow & { was_ended: boolean }> {
+    const { rows } = await db.query<JobRow & { was_ended: boolean }>(
       `WITH live AS (
-         SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running')) AS remains
+         SELECT EXISTS (SELECT 1 FROM tasks WHERE job_id = $1
+                         AND status IN ('blocked', 'pending', 'assigned', 'running')) AS remains
        ), counts AS (
          SELECT count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
                 count(*) FILTER (WHERE status IN ('failed', 'timed_out', 'lost')) AS failed,
@@ -333,16 +435,19 @@ export const jobStore = {
          SELECT CASE
                   WHEN l.remains THEN CASE
                     WHEN j0.cancel_requested_at IS NOT NULL THEN 'cancelled'
+                    WHEN j0.unmet_dependencies > 0 THEN 'blocked'
                     WHEN j0.paused THEN 'paused'
                     WHEN j0.started_at IS NOT NULL THEN 'running'
                     WHEN EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running')) THEN 'running'
                     ELSE 'queued' END
+                  WHEN j0.skip_reason IS NOT NULL THEN 'skipped'
                   WHEN c.succeeded = c.total THEN 'succeeded'
                   WHEN j0.cancel_requested_at IS NOT NULL THEN 'cancelled'
                   WHEN c.failed > 0 THEN 'failed'
                   ELSE 'cancelled'
                 END AS status,
                 NOT l.remains AS ended,
+                j0.completed_at IS NOT NULL AS was_ended,
                 l.remains AND (j0.started_at IS NOT NULL
                   OR EXISTS (SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running'))) AS started
            FROM live l, counts c, jobs j0 WHERE j0.id = $1
@@ -353,7 +458,7 @@ export const jobStore = {
          completed_at = CASE WHEN next.ended THEN coalesce(j.completed_at, now()) ELSE NULL END,
          updated_at = now()
         FROM next WHERE j.id = $1
-       RETURNING ${JOB_COLUMNS}`,
+       RETURNING ${JOB_COLUMNS}, next.was_ended`,
       [id],
     );
     return rows[0]!;
@@ -404,6 +509,8 @@ export const jobStore = {
       'SELECT status, count(*)::integer AS n FROM jobs GROUP BY status',
     );
     const counts: Record<JobStatus, number> = {
+      blocked: 0,
+      skipped: 0,
       queued: 0,
       running: 0,
       paused: 0,

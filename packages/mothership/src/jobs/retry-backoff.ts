@@ -1,3 +1,5 @@
+import { type JobRetry, parseDurationMs } from '@borg/protocol';
+
 export interface BackoffPolicy {
   /** Delay before attempt 2; doubled for each attempt after that. */
   baseMs: number;
@@ -12,4 +14,10 @@ export interface BackoffPolicy {
 export function retryDelayMs(policy: BackoffPolicy, failedAttempt: number, random = Math.random): number {
   const nominal = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, failedAttempt - 1));
   return Math.round(nominal / 2 + random() * (nominal / 2));
+}
+
+/** A job's own backoff (`retry.backoff`), or the mothership's when it gives none. */
+export function backoffPolicyOf(retry: JobRetry | null, fallback: BackoffPolicy): BackoffPolicy {
+  if (!retry?.backoff) return fallback;
+  return { baseMs: parseDurationMs(retry.backoff.initial) ?? 0, maxMs: parseDurationMs(retry.backoff.max) ?? 0 };
 }

@@ -7,12 +7,15 @@ import type { TaskStatus } from '@borg/protocol';
  *      │                 └──────────────▶ failed | cancelled | timed_out | lost
  *      └─cancel─▶ cancelled
  *
+ *   blocked ─dependencies met─▶ pending;  blocked ─▶ skipped (a dependency unmet) | cancelled
+ *
  * Terminal states never change again (invariant I4); a retry is a new row.
  * `assigned → succeeded` is refused: a task cannot succeed without having started.
  * `assigned → pending` is the server's alone: it releases a claim whose answer never reached
  * the runner (it hung up mid-claim, or its heartbeat shows it never got the task).
  */
 export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]>> = {
+  blocked: ['pending', 'skipped', 'cancelled'],
   pending: ['assigned', 'cancelled'],
   assigned: ['running', 'failed', 'cancelled', 'timed_out', 'lost', 'pending'],
   running: ['succeeded', 'failed', 'cancelled', 'timed_out', 'lost'],
@@ -21,6 +24,7 @@ export const TASK_TRANSITIONS: Readonly<Record<TaskStatus, readonly TaskStatus[]
   cancelled: [],
   timed_out: [],
   lost: [],
+  skipped: [],
 };
 
 export const LIVE_TASK_STATUSES = ['pending', 'assigned', 'running'] as const satisfies readonly TaskStatus[];

@@ -1,4 +1,4 @@
-import type { AssignedGpu, JobType, ResourceRequest, Task, TaskStatus } from '@borg/protocol';
+import type { AssignedGpu, JobType, ResourceRequest, RetryDecision, Task, TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -24,11 +24,16 @@ export interface TaskRow {
   log_batches: number;
   log_lines: number;
   gpus: AssignedGpu[];
+  /** The signal that killed the process (migration 0018). */
+  signal: string | null;
+  /** Why a failed attempt was retried or not (retry-decision.ts). */
+  retry_decision: RetryDecision | null;
 }
 
-const TASK_COLUMNS = `t.id, t.job_id, t.index, t.attempt, t.status, t.priority, t.labels, t.runner_id, t.exit_code,
+/** A task row's columns as TaskRow has them (element-store.ts selects them too). */
+export const TASK_COLUMNS = `t.id, t.job_id, t.index, t.attempt, t.status, t.priority, t.labels, t.runner_id, t.exit_code,
   t.reason, t.error, t.cancel_requested_at, t.available_at, t.deadline_at, t.created_at, t.assigned_at,
-  t.started_at, t.completed_at, t.log_batches, t.log_lines, t.gpus`;
+  t.started_at, t.completed_at, t.log_batches, t.log_lines, t.gpus, t.signal, t.retry_decision`;
 
 export function toTask(row: TaskRow): Task {
   return {
@@ -43,6 +48,8 @@ export function toTask(row: TaskRow): Task {
     error: row.error,
     cancel_requested: row.cancel_requested_at !== null,
     gpus: row.gpus,
+    signal: row.signal ?? null,
+    retry_decision: row.retry_decision ?? null,
     created_at: row.created_at.toISOString(),
     available_at: row.available_at.toISOString(),
     assigned_at: row.assigned_at?.toISOString() ?? null,
@@ -70,6 +77,8 @@ export interface TaskEnding {
   exitCode?: number | null;
   reason?: string | null;
   error?: string | null;
+  signal?: string | null;
+  retryDecision?: RetryDecision | null;
 }
 
 /** SQL for task rows (attempts): the claim, fenced transitions, retries, and what maintenance scans. */
@@ -208,11 +217,37 @@ export const taskStore = {
 
   async end(db: Queryable, id: string, ending: TaskEnding): Promise<TaskRow> {
     const { rows } = await db.query<TaskRow>(
-      `UPDATE tasks t SET status = $2, exit_code = $3, reason = $4, error = $5, completed_at = now()
+      `UPDATE tasks t SET status = $2, exit_code = $3, reason = $4, error = $5, completed_at = now(),
+              signal = $6, retry_decision = $7::jsonb
         WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
-      [id, ending.status, ending.exitCode ?? null, ending.reason ?? null, ending.error ?? null],
+      [
+        id,
+        ending.status,
+        ending.exitCode ?? null,
+        ending.reason ?? null,
+        ending.error ?? null,
+        ending.signal ?? null,
+        ending.retryDecision ? JSON.stringify(ending.retryDecision) : null,
+      ],
     );
     return rows[0]!;
+  },
+
+  /** How an element's attempts before `attempt` ended, for its retry decision (tasks_attempt_key). */
+  async earlierAttemptsOf(
+    db: Queryable,
+    jobId: string,
+    index: number,
+    attempt: number,
+  ): Promise<Array<Pick<TaskRow, 'attempt' | 'status' | 'exit_code' | 'signal' | 'reason' | 'cancel_requested_at'>>> {
+    const { rows } = await db.query<
+      Pick<TaskRow, 'attempt' | 'status' | 'exit_code' | 'signal' | 'reason' | 'cancel_requested_at'>
+    >(
+      `SELECT attempt, status, exit_code, signal, reason, cancel_requested_at FROM tasks
+        WHERE job_id = $1 AND index = $2 AND attempt < $3`,
+      [jobId, index, attempt],
+    );
+    return rows;
   },
 
   /** The next attempt of an element, claimable after the backoff delay. */
@@ -233,7 +268,6 @@ export const taskStore = {
     return rows[0]!;
   },
 
-  /** Cancels a job's pending tasks at once; returns them. */
   /** Counts one stored log batch of `lines` lines against the task (the next batch's number). */
   async countLogBatch(db: Queryable, id: string, lines: number): Promise<void> {
     await db.query('UPDATE tasks SET log_batches = log_batches + 1, log_lines = log_lines + $2 WHERE id = $1', [
@@ -242,10 +276,11 @@ export const taskStore = {
     ]);
   },
 
+  /** Cancels a job's pending (and blocked) tasks at once; returns them. */
   async cancelPendingOfJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(
       `UPDATE tasks t SET status = 'cancelled', reason = 'cancelled', completed_at = now(), cancel_requested_at = now()
-        WHERE t.job_id = $1 AND t.status = 'pending' RETURNING ${TASK_COLUMNS}`,
+        WHERE t.job_id = $1 AND t.status IN ('pending', 'blocked') RETURNING ${TASK_COLUMNS}`,
       [jobId],
     );
     return rows;
@@ -266,7 +301,7 @@ export const taskStore = {
     const { rows } = await db.query<TaskRow>(
       `SELECT * FROM (
          SELECT DISTINCT ON (t.index) ${TASK_COLUMNS} FROM tasks t WHERE t.job_id = $1 ORDER BY t.index, t.attempt DESC
-       ) latest WHERE status NOT IN ('succeeded', 'pending', 'assigned', 'running')`,
+       ) latest WHERE status NOT IN ('succeeded', 'blocked', 'pending', 'assigned', 'running', 'skipped')`,
       [jobId],
     );
     return rows;
@@ -338,6 +373,8 @@ export const taskStore = {
       'SELECT status, count(*)::integer AS n FROM tasks GROUP BY status',
     );
     const counts: Record<TaskStatus, number> = {
+      blocked: 0,
+      skipped: 0,
       pending: 0,
       assigned: 0,
       running: 0,

@@ -1,4 +1,5 @@
 import { route } from '../route-definition.ts';
+import { CancelJobQuery } from '../schemas/dependencies.ts';
 import { ArtifactList } from '../schemas/files.ts';
 import { CreateJobRequest, Job, JobPage, JobWithTasks, ListJobsQuery, Task } from '../schemas/jobs.ts';
 import { LogPage, LogsQuery } from '../schemas/logs.ts';
@@ -66,8 +67,9 @@ export const jobRoutes = {
     path: `${API_PREFIX}/jobs/:id/cancel`,
     access: 'submitter',
     tag: 'jobs',
-    summary: 'Cancel: pending tasks at once, running ones told to stop',
+    summary: 'Cancel: pending tasks at once, running ones told to stop (`?cascade=true`: and every job downstream)',
     params: JobParams,
+    query: CancelJobQuery,
     responses: { 200: Job },
     errors: [409],
     audit: 'job.cancel',

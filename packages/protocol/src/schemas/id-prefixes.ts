@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { QueryInput } from '../route-definition.ts';
 
 /** What an id prefix may name: `borg jobs show 389e0e` and the like. */
-export const ID_KINDS = ['job', 'task', 'runner'] as const;
+export const ID_KINDS = ['job', 'task', 'runner', 'schedule'] as const;
 export const IdKind = z.enum(ID_KINDS);
 export type IdKind = z.infer<typeof IdKind>;
 
@@ -24,7 +24,7 @@ export type ResolveIdsQuery = QueryInput<typeof ResolveIdsQuery>;
 export const ResolvedId = z.object({
   kind: IdKind,
   id: z.string(),
-  /** The job's or runner's name; for a task, its job's name with the element and attempt. */
+  /** The job's, runner's or schedule's name; for a task, its job's name with the element and attempt. */
   name: z.string(),
 });
 export type ResolvedId = z.infer<typeof ResolvedId>;

@@ -2,18 +2,32 @@ import { z } from 'zod';
 
 import type { QueryInput } from '../route-definition.ts';
 import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
+import { DependsOn, InputsFrom, JobDependency, JobInput, MAX_DEPENDENCIES } from './dependencies.ts';
 import { AssignedGpu, Constraints, ResourceRequest, UnsatisfiablePolicy } from './placement.ts';
+import { JobOnDisconnect, JobRetry, MAX_ATTEMPTS, OnDisconnect, RetryDecision, RetryRules } from './retry.ts';
 import { JobSecrets } from './secrets.ts';
 
 export const JOB_TYPES = ['shell', 'binary', 'container'] as const;
 export const JobType = z.enum(JOB_TYPES);
 export type JobType = z.infer<typeof JobType>;
 
-export const JOB_STATUSES = ['queued', 'running', 'paused', 'succeeded', 'failed', 'cancelled'] as const;
+/** `blocked`: waiting for the jobs it depends on; `skipped`: ended because a dependency cannot be met. */
+export const JOB_STATUSES = [
+  'blocked',
+  'queued',
+  'running',
+  'paused',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'skipped',
+] as const;
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
 
+/** `blocked` attempts wait for their job's dependencies; `skipped` ones never ran because one was not met. */
 export const TASK_STATUSES = [
+  'blocked',
   'pending',
   'assigned',
   'running',
@@ -22,13 +36,16 @@ export const TASK_STATUSES = [
   'cancelled',
   'timed_out',
   'lost',
+  'skipped',
 ] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 export const MAX_ARRAY_SIZE = 10_000;
-export const MAX_ATTEMPTS = 100;
 export const MAX_TIMEOUT_SECONDS = 30 * 24 * 3600;
+
+/** A job's limit on elements held at once: 1 to MAX_ARRAY_SIZE. */
+export const MaxParallel = z.number().int().min(1).max(MAX_ARRAY_SIZE);
 
 export const JobFile = z.strictObject({ file_id: Id, path: RelativePath });
 export type JobFile = z.infer<typeof JobFile>;
@@ -73,11 +90,22 @@ export const CreateJobRequest = z
      */
     unsatisfiable: UnsatisfiablePolicy.optional(),
     priority: z.number().int().min(-1000).max(1000).default(0),
-    max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS).default(1),
+    /** Attempts per element, retried on any failure (default 1); `retry` says more, and replaces it. */
+    max_attempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional(),
+    /** Retry rules: which failures retry, whether lost attempts count, backoff (retry.ts). */
+    retry: RetryRules.optional(),
+    /** What a task does when its solder cannot reach the mothership (retry.ts). */
+    on_disconnect: OnDisconnect.optional(),
     timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).nullable().optional(),
     array_size: z.number().int().min(1).max(MAX_ARRAY_SIZE).default(1),
+    /** At most this many elements held (assigned or running) at once, across all runners; null: no limit. */
+    max_parallel: MaxParallel.nullable().optional(),
     files: z.array(JobFile).max(1000).default([]),
     artifacts: z.array(z.string().min(1).max(1024)).max(100).default([]),
+    /** Jobs that must end first (`blocked` until then): `[{"job_id": "…", "condition": "succeeded"}]`. */
+    depends_on: z.array(DependsOn).max(MAX_DEPENDENCIES).default([]),
+    /** Artifacts of upstream jobs placed in the workspace; each upstream is also a dependency. */
+    inputs_from: z.array(InputsFrom).max(100).default([]),
   })
   .superRefine((job, ctx) => {
     const type = job.type === 'docker' ? 'container' : job.type;
@@ -109,7 +137,27 @@ export const CreateJobRequest = z
       }
       paths.add(file.path);
     });
-  });
+    const upstreams = new Set<string>();
+    job.depends_on.forEach((dependency, i) => {
+      const key = dependency.job_id ?? `name:${dependency.name}`;
+      if (upstreams.has(key)) {
+        ctx.addIssue({ code: 'custom', path: ['depends_on', i], message: 'this job is already a dependency' });
+      }
+      upstreams.add(key);
+    });
+  })
+  // `max_attempts` and `retry.max_attempts` say one thing: both may be given only when they agree.
+  .superRefine((job, ctx) => {
+    const inRetry = job.retry?.max_attempts;
+    if (inRetry !== undefined && job.max_attempts !== undefined && inRetry !== job.max_attempts) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['retry', 'max_attempts'],
+        message: `max_attempts is ${job.max_attempts} and retry.max_attempts ${inRetry}: give one of them, or the same number`,
+      });
+    }
+  })
+  .transform((job) => ({ ...job, max_attempts: job.retry?.max_attempts ?? job.max_attempts ?? 1 }));
 export type CreateJobRequest = z.input<typeof CreateJobRequest>;
 /** A create-job request after validation, defaults applied. */
 export type ValidCreateJobRequest = z.output<typeof CreateJobRequest>;
@@ -128,6 +176,10 @@ export const Task = z.object({
   cancel_requested: z.boolean(),
   /** The GPUs this attempt holds (or held), by index and UUID; empty when it asked for none. */
   gpus: z.array(AssignedGpu).default([]),
+  /** The signal that killed the task's process (exit_code is then null), e.g. "SIGKILL". */
+  signal: z.string().nullable().default(null),
+  /** Why this attempt, which did not succeed, was retried or not (the job's retry rules); null otherwise. */
+  retry_decision: RetryDecision.nullable().default(null),
   created_at: Timestamp,
   available_at: Timestamp,
   assigned_at: Timestamp.nullable(),
@@ -187,10 +239,26 @@ export const Job = z.object({
   unsatisfiable: z.boolean().default(false),
   priority: z.number().int(),
   max_attempts: z.number().int(),
+  /** The job's retry rules, defaults filled in; null for a job that gave only max_attempts. */
+  retry: JobRetry.nullable().default(null),
+  /** What its tasks do when their solder cannot reach the mothership; null: the default (stop after the offline window). */
+  on_disconnect: JobOnDisconnect.nullable().default(null),
   timeout_seconds: z.number().int().nullable(),
   array_size: z.number().int(),
+  /** How many elements may be held at once (PATCH changes it while the job runs); null: no limit. */
+  max_parallel: z.number().int().nullable().default(null),
   files: z.array(JobFile),
   artifacts: z.array(z.string()),
+  /** The jobs this one waits for, each with its condition and whether it is met yet. */
+  depends_on: z.array(JobDependency).default([]),
+  inputs_from: z.array(JobInput).default([]),
+  /** Why a `skipped` job did not run (the upstream job and what it ended as). */
+  skip_reason: z.string().nullable().default(null),
+  /** The pipeline request that created the job, if one did. */
+  pipeline_id: Id.nullable().default(null),
+  /** The schedule that submitted this job, and the cron slot (or manual trigger time) it was for. */
+  schedule_id: Id.nullable().default(null),
+  scheduled_for: Timestamp.nullable().default(null),
   paused: z.boolean(),
   /** The token that submitted the job and its name then; null for jobs older than attribution. */
   created_by: z.object({ token_id: Id.nullable(), name: z.string() }).nullable(),

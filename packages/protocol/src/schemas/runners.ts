@@ -101,6 +101,12 @@ export const RegisterRunnerResponse = z.object({
   /** The runner's own token. Shown once; only its hash is stored. */
   token: z.string(),
   heartbeat_interval_seconds: z.number().int(),
+  /**
+   * How long the mothership waits without a heartbeat before it calls this runner offline and runs
+   * its tasks elsewhere (absent from older motherships: three intervals). A solder out of touch
+   * that long stops its tasks, unless their job says otherwise (on_disconnect).
+   */
+  offline_after_seconds: z.number().int().optional(),
   runner: Runner,
 });
 export type RegisterRunnerResponse = z.infer<typeof RegisterRunnerResponse>;
@@ -120,6 +126,8 @@ export type HeartbeatRequest = z.input<typeof HeartbeatRequest>;
 export const HeartbeatResponse = z.object({
   ok: z.literal(true),
   heartbeat_interval_seconds: z.number().int(),
+  /** As in the registration's answer. */
+  offline_after_seconds: z.number().int().optional(),
   draining: z.boolean(),
   /** Live tasks of this runner whose cancellation was requested: stop them and report `cancelled`. */
   cancel_task_ids: z.array(Id),
@@ -177,6 +185,11 @@ export const ClaimedTask = z.object({
   timeout_seconds: z.number().int().nullable(),
   files: z.array(JobFileWithMeta),
   artifacts: z.array(z.string()),
+  /**
+   * The job's on_disconnect: stop the task after `stop_after_seconds` out of touch with the
+   * mothership, or `keep` it running. Null: the default, stop after the offline window.
+   */
+  on_disconnect: z.object({ stop_after_seconds: z.number().nullable(), keep: z.boolean() }).nullable().default(null),
 });
 export type ClaimedTask = z.infer<typeof ClaimedTask>;
 

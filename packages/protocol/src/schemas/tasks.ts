@@ -1,5 +1,6 @@
 import { z } from 'zod';
 
+import { SIGNAL_NAMES } from '../signals.ts';
 import { Task } from './jobs.ts';
 
 /** What a runner may report about a task it holds. `lost` is the server's word, never a runner's. */
@@ -9,6 +10,14 @@ export const TaskStatusRequest = z.strictObject({
   status: z.enum(REPORTABLE_TASK_STATUSES),
   exit_code: z.number().int().min(-2_147_483_648).max(2_147_483_647).nullable().optional(),
   error: z.string().max(4096).optional(),
+  /** The signal that killed the process, when one did (exit_code is then null): "SIGKILL". */
+  signal: z.enum(SIGNAL_NAMES).nullable().optional(),
+  /**
+   * Why the solder stopped a task it reports `cancelled` without a cancel request: it was shut
+   * down (`agent_stop`, the default) or out of touch with the mothership for longer than the job's
+   * disconnect policy allows (`disconnected`). Either is the machine's doing, not the task's.
+   */
+  stopped_because: z.enum(['agent_stop', 'disconnected']).optional(),
 });
 export type TaskStatusRequest = z.input<typeof TaskStatusRequest>;
 

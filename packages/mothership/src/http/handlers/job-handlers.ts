@@ -23,7 +23,8 @@ export function jobHandlers({
     getJobPlacement: async (request) => placement.explainJob(request.params.id),
     pauseJob: async (request) => jobs.pauseJob(request.params.id, principalOf(request)),
     resumeJob: async (request) => jobs.resumeJob(request.params.id, principalOf(request)),
-    cancelJob: async (request) => jobs.cancelJob(request.params.id, principalOf(request)),
+    cancelJob: async (request) =>
+      jobs.cancelJob(request.params.id, principalOf(request), { cascade: request.query.cascade === true }),
     retryJob: async (request) => jobs.retryJob(request.params.id, principalOf(request)),
   };
 }

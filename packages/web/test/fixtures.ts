@@ -27,6 +27,7 @@ export const jobOf = (extra: Partial<Job> = {}): Job => ({
   on_disconnect: null,
   timeout_seconds: null,
   array_size: 1,
+  max_parallel: null,
   files: [],
   artifacts: [],
   depends_on: [],

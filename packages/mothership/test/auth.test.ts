@@ -31,6 +31,10 @@ interface Context {
   b: TestRunner;
   /** A runner for the delete route alone. */
   doomed: TestRunner;
+  /** A webhook to a name the address rule refuses (nothing is ever sent), one of its deliveries, and one to delete. */
+  webhookId: string;
+  deliveryId: string;
+  doomedWebhookId: string;
 }
 
 interface RouteSpec {
@@ -139,6 +143,25 @@ const ROUTES: Record<string, RouteSpec> = {
   },
   'DELETE /api/v1/secrets/:name': { access: 'admin', path: () => '/api/v1/secrets/probe' },
   'GET /api/v1/audit': { access: 'admin', path: () => '/api/v1/audit' },
+  'GET /api/v1/webhooks': { access: 'admin', path: () => '/api/v1/webhooks' },
+  'POST /api/v1/webhooks': {
+    access: 'admin',
+    path: () => '/api/v1/webhooks',
+    body: () => ({ json: { url: 'http://localhost:9/probe', events: ['job.skipped'] } }),
+  },
+  'GET /api/v1/webhooks/:id': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.webhookId}` },
+  'PATCH /api/v1/webhooks/:id': {
+    access: 'admin',
+    path: (c) => `/api/v1/webhooks/${c.webhookId}`,
+    body: () => ({ json: { active: true } }),
+  },
+  'DELETE /api/v1/webhooks/:id': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.doomedWebhookId}` },
+  'GET /api/v1/webhooks/:id/deliveries': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.webhookId}/deliveries` },
+  'POST /api/v1/webhooks/:id/ping': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.webhookId}/ping` },
+  'POST /api/v1/webhooks/:id/deliveries/:delivery_id/redeliver': {
+    access: 'admin',
+    path: (c) => `/api/v1/webhooks/${c.webhookId}/deliveries/${c.deliveryId}/redeliver`,
+  },
 };
 
 const KIND_ALLOWED: Record<Exclude<Access, 'public'>, string[]> = {
@@ -192,6 +215,8 @@ describe('authentication and authorization of every route', () => {
       'runners', (SELECT json_agg(json_build_array(id, last_heartbeat, draining, status) ORDER BY id) FROM runners),
       'tokens', (SELECT json_agg(json_build_array(id, revoked_at) ORDER BY id) FROM api_tokens),
       'secrets', (SELECT json_agg(json_build_array(name, updated_at) ORDER BY name) FROM secrets),
+      'webhooks', (SELECT json_agg(json_build_array(id, url, active, updated_at) ORDER BY id) FROM webhooks),
+      'webhook_deliveries', (SELECT count(*) FROM webhook_deliveries),
       'files', (SELECT count(*) FROM files),
       'artifacts', (SELECT count(*) FROM artifacts),
       'logs', (SELECT count(*) FROM task_logs)) AS state`);
@@ -216,6 +241,10 @@ describe('authentication and authorization of every route', () => {
     c.waitingJobId = (await borg().client(c.roles.submitter).createJob({ name: 'waiting', command: 'true' })).id;
     const victim = await admin.createToken({ name: 'victim' });
     c.victimTokenId = victim.id;
+    // localhost is refused at connect time (BORG_WEBHOOK_ALLOW_PRIVATE is off): pings go nowhere.
+    c.webhookId = (await admin.createWebhook({ url: 'http://localhost:9/probe', events: ['job.skipped'] })).id;
+    c.deliveryId = (await admin.pingWebhook(c.webhookId)).id;
+    c.doomedWebhookId = (await admin.createWebhook({ url: 'http://localhost:9/doomed', events: ['job.skipped'] })).id;
 
     const revokedUser = await admin.createToken({ name: 'revoked' });
     await admin.revokeToken(revokedUser.id);
@@ -300,6 +329,10 @@ describe('authentication and authorization of every route', () => {
       ['an operator reads the audit log', operator, 'GET', 'GET /api/v1/audit', 403],
       ['an operator sets a secret', operator, 'PUT', 'PUT /api/v1/secrets/:name', 403],
       ['a viewer lists the secrets', viewer, 'GET', 'GET /api/v1/secrets', 403],
+      ['an operator creates a webhook', operator, 'POST', 'POST /api/v1/webhooks', 403],
+      ['an operator pings a webhook', operator, 'POST', 'POST /api/v1/webhooks/:id/ping', 403],
+      ['a viewer lists the webhooks', viewer, 'GET', 'GET /api/v1/webhooks', 403],
+      ['a runner lists the webhooks', c.a.token, 'GET', 'GET /api/v1/webhooks', 403],
       ['a runner lists jobs', c.a.token, 'GET', 'GET /api/v1/jobs', 403],
       ['a runner submits a job', c.a.token, 'POST', 'POST /api/v1/jobs', 403],
       ['the registration token reads a job', borg().registrationToken, 'GET', 'GET /api/v1/jobs/:id', 403],

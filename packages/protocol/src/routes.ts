@@ -6,6 +6,7 @@ import { installRoutes } from './routes/install-routes.ts';
 import { jobRoutes } from './routes/job-routes.ts';
 import { pipelineRoutes } from './routes/pipeline-routes.ts';
 import { runnerRoutes } from './routes/runner-routes.ts';
+import { webhookRoutes } from './routes/webhook-routes.ts';
 import { scheduleRoutes } from './routes/schedule-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 
@@ -25,6 +26,7 @@ export const routes = {
   ...fileRoutes,
   ...installRoutes,
   ...idRoutes,
+  ...webhookRoutes,
   ...webhookRoutes,
 } as const;
 

@@ -183,11 +183,6 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   webhookRetryBaseMs: 'BORG_WEBHOOK_RETRY_BASE_MS',
   webhookRetryMaxMs: 'BORG_WEBHOOK_RETRY_MAX_MS',
   webhookRetryForSeconds: 'BORG_WEBHOOK_RETRY_FOR_SECONDS',
-  webhookAllowPrivate: 'BORG_WEBHOOK_ALLOW_PRIVATE',
-  webhookTimeoutMs: 'BORG_WEBHOOK_TIMEOUT_MS',
-  webhookRetryBaseMs: 'BORG_WEBHOOK_RETRY_BASE_MS',
-  webhookRetryMaxMs: 'BORG_WEBHOOK_RETRY_MAX_MS',
-  webhookRetryForSeconds: 'BORG_WEBHOOK_RETRY_FOR_SECONDS',
 };
 
 /** Reads the environment, then lays explicit overrides (flags) on top. */

@@ -50,7 +50,6 @@ import { loadSecretKey, parseSecretKey, SecretCipher } from './secrets/secret-ci
 import { SecretService } from './secrets/secret-service.ts';
 import { StatsService } from './stats/stats-service.ts';
 import { startWebhooks } from './webhooks/start-webhooks.ts';
-import { startWebhooks } from './webhooks/start-webhooks.ts';
 
 /** Tokens created on this start; shown once, then only their hashes exist. */
 export interface CreatedSecrets {
@@ -186,7 +185,6 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       live: hub,
       metrics,
       installer: new SolderInstaller(),
-      webhooks: webhooks.service,
       schedules: new ScheduleService(db, bus, scheduleFirer),
       webhooks: webhooks.service,
     };

@@ -24,7 +24,6 @@ export * from './schemas/stats.ts';
 export * from './schemas/tasks.ts';
 export * from './schemas/tokens.ts';
 export * from './schemas/webhooks.ts';
-export * from './schemas/webhooks.ts';
 export * from './secret-masking.ts';
 export * from './signals.ts';
 export * from './terminal-escapes.ts';

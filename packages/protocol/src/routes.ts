@@ -6,7 +6,6 @@ import { installRoutes } from './routes/install-routes.ts';
 import { jobRoutes } from './routes/job-routes.ts';
 import { pipelineRoutes } from './routes/pipeline-routes.ts';
 import { runnerRoutes } from './routes/runner-routes.ts';
-import { webhookRoutes } from './routes/webhook-routes.ts';
 import { scheduleRoutes } from './routes/schedule-routes.ts';
 import { webhookRoutes } from './routes/webhook-routes.ts';
 
@@ -26,7 +25,6 @@ export const routes = {
   ...fileRoutes,
   ...installRoutes,
   ...idRoutes,
-  ...webhookRoutes,
   ...webhookRoutes,
 } as const;
 

@@ -51,7 +51,6 @@ export class EventBus {
   private readonly emitter = new EventEmitter();
   private transport: EventTransport | undefined;
   private readonly publishedHere = new Set<(event: BorgEvent) => void>();
-  private readonly publishedHere = new Set<(event: BorgEvent) => void>();
 
   constructor(private readonly onTransportError: (error: unknown) => void = () => undefined) {
     // Every long-poll and every WebSocket adds a listener; the default cap of 10 is for leaks
@@ -66,7 +65,6 @@ export class EventBus {
   /** Publishes after the change it describes is committed, never before. */
   publish(event: BorgEvent): void {
     this.deliver(event);
-    for (const listener of this.publishedHere) listener(event);
     for (const listener of this.publishedHere) listener(event);
     this.transport?.send(event).catch(this.onTransportError);
   }
@@ -90,16 +88,6 @@ export class EventBus {
   onAny(listener: (event: BorgEvent) => void): () => void {
     this.emitter.on('*', listener);
     return () => this.emitter.off('*', listener);
-  }
-
-  /**
-   * Hears the events this process publishes, not the ones other replicas send: for work done
-   * once per event, where it happened (enqueuing webhook deliveries). The listener runs inside
-   * publish(), so it must be cheap and must not throw.
-   */
-  onPublished(listener: (event: BorgEvent) => void): () => void {
-    this.publishedHere.add(listener);
-    return () => this.publishedHere.delete(listener);
   }
 
   /**

@@ -20,7 +20,6 @@ import { scheduleHandlers } from './handlers/schedule-handlers.ts';
 import { secretHandlers } from './handlers/secret-handlers.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
 import { webhookHandlers } from './handlers/webhook-handlers.ts';
-import { webhookHandlers } from './handlers/webhook-handlers.ts';
 import { installRateLimits, presentedCredential } from './rate-limits.ts';
 import { registerRouteTable } from './route-table.ts';
 import type { Services } from './services.ts';
@@ -195,7 +194,6 @@ export async function buildApp(
       ...secretHandlers(services),
       ...scheduleHandlers(services),
       ...installHandlers(services),
-      ...webhookHandlers(services),
       ...webhookHandlers(services),
     },
     // Prometheus figures say how busy the fleet is, which labels have work waiting and how many

@@ -22,7 +22,6 @@ import type { ScheduleService } from '../schedules/schedule-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { StatsService } from '../stats/stats-service.ts';
 import type { WebhookService } from '../webhooks/webhook-service.ts';
-import type { WebhookService } from '../webhooks/webhook-service.ts';
 
 /** Everything the HTTP layer calls. Handlers take these; they never touch a store or SQL. */
 export interface Services {
@@ -51,8 +50,6 @@ export interface Services {
   live: WebSocketHub;
   metrics: Metrics;
   installer: SolderInstaller;
-  /** Webhooks and their deliveries (docs/webhooks.md). */
-  webhooks: WebhookService;
   /** Schedules: a job spec submitted on a cron. */
   schedules: ScheduleService;
   /** Webhooks and their deliveries (docs/webhooks.md). */

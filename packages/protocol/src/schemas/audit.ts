@@ -38,11 +38,6 @@ export const AUDIT_ACTIONS = [
   'webhook.delete',
   'webhook.redeliver',
   'webhook.ping',
-  'webhook.create',
-  'webhook.update',
-  'webhook.delete',
-  'webhook.redeliver',
-  'webhook.ping',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;

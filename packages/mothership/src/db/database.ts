@@ -35,4 +35,9 @@ export interface Database extends Queryable {
 export const LOCK_KEYS = {
   migrations: 0x626f7201,
   maintenance: 0x626f7202,
+  /**
+   * Not taken from here: borg_claim (migration 0017) takes (this, hashtext(job id)) in the
+   * two-key form, per job with max_parallel, so it can never meet the one-key locks above.
+   */
+  maxParallelClaim: 0x626f7203,
 } as const;

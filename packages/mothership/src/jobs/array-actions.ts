@@ -1,6 +1,6 @@
 import {
-  CANCELLABLE_ELEMENT_STATUSES,
   type CancelElementsRequest,
+  CANCELLABLE_ELEMENT_STATUSES,
   type ElementsChanged,
   type Job,
   type JobElements,
@@ -17,7 +17,7 @@ import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { arrayStore } from './array-store.ts';
 import type { JobActions } from './job-actions.ts';
 import { type JobRow, jobStore } from './job-store.ts';
-import { type TaskRow, toTask } from './task-store.ts';
+import { type TaskRow, taskStore, toTask } from './task-store.ts';
 
 /** Elements chosen by index (`single`: one, named in the path) or by their latest attempt's status. */
 interface Selection {
@@ -78,7 +78,7 @@ export class ArrayActions {
       if (job.cancel_requested_at !== null && job.completed_at === null) {
         throw new BorgError('ILLEGAL_TRANSITION', `job ${id} is being cancelled: retry its elements once it has ended`);
       }
-      const created = await arrayStore.retry(tx, id, indexes, selection.status ?? RETRYABLE_ELEMENT_STATUSES);
+      const created = await taskStore.retryElements(tx, id, indexes, selection.status ?? RETRYABLE_ELEMENT_STATUSES);
       if (created.length === 0) throw await this.nothingTo(tx, 'retry', job, selection);
       // A cancelled job that gets a new attempt runs again, as after a whole-job retry.
       if (job.cancel_requested_at !== null) await jobStore.clearCancelRequested(tx, id);
@@ -95,7 +95,7 @@ export class ArrayActions {
    */
   async cancel(id: string, selection: Selection | CancelElementsRequest, actor: Principal): Promise<ElementsChanged> {
     return this.act(id, selection, actor, async (tx, job, indexes) => {
-      const changed = await arrayStore.cancel(tx, id, indexes, selection.status ?? CANCELLABLE_ELEMENT_STATUSES);
+      const changed = await taskStore.cancelElements(tx, id, indexes, selection.status ?? CANCELLABLE_ELEMENT_STATUSES);
       if (changed.length === 0) throw await this.nothingTo(tx, 'cancel', job, selection);
       const told = changed.filter((t) => t.status === 'assigned' || t.status === 'running');
       const events = [

@@ -1,12 +1,11 @@
 import type { JobElement, TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
-import { TASK_COLUMNS, type TaskRow } from './task-store.ts';
 
 /**
- * SQL for controlling array jobs: a job's max_parallel, and its elements a selection at a time.
- * Each action on a selection is one statement, however many elements it touches (a 10,000-element
- * retry is one INSERT … SELECT). Callers hold the job's row lock (JobActions.changeJob).
+ * SQL for controlling array jobs: a job's max_parallel, and its elements' latest attempts (the
+ * retry and cancel of a selection are task-store's, one statement each). Writers hold the job's
+ * row lock (JobActions.changeJob).
  */
 export const arrayStore = {
   /** Every element's latest attempt, by index (tasks_attempt_key walks them in order). */
@@ -43,57 +42,5 @@ export const arrayStore = {
           AND limited <> ($2::integer IS NOT NULL)`,
       [jobId, maxParallel],
     );
-  },
-
-  /**
-   * A new attempt (claimable now, limited like its job by the tasks_limited_retry trigger) for
-   * each element whose latest attempt has one of `statuses`, among `indexes` (null: all).
-   */
-  async retry(
-    db: Queryable,
-    jobId: string,
-    indexes: readonly number[] | null,
-    statuses: readonly TaskStatus[],
-  ): Promise<TaskRow[]> {
-    const { rows } = await db.query<TaskRow>(
-      `WITH latest AS (
-         SELECT DISTINCT ON (l.index) l.index, l.attempt, l.status, l.priority, l.labels
-           FROM tasks l
-          WHERE l.job_id = $1 AND ($2::integer[] IS NULL OR l.index = ANY ($2::integer[]))
-          ORDER BY l.index, l.attempt DESC
-       )
-       INSERT INTO tasks AS t (job_id, index, attempt, priority, labels)
-       SELECT $1, latest.index, latest.attempt + 1, latest.priority, latest.labels
-         FROM latest WHERE latest.status = ANY ($3::text[])
-       RETURNING ${TASK_COLUMNS}`,
-      [jobId, indexes, statuses],
-    );
-    return rows;
-  },
-
-  /**
-   * Cancels each live element with one of `statuses` among `indexes` (null: all): one not yet
-   * running (pending, blocked) at once; a held one is flagged, for its runner to stop. One
-   * statement: a claim committing meanwhile is waited for and the row read again, so an element
-   * claimed under it is flagged rather than missed.
-   */
-  async cancel(
-    db: Queryable,
-    jobId: string,
-    indexes: readonly number[] | null,
-    statuses: readonly TaskStatus[],
-  ): Promise<TaskRow[]> {
-    const { rows } = await db.query<TaskRow>(
-      `UPDATE tasks t SET
-         status = CASE WHEN t.status IN ('pending', 'blocked') THEN 'cancelled' ELSE t.status END,
-         reason = CASE WHEN t.status IN ('pending', 'blocked') THEN 'cancelled' ELSE t.reason END,
-         completed_at = CASE WHEN t.status IN ('pending', 'blocked') THEN now() ELSE t.completed_at END,
-         cancel_requested_at = coalesce(t.cancel_requested_at, now())
-        WHERE t.job_id = $1 AND t.status = ANY ($3::text[])
-          AND ($2::integer[] IS NULL OR t.index = ANY ($2::integer[]))
-       RETURNING ${TASK_COLUMNS}`,
-      [jobId, indexes, statuses],
-    );
-    return rows;
   },
 };

@@ -30,8 +30,7 @@ export interface TaskRow {
   retry_decision: RetryDecision | null;
 }
 
-/** A task row's columns as TaskRow has them (element-store.ts selects them too). */
-export const TASK_COLUMNS = `t.id, t.job_id, t.index, t.attempt, t.status, t.priority, t.labels, t.runner_id, t.exit_code,
+const TASK_COLUMNS = `t.id, t.job_id, t.index, t.attempt, t.status, t.priority, t.labels, t.runner_id, t.exit_code,
   t.reason, t.error, t.cancel_requested_at, t.available_at, t.deadline_at, t.created_at, t.assigned_at,
   t.started_at, t.completed_at, t.log_batches, t.log_lines, t.gpus, t.signal, t.retry_decision`;
 
@@ -303,6 +302,59 @@ export const taskStore = {
          SELECT DISTINCT ON (t.index) ${TASK_COLUMNS} FROM tasks t WHERE t.job_id = $1 ORDER BY t.index, t.attempt DESC
        ) latest WHERE status NOT IN ('succeeded', 'blocked', 'pending', 'assigned', 'running', 'skipped')`,
       [jobId],
+    );
+    return rows;
+  },
+
+  /**
+   * A new attempt (claimable now, limited like its job by the tasks_limited_retry trigger) for
+   * each element of the job whose latest attempt has one of `statuses`, among `indexes` (null:
+   * all): one statement however many elements (array-actions.ts).
+   */
+  async retryElements(
+    db: Queryable,
+    jobId: string,
+    indexes: readonly number[] | null,
+    statuses: readonly TaskStatus[],
+  ): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `WITH latest AS (
+         SELECT DISTINCT ON (l.index) l.index, l.attempt, l.status, l.priority, l.labels
+           FROM tasks l
+          WHERE l.job_id = $1 AND ($2::integer[] IS NULL OR l.index = ANY ($2::integer[]))
+          ORDER BY l.index, l.attempt DESC
+       )
+       INSERT INTO tasks AS t (job_id, index, attempt, priority, labels)
+       SELECT $1, latest.index, latest.attempt + 1, latest.priority, latest.labels
+         FROM latest WHERE latest.status = ANY ($3::text[])
+       RETURNING ${TASK_COLUMNS}`,
+      [jobId, indexes, statuses],
+    );
+    return rows;
+  },
+
+  /**
+   * Cancels each live element of the job with one of `statuses` among `indexes` (null: all): one
+   * not yet running (pending, blocked) at once; a held one is flagged, for its runner to stop.
+   * One statement: a claim committing meanwhile is waited for and the row read again, so an
+   * element claimed under it is flagged rather than missed.
+   */
+  async cancelElements(
+    db: Queryable,
+    jobId: string,
+    indexes: readonly number[] | null,
+    statuses: readonly TaskStatus[],
+  ): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET
+         status = CASE WHEN t.status IN ('pending', 'blocked') THEN 'cancelled' ELSE t.status END,
+         reason = CASE WHEN t.status IN ('pending', 'blocked') THEN 'cancelled' ELSE t.reason END,
+         completed_at = CASE WHEN t.status IN ('pending', 'blocked') THEN now() ELSE t.completed_at END,
+         cancel_requested_at = coalesce(t.cancel_requested_at, now())
+        WHERE t.job_id = $1 AND t.status = ANY ($3::text[])
+          AND ($2::integer[] IS NULL OR t.index = ANY ($2::integer[]))
+       RETURNING ${TASK_COLUMNS}`,
+      [jobId, indexes, statuses],
     );
     return rows;
   },

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { ENGINE } from '../../../test/test-database.ts';
+import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
+import { type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
+
+/**
+ * max_parallel holds across runners: the number of a job's elements held (assigned or running)
+ * at once, sampled from the database while real solders run it, never exceeds the limit, and
+ * reaches it; raising the limit mid-run takes effect at the next claim. Runners that claim at the
+ * same moment cannot exceed it together (the claim's per-job lock and recount, migration 0017).
+ */
+
+/** Samples a job's held count from the database until stopped: the highest seen, per phase. */
+function heldSampler(
+  db: () => { query: <R>(sql: string, params: unknown[]) => Promise<{ rows: R[] }> },
+  jobId: string,
+) {
+  let running = true;
+  let samples = 0;
+  let current = 0;
+  let peak = 0;
+  const loop = (async () => {
+    while (running) {
+      const { rows } = await db().query<{ n: number }>(
+        `SELECT count(*)::integer AS n FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running')`,
+        [jobId],
+      );
+      current = rows[0]!.n;
+      peak = Math.max(peak, current);
+      samples++;
+      // Paces the sampler so it does not crowd out the mothership's own queries (not a wait for a condition).
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    get current() {
+      return current;
+    },
+    get samples() {
+      return samples;
+    },
+    /** The highest count seen since the last call, and a fresh start for the next phase. */
+    takePeak(): number {
+      const seen = peak;
+      peak = current;
+      return seen;
+    },
+    async stop(): Promise<void> {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+describe('max_parallel under load', () => {
+  const borg = useTestMothership();
+  const solders: InProcessSolder[] = [];
+  afterAll(async () => {
+    await Promise.all(solders.map((s) => s.stop({ cancelRunning: true })));
+  });
+
+  it('never holds more than max_parallel of 1,000 elements across four solders, and a raise takes effect at the next claim', async () => {
+    const labels = { scope: randomUUID() };
+    for (let i = 0; i < 4; i++) solders.push(await startSolder(borg(), { maxConcurrentTasks: 4, labels }));
+    const job = await borg().admin.createJob({
+      name: 'limited-array',
+      type: 'shell',
+      command: 'sleep 0.02',
+      array_size: 1000,
+      max_parallel: 5,
+      labels,
+    });
+    const held = heldSampler(() => borg().db, job.id);
+    const succeeded = async () => {
+      const { rows } = await borg().db.query<{ n: number }>(
+        `SELECT count(*)::integer AS n FROM tasks WHERE job_id = $1 AND status = 'succeeded'`,
+        [job.id],
+      );
+      return rows[0]!.n;
+    };
+    try {
+      // Phase 1: at 5 while the first 150 elements run.
+      await expect.poll(succeeded, { timeout: 120_000, interval: 100 }).toBeGreaterThanOrEqual(150);
+      const peakAtFive = held.takePeak();
+      expect(peakAtFive).toBeLessThanOrEqual(5);
+      expect(peakAtFive).toBe(5);
+
+      // Phase 2: raised to 20 (the four solders have 16 slots): more than 5 are held soon after.
+      await borg().admin.updateJob(job.id, { max_parallel: 20 });
+      await expect.poll(() => held.current, { timeout: 30_000, interval: 20 }).toBeGreaterThan(5);
+      await expect
+        .poll(async () => (await borg().admin.getJob(job.id)).status, { timeout: 180_000, interval: 200 })
+        .toBe('succeeded');
+      expect(held.takePeak()).toBeLessThanOrEqual(16);
+    } finally {
+      await held.stop();
+    }
+    const { rows } = await borg().db.query<{ n: number; retried: number }>(
+      `SELECT count(*)::integer AS n, count(*) FILTER (WHERE attempt > 1)::integer AS retried FROM tasks WHERE job_id = $1`,
+      [job.id],
+    );
+    expect(rows[0]).toEqual({ n: 1000, retried: 0 });
+    console.log(`max_parallel [${ENGINE}]: 1,000 elements, ${held.samples} samples of the held count`);
+  }, 300_000);
+
+  it('lets runners claiming at the same moment take no more than the limit together', async () => {
+    const labels = { scope: randomUUID() };
+    const limited = await borg().admin.createJob({
+      name: 'limited',
+      type: 'shell',
+      command: 'true',
+      array_size: 70,
+      max_parallel: 7,
+      labels,
+    });
+    // An unlimited job behind it: the claims merge its tasks into the same walk.
+    const free = await borg().admin.createJob({ name: 'free', type: 'shell', command: 'true', array_size: 40, labels });
+    const runners: TestRunner[] = await Promise.all(
+      Array.from({ length: 12 }, () => borg().registerRunner({ max_concurrent_tasks: 3, labels })),
+    );
+    const held = heldSampler(() => borg().db, limited.id);
+    const heldPerRound: number[] = [];
+    try {
+      for (let round = 0; ; round++) {
+        // Every runner claims at once; then each finishes what it got.
+        const answers = await Promise.all(runners.map((r) => r.client.nextTasks(r.id, { wait: 0, max: 3 })));
+        const { rows } = await borg().db.query<{ n: number }>(
+          `SELECT count(*)::integer AS n FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running')`,
+          [limited.id],
+        );
+        heldPerRound.push(rows[0]!.n);
+        const claimed = answers.flatMap((answer, i) =>
+          (answer?.items ?? []).map((task) => ({ task, runner: runners[i]! })),
+        );
+        if (claimed.length === 0) break;
+        await Promise.all(
+          claimed.map(async ({ task, runner }) => {
+            await runner.client.reportTaskStatus(task.id, { status: 'running' });
+            await runner.client.reportTaskStatus(task.id, { status: 'succeeded', exit_code: 0 });
+          }),
+        );
+      }
+    } finally {
+      await held.stop();
+    }
+    // Ten rounds of exactly seven for the 70 limited elements, then nothing held.
+    expect(heldPerRound.slice(0, 10)).toEqual(Array(10).fill(7));
+    expect(heldPerRound.slice(10).every((n) => n === 0)).toBe(true);
+    expect(held.takePeak()).toBeLessThanOrEqual(7);
+    for (const job of [limited, free]) expect((await borg().admin.getJob(job.id)).status).toBe('succeeded');
+  }, 120_000);
+});

@@ -120,6 +120,11 @@ describe('array control through the API', () => {
     const held = await claim(first, 8);
     expect(held.map((t) => t.index)).toEqual([0, 1]);
     expect(await claim(first, 8)).toEqual([]);
+    // Why element 2 waits: its job's limit, whatever the runners.
+    const waitingTask = (await borg().admin.getJob(job.id)).tasks.find((t) => t.index === 2)!;
+    const placement = await borg().admin.getTaskPlacement(waitingTask.id);
+    expect(placement.job_reasons).toEqual(['max_parallel reached: 2 of 2 elements held']);
+    expect(placement.summary).toContain('max_parallel reached');
 
     // Two failures earn retries; the retries are limited like their job.
     for (const task of held) {

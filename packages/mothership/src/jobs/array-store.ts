@@ -19,6 +19,15 @@ export const arrayStore = {
     return rows;
   },
 
+  /** How many of a limited job's elements are held (tasks_limited_held_idx). */
+  async heldOf(db: Queryable, jobId: string): Promise<number> {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::integer AS n FROM tasks WHERE job_id = $1 AND status IN ('assigned', 'running') AND limited`,
+      [jobId],
+    );
+    return rows[0]!.n;
+  },
+
   /** The status of one element's latest attempt. */
   async statusOf(db: Queryable, jobId: string, index: number): Promise<TaskStatus | null> {
     const { rows } = await db.query<{ status: TaskStatus }>(

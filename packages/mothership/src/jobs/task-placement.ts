@@ -5,6 +5,7 @@ import { notFound } from '../errors.ts';
 import { nearestFirst, type PlacementDemand, placementReasons, verdictOf } from '../runners/placement-rules.ts';
 import { placementStore } from '../runners/placement-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
+import { arrayStore } from './array-store.ts';
 import { type JobRow, jobStore } from './job-store.ts';
 import { queuePositionStore } from './queue-position-store.ts';
 import { type TaskRow, taskStore } from './task-store.ts';
@@ -86,6 +87,11 @@ export class TaskPlacementService {
 
     const jobReasons: string[] = [];
     if (job.paused) jobReasons.push('job paused');
+    if (job.max_parallel !== null) {
+      const held = await arrayStore.heldOf(this.db, job.id);
+      if (held >= job.max_parallel)
+        jobReasons.push(`max_parallel reached: ${held} of ${job.max_parallel} elements held`);
+    }
     const backoffSeconds = Math.max(0, (task.available_at.getTime() - now.getTime()) / 1000);
     if (backoffSeconds > 0) jobReasons.push(`backoff until ${task.available_at.toISOString().slice(11, 19)} UTC`);
 

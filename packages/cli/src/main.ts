@@ -17,6 +17,7 @@ import { solderCommand } from './commands/solder.ts';
 import { submitCommand } from './commands/submit.ts';
 import { tokensCommand } from './commands/tokens.ts';
 import { upCommand } from './commands/up.ts';
+import { webhooksCommand } from './commands/webhooks.ts';
 import { whoamiCommand } from './commands/whoami.ts';
 import { runProgram } from './run-program.ts';
 import { usageErrorLine } from './usage-error-line.ts';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
     .addCommand(artifactsCommand())
     .addCommand(tokensCommand())
     .addCommand(secretsCommand())
+    .addCommand(webhooksCommand())
     .addCommand(auditCommand())
     .addCommand(completionCommand())
     .commandsGroup('Servers:')

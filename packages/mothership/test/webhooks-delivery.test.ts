@@ -102,7 +102,9 @@ describe('webhook deliveries from real jobs', () => {
     const dying = await spawnSolder(borg(), ['--labels', `pool=${pool}`, '--name', pool]);
     try {
       const job = await admin().createJob({ name: 'hook sleeper', command: 'sleep 60', labels: { pool } });
-      const task = await eventually(async () => (await admin().getJob(job.id)).tasks.find((t) => t.status === 'running'));
+      const task = await eventually(async () =>
+        (await admin().getJob(job.id)).tasks.find((t) => t.status === 'running'),
+      );
       dying.child.kill('SIGKILL');
       await dying.exited;
       // The reaper (maintenance, driven here) marks the silent runner offline and its task lost.
@@ -123,7 +125,9 @@ describe('webhook deliveries from real jobs', () => {
         expectSignedBy(online, SECRET);
         expect(online.payload.data).toMatchObject({ id: task.runner_id, name: pool });
         // Ended already, unless a lost attempt is retried on the runner that came back.
-        await admin().cancelJob(job.id).catch(() => undefined);
+        await admin()
+          .cancelJob(job.id)
+          .catch(() => undefined);
       } finally {
         await back.cleanup();
       }

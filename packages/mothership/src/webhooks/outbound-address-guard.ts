@@ -86,11 +86,7 @@ export function checkLiteralHost(url: URL): RefusedAddressError | null {
   return why ? new RefusedAddressError(`refused: ${host} is ${why}; ${ALLOW_HINT}`) : null;
 }
 
-type LookupCallback = (
-  error: NodeJS.ErrnoException | null,
-  address: string | LookupAddress[],
-  family?: number,
-) => void;
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /**
  * A `lookup` for net.connect that resolves as usual, then keeps only the addresses the rule
@@ -108,7 +104,10 @@ export function guardedLookup(hostname: string, options: LookupOptions, callback
       else allowed.push(entry);
     }
     if (allowed.length === 0) {
-      return callback(new RefusedAddressError(`refused: ${hostname} resolves to ${refused.join(', ')}; ${ALLOW_HINT}`), []);
+      return callback(
+        new RefusedAddressError(`refused: ${hostname} resolves to ${refused.join(', ')}; ${ALLOW_HINT}`),
+        [],
+      );
     }
     if (options.all) return callback(null, allowed);
     callback(null, allowed[0]!.address, allowed[0]!.family);

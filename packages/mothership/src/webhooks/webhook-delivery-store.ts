@@ -1,8 +1,7 @@
 import type { WebhookDelivery, WebhookDeliveryStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
-import type { SealedValue } from '../secrets/secret-cipher.ts';
-import { sealedOf } from './webhook-store.ts';
+import { sealedOf, type SealedSecret } from './sealed-secret-columns.ts';
 
 interface DeliveryRow {
   id: string;
@@ -48,7 +47,7 @@ export interface ClaimedDelivery {
   /** This attempt's number: its result is recorded only while the delivery still has it. */
   attempt: number;
   url: string;
-  sealed: SealedValue | null;
+  sealed: SealedSecret | null;
 }
 
 interface ClaimedRow {

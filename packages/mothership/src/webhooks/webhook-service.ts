@@ -20,9 +20,10 @@ import type { EventBus } from '../events/event-bus.ts';
 import { keysetPage } from '../paging.ts';
 import type { SecretCipher } from '../secrets/secret-cipher.ts';
 import { checkLiteralHost } from './outbound-address-guard.ts';
+import { secretNameOf } from './sealed-secret-columns.ts';
 import { webhookDeliveryStore } from './webhook-delivery-store.ts';
 import type { WebhookEnqueuer } from './webhook-enqueuer.ts';
-import { secretNameOf, type WebhookChange, webhookStore } from './webhook-store.ts';
+import { type WebhookChange, webhookStore } from './webhook-store.ts';
 import type { WebhookWorker } from './webhook-worker.ts';
 
 type ValidCreate = z.output<typeof CreateWebhookRequest>;

@@ -1,7 +1,7 @@
 import type { Webhook, WebhookDeliveryStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
-import type { SealedValue } from '../secrets/secret-cipher.ts';
+import { sealedOf, sealedParams, type SealedSecret, type SealedSecretColumns } from './sealed-secret-columns.ts';
 
 interface WebhookRow {
   id: string;
@@ -15,28 +15,6 @@ interface WebhookRow {
   created_at: Date;
   updated_at: Date;
 }
-
-interface SealedRow {
-  secret_key_id: string | null;
-  secret_nonce: Uint8Array | null;
-  secret_ciphertext: Uint8Array | null;
-  secret_auth_tag: Uint8Array | null;
-}
-
-/** What a webhook's columns give for its secret: sealed, or null for none. */
-export function sealedOf(row: SealedRow): SealedValue | null {
-  if (!row.secret_key_id || !row.secret_nonce || !row.secret_ciphertext || !row.secret_auth_tag) return null;
-  // PGlite hands bytea back as a Uint8Array, pg as a Buffer.
-  return {
-    keyId: row.secret_key_id,
-    nonce: Buffer.from(row.secret_nonce),
-    ciphertext: Buffer.from(row.secret_ciphertext),
-    authTag: Buffer.from(row.secret_auth_tag),
-  };
-}
-
-/** The name a webhook's secret is sealed under (the cipher's additional data): it cannot be moved to another. */
-export const secretNameOf = (webhookId: string) => `webhook:${webhookId}`;
 
 const toWebhook = (row: WebhookRow): Webhook => ({
   id: row.id,
@@ -66,7 +44,7 @@ export interface NewWebhook {
   id: string;
   url: string;
   events: string[];
-  sealed: SealedValue | null;
+  sealed: SealedSecret | null;
   createdBy: string | null;
 }
 
@@ -74,12 +52,9 @@ export interface WebhookChange {
   url?: string;
   events?: string[];
   /** A new sealed secret; null removes it; absent keeps it. */
-  sealed?: SealedValue | null;
+  sealed?: SealedSecret | null;
   active?: boolean;
 }
-
-const sealedParams = (sealed: SealedValue | null) =>
-  sealed ? [sealed.keyId, sealed.nonce, sealed.ciphertext, sealed.authTag] : [null, null, null, null];
 
 /** Every statement about webhooks themselves; secrets go in and out sealed. */
 export const webhookStore = {
@@ -144,8 +119,8 @@ export const webhookStore = {
   },
 
   /** Secrets sealed under another key than this one (to re-encrypt after a key rotation). */
-  async sealedUnderOtherKeys(db: Queryable, keyId: string): Promise<Array<{ id: string; sealed: SealedValue }>> {
-    const { rows } = await db.query<SealedRow & { id: string }>(
+  async sealedUnderOtherKeys(db: Queryable, keyId: string): Promise<Array<{ id: string; sealed: SealedSecret }>> {
+    const { rows } = await db.query<SealedSecretColumns & { id: string }>(
       `SELECT id, secret_key_id, secret_nonce, secret_ciphertext, secret_auth_tag FROM webhooks
         WHERE secret_key_id <> $1 FOR UPDATE`,
       [keyId],
@@ -154,7 +129,7 @@ export const webhookStore = {
   },
 
   /** Replaces a secret's sealing without touching updated_at (a re-encryption, not a change). */
-  async reseal(db: Queryable, id: string, sealed: SealedValue): Promise<void> {
+  async reseal(db: Queryable, id: string, sealed: SealedSecret): Promise<void> {
     await db.query(
       `UPDATE webhooks SET secret_key_id = $2, secret_nonce = $3, secret_ciphertext = $4, secret_auth_tag = $5
         WHERE id = $1`,

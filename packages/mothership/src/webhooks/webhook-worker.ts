@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
 import { type BackoffPolicy, retryDelayMs } from '../jobs/retry-backoff.ts';
 import type { SecretCipher } from '../secrets/secret-cipher.ts';
+import { secretNameOf } from './sealed-secret-columns.ts';
 import { type ClaimedDelivery, webhookDeliveryStore } from './webhook-delivery-store.ts';
 import type { AttemptResult, WebhookSender } from './webhook-sender.ts';
-import { secretNameOf } from './webhook-store.ts';
 
 /** Deliveries one claim takes, sent side by side. */
 const BATCH = 16;

@@ -14,6 +14,7 @@ import { buildNode } from '../scripts/build-node.ts';
 import { cliStartup } from './figures/cli-startup.ts';
 import { dispatchLatency } from './figures/dispatch-latency.ts';
 import { enqueue } from './figures/enqueue.ts';
+import { fanOutIn } from './figures/fan-out-in.ts';
 import { fileTransfer } from './figures/file-transfer.ts';
 import { idleMemory } from './figures/idle-memory.ts';
 import { listAtScale } from './figures/list-at-scale.ts';
@@ -37,6 +38,7 @@ const FIGURES: Figure[] = [
   listAtScale,
   runnersAtScale,
   cliStartup,
+  fanOutIn,
 ];
 
 function pick(names: string[]): Figure[] {

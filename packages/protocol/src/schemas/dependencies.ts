@@ -17,7 +17,7 @@ export type DependencyState = z.infer<typeof DependencyState>;
 
 export const MAX_DEPENDENCIES = 1000;
 /** How many jobs one pipeline request may create. */
-export const MAX_PIPELINE_JOBS = 1000;
+export const MAX_PIPELINE_JOBS = 2000;
 
 /**
  * An upstream job, by id, or inside a pipeline request by the local name of another job of

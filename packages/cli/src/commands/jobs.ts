@@ -1,9 +1,17 @@
-import { type BorgClient, type Job, JOB_STATUSES, type JobWithTasks, type ListJobsQuery } from '@borg/protocol';
+import {
+  type BorgClient,
+  type Job,
+  JOB_STATUSES,
+  type JobWithTasks,
+  type ListJobsQuery,
+  MAX_ARRAY_SIZE,
+} from '@borg/protocol';
 import { Command } from 'commander';
 
 import { ExitCode, toCliError, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
-import { integer } from '../flag-values.ts';
+import { actOnElements, actsOnElements, type ElementFlags, printElementsChanged } from '../element-flags.ts';
+import { collect, integer } from '../flag-values.ts';
 import { fullId } from '../id-prefix.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { printJobDetail, printJobTable } from '../job-views.ts';
@@ -25,9 +33,11 @@ export function jobsCommand(): Command {
     .addCommand(listCommand())
     .addCommand(showCommand())
     .addCommand(
-      controlCommand('cancel', 'Cancel jobs: pending tasks at once, running ones are stopped', (c, id) =>
-        c.cancelJob(id),
-      ),
+      controlCommand('cancel', 'Cancel jobs: pending tasks at once, running ones are stopped', (c, id, flags) =>
+        c.cancelJob(id, flags.cascade ? { cascade: true } : {}),
+      )
+        .option('--cascade', 'also cancel every job waiting on them (depends_on, inputs_from) that has not ended')
+        .option(ELEMENT_FLAG, 'cancel only these elements of one job: 3, 10-19 or 3,7 (repeatable)', collect),
     )
     .addCommand(
       controlCommand('pause', 'Pause jobs: no new tasks start; running ones finish', (c, id) => c.pauseJob(id)),
@@ -36,9 +46,14 @@ export function jobsCommand(): Command {
     .addCommand(
       controlCommand('retry', 'Retry every element of finished jobs whose last attempt failed', (c, id) =>
         c.retryJob(id),
-      ),
-    );
+      )
+        .option(ELEMENT_FLAG, 'retry only these elements of one job, also while it runs: 3, 10-19 or 3,7', collect)
+        .option('--failed', 'retry the elements of one job whose latest attempt failed, timed out or was lost'),
+    )
+    .addCommand(setCommand());
 }
+
+const ELEMENT_FLAG = '--element <indexes>';
 
 function listCommand(): Command {
   return clientCommand('list', 'List jobs, newest first')
@@ -116,11 +131,20 @@ function showCommand(): Command {
     );
 }
 
+/** `borg jobs cancel --cascade`, and `--element`/`--failed` (element-flags.ts) for cancel and retry. */
+interface ControlFlags extends ElementFlags {
+  cascade?: boolean;
+}
+
 /**
  * `borg jobs cancel|pause|resume|retry ID...`. Every id is tried, so one job that already
  * finished does not stop a bulk cancel; the exit code is that of the last failure.
  */
-function controlCommand(name: string, description: string, call: (client: BorgClient, id: string) => Promise<Job>) {
+function controlCommand(
+  name: string,
+  description: string,
+  call: (client: BorgClient, id: string, flags: ControlFlags) => Promise<Job>,
+) {
   return clientCommand(name, description)
     .argument('<job-id...>')
     .addHelpText(
@@ -131,14 +155,21 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
       ]),
     )
     .action(
-      action(async ({ out, connect }, ids: string[]) => {
+      action(async ({ out, connect }, ids: string[], flags: ControlFlags) => {
         const connection = await connect();
+        if (actsOnElements(flags)) {
+          if (ids.length !== 1) throw usageError(`--element and --failed act on one job; ${ids.length} were given`);
+          const { id } = await fullId(connection.client, ids[0]!, ['job']);
+          const verb = name as 'retry' | 'cancel';
+          printElementsChanged(out, verb, await actOnElements(connection.client, verb, id, flags));
+          return 0;
+        }
         const done: Job[] = [];
         let exitCode = 0;
         for (const typed of ids) {
           try {
             const { id } = await fullId(connection.client, typed, ['job']);
-            const job = await call(connection.client, id);
+            const job = await call(connection.client, id, flags);
             done.push(job);
             if (!out.json)
               out.print(
@@ -156,6 +187,31 @@ function controlCommand(name: string, description: string, call: (client: BorgCl
         }
         if (out.json) out.printJson(done);
         return exitCode;
+      }),
+    );
+}
+
+/** `borg jobs set JOB --max-parallel N|none`: what may change while a job runs. */
+function setCommand(): Command {
+  return clientCommand('set', 'Change a job while it runs')
+    .argument('<job-id>')
+    .requiredOption(
+      '--max-parallel <n>',
+      'at most N elements held at once from the next claim on; none lifts the limit',
+    )
+    .addHelpText(
+      'after',
+      examples(['borg jobs set 0b6f… --max-parallel 20', 'borg jobs set 0b6f… --max-parallel none']),
+    )
+    .action(
+      action(async ({ out, connect }, typed: string, flags: { maxParallel: string }) => {
+        const { client } = await connect();
+        const { id } = await fullId(client, typed, ['job']);
+        const maxParallel =
+          flags.maxParallel === 'none' ? null : integer(flags.maxParallel, '--max-parallel', 1, MAX_ARRAY_SIZE)!;
+        const job = await client.updateJob(id, { max_parallel: maxParallel });
+        if (out.json) return out.printJson(job);
+        out.print(`job ${job.id}: max parallel ${job.max_parallel ?? 'none'}; ${out.status(job.status)}`);
       }),
     );
 }

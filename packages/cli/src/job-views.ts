@@ -1,4 +1,11 @@
-import type { Job, JobWithTasks, ResourceRequest, Task } from '@borg/protocol';
+import {
+  describeDisconnectPolicy,
+  describeRetryRules,
+  type Job,
+  type JobWithTasks,
+  type ResourceRequest,
+  type Task,
+} from '@borg/protocol';
 
 import { latestAttempts } from './job-outcome.ts';
 import { ago, duration, labelsText, type Output, statusPaint } from './output.ts';
@@ -59,6 +66,8 @@ export function printJobDetail(
     ['env', Object.keys(job.env).join(', ') || '-'],
     ['priority', String(job.priority)],
     ['attempts', String(job.max_attempts)],
+    ['retry', job.retry ? describeRetryRules(job.retry) : '-'],
+    ['on disconnect', describeDisconnectPolicy(job.on_disconnect)],
     ['timeout', job.timeout_seconds ? `${job.timeout_seconds}s` : '-'],
     ...(job.array_size > 1 ? [['max parallel', String(job.max_parallel ?? '-')] as [string, string]] : []),
     ['files', job.files.map((f) => f.path).join(', ') || '-'],
@@ -75,13 +84,16 @@ export function printJobDetail(
       { header: 'ATTEMPT', value: (t) => String(t.attempt) },
       { header: 'TASK', value: (t) => t.id },
       { header: 'STATUS', value: (t) => t.status, paint: (t) => statusPaint(t.status) },
-      { header: 'EXIT', value: (t) => (t.exit_code === null ? '-' : String(t.exit_code)) },
+      { header: 'EXIT', value: (t) => (t.exit_code === null ? (t.signal ?? '-') : String(t.exit_code)) },
       { header: 'RUNNER', value: (t) => (t.runner_id ? runnerName(t.runner_id) : '-') },
       ...(job.tasks.some((t) => t.gpus.length > 0)
         ? [{ header: 'GPUS', value: (t: Task) => t.gpus.map((g) => g.index).join(',') || '-' }]
         : []),
       { header: 'TIME', value: (t) => taskTime(t, now) },
       { header: 'REASON', value: (t) => t.error ?? t.reason ?? '' },
+      ...(job.tasks.some((t) => t.retry_decision)
+        ? [{ header: 'RETRY', value: (t: Task) => retryDecisionText(t) }]
+        : []),
     ],
     'no tasks',
   );
@@ -100,6 +112,13 @@ export function summariseJob(out: Output, job: JobWithTasks): string {
   });
   if (failed.length > 3) parts.push(`${failed.length - 3} more`);
   return parts.length ? `${head}: ${out.cell(parts.join('; '))}` : head;
+}
+
+/** Which rule retried an attempt, or why it was not: "retried: exit code 137 matched on_exit_codes …". */
+function retryDecisionText(task: Task): string {
+  const decision = task.retry_decision;
+  if (!decision) return '';
+  return `${decision.retried ? 'retried' : 'not retried'}: ${decision.message}`;
 }
 
 function runTime(job: Job): string | undefined {

@@ -3,6 +3,7 @@ export * from './constraints.ts';
 export * from './duration.ts';
 export * from './error-codes.ts';
 export * from './route-definition.ts';
+export * from './retry-text.ts';
 export * from './routes.ts';
 export * from './safe-path.ts';
 export * from './schemas/array-control.ts';

@@ -5,6 +5,7 @@ import {
   type ClaimedTask,
   createSecretMasker,
   type SecretMasker,
+  signalName,
   type TaskStatusRequest,
 } from '@borg/protocol';
 
@@ -37,7 +38,7 @@ export interface TaskRunContext {
 /** Why a task was stopped before it ended by itself. */
 type StopReason = 'cancelled' | 'timed_out' | 'agent_stop' | 'abandoned';
 
-type Ending = Pick<TaskStatusRequest, 'status' | 'exit_code' | 'error'>;
+type Ending = Pick<TaskStatusRequest, 'status' | 'exit_code' | 'error' | 'signal' | 'stopped_because'>;
 
 /**
  * One task on this machine, from claim to final report: workspace, inputs, `running`, the
@@ -284,5 +285,7 @@ export class TaskRun {
 function endingOfExit(exit: ExitStatus): Ending {
   if (exit.exitCode === 0) return { status: 'succeeded', exit_code: 0 };
   if (exit.exitCode !== null) return { status: 'failed', exit_code: exit.exitCode };
-  return { status: 'failed', exit_code: null, error: `killed by ${exit.signal ?? 'a signal'}` };
+  // The signal's name goes with the report, for the job's retry rules (on_signals).
+  const signal = exit.signal ? (signalName(exit.signal) ?? null) : null;
+  return { status: 'failed', exit_code: null, signal, error: `killed by ${exit.signal ?? 'a signal'}` };
 }

@@ -152,7 +152,7 @@ export class FakeMothership {
       ...{ id, job_id: `job-${n}`, job_name: `fake-${n}`, index: 0, attempt: 1, status: 'assigned' },
       ...{ type: 'shell', command: 'true', image: null, env: {}, labels: {}, timeout_seconds: null },
       ...{ secrets: {}, missing_secrets: [], resources: {}, gpus: [] },
-      ...{ files: [], artifacts: [] },
+      ...{ files: [], artifacts: [], on_disconnect: null },
       ...overrides,
     };
     this.queue.push(task);

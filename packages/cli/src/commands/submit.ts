@@ -23,8 +23,9 @@ import { followLogs } from '../log-follower.ts';
 import { LogPrinter } from '../log-printer.ts';
 import type { Output } from '../output.ts';
 import { verdictLines } from '../placement-views.ts';
+import { onDisconnectOf, type RetryFlags, retryRulesOf } from '../retry-flags.ts';
 
-interface SubmitFlags {
+interface SubmitFlags extends RetryFlags {
   name?: string;
   type: JobType;
   image?: string;
@@ -83,6 +84,17 @@ export function submitCommand(): Command {
     )
     .option('--priority <n>', 'higher runs first, -1000 to 1000 (default 0)')
     .option('--attempts <n>', 'attempts per element, with backoff between them (default 1)')
+    .option('--retry-on-exit <codes>', 'retry only these exit codes, e.g. 1,137 (with --attempts)')
+    .option('--retry-on-signal <names>', 'retry a task killed by one of these signals, e.g. KILL,SEGV')
+    .option('--retry-on-lost', 'retry attempts lost with their runner, without counting them (the default)')
+    .option('--no-retry-on-lost', 'do not retry attempts lost with their runner')
+    .option('--retry-on-timeout', 'retry attempts that ran past --timeout')
+    .option('--lost-counts', 'a lost attempt uses up one of --attempts')
+    .option('--retry-backoff <initial[,max]>', 'wait before each retry, doubling up to max, e.g. 10s,10m')
+    .option(
+      '--on-disconnect <keep|duration>',
+      'when its solder cannot reach the mothership: stop the task after this long, or keep it running (default: stop after the offline window)',
+    )
     .option('--timeout <duration>', 'per attempt, e.g. 90s, 10m, 2h (default none)')
     .option('--array <n>', 'run N elements in parallel, each with BORG_TASK_INDEX (default 1)')
     .option('--max-parallel <n>', 'at most N elements held at once, across all runners (default: no limit)')
@@ -105,6 +117,7 @@ export function submitCommand(): Command {
         'borg submit --file ./data.csv:input/data.csv --artifact "out/*.png" -- ./plot.sh input/data.csv',
         'borg submit --type container --image python:3.12 -- python -c "print(42)"',
         'borg submit --type binary --attempts 3 --timeout 10m -- /usr/bin/rsync -a src/ dst/',
+        'borg submit --attempts 3 --retry-on-exit 1,137 --retry-backoff 10s,10m -- ./flaky-test.sh',
         'borg submit --secret DEPLOY_TOKEN=deploy-token -- ./deploy.sh     see borg secrets',
         'JOB=$(borg submit -- ./nightly.sh) && borg logs -f "$JOB"',
       ]),
@@ -162,6 +175,8 @@ function buildRequest(words: string[], flags: SubmitFlags): CreateJobRequest {
     unsatisfiable: flags.queueUnsatisfiable ? 'queue' : 'reject',
     priority: integer(flags.priority, '--priority', -1000, 1000),
     max_attempts: integer(flags.attempts, '--attempts', 1, 100),
+    retry: retryRulesOf(flags),
+    on_disconnect: onDisconnectOf(flags.onDisconnect),
     timeout_seconds: durationSeconds(flags.timeout, '--timeout'),
     array_size: integer(flags.array, '--array', 1, 10_000),
     max_parallel: integer(flags.maxParallel, '--max-parallel', 1, 10_000),

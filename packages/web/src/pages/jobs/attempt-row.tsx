@@ -1,4 +1,4 @@
-import type { Task } from '@borg/protocol';
+import type { RetryDecision, Task } from '@borg/protocol';
 import { useId, useState } from 'react';
 
 import { AssignedGpus } from '../../components/assigned-gpus.tsx';
@@ -21,6 +21,7 @@ export function endReason(task: EndedAttempt): string {
     timed_out: 'timed out',
     cancelled: 'cancelled by a user',
     agent_stop: 'stopped: its runner shut down',
+    disconnected: 'stopped: its runner was cut off from the mothership',
   };
   if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');
   if (task.status === 'timed_out') return 'timed out';
@@ -99,7 +100,7 @@ export function AttemptRow({
         <td className="p-2 whitespace-nowrap">
           <Elapsed from={t.started_at ?? t.assigned_at} to={t.completed_at} />
         </td>
-        <td className="p-2">{t.exit_code ?? '—'}</td>
+        <td className="p-2">{t.exit_code ?? t.signal ?? '—'}</td>
         {showGpus && (
           <td className="hidden p-2 md:table-cell">
             <AssignedGpus gpus={t.gpus} />
@@ -107,6 +108,7 @@ export function AttemptRow({
         )}
         <td className="p-2" data-testid="end-reason">
           {endReason(t)}
+          {t.retry_decision && <RetryDecisionNote decision={t.retry_decision} />}
         </td>
       </tr>
       {open && pending && (
@@ -123,5 +125,18 @@ export function AttemptRow({
         </tr>
       )}
     </>
+  );
+}
+
+/** Which retry rule retried this attempt, or why it was not retried (the job's retry rules). */
+function RetryDecisionNote({ decision }: { decision: RetryDecision }) {
+  return (
+    <span
+      data-testid="retry-decision"
+      className={`block text-xs ${decision.retried ? 'text-slate-500' : 'text-amber-700'}`}
+      title={`rule: ${decision.rule}${decision.counted ? '' : ' (not counted against max_attempts)'}`}
+    >
+      {decision.retried ? 'Retried' : 'Not retried'}: {decision.message}
+    </span>
   );
 }

@@ -34,6 +34,21 @@ export function leftOutOfCli(job: Job): string[] {
  * holds, defaults left out, every word shell-quoted. A shell job's command is one word (the CLI
  * joins words with spaces, so it arrives as it was); a binary or container job's is its argv.
  */
+/** The retry and disconnect flags of a job with rules; one --[no-]retry-on-lost always, so the rules are sent. */
+function retryFlagsOf(job: Job): string[] {
+  const { retry, on_disconnect: disconnect } = job;
+  return [
+    ...(retry?.on_exit_codes ? ['--retry-on-exit', retry.on_exit_codes.join(',')] : []),
+    ...(retry?.on_signals ? ['--retry-on-signal', retry.on_signals.map((s) => s.replace(/^SIG/, '')).join(',')] : []),
+    ...(retry ? [retry.on_lost ? '--retry-on-lost' : '--no-retry-on-lost'] : []),
+    ...(retry?.on_timeout ? ['--retry-on-timeout'] : []),
+    ...(retry?.lost_counts ? ['--lost-counts'] : []),
+    ...(retry?.backoff ? ['--retry-backoff', `${retry.backoff.initial},${retry.backoff.max}`] : []),
+    ...(disconnect?.keep ? ['--on-disconnect', 'keep'] : []),
+    ...(disconnect?.stop_after ? ['--on-disconnect', disconnect.stop_after] : []),
+  ];
+}
+
 export function cliCommandOf(job: Job): string {
   const { resources } = job;
   const words = [
@@ -53,6 +68,7 @@ export function cliCommandOf(job: Job): string {
     ...(resources.gpu_memory_mb !== undefined ? ['--gpu-memory', String(resources.gpu_memory_mb)] : []),
     ...(job.priority !== 0 ? ['--priority', String(job.priority)] : []),
     ...(job.max_attempts !== 1 ? ['--attempts', String(job.max_attempts)] : []),
+    ...retryFlagsOf(job),
     ...(job.timeout_seconds ? ['--timeout', durationInput(job.timeout_seconds)] : []),
     ...(job.array_size !== 1 ? ['--array', String(job.array_size)] : []),
     ...repeated('--artifact', job.artifacts),

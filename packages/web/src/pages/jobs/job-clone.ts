@@ -3,6 +3,7 @@ import type { Job, JobFile } from '@borg/protocol';
 import { durationInput } from '../../lib/format.ts';
 import type { JobFormValues } from './job-request.ts';
 import type { PlacementValues } from './placement-fields.tsx';
+import { retryValuesOf } from './retry-fields.tsx';
 
 /** What the new-job form starts with when it runs a job again: the job's spec as the form's text. */
 export type InitialJobValues = Omit<JobFormValues, 'files' | 'secrets' | 'unsatisfiable' | keyof PlacementValues> & {
@@ -36,6 +37,7 @@ export function initialValuesOf(job: Job): InitialJobValues {
     artifacts: job.artifacts.join('\n'),
     files: job.files,
     secrets: job.secrets,
+    retryRules: retryValuesOf(job),
     placement: {
       cpu: numberText(job.resources.cpu),
       memoryMb: numberText(job.resources.memory_mb),

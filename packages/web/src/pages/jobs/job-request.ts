@@ -1,6 +1,7 @@
 import { CreateJobRequest, type JobType, MAX_TIMEOUT_SECONDS, type UnsatisfiablePolicy } from '@borg/protocol';
 
 import { durationInput, parseDuration } from '../../lib/format.ts';
+import { retryRequestOf, type RetryValues } from './retry-fields.tsx';
 
 /** The new-job form's fields, each named as the request field it fills. */
 export const FIELDS = [
@@ -21,6 +22,8 @@ export const FIELDS = [
   'resources.gpus',
   'resources.gpu_memory_mb',
   'constraints',
+  'retry',
+  'on_disconnect',
 ] as const;
 /** A field of the form, or `form` for what belongs to none. */
 export type Field = (typeof FIELDS)[number] | 'form';
@@ -51,6 +54,8 @@ export interface JobFormValues {
   constraints: string;
   /** What the mothership does when no runner could ever take the job. */
   unsatisfiable: UnsatisfiablePolicy;
+  /** Retry rules and the disconnect policy (retry-fields.tsx); absent: none. */
+  retryRules?: RetryValues;
 }
 
 /** The form field a path into the request names: `['resources', 'cpu']` → `resources.cpu`, `['files', 0]` → `files`. */
@@ -117,6 +122,11 @@ function describeIssue(field: Field, issue: SchemaIssue): string {
   if (field === 'timeout_seconds' && issue.code === 'too_small') return 'the timeout is at least 1s';
   const number = NUMBER_NAMES[field];
   if (number && issue.code === 'invalid_type') return `${number} is ${FRACTIONAL.has(field) ? 'a' : 'a whole'} number`;
+  // A rule deep in `retry` or `on_disconnect` is named by its path: "on_exit_codes.0: …".
+  if (field === 'retry' || field === 'on_disconnect') {
+    const where = issue.path.slice(1).map(String).join('.');
+    return where ? `${where}: ${issue.message}` : issue.message;
+  }
   if (issue.code === 'invalid_key')
     return `"${String(issue.path.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
   return issue.message;
@@ -173,6 +183,7 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
     resources: resourcesOf(values),
     constraints: constraintsOf(values.constraints),
     unsatisfiable: values.unsatisfiable,
+    ...(values.retryRules ? retryRequestOf(values.retryRules) : {}),
   };
   if (values.files.some((f) => f.failed)) problems.files = 'remove the files that failed to upload';
   else if (values.files.some((f) => !f.fileId)) problems.files = 'wait for the uploads to finish';

@@ -1,4 +1,4 @@
-import type { Job } from '@borg/protocol';
+import { describeDisconnectPolicy, describeRetryRules, type Job } from '@borg/protocol';
 import { useQueries } from '@tanstack/react-query';
 import { type ReactNode, useState } from 'react';
 
@@ -122,6 +122,8 @@ export function JobSpec({ job }: { job: Job }) {
       </Row>
       <Row label="Priority">{job.priority}</Row>
       <Row label="Attempts">{job.max_attempts} at most</Row>
+      <Row label="Retries">{describeRetryRules(job.retry)}</Row>
+      <Row label="When cut off">{describeDisconnectPolicy(job.on_disconnect)}</Row>
       <Row label="Timeout">{job.timeout_seconds ? formatDuration(job.timeout_seconds) : 'none'}</Row>
       <Row label="Array size">{job.array_size}</Row>
       <Row label="Artifacts">

@@ -18,6 +18,7 @@ import { KeptFiles, KeptSecrets } from './carried-over.tsx';
 import type { InitialJobValues } from './job-clone.ts';
 import { buildJobRequest, type FieldErrors, FIELDS } from './job-request.ts';
 import { NO_PLACEMENT, PlacementFields, type PlacementValues } from './placement-fields.tsx';
+import { NO_RETRY_RULES, RetryFields, type RetryValues } from './retry-fields.tsx';
 import { type Unsatisfiable, unsatisfiableOf, UnsatisfiableReport } from './unsatisfiable-report.tsx';
 
 export { parsePairs } from './job-request.ts';
@@ -90,6 +91,7 @@ export function NewJobForm({
   const [kept, setKept] = useState<JobFile[]>(initial?.files ?? []);
   const [secrets, setSecrets] = useState<Record<string, string>>(initial?.secrets ?? {});
   const [placement, setPlacement] = useState<PlacementValues>(initial?.placement ?? NO_PLACEMENT);
+  const [retryRules, setRetryRules] = useState<RetryValues>(initial?.retryRules ?? NO_RETRY_RULES);
   const [refusal, setRefusal] = useState<Unsatisfiable | null>(null);
   const [queueAnyway, setQueueAnyway] = useState(false);
   const [errors, setErrors] = useState<FieldErrors>({});
@@ -140,6 +142,7 @@ export function NewJobForm({
       ],
       secrets,
       ...placement,
+      retryRules,
       // Asked to be told when no runner could ever take it, unless the user chose to queue it anyway.
       unsatisfiable: queueAnyway ? 'queue' : 'reject',
     });
@@ -259,6 +262,13 @@ export function NewJobForm({
       <PlacementFields
         values={placement}
         onChange={(patch) => setPlacement((old) => ({ ...old, ...patch }))}
+        errors={errors}
+        inputClass={input}
+      />
+
+      <RetryFields
+        values={retryRules}
+        onChange={(patch) => setRetryRules((old) => ({ ...old, ...patch }))}
         errors={errors}
         inputClass={input}
       />

@@ -20,6 +20,8 @@ import { AddRunnerPage } from './pages/runners/add-runner-page.tsx';
 import { RunnerDetailPage } from './pages/runners/runner-detail-page.tsx';
 import { RunnersPage } from './pages/runners/runners-page.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
+import { WebhookDetailPage } from './pages/webhooks/webhook-detail-page.tsx';
+import { WebhooksPage } from './pages/webhooks/webhooks-page.tsx';
 
 function Page({ path }: { path: string }) {
   if (path === '/' || path === '/overview') return <OverviewPage />;
@@ -32,6 +34,9 @@ function Page({ path }: { path: string }) {
   const runner = /^\/runners\/([A-Za-z0-9-]+)$/.exec(path);
   if (runner) return <RunnerDetailPage id={runner[1]!} />;
   if (path === '/audit') return <AuditPage />;
+  if (path === '/webhooks') return <WebhooksPage />;
+  const webhook = /^\/webhooks\/([A-Za-z0-9-]+)$/.exec(path);
+  if (webhook) return <WebhookDetailPage id={webhook[1]!} />;
   return (
     <p>
       Nothing here. Try the <Link to="/jobs">jobs</Link>.
@@ -149,6 +154,7 @@ export function App() {
           {nav('/jobs', 'Jobs')}
           {nav('/runners', 'Runners')}
           {me && mayCall(me, 'listAudit').allowed && nav('/audit', 'Audit')}
+          {me && mayCall(me, 'listWebhooks').allowed && nav('/webhooks', 'Webhooks')}
         </nav>
         {me ? <IdentityBadge identity={me} /> : <span className="ml-auto" />}
         <button

@@ -41,6 +41,10 @@ export const queryKeys = {
   /** A runner's tasks, keyed by its count of active tasks too, so a change in the count refetches them. */
   runnerTasks: (runnerId: string, activeTasks: number) => ['runner-tasks', runnerId, activeTasks] as const,
   auditList: (filters: AuditFilters) => ['audit', filters] as const,
+  webhooks: () => ['webhooks'] as const,
+  webhook: (id: string) => ['webhook', id] as const,
+  /** A webhook's deliveries, paged; read again while one is pending (they have no live events). */
+  webhookDeliveries: (id: string) => ['webhook-deliveries', id] as const,
 };
 
 /** The filters in a jobs list's key. */

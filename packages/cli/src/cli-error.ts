@@ -92,6 +92,7 @@ const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
   TOKEN_NOT_FOUND: 'not-found',
   SECRET_NOT_FOUND: 'not-found',
   WEBHOOK_NOT_FOUND: 'not-found',
+  SCHEDULE_NOT_FOUND: 'not-found',
   ILLEGAL_TRANSITION: 'conflict',
   STALE_TASK: 'conflict',
   LOG_SEQUENCE_GAP: 'conflict',

@@ -34,6 +34,8 @@ export const jobOf = (extra: Partial<Job> = {}): Job => ({
   inputs_from: [],
   skip_reason: null,
   pipeline_id: null,
+  schedule_id: null,
+  scheduled_for: null,
   paused: false,
   created_by: null,
   outcome: { runners: [], runner_count: 0, failure: null },

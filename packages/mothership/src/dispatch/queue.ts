@@ -14,7 +14,7 @@ import {
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
-import { dependencyStore, type DownstreamChange } from '../jobs/dependency-store.ts';
+import type { DownstreamChange } from '../jobs/dependency-store.ts';
 import { jobOutcomeStore } from '../jobs/job-outcome-store.ts';
 import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
 import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
@@ -88,14 +88,14 @@ export class Queue {
     this.options.observer?.claimed(rows);
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    const [started, files, cancelTaskIds, secrets, upstreamArtifacts, disconnect] = await Promise.all([
+    const [started, inputs, cancelTaskIds, secrets, disconnect] = await Promise.all([
       jobStore.markStarted(this.db, jobIds),
-      jobStore.inputFilesOf(this.db, jobIds),
+      jobStore.claimInputsOf(this.db, rows),
       taskStore.cancelRequestedOfRunner(this.db, runnerId),
       this.options.secrets.forClaim(jobIds),
-      dependencyStore.upstreamArtifacts(this.db, rows),
       jobStore.disconnectPoliciesOf(this.db, jobIds),
     ]);
+    const files = inputs.files;
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
     // Only a job's first claim starts it, and only then is its outcome (this runner) read.
     const outcomes = await jobOutcomeStore.of(
@@ -112,7 +112,7 @@ export class Queue {
     const items = rows.map((row) =>
       toClaimedTask(
         row,
-        [...(files.get(row.job_id) ?? []), ...upstreamInputsOf(upstreamArtifacts, row)],
+        [...(files.get(row.job_id) ?? []), ...upstreamInputsOf(inputs.upstream, row)],
         secrets.get(row.job_id) ?? { values: {}, missing: [] },
         disconnect.get(row.job_id) ?? null,
       ),

@@ -35,20 +35,6 @@ export interface DownstreamChange {
   reblocked: boolean;
 }
 
-/** An input of a claimed task: an upstream artifact's file and where it lands. */
-export interface UpstreamArtifact {
-  job_id: string;
-  /** The element it is for; null when it is for every element. */
-  index: number | null;
-  glob: string;
-  prefix: string | null;
-  file_id: string;
-  artifact_path: string;
-  filename: string;
-  size: number;
-  sha256: string;
-}
-
 /** Whether an ending upstream job meets a condition (also in resolve's SQL). */
 export function conditionHolds(condition: DependencyCondition, upstreamStatus: JobStatus): boolean {
   return condition === 'finished' || condition === upstreamStatus;
@@ -223,37 +209,6 @@ export const dependencyStore = {
       map.set(owner, list);
     }
     return { dependencies, inputs };
-  },
-
-  /**
-   * The artifacts claimed tasks take from upstream jobs: for each input of their jobs, the
-   * artifacts of the upstream's succeeded attempts (an element succeeds at most once), of every
-   * element, or of the task's own element for `same`; with their files. The caller matches the
-   * glob. Reads job_inputs by key only, so a claim of jobs without inputs costs one empty lookup.
-   */
-  async upstreamArtifacts(
-    db: Queryable,
-    claimed: ReadonlyArray<{ job_id: string; index: number }>,
-  ): Promise<UpstreamArtifact[]> {
-    const { rows } = await db.query<UpstreamArtifact & { size: string | number }>(
-      `WITH claimed AS (
-         SELECT DISTINCT job_id, index FROM unnest($1::uuid[], $2::integer[]) AS c(job_id, index)
-       ), wanted AS (
-         SELECT i.*, NULL::integer AS element FROM job_inputs i
-          WHERE NOT i.same_element AND i.job_id IN (SELECT job_id FROM claimed)
-         UNION ALL
-         SELECT i.*, c.index FROM job_inputs i JOIN claimed c ON c.job_id = i.job_id WHERE i.same_element
-       )
-       SELECT w.job_id, w.element AS index, w.artifacts AS glob, w.path AS prefix,
-              a.file_id, a.path AS artifact_path, f.filename, f.size, f.sha256
-         FROM wanted w
-         JOIN tasks t ON t.job_id = w.upstream_id AND t.status = 'succeeded' AND (w.element IS NULL OR t.index = w.element)
-         JOIN artifacts a ON a.task_id = t.id
-         JOIN files f ON f.id = a.file_id
-        ORDER BY w.job_id, w.position, t.index, a.path`,
-      [claimed.map((c) => c.job_id), claimed.map((c) => c.index)],
-    );
-    return rows.map((row) => ({ ...row, size: Number(row.size) }));
   },
 
   /** Whether the runner holds a live task of a job that takes this file from an upstream job's artifacts. */

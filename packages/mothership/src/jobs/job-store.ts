@@ -162,6 +162,16 @@ export interface JobOrigin {
   scheduledFor: Date;
 }
 
+/** An upstream artifact a claimed task's job takes (`inputs_from`), before its glob is matched. */
+export interface UpstreamArtifact extends JobFileWithMeta {
+  job_id: string;
+  /** The element it is for; null when it is for every element. */
+  index: number | null;
+  glob: string;
+  /** The directory it lands in; null for the workspace's root. */
+  prefix: string | null;
+}
+
 export interface JobListFilter {
   statuses?: JobStatus[];
   namePrefix?: string;
@@ -312,21 +322,70 @@ export const jobStore = {
     return byJob;
   },
 
-  /** The input files of jobs with what a solder needs to fetch and check them, by job id. */
-  async inputFilesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobFileWithMeta[]>> {
-    const { rows } = await db.query<JobFileWithMeta & { job_id: string; size: string | number }>(
-      `SELECT jf.job_id, jf.file_id, jf.path, f.filename, f.size, f.sha256
-         FROM job_files jf JOIN files f ON f.id = jf.file_id
-        WHERE jf.job_id = ANY($1::uuid[]) ORDER BY jf.id`,
-      [jobIds],
+  /**
+   * What claimed tasks take into their workspace, in one statement: their jobs' input files,
+   * and the artifacts of upstream jobs their jobs take (`inputs_from`): of every succeeded
+   * upstream element, or of the task's own element for `same` (an element succeeds at most
+   * once). The caller matches the inputs' globs (upstream-inputs.ts). A claim of jobs without
+   * inputs pays one empty index lookup in the same round trip, nothing more.
+   */
+  async claimInputsOf(
+    db: Queryable,
+    claimed: ReadonlyArray<{ job_id: string; index: number }>,
+  ): Promise<{ files: Map<string, JobFileWithMeta[]>; upstream: UpstreamArtifact[] }> {
+    const { rows } = await db.query<
+      JobFileWithMeta & {
+        job_id: string;
+        size: string | number;
+        index: number | null;
+        glob: string | null;
+        prefix: string | null;
+      }
+    >(
+      `WITH claimed AS (
+         SELECT DISTINCT job_id, index FROM unnest($1::uuid[], $2::integer[]) AS c(job_id, index)
+       ), wanted AS (
+         SELECT i.*, NULL::integer AS element FROM job_inputs i
+          WHERE NOT i.same_element AND i.job_id IN (SELECT job_id FROM claimed)
+         UNION ALL
+         SELECT i.*, c.index FROM job_inputs i JOIN claimed c ON c.job_id = i.job_id WHERE i.same_element
+       )
+       SELECT * FROM (
+         SELECT jf.job_id, NULL::integer AS index, NULL::text AS glob, NULL::text AS prefix,
+                jf.file_id, jf.path, f.filename, f.size, f.sha256, 0 AS kind, jf.id AS o1, 0 AS o2
+           FROM job_files jf JOIN files f ON f.id = jf.file_id
+          WHERE jf.job_id IN (SELECT job_id FROM claimed)
+         UNION ALL
+         SELECT w.job_id, w.element, w.artifacts, w.path, a.file_id, a.path, f.filename, f.size, f.sha256,
+                1, w.position, t.index
+           FROM wanted w
+           JOIN tasks t ON t.job_id = w.upstream_id AND t.status = 'succeeded'
+                       AND (w.element IS NULL OR t.index = w.element)
+           JOIN artifacts a ON a.task_id = t.id
+           JOIN files f ON f.id = a.file_id
+       ) inputs
+       ORDER BY kind, job_id, o1, o2, path`,
+      [claimed.map((c) => c.job_id), claimed.map((c) => c.index)],
     );
-    const byJob = new Map<string, JobFileWithMeta[]>();
-    for (const { job_id, ...file } of rows) {
-      const list = byJob.get(job_id) ?? [];
-      list.push({ ...file, size: Number(file.size) });
-      byJob.set(job_id, list);
+    const files = new Map<string, JobFileWithMeta[]>();
+    const upstream: UpstreamArtifact[] = [];
+    for (const row of rows) {
+      const file = {
+        file_id: row.file_id,
+        path: row.path,
+        filename: row.filename,
+        size: Number(row.size),
+        sha256: row.sha256,
+      };
+      if (row.glob === null) {
+        const list = files.get(row.job_id) ?? [];
+        list.push(file);
+        files.set(row.job_id, list);
+      } else {
+        upstream.push({ ...file, job_id: row.job_id, index: row.index, glob: row.glob, prefix: row.prefix });
+      }
     }
-    return byJob;
+    return { files, upstream };
   },
 
   /** The on_disconnect of each job that gives one (for the claim's answer). */

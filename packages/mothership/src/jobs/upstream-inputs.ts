@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { JobFileWithMeta } from '@borg/protocol';
 import picomatch from 'picomatch';
 
-import type { UpstreamArtifact } from './dependency-store.ts';
+import type { UpstreamArtifact } from './job-store.ts';
 
 const matchers = new Map<string, (path: string) => boolean>();
 
@@ -30,10 +30,10 @@ export function upstreamInputsOf(
   const files: JobFileWithMeta[] = [];
   for (const artifact of artifacts) {
     if (artifact.job_id !== task.job_id || (artifact.index !== null && artifact.index !== task.index)) continue;
-    if (!matcherOf(artifact.glob)(artifact.artifact_path)) continue;
+    if (!matcherOf(artifact.glob)(artifact.path)) continue;
     files.push({
       file_id: artifact.file_id,
-      path: artifact.prefix ? posix.join(artifact.prefix, artifact.artifact_path) : artifact.artifact_path,
+      path: artifact.prefix ? posix.join(artifact.prefix, artifact.path) : artifact.path,
       filename: artifact.filename,
       size: artifact.size,
       sha256: artifact.sha256,

@@ -6,6 +6,7 @@ const TERMINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set([
   'cancelled',
   'timed_out',
   'lost',
+  'skipped',
 ]);
 
 export function isTaskFinished(task: Pick<Task, 'status'>): boolean {

@@ -72,6 +72,8 @@ export function printJobDetail(
     ...(job.array_size > 1 ? [['max parallel', String(job.max_parallel ?? '-')] as [string, string]] : []),
     ['files', job.files.map((f) => f.path).join(', ') || '-'],
     ['artifacts', job.artifacts.join(', ') || '-'],
+    ...(job.depends_on.length > 0 ? [['depends on', dependsOnText(job, true)] as [string, string]] : []),
+    ...(job.skip_reason ? [['skipped', job.skip_reason] as [string, string]] : []),
     ['submitted by', job.created_by?.name ?? '-'],
     ['created', `${job.created_at} (${ago(job.created_at, now)})`],
     ['finished', job.completed_at ? `${job.completed_at} (${runTime(job) ?? '-'})` : '-'],
@@ -105,13 +107,16 @@ export function summariseJob(out: Output, job: JobWithTasks): string {
   const head = `job ${job.id} ${out.paint(statusPaint(job.status) ?? 'bold', job.status, 'err')}${took ? ` in ${took}` : ''}`;
   if (job.status === 'succeeded') return head;
   const failed = latestAttempts(job).filter((t) => t.status !== 'succeeded');
-  const parts = failed.slice(0, 3).map((t) => {
-    const why = t.exit_code !== null && t.status === 'failed' ? `exited with ${t.exit_code}` : t.status;
-    const detail = t.error ?? (t.reason && t.reason !== t.status ? t.reason : '');
-    return `element ${t.index} ${why}${detail ? ` (${detail})` : ''}`;
-  });
+  const parts = failed.slice(0, 3).map(elementEndText);
   if (failed.length > 3) parts.push(`${failed.length - 3} more`);
   return parts.length ? `${head}: ${out.cell(parts.join('; '))}` : head;
+}
+
+/** How an element's attempt that did not succeed ended: "element 2 exited with 3", "element 0 timed_out (…)". */
+export function elementEndText(t: Pick<Task, 'index' | 'status' | 'exit_code' | 'error' | 'reason'>): string {
+  const why = t.exit_code !== null && t.status === 'failed' ? `exited with ${t.exit_code}` : t.status;
+  const detail = t.error ?? (t.reason && t.reason !== t.status ? t.reason : '');
+  return `element ${t.index} ${why}${detail ? ` (${detail})` : ''}`;
 }
 
 /** Which rule retried an attempt, or why it was not: "retried: exit code 137 matched on_exit_codes …". */
@@ -119,6 +124,21 @@ function retryDecisionText(task: Task): string {
   const decision = task.retry_decision;
   if (!decision) return '';
   return `${decision.retried ? 'retried' : 'not retried'}: ${decision.message}`;
+}
+
+/**
+ * A job's dependencies in a line: `preprocess, lint if failed`, each with its condition when it is
+ * not `succeeded`; `withState` adds whether each is met yet (`preprocess (met)`).
+ */
+export function dependsOnText(job: Pick<Job, 'depends_on'>, withState = false): string {
+  return (
+    job.depends_on
+      .map((d) => {
+        const condition = d.condition === 'succeeded' ? '' : ` if ${d.condition}`;
+        return `${d.name}${condition}${withState ? ` (${d.state})` : ''}`;
+      })
+      .join(', ') || '-'
+  );
 }
 
 function runTime(job: Job): string | undefined {

@@ -1,18 +1,13 @@
-import { BorgApiError, type JobWithTasks, type ServerMessage, type Task } from '@borg/protocol';
+import type { JobWithTasks, ServerMessage, Task } from '@borg/protocol';
 
 import type { Connection } from './client-from-config.ts';
 import { isTaskFinished, latestAttempts } from './job-outcome.ts';
 import { LiveEvents } from './live-events.ts';
 import type { LogPrinter } from './log-printer.ts';
+import { followLive, Waker } from './poll-rounds.ts';
 import { tailStart, TaskLogReader } from './task-log-reader.ts';
 
 export type FollowScope = { kind: 'job'; jobId: string } | { kind: 'task'; taskId: string };
-
-/** REST rounds while the WebSocket is up (a safety net) and while it is not (the only source). */
-const POLL_WITH_EVENTS_MS = 2000;
-const POLL_WITHOUT_EVENTS_MS = 500;
-/** How long the mothership may stay unreachable (a restart) before following gives up. */
-const GIVE_UP_AFTER_MS = 60_000;
 
 /**
  * Prints a job's or a task's log lines live until it finishes, then returns its final state.
@@ -41,9 +36,8 @@ class Follower {
   /** Tasks whose finished state has been seen and whose log was read after it: nothing more comes. */
   private readonly drained = new Set<string>();
   private readonly live: LiveEvents;
-  private wake: (() => void) | undefined;
-  /** An event came while a round was running: the next sleep is skipped. */
-  private poked = false;
+  /** An event that calls for a REST round now wakes the sleep between rounds. */
+  private readonly waker = new Waker();
   private firstRound = true;
 
   constructor(
@@ -57,27 +51,9 @@ class Follower {
     this.live = new LiveEvents(conn.addr, conn.token, (message) => this.onEvent(message));
   }
 
-  async run(): Promise<JobWithTasks | Task> {
-    await this.live.connect();
-    this.live.subscribe([this.scope.kind === 'job' ? `job:${this.scope.jobId}` : `task:${this.scope.taskId}`]);
-    let failingSince: number | undefined;
-    try {
-      for (;;) {
-        try {
-          const finished = await this.round();
-          failingSince = undefined;
-          if (finished) return finished;
-        } catch (error) {
-          // A mothership restart or a 503 is waited out; anything else (404, 401) is final.
-          if (!isTransient(error)) throw error;
-          failingSince ??= Date.now();
-          if (Date.now() - failingSince > GIVE_UP_AFTER_MS) throw error;
-        }
-        await this.sleep(this.live.connected ? POLL_WITH_EVENTS_MS : POLL_WITHOUT_EVENTS_MS);
-      }
-    } finally {
-      this.live.close();
-    }
+  run(): Promise<JobWithTasks | Task> {
+    const topic = this.scope.kind === 'job' ? `job:${this.scope.jobId}` : `task:${this.scope.taskId}`;
+    return followLive(this.live, [topic], () => this.round(), this.waker);
   }
 
   /** One REST round: status first, then every live task's new lines. Returns the final state once finished. */
@@ -110,8 +86,8 @@ class Follower {
   private async drain(tasks: Task[]): Promise<void> {
     this.firstRound = false;
     for (const task of tasks) {
-      // Pending tasks have no lines yet; drained ones will have no more.
-      if (task.status === 'pending' || this.drained.has(task.id)) continue;
+      // Pending and blocked tasks have no lines yet; drained ones will have no more.
+      if (task.status === 'pending' || task.status === 'blocked' || this.drained.has(task.id)) continue;
       await this.readers.get(task.id)?.catchUp();
       if (isTaskFinished(task)) {
         this.drained.add(task.id);
@@ -128,35 +104,9 @@ class Follower {
         ?.offer(message.data.lines)
         .catch(() => undefined);
     } else if (message.type === 'task.updated') {
-      if (isTaskFinished(message.data) || !this.readers.has(message.data.id)) this.poke();
+      if (isTaskFinished(message.data) || !this.readers.has(message.data.id)) this.waker.poke();
     } else if (message.type === 'job.updated' && message.data.completed_at) {
-      this.poke();
+      this.waker.poke();
     }
   }
-
-  private poke(): void {
-    if (this.wake) this.wake();
-    else this.poked = true;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.poked) {
-      this.poked = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.wake = done;
-    });
-  }
-}
-
-function isTransient(error: unknown): boolean {
-  if (error instanceof BorgApiError) return error.retryable;
-  return error instanceof TypeError && error.message === 'fetch failed';
 }

@@ -11,6 +11,8 @@ import { jobsCommand } from './commands/jobs.ts';
 import { loginCommand } from './commands/login.ts';
 import { logsCommand } from './commands/logs.ts';
 import { mothershipCommand } from './commands/mothership.ts';
+import { pipelinesCommand } from './commands/pipelines.ts';
+import { runCommand } from './commands/run.ts';
 import { runnersCommand } from './commands/runners.ts';
 import { secretsCommand } from './commands/secrets.ts';
 import { solderCommand } from './commands/solder.ts';
@@ -43,7 +45,9 @@ export function buildProgram(): Command {
     .addCommand(loginCommand())
     .addCommand(whoamiCommand())
     .addCommand(submitCommand())
+    .addCommand(runCommand())
     .addCommand(jobsCommand())
+    .addCommand(pipelinesCommand())
     .addCommand(explainCommand())
     .addCommand(logsCommand())
     .addCommand(runnersCommand())

@@ -36,6 +36,9 @@ const STATUS_PAINT: Record<string, Paint> = {
   assigned: 'blue',
   queued: 'dim',
   pending: 'dim',
+  // Waiting for the jobs it depends on; ended without running because one of them did not end as needed.
+  blocked: 'magenta',
+  skipped: 'yellow',
 };
 
 /**

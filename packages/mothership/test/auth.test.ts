@@ -26,6 +26,8 @@ interface Context {
   fileId: string;
   heldTaskId: string;
   waitingJobId: string;
+  /** A paused schedule (so it fires nothing while the state is compared). */
+  scheduleId: string;
   victimTokenId: string;
   a: TestRunner;
   b: TestRunner;
@@ -143,6 +145,23 @@ const ROUTES: Record<string, RouteSpec> = {
   },
   'DELETE /api/v1/secrets/:name': { access: 'admin', path: () => '/api/v1/secrets/probe' },
   'GET /api/v1/audit': { access: 'admin', path: () => '/api/v1/audit' },
+  'POST /api/v1/schedules': {
+    access: 'operator',
+    path: () => '/api/v1/schedules',
+    body: () => ({ json: { name: 'probe', cron: '0 3 * * *', job: { name: 'probe', command: 'true' } } }),
+  },
+  'GET /api/v1/schedules': { access: 'viewer', path: () => '/api/v1/schedules' },
+  'GET /api/v1/schedules/:id': { access: 'viewer', path: (c) => `/api/v1/schedules/${c.scheduleId}` },
+  'PATCH /api/v1/schedules/:id': {
+    access: 'operator',
+    path: (c) => `/api/v1/schedules/${c.scheduleId}`,
+    body: () => ({ json: { name: 'probe' } }),
+  },
+  'DELETE /api/v1/schedules/:id': { access: 'operator', path: (c) => `/api/v1/schedules/${c.scheduleId}` },
+  'POST /api/v1/schedules/:id/trigger': {
+    access: 'operator',
+    path: (c) => `/api/v1/schedules/${c.scheduleId}/trigger`,
+  },
   'GET /api/v1/webhooks': { access: 'admin', path: () => '/api/v1/webhooks' },
   'POST /api/v1/webhooks': {
     access: 'admin',
@@ -241,6 +260,12 @@ describe('authentication and authorization of every route', () => {
     c.waitingJobId = (await borg().client(c.roles.submitter).createJob({ name: 'waiting', command: 'true' })).id;
     const victim = await admin.createToken({ name: 'victim' });
     c.victimTokenId = victim.id;
+    // Created by the operator: its own schedule is what an operator may change, trigger or delete.
+    c.scheduleId = (
+      await borg()
+        .client(c.roles.operator)
+        .createSchedule({ name: 'probe', cron: '0 3 * * *', job: { name: 'probe', command: 'true' }, paused: true })
+    ).id;
     // localhost is refused at connect time (BORG_WEBHOOK_ALLOW_PRIVATE is off): pings go nowhere.
     c.webhookId = (await admin.createWebhook({ url: 'http://localhost:9/probe', events: ['job.skipped'] })).id;
     c.deliveryId = (await admin.pingWebhook(c.webhookId)).id;

@@ -2,6 +2,7 @@ import type { ClientMessage, Job, JobPage, JobWithTasks, LogLine, Runner, Server
 import type { QueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 
+import { applyTaskEvent } from '../pages/jobs/element-states.ts';
 import { storedToken } from './api.ts';
 import { filtersOfJobList, queryKeys } from './query-keys.ts';
 import { readServerMessage } from './read-server-message.ts';
@@ -98,6 +99,7 @@ export class Live {
         return this.jobUpdated(message.data);
       case 'task.updated': {
         const task = message.data;
+        applyTaskEvent(task);
         this.patchJob(task.job_id, (job) => {
           const tasks = job.tasks.some((t) => t.id === task.id)
             ? job.tasks.map((t) => (t.id === task.id ? task : t))

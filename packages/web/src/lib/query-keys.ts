@@ -20,6 +20,8 @@ export const queryKeys = {
   jobLists: () => ['jobs'] as const,
   jobList: (filters: JobListFilters) => ['jobs', filters] as const,
   job: (id: string) => ['job', id] as const,
+  /** Every element's latest attempt of an array job (its grid); task events patch the grid's own store. */
+  jobElements: (id: string) => ['job-elements', id] as const,
   taskLog: (taskId: string) => ['logs', taskId] as const,
   artifacts: (taskId: string) => ['artifacts', taskId] as const,
   /** Why a pending task waits (computed by the mothership on each request). */

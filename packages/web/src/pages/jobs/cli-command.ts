@@ -71,6 +71,7 @@ export function cliCommandOf(job: Job): string {
     ...retryFlagsOf(job),
     ...(job.timeout_seconds ? ['--timeout', durationInput(job.timeout_seconds)] : []),
     ...(job.array_size !== 1 ? ['--array', String(job.array_size)] : []),
+    ...(job.max_parallel !== null ? ['--max-parallel', String(job.max_parallel)] : []),
     ...repeated('--artifact', job.artifacts),
     '--',
     ...(typeof job.command === 'string' ? [job.command] : job.command),

@@ -52,5 +52,6 @@ export function initialValuesOf(job: Job): InitialJobValues {
 export function notCarriedOver(job: Job): string[] {
   const out: string[] = [];
   if (job.user) out.push(`its container user (${job.user})`);
+  if (job.max_parallel !== null) out.push(`its max parallel (${job.max_parallel}): set it on the new job's page`);
   return out;
 }

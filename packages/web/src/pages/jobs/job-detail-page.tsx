@@ -18,9 +18,11 @@ import { useLocation } from '../../lib/router.ts';
 import { ArrayProgress } from './array-progress.tsx';
 import { AttemptRow } from './attempt-row.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
+import { ElementGrid } from './element-grid.tsx';
 import { FailureBanner, LOG_HEADING_ID } from './failure-banner.tsx';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
+import { MaxParallelControl } from './max-parallel-control.tsx';
 import { UnsatisfiableBadge } from './resource-request.tsx';
 import { RunAgainActions } from './run-again.tsx';
 import { TaskGpuCharts } from './task-gpu-charts.tsx';
@@ -151,6 +153,8 @@ export function JobDetailPage({ id }: { id: string }) {
       )}
       {j.status === 'failed' && <FailureBanner jobId={id} tasks={tasks} />}
       {j.array_size > 1 && <ArrayProgress tasks={tasks} size={j.array_size} />}
+      {j.array_size > 1 && <MaxParallelControl job={j} />}
+      {j.array_size > 1 && <ElementGrid job={j} />}
 
       <h2 className="font-semibold">Attempts</h2>
       <div className="overflow-x-auto rounded bg-white shadow">

@@ -13,7 +13,16 @@ const ROUTE_OF_ACTION: Record<JobAction, OperationName> = {
 
 /** Whether the token may take this action on this job: its role, then whose job it is. */
 export function mayChangeJob(identity: Identity | null, action: JobAction, job: Pick<Job, 'created_by'>): Permission {
-  const byRole = mayCall(identity, ROUTE_OF_ACTION[action]);
+  return mayChangeJobThrough(identity, ROUTE_OF_ACTION[action], job);
+}
+
+/** Whether the token may call this route on this job (PATCH, element actions): its role, then whose job it is. */
+export function mayChangeJobThrough(
+  identity: Identity | null,
+  operation: OperationName,
+  job: Pick<Job, 'created_by'>,
+): Permission {
+  const byRole = mayCall(identity, operation);
   if (!identity || !byRole.allowed) return byRole;
   if (identity.role && roleAtLeast(identity.role, ROLE_TO_CHANGE_ANY_JOB)) return ALLOWED;
   if (job.created_by?.token_id === identity.token_id) return ALLOWED;

@@ -96,7 +96,7 @@ export interface FirePlanInput {
 export interface FirePlan {
   /** The slots to fire now, oldest first. */
   fire: Date[];
-  /** Slots passed over as missed (catch_up none); null when none were, or catch_up last fired the latest. */
+  /** Slots passed over as missed; null when none were, or when catch_up last fired the latest of them. */
   missed: { count: number; countCapped: boolean; first: Date; last: Date } | null;
   /** The schedule's next_fire_at after these fires; null when the cron has no slot left. */
   next: Date | null;

@@ -60,7 +60,7 @@ export class ScheduleFirer {
       trigger: 'cron',
       outcome: 'skipped',
       jobId: null,
-      reason: `missed ${slots}${since}: no mothership was running then (catch_up: none)`,
+      reason: `missed ${slots}${since}: no mothership was running then (catch_up: ${schedule.catch_up})`,
     });
     this.observer.scheduleFired('skipped', 'cron');
   }

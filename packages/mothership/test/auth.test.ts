@@ -83,6 +83,30 @@ const ROUTES: Record<string, RouteSpec> = {
   'POST /api/v1/jobs/:id/resume': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/resume` },
   'POST /api/v1/jobs/:id/retry': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/retry` },
   'POST /api/v1/jobs/:id/cancel': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/cancel` },
+  'PATCH /api/v1/jobs/:id': {
+    access: 'submitter',
+    path: (c) => `/api/v1/jobs/${c.waitingJobId}`,
+    body: () => ({ json: { max_parallel: 2 } }),
+  },
+  'GET /api/v1/jobs/:id/elements': { access: 'viewer', path: (c) => `/api/v1/jobs/${c.waitingJobId}/elements` },
+  'POST /api/v1/jobs/:id/elements/:index/retry': {
+    access: 'submitter',
+    path: (c) => `/api/v1/jobs/${c.waitingJobId}/elements/0/retry`,
+  },
+  'POST /api/v1/jobs/:id/elements/:index/cancel': {
+    access: 'submitter',
+    path: (c) => `/api/v1/jobs/${c.waitingJobId}/elements/0/cancel`,
+  },
+  'POST /api/v1/jobs/:id/elements/retry': {
+    access: 'submitter',
+    path: (c) => `/api/v1/jobs/${c.waitingJobId}/elements/retry`,
+    body: () => ({ json: { status: ['failed'] } }),
+  },
+  'POST /api/v1/jobs/:id/elements/cancel': {
+    access: 'submitter',
+    path: (c) => `/api/v1/jobs/${c.waitingJobId}/elements/cancel`,
+    body: () => ({ json: { indexes: [0] } }),
+  },
   'GET /api/v1/runners': { access: 'viewer', path: () => '/api/v1/runners' },
   'POST /api/v1/runners/register': {
     access: 'registration',

@@ -207,6 +207,9 @@ export class InvariantChecker {
                        AND r.last_heartbeat > now() - interval '10 seconds'
         WHERE t.status = 'pending' AND NOT j.paused
           AND t.available_at < now() - make_interval(secs => $1::double precision / 1000)
+          -- A job at its max_parallel leaves its other elements waiting on purpose.
+          AND (j.max_parallel IS NULL OR (SELECT count(*) FROM tasks h
+                WHERE h.job_id = j.id AND h.status IN ('assigned', 'running')) < j.max_parallel)
           AND (SELECT count(*) FROM tasks h WHERE h.runner_id = r.id AND h.status IN ('assigned', 'running'))
               < r.max_concurrent_tasks
         LIMIT 20`,

@@ -60,6 +60,11 @@ describe('borg webhooks', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     );
     expect(deliveries.stdout).toMatch(/ping\s+delivered\s+200\s+\d+ms\s+1\s+-/);
 
+    const attempts = await borg(['webhooks', 'deliveries', created.id, pinged.payload.id], { env: env() });
+    expect(attempts.code, attempts.stderr).toBe(0);
+    expect(attempts.stdout).toMatch(/^ATTEMPT\s+STARTED\s+CODE\s+TIME\s+ERROR\s+ANSWER$/m);
+    expect(attempts.stdout).toMatch(/^1\s+\S+ ago\s+200\s+\d+ms\s+ok$/m);
+
     const redelivered = await borg(['webhooks', 'redeliver', created.id, pinged.payload.id], { env: env() });
     expect(redelivered.code, redelivered.stderr).toBe(0);
     const newId = /^delivery (\S+) queued \(ping, again from /.exec(redelivered.stdout)?.[1];

@@ -201,6 +201,10 @@ const ROUTES: Record<string, RouteSpec> = {
   'DELETE /api/v1/webhooks/:id': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.doomedWebhookId}` },
   'GET /api/v1/webhooks/:id/deliveries': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.webhookId}/deliveries` },
   'POST /api/v1/webhooks/:id/ping': { access: 'admin', path: (c) => `/api/v1/webhooks/${c.webhookId}/ping` },
+  'GET /api/v1/webhooks/:id/deliveries/:delivery_id': {
+    access: 'admin',
+    path: (c) => `/api/v1/webhooks/${c.webhookId}/deliveries/${c.deliveryId}`,
+  },
   'POST /api/v1/webhooks/:id/deliveries/:delivery_id/redeliver': {
     access: 'admin',
     path: (c) => `/api/v1/webhooks/${c.webhookId}/deliveries/${c.deliveryId}/redeliver`,

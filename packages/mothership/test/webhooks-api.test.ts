@@ -9,6 +9,8 @@ import { rawRequest, useTestMothership } from '../../../test/test-mothership.ts'
 import { WebhookReceiver } from '../../../test/webhook-receiver.ts';
 import { loadConfig } from '../src/config.ts';
 import { type Mothership, startMothership } from '../src/mothership.ts';
+import { webhookDeliveryStore } from '../src/webhooks/webhook-delivery-store.ts';
+import { KEEP_ENDED_DELIVERIES_DAYS } from '../src/webhooks/webhook-worker.ts';
 
 /** The API error a call fails with. */
 async function refusal(call: Promise<unknown>): Promise<BorgApiError> {
@@ -185,12 +187,30 @@ describe('webhooks: the API, its rules and who may use it', () => {
     await admin().deleteWebhook(hook.id);
   });
 
+  it('deletes deliveries that ended more than 30 days ago, never pending ones', async () => {
+    const hook = await admin().createWebhook({ url: 'https://hooks.example.invalid/old', events: ['job.skipped'] });
+    const { rows } = await borg().db.query<{ id: string; status: string }>(
+      `INSERT INTO webhook_deliveries (webhook_id, event, data, event_at, status, next_attempt_at, created_at, completed_at)
+       VALUES ($1, 'job.skipped', '{}', now(), 'delivered', NULL, now() - interval '40 days', now() - interval '31 days'),
+              ($1, 'job.skipped', '{}', now(), 'failed', NULL, now() - interval '40 days', now() - interval '29 days'),
+              ($1, 'job.skipped', '{}', now(), 'pending', now() + interval '1 hour', now() - interval '40 days', NULL)
+       RETURNING id, status`,
+      [hook.id],
+    );
+    expect(await webhookDeliveryStore.pruneEnded(borg().db, KEEP_ENDED_DELIVERIES_DAYS, 1000)).toBe(1);
+    const left = (await admin().listWebhookDeliveries(hook.id)).items.map((d) => d.status).sort();
+    expect(left).toEqual(['failed', 'pending']);
+    expect(rows).toHaveLength(3);
+    await admin().deleteWebhook(hook.id);
+  });
+
   it('answers 404 for an unknown webhook or delivery, and 400 for ids that are not ids', async () => {
     const hook = await admin().createWebhook({ url: 'https://hooks.example.invalid/404', events: ['job.skipped'] });
     const unknown = '00000000-0000-4000-8000-000000000000';
     expect((await refusal(admin().pingWebhook(unknown))).status).toBe(404);
     expect((await refusal(admin().listWebhookDeliveries(unknown))).status).toBe(404);
     expect((await refusal(admin().redeliverWebhookDelivery(hook.id, unknown))).status).toBe(404);
+    expect((await refusal(admin().getWebhookDelivery(hook.id, unknown))).status).toBe(404);
     expect((await refusal(admin().getWebhook('nope'))).status).toBe(400);
     expect((await refusal(admin().listWebhookDeliveries(hook.id, { cursor: 'garbage' }))).status).toBe(400);
     await admin().deleteWebhook(hook.id);

@@ -15,7 +15,10 @@ const SECRET = 'the receiver and borg share this';
  * its setting and the worker looks for due deliveries every 100 ms, so a retry comes in well
  * under a second; every wait is on a condition.
  */
-describe('webhook deliveries from real jobs', () => {
+/** The first jobs wait for the solder to start and claim: generous on a loaded machine. */
+const JOB_WAIT_MS = 60_000;
+
+describe('webhook deliveries from real jobs', { timeout: 120_000 }, () => {
   const borg = useTestMothership({
     config: {
       webhookAllowPrivate: true,
@@ -63,8 +66,8 @@ describe('webhook deliveries from real jobs', () => {
   it('posts job.succeeded and job.failed, signed, with the event and delivery headers and the job as the API shows it', async () => {
     const ok = await admin().createJob({ name: 'hook ok', command: 'true', labels: { pool: 'hooks' } });
     const bad = await admin().createJob({ name: 'hook bad', command: 'exit 3', labels: { pool: 'hooks' } });
-    const succeeded = await eventually(() => receiver.of('job.succeeded', ok.id)[0]);
-    const failed = await eventually(() => receiver.of('job.failed', bad.id)[0]);
+    const succeeded = await eventually(() => receiver.of('job.succeeded', ok.id)[0], JOB_WAIT_MS);
+    const failed = await eventually(() => receiver.of('job.failed', bad.id)[0], JOB_WAIT_MS);
     expectSignedBy(succeeded, SECRET);
     expectSignedBy(failed, SECRET);
 
@@ -102,8 +105,9 @@ describe('webhook deliveries from real jobs', () => {
     const dying = await spawnSolder(borg(), ['--labels', `pool=${pool}`, '--name', pool]);
     try {
       const job = await admin().createJob({ name: 'hook sleeper', command: 'sleep 60', labels: { pool } });
-      const task = await eventually(async () =>
-        (await admin().getJob(job.id)).tasks.find((t) => t.status === 'running'),
+      const task = await eventually(
+        async () => (await admin().getJob(job.id)).tasks.find((t) => t.status === 'running'),
+        JOB_WAIT_MS,
       );
       dying.child.kill('SIGKILL');
       await dying.exited;
@@ -121,7 +125,7 @@ describe('webhook deliveries from real jobs', () => {
       // The same state directory: the same runner registers again and is back.
       const back = await spawnSolder(borg(), ['--labels', `pool=${pool}`, '--name', pool], dying.stateDir);
       try {
-        const online = await eventually(() => receiver.of('runner.online', task.runner_id!)[0]);
+        const online = await eventually(() => receiver.of('runner.online', task.runner_id!)[0], JOB_WAIT_MS);
         expectSignedBy(online, SECRET);
         expect(online.payload.data).toMatchObject({ id: task.runner_id, name: pool });
         // Ended already, unless a lost attempt is retried on the runner that came back.
@@ -143,7 +147,7 @@ describe('webhook deliveries from real jobs', () => {
       const webhook = (await admin().listWebhooks()).items.find((w) => w.url === flaky.url)!;
       flaky.answers.push(500);
       const job = await admin().createJob({ name: 'hook retry', command: 'true', labels: { pool: 'hooks' } });
-      await eventually(() => flaky.of('job.succeeded', job.id).find((d) => d.answered === 200));
+      await eventually(() => flaky.of('job.succeeded', job.id).find((d) => d.answered === 200), JOB_WAIT_MS);
       const [first, second] = flaky.of('job.succeeded', job.id);
       expect(first!.answered).toBe(500);
       expect(second!.body).toBe(first!.body);
@@ -154,15 +158,28 @@ describe('webhook deliveries from real jobs', () => {
         (await deliveriesOf(webhook.id)).find((d) => d.status === 'delivered'),
       );
       expect(delivery).toMatchObject({ attempts: 2, response_status_code: 200, last_error: null });
-      const { rows } = await borg().db.query<{ attempt: number; status_code: number; error: string | null }>(
-        `SELECT attempt, status_code, error, response_body FROM webhook_delivery_attempts
-          WHERE delivery_id = $1 ORDER BY attempt`,
-        [delivery.id],
-      );
-      expect(rows).toEqual([
-        { attempt: 1, status_code: 500, error: 'the receiver answered 500', response_body: 'not now' },
-        { attempt: 2, status_code: 200, error: null, response_body: 'ok' },
+      const detail = await admin().getWebhookDelivery(webhook.id, delivery.id);
+      expect(detail.attempt_log).toEqual([
+        {
+          attempt: 1,
+          started_at: expect.any(String),
+          status_code: 500,
+          duration_ms: expect.any(Number),
+          error: 'the receiver answered 500',
+          response_body: 'not now',
+        },
+        {
+          attempt: 2,
+          started_at: expect.any(String),
+          status_code: 200,
+          duration_ms: expect.any(Number),
+          error: null,
+          response_body: 'ok',
+        },
       ]);
+      expect(Date.parse(detail.attempt_log[1]!.started_at)).toBeGreaterThan(
+        Date.parse(detail.attempt_log[0]!.started_at),
+      );
 
       // Redelivery: a new delivery (its own id and attempts) of the same event and data.
       const again = await admin().redeliverWebhookDelivery(webhook.id, delivery.id);
@@ -187,7 +204,7 @@ describe('webhook deliveries from real jobs', () => {
       const off = await admin().createWebhook({ url: quiet.url, events: ['job.succeeded'] });
       await admin().updateWebhook(off.id, { active: false });
       const job = await admin().createJob({ name: 'hook star', command: 'true', labels: { pool: 'hooks' } });
-      const seen = await eventually(() => all.of('job.succeeded', job.id)[0]);
+      const seen = await eventually(() => all.of('job.succeeded', job.id)[0], JOB_WAIT_MS);
       expectSignedBy(seen, star.secret!);
       // One statement enqueues for every webhook at once: the inactive one got none.
       expect(await deliveriesOf(off.id)).toEqual([]);

@@ -24,7 +24,7 @@ const SETTINGS = {
  * and sent once (the claim takes each due delivery for one replica). PostgreSQL only: PGlite
  * belongs to one process.
  */
-describe.skipIf(ENGINE !== 'postgres')('webhooks on two replicas of one database', () => {
+describe.skipIf(ENGINE !== 'postgres')('webhooks on two replicas of one database', { timeout: 120_000 }, () => {
   const borg = useTestMothership({ config: SETTINGS }); // replica A
   let b: Mothership;
   let bUrl = '';

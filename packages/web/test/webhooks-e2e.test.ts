@@ -117,6 +117,10 @@ describe.skipIf(!existsSync(CHROMIUM))('the Webhooks page in Chromium', { timeou
     expect(again.payload).toEqual({ ...ping.payload, id: again.payload.id });
     expect(again.payload.id).not.toBe(ping.payload.id);
     expect(signatureMatches(again.body, secret, again.headers['x-borg-signature'])).toBe(true);
+    // Each attempt of a delivery, under its row.
+    await deliveries.last().getByRole('button', { name: /^1/ }).click();
+    const log = page.getByTestId('attempt-log');
+    await expect.poll(() => log.textContent()).toMatch(/1.*200.*\d+ ms.*ok/);
     await shot('webhooks-03-deliveries');
     expect(consoleErrors).toEqual([]);
   });

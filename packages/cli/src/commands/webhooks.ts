@@ -109,15 +109,43 @@ function showCommand(): Command {
 }
 
 function deliveriesCommand(): Command {
-  return clientCommand('deliveries', "List a webhook's deliveries, newest first")
+  return clientCommand('deliveries', "List a webhook's deliveries, newest first; or one delivery's attempts")
     .argument('<id>', 'a webhook id, or its first 6 characters or more')
+    .argument('[delivery-id]', 'one delivery: each attempt, with the code, time, error and start of the answer')
     .option('--limit <n>', 'how many (default 50, at most 500)')
-    .addHelpText('after', examples(['borg webhooks deliveries 5e1a7c', 'borg webhooks deliveries 5e1a7c -o json']))
+    .addHelpText(
+      'after',
+      examples([
+        'borg webhooks deliveries 5e1a7c',
+        'borg webhooks deliveries 5e1a7c 0b6f1c2e-…      why one delivery failed, attempt by attempt',
+        'borg webhooks deliveries 5e1a7c -o json',
+      ]),
+    )
     .action(
-      action(async ({ out, connect }, typed: string, flags: { limit?: string }) => {
+      action(async ({ out, connect }, typed: string, deliveryId: string | undefined, flags: { limit?: string }) => {
         const { client } = await connect();
+        const id = await webhookId(client, typed);
+        if (deliveryId) {
+          const delivery = await client.getWebhookDelivery(id, deliveryId);
+          if (out.json) return out.printJson(delivery);
+          printDeliveries(out, [delivery]);
+          out.print();
+          out.table(
+            delivery.attempt_log,
+            [
+              { header: 'ATTEMPT', value: (a) => String(a.attempt) },
+              { header: 'STARTED', value: (a) => ago(a.started_at) },
+              { header: 'CODE', value: (a) => (a.status_code === null ? '-' : String(a.status_code)) },
+              { header: 'TIME', value: (a) => duration(a.duration_ms) },
+              { header: 'ERROR', value: (a) => a.error ?? '' },
+              { header: 'ANSWER', value: (a) => (a.response_body ?? '').replace(/\s+/g, ' ').slice(0, 80) },
+            ],
+            'no attempt yet',
+          );
+          return;
+        }
         const limit = integer(flags.limit, '--limit', 1, 500);
-        const { items } = await client.listWebhookDeliveries(await webhookId(client, typed), { limit });
+        const { items } = await client.listWebhookDeliveries(id, { limit });
         if (out.json) return out.printJson(items);
         printDeliveries(out, items);
       }),

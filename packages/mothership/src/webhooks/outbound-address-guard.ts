@@ -38,10 +38,17 @@ const rangeLists = REFUSED_RANGES.map(([network, prefix, family, why]) => {
   return { list, why };
 });
 
-/** IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64): judged by the IPv4 address inside. */
+/**
+ * IPv6 forms that carry an IPv4 address (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::a.b.c.d,
+ * either with the IPv4 part in hex): judged by the IPv4 address inside.
+ */
 function embeddedIpv4(address: string): string | null {
-  const match = /^(?:::ffff:|64:ff9b::)(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return match ? match[1]! : null;
+  const match = /^(?:::ffff:|64:ff9b::)(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i.exec(address);
+  if (!match) return null;
+  if (match[1]) return match[1];
+  const high = parseInt(match[2]!, 16);
+  const low = parseInt(match[3]!, 16);
+  return [high >> 8, high & 255, low >> 8, low & 255].join('.');
 }
 
 /** The addresses of this machine's interfaces, read each time (they change: DHCP, VPNs). */

@@ -1,4 +1,4 @@
-import type { WebhookDelivery, WebhookDeliveryStatus } from '@borg/protocol';
+import type { WebhookDelivery, WebhookDeliveryAttempt, WebhookDeliveryStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 import { sealedOf, type SealedSecret } from './sealed-secret-columns.ts';
@@ -226,6 +226,30 @@ export const webhookDeliveryStore = {
       [webhookId, deliveryId],
     );
     return rows[0] ? toDelivery(rows[0]) : null;
+  },
+
+  /** Every attempt of a delivery, oldest first. */
+  async attempts(db: Queryable, deliveryId: string): Promise<WebhookDeliveryAttempt[]> {
+    const { rows } = await db.query<Omit<WebhookDeliveryAttempt, 'started_at'> & { started_at: Date }>(
+      `SELECT attempt, started_at, status_code, duration_ms, error, response_body
+         FROM webhook_delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`,
+      [deliveryId],
+    );
+    return rows.map((row) => ({ ...row, started_at: row.started_at.toISOString() }));
+  },
+
+  /**
+   * Deletes up to `limit` deliveries that ended more than `days` ago (their attempts go with
+   * them); returns how many. Pending ones are never touched, however old.
+   */
+  async pruneEnded(db: Queryable, days: number, limit: number): Promise<number> {
+    const { rowCount } = await db.query(
+      `DELETE FROM webhook_deliveries WHERE id IN (
+         SELECT id FROM webhook_deliveries
+          WHERE status <> 'pending' AND completed_at < now() - make_interval(days => $1) LIMIT $2)`,
+      [days, limit],
+    );
+    return rowCount;
   },
 
   /** A webhook's deliveries, newest first, after the one `afterId` names (the previous page's last). */

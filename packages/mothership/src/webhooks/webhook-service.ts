@@ -8,6 +8,7 @@ import {
   type UpdateWebhookRequest,
   type Webhook,
   type WebhookDelivery,
+  type WebhookDeliveryDetail,
   type WebhookDeliveryPage,
   type WebhookList,
 } from '@borg/protocol';
@@ -102,6 +103,13 @@ export class WebhookService {
       (delivery) => [delivery.id],
       (deliveries) => deliveries,
     );
+  }
+
+  async delivery(id: string, deliveryId: string): Promise<WebhookDeliveryDetail> {
+    await this.get(id);
+    const delivery = await webhookDeliveryStore.get(this.db, id, deliveryId);
+    if (!delivery) throw new BorgError('NOT_FOUND', `webhook ${id} has no delivery ${deliveryId}`);
+    return { ...delivery, attempt_log: await webhookDeliveryStore.attempts(this.db, deliveryId) };
   }
 
   /** A new delivery of the same event and data, sent by the worker with a fresh series of attempts. */

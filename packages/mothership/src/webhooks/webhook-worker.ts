@@ -10,6 +10,11 @@ import type { AttemptResult, WebhookSender } from './webhook-sender.ts';
 
 /** Deliveries one claim takes, sent side by side. */
 const BATCH = 16;
+/** Ended deliveries (and their attempts) are kept this long, then deleted. */
+export const KEEP_ENDED_DELIVERIES_DAYS = 30;
+/** How often each replica deletes what is past that, in batches of PRUNE_BATCH. */
+const PRUNE_EVERY_MS = 3_600_000;
+const PRUNE_BATCH = 1_000;
 
 export interface WebhookWorkerOptions {
   /** How often the worker looks for due deliveries (and retries whose backoff ended). */
@@ -40,6 +45,7 @@ export class WebhookWorker {
   private running: Promise<void> | undefined;
   private stopped = true;
   private kicked = false;
+  private lastPrune = -Infinity;
 
   constructor(
     private readonly db: Database,
@@ -93,10 +99,24 @@ export class WebhookWorker {
 
   /** Claims and sends batches until a claim comes back short (nothing more is due). */
   private async drain(): Promise<void> {
+    if (performance.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+      this.lastPrune = performance.now();
+      await this.pruneEnded();
+    }
     while (!this.stopped && this.hasActiveWebhooks()) {
       const claimed = await webhookDeliveryStore.claimDue(this.db, BATCH, this.leaseSeconds);
       await Promise.all(claimed.map((delivery) => this.attempt(delivery, { retry: true })));
       if (claimed.length < BATCH) return;
+    }
+  }
+
+  /** Deletes deliveries that ended more than KEEP_ENDED_DELIVERIES_DAYS ago, a batch at a time. */
+  async pruneEnded(): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const n = await webhookDeliveryStore.pruneEnded(this.db, KEEP_ENDED_DELIVERIES_DAYS, PRUNE_BATCH);
+      deleted += n;
+      if (n < PRUNE_BATCH || this.stopped) return deleted;
     }
   }
 

@@ -6,6 +6,7 @@ import {
   UpdateWebhookRequest,
   Webhook,
   WebhookDelivery,
+  WebhookDeliveryDetail,
   WebhookDeliveryPage,
   WebhookDeliveryParams,
   WebhookList,
@@ -72,6 +73,15 @@ export const webhookRoutes = {
     params: WebhookParams,
     query: ListWebhookDeliveriesQuery,
     responses: { 200: WebhookDeliveryPage },
+  }),
+  getWebhookDelivery: route({
+    method: 'GET',
+    path: `${API_PREFIX}/webhooks/:id/deliveries/:delivery_id`,
+    access: 'admin',
+    tag: 'webhooks',
+    summary: 'One delivery with every attempt: status code, time, error and the start of the answer',
+    params: WebhookDeliveryParams,
+    responses: { 200: WebhookDeliveryDetail },
   }),
   redeliverWebhookDelivery: route({
     method: 'POST',

@@ -153,6 +153,22 @@ export const WebhookDelivery = z.object({
 });
 export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
 
+/** One attempt of a delivery and how the receiver answered it (no status code: no answer came). */
+export const WebhookDeliveryAttempt = z.object({
+  attempt: z.number().int(),
+  started_at: Timestamp,
+  status_code: z.number().int().nullable(),
+  duration_ms: z.number().int(),
+  error: z.string().nullable(),
+  /** The start of the answer's body (2 KiB at most), as text. */
+  response_body: z.string().nullable(),
+});
+export type WebhookDeliveryAttempt = z.infer<typeof WebhookDeliveryAttempt>;
+
+/** A delivery with every attempt made of it, oldest first. */
+export const WebhookDeliveryDetail = WebhookDelivery.extend({ attempt_log: z.array(WebhookDeliveryAttempt) });
+export type WebhookDeliveryDetail = z.infer<typeof WebhookDeliveryDetail>;
+
 export const WebhookDeliveryPage = page(WebhookDelivery);
 export type WebhookDeliveryPage = z.infer<typeof WebhookDeliveryPage>;
 

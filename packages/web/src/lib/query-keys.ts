@@ -47,6 +47,8 @@ export const queryKeys = {
   webhook: (id: string) => ['webhook', id] as const,
   /** A webhook's deliveries, paged; read again while one is pending (they have no live events). */
   webhookDeliveries: (id: string) => ['webhook-deliveries', id] as const,
+  /** One delivery with its attempts. */
+  webhookDelivery: (id: string, deliveryId: string) => ['webhook-delivery', id, deliveryId] as const,
 };
 
 /** The filters in a jobs list's key. */

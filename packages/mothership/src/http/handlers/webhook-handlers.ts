@@ -11,6 +11,7 @@ export function webhookHandlers({
   | 'updateWebhook'
   | 'deleteWebhook'
   | 'listWebhookDeliveries'
+  | 'getWebhookDelivery'
   | 'redeliverWebhookDelivery'
   | 'pingWebhook'
 > {
@@ -21,6 +22,7 @@ export function webhookHandlers({
     updateWebhook: async (request) => webhooks.update(request.params.id, request.body),
     deleteWebhook: async (request) => webhooks.remove(request.params.id),
     listWebhookDeliveries: async (request) => webhooks.deliveries(request.params.id, request.query),
+    getWebhookDelivery: async (request) => webhooks.delivery(request.params.id, request.params.delivery_id),
     redeliverWebhookDelivery: async (request) => webhooks.redeliver(request.params.id, request.params.delivery_id),
     pingWebhook: async (request) => webhooks.ping(request.params.id),
   };

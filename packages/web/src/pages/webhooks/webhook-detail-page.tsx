@@ -1,5 +1,6 @@
 import type { WebhookDelivery, WebhookDeliveryPage } from '@borg/protocol';
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
 
 import { Link } from '../../components/link.tsx';
 import { Empty, ErrorState, Loading } from '../../components/page-states.tsx';
@@ -171,37 +172,99 @@ function DeliveryRow({
   onRedeliver: () => void;
 }) {
   const identity = useIdentity();
+  const [open, setOpen] = useState(false);
   return (
-    <tr data-testid="delivery-row" className="border-b border-slate-100 align-top last:border-0">
-      <td className="p-2 whitespace-nowrap">
-        <RelativeTime at={delivery.created_at} />
-      </td>
-      <td className="p-2 font-mono text-xs whitespace-nowrap">
-        {delivery.event}
-        {delivery.redelivery_of && <span className="ml-1 font-sans text-slate-500">(again)</span>}
-      </td>
-      <td className="p-2">
-        <DeliveryStatus status={delivery.status} code={delivery.response_status_code} />
-      </td>
-      <td className="p-2 whitespace-nowrap">
-        {delivery.response_time_ms === null ? '—' : `${delivery.response_time_ms} ms`}
-      </td>
-      <td className="p-2">{delivery.attempts}</td>
-      <td className="p-2 whitespace-nowrap">
-        <RelativeTime at={delivery.next_attempt_at} />
-      </td>
-      <td className="max-w-80 p-2 text-xs break-words text-red-800">{delivery.last_error}</td>
-      <td className="p-2">
-        <PermittedButton
-          permission={mayCall(identity, 'redeliverWebhookDelivery')}
-          className={button}
-          disabled={redelivering}
-          onClick={onRedeliver}
-        >
-          Redeliver
-        </PermittedButton>
-      </td>
-    </tr>
+    <>
+      <tr data-testid="delivery-row" className="border-b border-slate-100 align-top last:border-0">
+        <td className="p-2 whitespace-nowrap">
+          <RelativeTime at={delivery.created_at} />
+        </td>
+        <td className="p-2 font-mono text-xs whitespace-nowrap">
+          {delivery.event}
+          {delivery.redelivery_of && <span className="ml-1 font-sans text-slate-500">(again)</span>}
+        </td>
+        <td className="p-2">
+          <DeliveryStatus status={delivery.status} code={delivery.response_status_code} />
+        </td>
+        <td className="p-2 whitespace-nowrap">
+          {delivery.response_time_ms === null ? '—' : `${delivery.response_time_ms} ms`}
+        </td>
+        <td className="p-2">
+          <button
+            type="button"
+            aria-expanded={open}
+            disabled={delivery.attempts === 0}
+            onClick={() => setOpen(!open)}
+            className="text-blue-700 hover:underline disabled:text-slate-900 disabled:no-underline"
+            title="Show each attempt"
+          >
+            {delivery.attempts} {delivery.attempts > 0 && (open ? '▾' : '▸')}
+          </button>
+        </td>
+        <td className="p-2 whitespace-nowrap">
+          <RelativeTime at={delivery.next_attempt_at} />
+        </td>
+        <td className="max-w-80 p-2 text-xs break-words text-red-800">{delivery.last_error}</td>
+        <td className="p-2">
+          <PermittedButton
+            permission={mayCall(identity, 'redeliverWebhookDelivery')}
+            className={button}
+            disabled={redelivering}
+            onClick={onRedeliver}
+          >
+            Redeliver
+          </PermittedButton>
+        </td>
+      </tr>
+      {open && (
+        <tr className="border-b border-slate-100 bg-slate-50">
+          <td colSpan={8} className="p-2">
+            <AttemptLog webhookId={delivery.webhook_id} delivery={delivery} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+/** Each attempt of one delivery: when, the answer's code and time, the error, and the start of the answer. */
+function AttemptLog({ webhookId, delivery }: { webhookId: string; delivery: WebhookDelivery }) {
+  const detail = useQuery({
+    // Keyed by the attempt count too: a new attempt reads the log again.
+    queryKey: [...queryKeys.webhookDelivery(webhookId, delivery.id), delivery.attempts],
+    queryFn: () => api().getWebhookDelivery(webhookId, delivery.id),
+  });
+  if (detail.error) return <ErrorState error={detail.error} retry={() => void detail.refetch()} />;
+  if (!detail.data) return <Loading what="Loading the attempts" />;
+  return (
+    <table data-testid="attempt-log" className="w-full text-left text-xs">
+      <thead className="text-slate-500">
+        <tr>
+          <th className="p-1">Attempt</th>
+          <th className="p-1">Started</th>
+          <th className="p-1">Code</th>
+          <th className="p-1">Time</th>
+          <th className="p-1">Error</th>
+          <th className="p-1">Answer</th>
+        </tr>
+      </thead>
+      <tbody>
+        {detail.data.attempt_log.map((attempt) => (
+          <tr key={attempt.attempt} className="align-top">
+            <td className="p-1">{attempt.attempt}</td>
+            <td className="p-1 whitespace-nowrap">
+              <RelativeTime at={attempt.started_at} />
+            </td>
+            <td className="p-1 font-mono">{attempt.status_code ?? '—'}</td>
+            <td className="p-1 whitespace-nowrap">{attempt.duration_ms} ms</td>
+            <td className="p-1 break-words text-red-800">{attempt.error}</td>
+            <td className="max-w-96 p-1">
+              <pre className="font-mono break-all whitespace-pre-wrap">{attempt.response_body}</pre>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 

@@ -14,6 +14,7 @@ import { mothershipCommand } from './commands/mothership.ts';
 import { pipelinesCommand } from './commands/pipelines.ts';
 import { runCommand } from './commands/run.ts';
 import { runnersCommand } from './commands/runners.ts';
+import { schedulesCommand } from './commands/schedules.ts';
 import { secretsCommand } from './commands/secrets.ts';
 import { solderCommand } from './commands/solder.ts';
 import { submitCommand } from './commands/submit.ts';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
     .addCommand(runCommand())
     .addCommand(jobsCommand())
     .addCommand(pipelinesCommand())
+    .addCommand(schedulesCommand())
     .addCommand(explainCommand())
     .addCommand(logsCommand())
     .addCommand(runnersCommand())

@@ -134,7 +134,7 @@ describe('schedules', () => {
     const refusal = {
       status: 403,
       code: 'FORBIDDEN',
-      message: `a operator token may change only the schedules it created; schedule ${own.id} was created by "sched operator" (the admin role may change any schedule)`,
+      message: `an operator token may change only the schedules it created; schedule ${own.id} was created by "sched operator" (the admin role may change any schedule)`,
     };
     await expect(other.updateSchedule(own.id, { paused: true })).rejects.toMatchObject(refusal);
     await expect(other.triggerSchedule(own.id)).rejects.toMatchObject(refusal);

@@ -213,9 +213,10 @@ function assertMayChange(actor: Principal, schedule: ScheduleRow): void {
   if (roleAtLeast(actor.role ?? 'viewer', ROLE_TO_CHANGE_ANY_SCHEDULE)) return;
   if (schedule.created_by_token_id !== null && schedule.created_by_token_id === actor.tokenId) return;
   const owner = schedule.created_by_name === null ? 'another token' : `"${schedule.created_by_name}"`;
+  const held = actor.role ?? actor.kind;
   throw new BorgError(
     'FORBIDDEN',
-    `a ${actor.role ?? actor.kind} token may change only the schedules it created; schedule ${schedule.id} was created by ${owner} (the ${ROLE_TO_CHANGE_ANY_SCHEDULE} role may change any schedule)`,
+    `${/^[aeiou]/.test(held) ? 'an' : 'a'} ${held} token may change only the schedules it created; schedule ${schedule.id} was created by ${owner} (the ${ROLE_TO_CHANGE_ANY_SCHEDULE} role may change any schedule)`,
   );
 }
 

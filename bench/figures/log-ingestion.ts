@@ -19,7 +19,8 @@ const TASKS = 10;
 const VIEWERS = 100;
 const TEXT = 'a log line of the benchmark, about as long as a real one';
 
-async function referenceRate(databaseUrl: string, lines: number): Promise<number> {
+/** Lines per second, and the table's bytes (with its index and TOAST) per million lines. */
+async function referenceInsert(databaseUrl: string, lines: number): Promise<{ rate: number; bytesPerMillion: number }> {
   const setup = new pg.Client({ connectionString: databaseUrl });
   await setup.connect();
   await setup.query(`CREATE TABLE bench_logs (task_id uuid NOT NULL, line_no integer NOT NULL,
@@ -42,8 +43,25 @@ async function referenceRate(databaseUrl: string, lines: number): Promise<number
     }
     await client.end();
   });
-  return (TASKS * lines) / ((performance.now() - started) / 1000);
+  const rate = (TASKS * lines) / ((performance.now() - started) / 1000);
+  const sizer = new pg.Client({ connectionString: databaseUrl });
+  await sizer.connect();
+  const bytes = await tableBytes(sizer, ['bench_logs']);
+  await sizer.end();
+  return { rate, bytesPerMillion: (bytes / (TASKS * lines)) * 1_000_000 };
 }
+
+/** pg_total_relation_size of the tables together: heap, indexes and TOAST. */
+async function tableBytes(client: pg.Client, tables: string[]): Promise<number> {
+  await client.query(`VACUUM ${tables.join(', ')}`); // the visibility and free-space maps, as a settled table has
+  const { rows } = await client.query<{ bytes: string }>(
+    'SELECT sum(pg_total_relation_size(t::regclass))::bigint AS bytes FROM unnest($1::text[]) t',
+    [tables],
+  );
+  return Number(rows[0]!.bytes);
+}
+
+const mib = (bytes: number): string => `${round(bytes / 1024 / 1024)} MiB`;
 
 export const logIngestion: Figure = {
   figure: 5,
@@ -113,17 +131,19 @@ export const logIngestion: Figure = {
           const { rows: check } = await db.query<{ n: number; tasks: number }>(
             'SELECT count(*)::integer AS n, count(DISTINCT task_id)::integer AS tasks FROM task_logs',
           );
+          const borgBytesPerMillion = ((await tableBytes(db, ['task_log_chunks'])) / total) * 1_000_000;
           await sleep(1_000); // the last frames on their way to the viewers
           const complete = viewers.filter((v) => v.received === lines && v.outOfOrder === 0).length;
-          const reference = await referenceRate(referenceDb.url, lines);
+          const ref = await referenceInsert(referenceDb.url, lines);
+          const reference = ref.rate;
           const borg = total / seconds;
           const lost = total - check[0]!.n;
           return {
             figure: 5,
             name: 'logs',
             title: `log ingestion, ${VIEWERS} live viewers`,
-            borg: `${round(borg)} lines/s stored; ${lost} lost; ${complete}/${VIEWERS} viewers got every line in order`,
-            reference: `multi-row INSERT: ${round(reference)} lines/s`,
+            borg: `${round(borg)} lines/s stored; ${lost} lost; ${complete}/${VIEWERS} viewers got every line in order; ${mib(borgBytesPerMillion)} per million lines`,
+            reference: `multi-row INSERT: ${round(reference)} lines/s; ${mib(ref.bytesPerMillion)} per million lines`,
             ratio: ratioText(borg / reference, 'INSERT'),
             goal: '≥ 0.7× INSERT, no line lost',
             met: borg / reference >= 0.7 && lost === 0 && complete === VIEWERS,
@@ -134,6 +154,8 @@ export const logIngestion: Figure = {
               seconds: round(seconds),
               borg_lines_per_s: round(borg),
               reference_lines_per_s: round(reference),
+              borg_bytes_per_million_lines: Math.round(borgBytesPerMillion),
+              reference_bytes_per_million_lines: Math.round(ref.bytesPerMillion),
               viewers_complete: complete,
               viewers_closed: viewers.filter((v) => v.closed).length,
               viewer_lines_min: Math.min(...viewers.map((v) => v.received)),

@@ -5,8 +5,8 @@ import {
   type JobFileWithMeta,
   type JobOnDisconnect,
   type JobType,
-  type LogLine,
   parseDurationMs,
+  type TaskStatus,
   type TaskStatusRequest,
   type TaskStatusResponse,
 } from '@borg/protocol';
@@ -19,10 +19,10 @@ import { jobOutcomeStore } from '../jobs/job-outcome-store.ts';
 import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
 import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
-import { logStore, type NewLogLine } from '../jobs/log-store.ts';
+import { logStore, type NewLogLine, packLines, unpackLines } from '../jobs/log-store.ts';
 import { type BackoffPolicy, backoffPolicyOf, retryDelayMs } from '../jobs/retry-backoff.ts';
 import { failureOf, retryDecision } from '../jobs/retry-decision.ts';
-import { canTransition, isTerminal, SERVER_REASONS, type ServerReason } from '../jobs/task-states.ts';
+import { canTransition, isTerminal, SERVER_REASONS, type ServerReason, TASK_TRANSITIONS } from '../jobs/task-states.ts';
 import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } from '../jobs/task-store.ts';
 import { upstreamInputsOf } from '../jobs/upstream-inputs.ts';
 import { runnerStore } from '../runners/runner-store.ts';
@@ -39,6 +39,11 @@ interface ReportOutcome {
   retry: TaskRow | null;
   downstream?: DownstreamChange[];
 }
+
+/** The statuses a task ends in (no transition out of them). */
+const TERMINAL_STATUSES = (Object.keys(TASK_TRANSITIONS) as TaskStatus[]).filter(isTerminal);
+/** Tasks whose job appendLogs remembers; a task's log batches come many times a second while it runs. */
+const TASK_JOB_CACHE_SIZE = 10_000;
 
 export interface QueueOptions {
   backoff: BackoffPolicy;
@@ -63,6 +68,9 @@ export interface QueueObserver {
  * maintenance call this; this calls the stores.
  */
 export class Queue {
+  /** Task id to job id, for the tasks whose logs arrive (bounded: the oldest entry goes first). */
+  private readonly jobsOfTasks = new Map<string, string>();
+
   constructor(
     private readonly db: Database,
     private readonly bus: EventBus,
@@ -234,29 +242,52 @@ export class Queue {
    * exactly once.
    */
   async appendLogs(runnerId: string, taskId: string, batch: AppendLogsRequest): Promise<AppendLogsResponse> {
-    const outcome = await this.db.transaction(async (tx) => {
-      const task = await taskStore.get(tx, taskId, { lock: true });
-      if (!task) throw notFound('task', taskId);
+    const jobId = await this.jobOfTask(taskId);
+    const packed = packLines(await this.masked(this.db, jobId, batch.lines));
+    const outcome = await logStore.append(this.db, {
+      taskId,
+      runnerId,
+      seq: batch.seq,
+      packed,
+      terminalStatuses: TERMINAL_STATUSES,
+      serverReasons: SERVER_REASONS,
+    });
+    if (!outcome) throw notFound('task', taskId);
+    const { task, stored } = outcome;
+    if (!stored) {
       assertHolder(task, runnerId);
       // Lines still in flight when the runner itself ended the task are welcome; after the
       // server ended it (lost, server timeout) a newer attempt may be running, so they are not.
       if (isTerminal(task.status) && SERVER_REASONS.includes(task.reason as ServerReason)) {
         throw new BorgError('STALE_TASK', `task ${taskId} ended as ${task.status}${reasonSuffix(task)}`);
       }
-      if (batch.seq < task.log_batches) {
-        return { stored: false, nextSeq: task.log_batches, lineCount: task.log_lines, lines: [] as LogLine[] };
-      }
       if (batch.seq > task.log_batches) {
         throw new BorgError('LOG_SEQUENCE_GAP', `expected log batch ${task.log_batches}, got ${batch.seq}`, {
           next_seq: task.log_batches,
         });
       }
-      const lines = await logStore.insert(tx, taskId, task.log_lines, await this.masked(tx, task.job_id, batch.lines));
-      await taskStore.countLogBatch(tx, taskId, lines.length);
-      return { stored: true, nextSeq: task.log_batches + 1, lineCount: task.log_lines + lines.length, lines };
-    });
-    if (outcome.lines.length > 0) this.bus.publish({ type: 'task.log', task_id: taskId, lines: outcome.lines });
-    return { seq: batch.seq, stored: outcome.stored, next_seq: outcome.nextSeq, line_count: outcome.lineCount };
+      return { seq: batch.seq, stored: false, next_seq: task.log_batches, line_count: task.log_lines };
+    }
+    if (packed.messages.length > 0) {
+      this.bus.publish({ type: 'task.log', task_id: taskId, lines: unpackLines(task.log_lines, packed) });
+    }
+    return {
+      seq: batch.seq,
+      stored: true,
+      next_seq: task.log_batches + 1,
+      line_count: task.log_lines + packed.messages.length,
+    };
+  }
+
+  /** A task's job (it never changes), remembered so a log batch costs one statement (appendLogs). */
+  private async jobOfTask(taskId: string): Promise<string> {
+    const known = this.jobsOfTasks.get(taskId);
+    if (known) return known;
+    const jobId = await taskStore.jobIdOf(this.db, taskId);
+    if (!jobId) throw notFound('task', taskId);
+    if (this.jobsOfTasks.size >= TASK_JOB_CACHE_SIZE) this.jobsOfTasks.delete(this.jobsOfTasks.keys().next().value!);
+    this.jobsOfTasks.set(taskId, jobId);
+    return jobId;
   }
 
   // --- the server's own decisions (reaper, timeouts, re-registration) --------------------------
@@ -431,7 +462,7 @@ function toClaimedTask(
  * Fencing: another runner's task is 403 (it was never yours); your own task that the server
  * took back (lost, timed out) or that already ended is 409 (stale).
  */
-function assertHolder(task: TaskRow, runnerId: string): void {
+function assertHolder(task: Pick<TaskRow, 'id' | 'runner_id' | 'status' | 'reason'>, runnerId: string): void {
   if (task.runner_id !== runnerId) {
     throw new BorgError('FORBIDDEN', `task ${task.id} is not assigned to this runner`);
   }
@@ -451,7 +482,7 @@ function endingReason(report: TaskStatusRequest, task: TaskRow): string | null {
   return null;
 }
 
-function reasonSuffix(task: TaskRow): string {
+function reasonSuffix(task: Pick<TaskRow, 'reason'>): string {
   return task.reason ? ` (${task.reason})` : '';
 }
 

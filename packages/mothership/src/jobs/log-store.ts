@@ -1,4 +1,4 @@
-import type { LogLine, LogStream } from '@borg/protocol';
+import type { LogLine, LogStream, TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 
@@ -8,19 +8,52 @@ export interface NewLogLine {
   timestamp?: string | undefined;
 }
 
-interface LogRow {
-  line_no: number;
-  stream: LogStream;
-  message: string;
-  logged_at: Date;
+/** One batch of lines as one chunk row stores them (migration 0020). */
+export interface PackedLines {
+  /** One letter a line: o stdout, e stderr, s system. */
+  streams: string;
+  /** The first line's time, ms since the epoch. */
+  loggedAt: number;
+  /** Each line's time in ms after the first's; null when they are all the same. */
+  offsets: number[] | null;
+  messages: string[];
+  /** UTF-8 bytes of the messages (what the log limit counts). */
+  bytes: number;
 }
 
-const toLogLine = (row: LogRow): LogLine => ({
-  index: row.line_no,
-  stream: row.stream,
-  message: row.message,
-  timestamp: row.logged_at.toISOString(),
-});
+/** What appending a batch needs to know of its task (and tells the caller when it is refused). */
+export interface LogTaskState {
+  id: string;
+  job_id: string;
+  runner_id: string | null;
+  status: TaskStatus;
+  reason: string | null;
+  log_batches: number;
+  log_lines: number;
+}
+
+export interface AppendBatch {
+  taskId: string;
+  runnerId: string;
+  seq: number;
+  packed: PackedLines;
+  /** Statuses a task ends in: a batch for a task in one of these, ended for a reason of the server's, is refused. */
+  terminalStatuses: readonly string[];
+  serverReasons: readonly string[];
+}
+
+interface ChunkRow {
+  first_line: number;
+  streams: string;
+  logged_at: Date;
+  offsets_ms: number[] | null;
+  messages: string[];
+}
+
+const LETTER: Record<LogStream, string> = { stdout: 'o', stderr: 'e', system: 's' };
+const STREAM: Record<string, LogStream> = { o: 'stdout', e: 'stderr', s: 'system' };
+/** An offset must fit PostgreSQL's integer; a line read weeks after the first of its batch is clamped. */
+const MAX_OFFSET_MS = 2_147_483_647;
 
 /**
  * PostgreSQL text cannot hold NUL. A NUL in a task's output becomes U+FFFD rather than failing
@@ -30,42 +63,157 @@ export function storableMessage(message: string): string {
   return message.includes('\u0000') ? message.replaceAll('\u0000', '\uFFFD') : message;
 }
 
-/** SQL for task log lines. Batch order and idempotency are decided by the caller under the task's lock. */
+/** Packs a batch into columns in one pass; a line without a time gets `now`. */
+export function packLines(lines: readonly NewLogLine[], now = Date.now()): PackedLines {
+  let streams = '';
+  const messages = new Array<string>(lines.length);
+  const times = new Array<number>(lines.length);
+  let bytes = 0;
+  let varied = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    streams += LETTER[line.stream];
+    const message = storableMessage(line.message);
+    messages[i] = message;
+    bytes += Buffer.byteLength(message);
+    const time = line.timestamp === undefined ? now : Date.parse(line.timestamp);
+    times[i] = Number.isNaN(time) ? now : time;
+    if (times[i] !== times[0]) varied = true;
+  }
+  const loggedAt = times[0] ?? now;
+  const offsets = varied ? times.map((t) => Math.max(-MAX_OFFSET_MS, Math.min(MAX_OFFSET_MS, t - loggedAt))) : null;
+  return { streams, loggedAt, offsets, messages, bytes };
+}
+
+/** The lines of a packed batch as the API shows them, numbered from `firstLine`. */
+export function unpackLines(firstLine: number, packed: Omit<PackedLines, 'bytes'>): LogLine[] {
+  const { streams, loggedAt, offsets, messages } = packed;
+  const lines = new Array<LogLine>(messages.length);
+  // Lines of one burst share their millisecond: each distinct time is formatted once.
+  let offset = 0;
+  let timestamp = new Date(loggedAt).toISOString();
+  for (let i = 0; i < messages.length; i++) {
+    const lineOffset = offsets?.[i] ?? 0;
+    if (lineOffset !== offset) {
+      offset = lineOffset;
+      timestamp = new Date(loggedAt + offset).toISOString();
+    }
+    lines[i] = { index: firstLine + i, stream: STREAM[streams[i]!] ?? 'system', message: messages[i]!, timestamp };
+  }
+  return lines;
+}
+
+/**
+ * SQL for task logs, stored as chunks: each accepted batch is one row holding its lines
+ * (first_line .. first_line + line_count - 1). Batch order and idempotency are decided by the
+ * caller under the task's lock, so a task's chunks tile its log without gap or overlap.
+ */
 export const logStore = {
-  /** Stores lines as line numbers first..first+n-1 in one multi-row INSERT. */
-  async insert(db: Queryable, taskId: string, firstLine: number, lines: readonly NewLogLine[]): Promise<LogLine[]> {
-    if (lines.length === 0) return [];
-    const { rows } = await db.query<LogRow>(
-      `INSERT INTO task_logs (task_id, line_no, stream, message, logged_at)
-       SELECT $1, $2::integer + u.ord::integer - 1, u.stream, u.message, coalesce(u.ts, now())
-         FROM unnest($3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS u(stream, message, ts, ord)
-       RETURNING line_no, stream, message, logged_at`,
+  /**
+   * Stores batch `seq` of a task as its next chunk, in one statement (one round trip, no
+   * transaction around it): the task's row is locked, and only if the batch is the next one, the
+   * runner still holds the task and the server has not ended it, the chunk is written and the
+   * task's counts move on. Returns the task's state before the batch (null: no such task) and
+   * whether it was stored; the caller tells the runner why when it was not.
+   */
+  async append(db: Queryable, batch: AppendBatch): Promise<{ task: LogTaskState; stored: boolean } | null> {
+    const { rows } = await db.query<LogTaskState & { stored: boolean }>(
+      `WITH task AS (
+         SELECT id, job_id, runner_id, status, reason, log_batches, log_lines FROM tasks WHERE id = $1 FOR UPDATE
+       ), next AS (
+         SELECT id, log_lines FROM task
+          WHERE runner_id = $2 AND log_batches = $3 AND status <> 'lost'
+            AND NOT (status = ANY ($10::text[]) AND coalesce(reason = ANY ($11::text[]), false))
+       ), chunk AS (
+         INSERT INTO task_log_chunks (task_id, first_line, line_count, streams, logged_at, offsets_ms, messages)
+         SELECT id, log_lines, $4, $5, $6, $7, $8 FROM next WHERE $4::integer > 0
+       ), counted AS (
+         UPDATE tasks t SET log_batches = t.log_batches + 1, log_lines = t.log_lines + $4, log_bytes = t.log_bytes + $9
+           FROM next WHERE t.id = next.id RETURNING t.id
+       )
+       SELECT task.*, EXISTS (SELECT 1 FROM counted) AS stored FROM task`,
+      [
+        batch.taskId,
+        batch.runnerId,
+        batch.seq,
+        batch.packed.messages.length,
+        batch.packed.streams,
+        new Date(batch.packed.loggedAt),
+        batch.packed.offsets,
+        batch.packed.messages,
+        batch.packed.bytes,
+        batch.terminalStatuses,
+        batch.serverReasons,
+      ],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    const { stored, ...task } = row;
+    return { task, stored };
+  },
+
+  /** Stores a packed batch as lines first..first+n-1: one row, one statement. */
+  async insert(db: Queryable, taskId: string, firstLine: number, packed: PackedLines): Promise<void> {
+    if (packed.messages.length === 0) return;
+    await db.query(
+      `INSERT INTO task_log_chunks (task_id, first_line, line_count, streams, logged_at, offsets_ms, messages)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [
         taskId,
         firstLine,
-        lines.map((l) => l.stream),
-        lines.map((l) => storableMessage(l.message)),
-        lines.map((l) => l.timestamp ?? null),
+        packed.messages.length,
+        packed.streams,
+        new Date(packed.loggedAt),
+        packed.offsets,
+        packed.messages,
       ],
     );
-    return rows.sort((a, b) => a.line_no - b.line_no).map(toLogLine);
   },
 
+  /** Lines after `after` (-1: from the start), at most `limit`, in order. */
   async page(db: Queryable, taskId: string, after: number, limit: number): Promise<LogLine[]> {
-    const { rows } = await db.query<LogRow>(
-      `SELECT line_no, stream, message, logged_at FROM task_logs
-        WHERE task_id = $1 AND line_no > $2 ORDER BY line_no LIMIT $3`,
-      [taskId, after, limit],
-    );
-    return rows.map(toLogLine);
+    const lines = await this.range(db, taskId, after + 1, after + limit);
+    // Short of the limit: the end of the log, or a hole (lines a restored database lost), in
+    // which case the page goes on with the lines after it, as a page of stored lines always has.
+    while (lines.length < limit) {
+      const last = lines.at(-1)?.index ?? after;
+      const { rows } = await db.query<{ next: number | null }>(
+        'SELECT min(first_line) AS next FROM task_log_chunks WHERE task_id = $1 AND first_line > $2',
+        [taskId, last],
+      );
+      const next = rows[0]?.next ?? null;
+      if (next === null) break;
+      lines.push(...(await this.range(db, taskId, next, next + limit - lines.length - 1)));
+    }
+    return lines;
   },
 
+  /** Lines from..to (both included) that are stored, in order. */
   async range(db: Queryable, taskId: string, from: number, to: number): Promise<LogLine[]> {
-    const { rows } = await db.query<LogRow>(
-      `SELECT line_no, stream, message, logged_at FROM task_logs
-        WHERE task_id = $1 AND line_no BETWEEN $2 AND $3 ORDER BY line_no`,
+    if (to < from) return [];
+    // The chunk holding `from` is the last one starting at or before it (an index probe), so
+    // a page deep in a long log reads only the chunks it returns; each is cut to the range.
+    const { rows } = await db.query<ChunkRow>(
+      `SELECT c.first_line + s.lo - 1 AS first_line, substr(c.streams, s.lo, s.hi - s.lo + 1) AS streams,
+              c.logged_at, c.offsets_ms[s.lo:s.hi] AS offsets_ms, c.messages[s.lo:s.hi] AS messages
+         FROM task_log_chunks c
+        CROSS JOIN LATERAL (SELECT greatest($2::integer - c.first_line, 0) + 1 AS lo,
+                                   least($3::integer - c.first_line, c.line_count - 1) + 1 AS hi) s
+        WHERE c.task_id = $1 AND c.first_line <= $3
+          AND c.first_line >= coalesce((SELECT max(first_line) FROM task_log_chunks
+                                         WHERE task_id = $1 AND first_line <= $2), 0)
+          AND c.first_line + c.line_count > $2
+        ORDER BY c.first_line`,
       [taskId, from, to],
     );
-    return rows.map(toLogLine);
+    return rows.flatMap((row) =>
+      unpackLines(row.first_line, {
+        streams: row.streams,
+        loggedAt: row.logged_at.getTime(),
+        // The offsets are of the whole chunk's first line: sliced, they still count from it.
+        offsets: row.offsets_ms,
+        messages: row.messages,
+      }),
+    );
   },
 };

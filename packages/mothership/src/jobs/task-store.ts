@@ -267,14 +267,6 @@ export const taskStore = {
     return rows[0]!;
   },
 
-  /** Counts one stored log batch of `lines` lines against the task (the next batch's number). */
-  async countLogBatch(db: Queryable, id: string, lines: number): Promise<void> {
-    await db.query('UPDATE tasks SET log_batches = log_batches + 1, log_lines = log_lines + $2 WHERE id = $1', [
-      id,
-      lines,
-    ]);
-  },
-
   /** Cancels a job's pending (and blocked) tasks at once; returns them. */
   async cancelPendingOfJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(

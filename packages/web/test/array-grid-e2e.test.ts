@@ -8,37 +8,26 @@
  * parallel. A 10,000-element job fits on the page and names its last element. A viewer is
  * offered no actions. The app is built into a folder of this file's own (BORG_WEB_DIR).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import type { Job, TaskStatus } from '@borg/protocol';
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { TestMothership, type TestRunner } from '../../../test/test-mothership.ts';
 import { CELL_COLOURS } from '../src/pages/jobs/element-grid-drawing.ts';
+import { buildDashboard, hasChromium, openBrowser, SCREENSHOTS } from './browser-session.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const WEB_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'];
-
-describe.skipIf(!existsSync(CHROMIUM))('the array grid in Chromium', { timeout: 90_000 }, () => {
+describe.skipIf(!hasChromium)('the array grid in Chromium', { timeout: 90_000 }, () => {
   let borg: TestMothership;
   let browser: Browser;
   let page: Page;
-  let webDir: string;
+  let dashboard: { remove: () => Promise<void> } | undefined;
   let runner: TestRunner;
   let job: Job;
   /** Element index → its first attempt's task id. */
   const taskOf = new Map<number, string>();
-  const consoleErrors: string[] = [];
+  let consoleErrors: string[] = [];
 
-  const shot = (name: string, on: Page = page) => on.screenshot({ path: `${OUTPUT}${name}.png`, fullPage: true });
+  const shot = (name: string, on: Page = page) => on.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
   const grid = (on: Page = page) => on.getByTestId('element-grid');
   const countOf = async (status: TaskStatus, on: Page = page) => {
     const entry = grid(on).locator(`[data-testid=grid-count][data-status=${status}]`);
@@ -77,23 +66,9 @@ describe.skipIf(!existsSync(CHROMIUM))('the array grid in Chromium', { timeout: 
   }
 
   beforeAll(async () => {
-    webDir = await mkdtemp(join(tmpdir(), 'borg-web-grid-'));
-    await build({
-      root: WEB_ROOT,
-      configFile: `${WEB_ROOT}vite.config.ts`,
-      logLevel: 'warn',
-      build: { outDir: webDir, emptyOutDir: true },
-    });
-    process.env.BORG_WEB_DIR = webDir;
-    await mkdir(OUTPUT, { recursive: true });
+    dashboard = await buildDashboard('grid');
     borg = await TestMothership.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
-    });
-    page.on('pageerror', (error) => consoleErrors.push(error.message));
+    ({ browser, page, consoleErrors } = await openBrowser());
 
     // 60 elements: 0-19 succeeded, 20-29 failed (exit 3), 30-34 running, 35-59 pending.
     const labels = { pool: 'grid' };
@@ -109,8 +84,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the array grid in Chromium', { timeout: 
   afterAll(async () => {
     await browser?.close();
     await borg?.close();
-    delete process.env.BORG_WEB_DIR;
-    if (webDir) await rm(webDir, { recursive: true, force: true });
+    await dashboard?.remove();
   });
 
   it('draws every element in its status’s colour, counts them, and names one on hover', async () => {
@@ -137,7 +111,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the array grid in Chromium', { timeout: 
     await expect
       .poll(() => page.getByTestId('element-tooltip').textContent())
       .toBe('#25 failed · attempt 1 · runner grid-runner · exit 3');
-    await grid().screenshot({ path: `${OUTPUT}grid-01-hover.png` });
+    await grid().screenshot({ path: `${SCREENSHOTS}grid-01-hover.png` });
   });
 
   it('follows a task event live, without reloading the page', async () => {
@@ -220,7 +194,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the array grid in Chromium', { timeout: 
     const last = await cellCentre(9_999);
     await page.mouse.move(last.x, last.y);
     await expect.poll(() => page.getByTestId('element-tooltip').textContent()).toMatch(/^#9999 pending · attempt 1/);
-    await grid().screenshot({ path: `${OUTPUT}grid-04-ten-thousand.png` });
+    await grid().screenshot({ path: `${SCREENSHOTS}grid-04-ten-thousand.png` });
     expect(consoleErrors).toEqual([]);
   });
 

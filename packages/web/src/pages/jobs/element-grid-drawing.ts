@@ -1,4 +1,4 @@
-import type { TaskStatus } from '@borg/protocol';
+import { TASK_STATUSES, type TaskStatus } from '@borg/protocol';
 
 import type { ElementStates } from './element-states.ts';
 
@@ -20,19 +20,8 @@ export const CELL_COLOURS: Record<TaskStatus, string> = {
 const UNKNOWN_COLOUR = '#f1f5f9';
 const OUTLINE = '#0f172a';
 
-/** The legend's order: where elements are in their life, then how they ended. */
-export const LEGEND_ORDER: readonly TaskStatus[] = [
-  'blocked',
-  'pending',
-  'assigned',
-  'running',
-  'succeeded',
-  'failed',
-  'timed_out',
-  'lost',
-  'cancelled',
-  'skipped',
-];
+/** The legend's order: the protocol's, where elements are in their life, then how they ended. */
+export const LEGEND_ORDER: readonly TaskStatus[] = TASK_STATUSES;
 
 /** Cells and the 1 px gap between them, in CSS pixels: smaller for larger arrays, so 10,000 fit a screen. */
 export function pitchFor(size: number): number {

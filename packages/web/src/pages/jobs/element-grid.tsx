@@ -21,6 +21,12 @@ import { mayChangeJobThrough } from './job-permissions.ts';
 
 const FAILED: readonly TaskStatus[] = ['failed', 'timed_out', 'lost'];
 
+/** What a selection can be given, and the route each takes (which says who may). */
+const ACTIONS = [
+  { action: 'retry', operation: 'retryElements', label: 'Retry selected' },
+  { action: 'cancel', operation: 'cancelElements', label: 'Cancel selected' },
+] as const;
+
 /** A drag in progress: where it started, and the selection it adds to. */
 interface Drag {
   from: number;
@@ -227,22 +233,17 @@ export const ElementGrid = memo(function ElementGrid({ job }: { job: Pick<Job, '
             <button type="button" className={button} onClick={() => setSelected(new Set())}>
               Clear
             </button>
-            <PermittedButton
-              permission={mayChangeJobThrough(identity, 'retryElements', job)}
-              className={button}
-              disabled={busy}
-              onClick={() => void act('retry')}
-            >
-              Retry selected
-            </PermittedButton>
-            <PermittedButton
-              permission={mayChangeJobThrough(identity, 'cancelElements', job)}
-              className={button}
-              disabled={busy}
-              onClick={() => void act('cancel')}
-            >
-              Cancel selected
-            </PermittedButton>
+            {ACTIONS.map(({ action, operation, label }) => (
+              <PermittedButton
+                key={action}
+                permission={mayChangeJobThrough(identity, operation, job)}
+                className={button}
+                disabled={busy}
+                onClick={() => void act(action)}
+              >
+                {label}
+              </PermittedButton>
+            ))}
           </>
         )}
         {known < job.array_size && elements.isFetching && <span className="text-slate-500">Loading…</span>}

@@ -1,5 +1,7 @@
 const COLOURS: Record<string, string> = {
   queued: 'bg-slate-200 text-slate-800',
+  blocked: 'bg-violet-100 text-violet-800',
+  skipped: 'bg-amber-50 text-amber-800 ring-1 ring-amber-300',
   pending: 'bg-slate-200 text-slate-800',
   assigned: 'bg-sky-100 text-sky-800',
   running: 'bg-blue-100 text-blue-800',

@@ -2,6 +2,7 @@ import type { ClientMessage, Job, JobPage, JobWithTasks, LogLine, Runner, Server
 import type { QueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
 
+import { jobChangedForDependencies } from '../pages/jobs/dependency-live.ts';
 import { applyTaskEvent } from '../pages/jobs/element-states.ts';
 import { storedToken } from './api.ts';
 import { filtersOfJobList, queryKeys } from './query-keys.ts';
@@ -139,6 +140,7 @@ export class Live {
   }
 
   private jobUpdated(job: Job): void {
+    jobChangedForDependencies(this.queries, job);
     this.patchJob(job.id, (old) => ({ ...old, ...job }));
     let known = false;
     let leftFilter = false;

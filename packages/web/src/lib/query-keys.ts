@@ -24,6 +24,9 @@ export const queryKeys = {
   jobElements: (id: string) => ['job-elements', id] as const,
   taskLog: (taskId: string) => ['logs', taskId] as const,
   artifacts: (taskId: string) => ['artifacts', taskId] as const,
+  /** The jobs a job depends on and that depend on it (its page's graph); `jobGraphs()` is every one held. */
+  jobGraphs: () => ['job-graph'] as const,
+  jobGraph: (id: string) => ['job-graph', id] as const,
   /** Why a pending task waits (computed by the mothership on each request). */
   taskPlacement: (taskId: string) => ['task-placement', taskId] as const,
   /** Why a queued job waits: its first pending task's placement (the jobs list's reason column). */

@@ -9,11 +9,12 @@ import { useTopic } from '../lib/live.ts';
 import { queryKeys } from '../lib/query-keys.ts';
 import { LongestWaiting, OfflineRunners, RecentFailures } from './overview-attention.tsx';
 
-function Stat({ label, value, to }: { label: string; value: number | string; to?: string }) {
+function Stat({ label, value, to, detail }: { label: string; value: number | string; to?: string; detail?: string }) {
   const body = (
     <>
       <div className="text-sm text-slate-500">{label}</div>
       <div className="text-2xl font-semibold">{value}</div>
+      {detail && <div className="text-xs text-slate-500">{detail}</div>}
     </>
   );
   return to ? (
@@ -104,7 +105,12 @@ export function OverviewPage() {
       {/* What an operator looks at first sits beside the counts and charts on a wide screen, between them on a narrow one. */}
       <div className="grid items-start gap-4 xl:grid-cols-[minmax(0,1fr)_24rem]">
         <div className="grid grid-cols-2 gap-3 sm:grid-cols-4 sm:gap-4">
-          <Stat label="Jobs queued" value={s.jobs.queued} to="/jobs?status=queued" />
+          <Stat
+            label="Jobs queued"
+            value={s.jobs.queued}
+            to="/jobs?status=queued"
+            detail={s.jobs.blocked > 0 ? `and ${s.jobs.blocked} blocked by dependencies` : undefined}
+          />
           <Stat label="Jobs running" value={s.jobs.running} to="/jobs?status=running" />
           <Stat label="Jobs succeeded" value={s.jobs.succeeded} to="/jobs?status=succeeded" />
           <Stat label="Jobs failed" value={s.jobs.failed} to="/jobs?status=failed" />

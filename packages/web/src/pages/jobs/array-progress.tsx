@@ -15,7 +15,7 @@ const GROUPS = [
   { key: 'failed', label: 'failed', fill: '#dc2626', statuses: ['failed', 'timed_out', 'lost'] },
   { key: 'running', label: 'running', fill: '#2563eb', statuses: ['assigned', 'running'] },
   { key: 'cancelled', label: 'cancelled', fill: '#71717a', statuses: ['cancelled'] },
-  { key: 'pending', label: 'pending', fill: '#cbd5e1', statuses: ['pending'] },
+  { key: 'pending', label: 'pending', fill: '#cbd5e1', statuses: ['pending', 'blocked'] },
 ] as const;
 
 export function countByGroup(tasks: readonly Task[]): Record<(typeof GROUPS)[number]['key'], number> {

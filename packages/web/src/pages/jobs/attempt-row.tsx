@@ -21,6 +21,7 @@ export function endReason(task: EndedAttempt): string {
     timed_out: 'timed out',
     cancelled: 'cancelled by a user',
     agent_stop: 'stopped: its runner shut down',
+    dependency_unmet: 'skipped: a job it depends on did not end as needed',
     disconnected: 'stopped: its runner was cut off from the mothership',
   };
   if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');

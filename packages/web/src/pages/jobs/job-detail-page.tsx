@@ -20,6 +20,7 @@ import { AttemptRow } from './attempt-row.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
 import { ElementGrid } from './element-grid.tsx';
 import { FailureBanner, LOG_HEADING_ID } from './failure-banner.tsx';
+import { JobDependencies, SkipBanner } from './job-dependencies.tsx';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
 import { MaxParallelControl } from './max-parallel-control.tsx';
@@ -108,7 +109,7 @@ export function JobDetailPage({ id }: { id: string }) {
   const names = new Map((runners.data?.items ?? []).map((r: Runner) => [r.id, r.name]));
   const tasks = [...j.tasks].sort((a, b) => a.index - b.index || a.attempt - b.attempt);
   const selected = tasks.find((t) => t.id === search.get('task')) ?? tasks[tasks.length - 1];
-  const finished = ['succeeded', 'failed', 'cancelled'].includes(j.status);
+  const finished = ['succeeded', 'failed', 'cancelled', 'skipped'].includes(j.status);
   const shown = allRows ? tasks : tasks.slice(0, FIRST_ROWS);
   // The GPU column only for a job that asks for GPUs (or whose attempts got some anyway).
   const showGpus = (j.resources.gpus ?? 0) > 0 || tasks.some((t) => t.gpus.length > 0);
@@ -139,7 +140,8 @@ export function JobDetailPage({ id }: { id: string }) {
           {!finished && !j.paused && act('pause', 'Pause')}
           {j.paused && !finished && act('resume', 'Resume')}
           {!finished && act('cancel', 'Cancel')}
-          {finished && j.status !== 'succeeded' && act('retry', 'Retry')}
+          {/* A skipped job never ran: what to retry is the job it waited for (its banner links it). */}
+          {finished && j.status !== 'succeeded' && j.status !== 'skipped' && act('retry', 'Retry')}
           <RunAgainActions job={j} className={button} />
         </div>
       </div>
@@ -151,7 +153,9 @@ export function JobDetailPage({ id }: { id: string }) {
           {errorMessage(action.error)}
         </p>
       )}
+      {j.status === 'skipped' && <SkipBanner job={j} />}
       {j.status === 'failed' && <FailureBanner jobId={id} tasks={tasks} />}
+      <JobDependencies job={j} />
       {j.array_size > 1 && <ArrayProgress tasks={tasks} size={j.array_size} />}
       {j.array_size > 1 && <MaxParallelControl job={j} />}
       {j.array_size > 1 && <ElementGrid job={j} />}

@@ -18,6 +18,7 @@ import { timeRangeFromSearch } from '../../lib/time-range.ts';
 import { searchWith } from '../../lib/url-search.ts';
 import { TYPING_PAUSE_MS, useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
 import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
+import { DependencyReason } from './job-dependencies.tsx';
 import { JobFailureNote, RanOn } from './job-outcome-cells.tsx';
 import { mayChangeJobAtAll } from './job-permissions.ts';
 import { PendingReason } from './pending-reason.tsx';
@@ -228,6 +229,7 @@ export function JobsPage() {
                   </td>
                   <td className="hidden max-w-56 p-2 text-xs text-slate-600 sm:table-cell">
                     {job.status === 'queued' && <PendingReason job={job} />}
+                    <DependencyReason job={job} />
                   </td>
                   <td className="hidden p-2 sm:table-cell">{job.type}</td>
                   <td className="hidden p-2 sm:table-cell">{job.array_size}</td>

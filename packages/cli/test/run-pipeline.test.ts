@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type { Pipeline } from '@borg/protocol';
@@ -136,6 +136,28 @@ describe('borg run: a pipeline file, against a real mothership and solder', { ti
     expect(byId.stdout).toMatch(/^prep +\S+ +failed +- +element 0 exited with 3$/m);
     expect(byId.stdout).toMatch(/^train +\S+ +skipped +prep +upstream job "prep" .* ended failed; this job needed/m);
     expect(byId.stdout).toMatch(/^cleanup +\S+ +succeeded +prep if failed\s*$/m);
+  });
+
+  it('runs the README’s pipeline, as written, with the command it gives', async () => {
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    const start = readme.indexOf('### Pipelines');
+    expect(start).toBeGreaterThan(0);
+    const section = readme.slice(start, readme.indexOf('\n### ', start + 3));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const command = /```sh\nnpx borg (run pipeline\.yaml .*)\n```/.exec(section)![1]!;
+    await writeFile(join(dir(), 'pipeline.yaml'), yaml);
+    const result = await borg(command.split(' '), { env: env(), cwd: dir() });
+    expect(result.code, result.stderr).toBe(0);
+    const pipeline = await printedPipeline(result.stdout);
+    expect(pipeline.jobs.map((j) => [j.name, j.status])).toEqual([
+      ['preprocess', 'succeeded'],
+      ['train', 'succeeded'],
+      ['evaluate', 'succeeded'],
+      ['notify', 'skipped'],
+    ]);
+    const evaluate = await mothership().admin.getJob(pipeline.jobs[2]!.id);
+    const log = await mothership().admin.getTaskLogs(evaluate.tasks[0]!.id);
+    expect(log.items.map((l) => l.message)).toEqual(['trained on 1000 rows']);
   });
 
   it('refuses a bad file with exit 2, naming the problem, and sends nothing', async () => {

@@ -160,6 +160,37 @@ describe('borg run: a pipeline file, against a real mothership and solder', { ti
     expect(log.items.map((l) => l.message)).toEqual(['trained on 1000 rows']);
   });
 
+  it('-o json --follow streams NDJSON: submitted, each change, finished', async () => {
+    const text =
+      'jobs:\n  - {name: one, command: "echo one"}\n  - {name: two, command: "echo bad >&2; exit 4", depends_on: [{name: one}]}\n';
+    const result = await borg(['run', await file('json.yaml', text), '-f', '-o', 'json', '--tail', '5'], {
+      env: env(),
+    });
+    expect(result.code, result.stderr).toBe(1);
+    const lines = result.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ type: 'submitted', pipeline: { jobs: [{ name: 'one' }, { name: 'two' }] } });
+    expect(lines.at(-1)).toMatchObject({
+      type: 'finished',
+      pipeline: {
+        jobs: [
+          { name: 'one', status: 'succeeded' },
+          { name: 'two', status: 'failed' },
+        ],
+      },
+    });
+    const changes = lines.filter((l) => l.type === 'job').map((l) => l.job as { name: string; status: string });
+    expect(changes.map((j) => `${j.name} ${j.status}`)).toEqual(
+      expect.arrayContaining(['one succeeded', 'two queued', 'two failed']),
+    );
+    // The failing job's log tail, as JSON lines too.
+    expect(lines.filter((l) => l.type === 'log')).toEqual([
+      expect.objectContaining({ job_id: changes.find((j) => j.name === 'two')!.id, stream: 'stderr', message: 'bad' }),
+    ]);
+  });
+
   it('refuses a bad file with exit 2, naming the problem, and sends nothing', async () => {
     const jobsBefore = (await mothership().admin.listJobs({ limit: 500 })).items.length;
     const files = {

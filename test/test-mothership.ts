@@ -1,9 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { BorgClient, type RegisterRunnerRequest } from '@borg/protocol';
 import { afterAll, beforeAll } from 'vitest';
 
-import { loadConfig, type MothershipConfig } from '../packages/mothership/src/config.ts';
+import { loadConfig, type MothershipConfig, secretKeyFileOf } from '../packages/mothership/src/config.ts';
 import { type Mothership, startMothership, type StartOptions } from '../packages/mothership/src/mothership.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
@@ -94,6 +97,36 @@ export class TestMothership {
       name: request.name ?? deviceId,
     });
     return { id: registered.id, token: registered.token, deviceId, client: this.client(registered.token) };
+  }
+
+  /**
+   * Another replica on this one's PostgreSQL database: the same settings, tokens and secret key,
+   * its own data directory and port, no maintenance loop unless asked. Closing it removes its
+   * directory. (PGlite belongs to one process: there is no second replica of it.)
+   */
+  async startReplica(
+    config: Partial<MothershipConfig> = {},
+    options: Pick<StartOptions, 'maintenance'> = {},
+  ): Promise<{ mothership: Mothership; url: string; close(): Promise<void> }> {
+    if (!this.database.databaseUrl) throw new Error('replicas share a PostgreSQL database: set BORG_TEST_DATABASE_URL');
+    const dataDir = await mkdtemp(join(tmpdir(), 'borg-replica-'));
+    try {
+      const mothership = await startMothership(
+        { ...this.config, port: 0, dataDir, secretKeyFile: secretKeyFileOf(this.config), ...config },
+        { maintenance: options.maintenance ?? false },
+      );
+      return {
+        mothership,
+        url: await mothership.listen(),
+        close: async () => {
+          await mothership.close();
+          await rm(dataDir, { recursive: true, force: true });
+        },
+      };
+    } catch (error) {
+      await rm(dataDir, { recursive: true, force: true });
+      throw error;
+    }
   }
 
   /** One maintenance round (reaper, timeouts, retry clock). */

@@ -213,6 +213,9 @@ describe('webhooks: the API, its rules and who may use it', () => {
     expect((await refusal(admin().getWebhookDelivery(hook.id, unknown))).status).toBe(404);
     expect((await refusal(admin().getWebhook('nope'))).status).toBe(400);
     expect((await refusal(admin().listWebhookDeliveries(hook.id, { cursor: 'garbage' }))).status).toBe(400);
+    // Well-formed, but not a cursor this server made: still a 400, never a 500 from the SQL.
+    const forged = Buffer.from(JSON.stringify(["x' OR 1=1"])).toString('base64url');
+    expect((await refusal(admin().listWebhookDeliveries(hook.id, { cursor: forged }))).status).toBe(400);
     await admin().deleteWebhook(hook.id);
   });
 });

@@ -1,15 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ENGINE } from '../../../test/test-database.ts';
-import { useTestMothership } from '../../../test/test-mothership.ts';
+import { type TestMothership, useTestMothership } from '../../../test/test-mothership.ts';
 import { eventually, finishedJob, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 import { WebhookReceiver } from '../../../test/webhook-receiver.ts';
-import { loadConfig } from '../src/config.ts';
-import { type Mothership, startMothership } from '../src/mothership.ts';
+import type { Mothership } from '../src/mothership.ts';
 import { webhookDeliveryStore } from '../src/webhooks/webhook-delivery-store.ts';
 
 const SETTINGS = {
@@ -26,43 +21,26 @@ const SETTINGS = {
  */
 describe.skipIf(ENGINE !== 'postgres')('webhooks on two replicas of one database', { timeout: 120_000 }, () => {
   const borg = useTestMothership({ config: SETTINGS }); // replica A
+  let replica: Awaited<ReturnType<TestMothership['startReplica']>>;
   let b: Mothership;
-  let bUrl = '';
-  let bDataDir = '';
   let receiver: WebhookReceiver;
   let solder: InProcessSolder;
 
   beforeAll(async () => {
-    bDataDir = await mkdtemp(join(tmpdir(), 'borg-hooks-b-'));
-    b = await startMothership(
-      loadConfig(
-        {
-          host: '127.0.0.1',
-          port: 0,
-          databaseUrl: borg().database.databaseUrl,
-          dataDir: bDataDir,
-          // Both replicas must open each other's webhook secrets: one key, as in production.
-          secretKeyFile: join(borg().database.dataDir, 'secret.key'),
-          adminToken: borg().adminToken,
-          registrationToken: borg().registrationToken,
-          logLevel: 'silent',
-          ...SETTINGS,
-        },
-        {},
-      ),
-      { maintenance: false },
-    );
-    bUrl = await b.listen();
+    replica = await borg().startReplica();
+    b = replica.mothership;
     receiver = await WebhookReceiver.start();
     // The jobs' events happen on B: its solder reports there.
-    solder = await startSolder({ url: bUrl, registrationToken: borg().registrationToken }, { maxConcurrentTasks: 4 });
+    solder = await startSolder(
+      { url: replica.url, registrationToken: borg().registrationToken },
+      { maxConcurrentTasks: 4 },
+    );
   });
 
   afterAll(async () => {
     await solder?.stop({ cancelRunning: true });
-    await b?.close();
+    await replica?.close();
     await receiver?.close();
-    if (bDataDir) await rm(bDataDir, { recursive: true, force: true });
   });
 
   it('delivers each job ending once, though both replicas publish it and both send', async () => {

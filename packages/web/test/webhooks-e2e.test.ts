@@ -4,63 +4,37 @@
  * a webhook with the form, sees its generated secret once, pings it and redelivers the ping; the
  * receiver checks every signature with that secret. A viewer is offered no Webhooks page. The
  * app is built into a folder of this file's own (BORG_WEB_DIR), so it never races another
- * browser test's build. Screenshots go to packages/web/test-output/ (gitignored).
+ * browser test's build (browser-session.ts). Screenshots go to packages/web/test-output/ (gitignored).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import { type Browser, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { TestMothership } from '../../../test/test-mothership.ts';
 import { signatureMatches, WebhookReceiver } from '../../../test/webhook-receiver.ts';
+import { buildDashboard, hasChromium, openBrowser, SCREENSHOTS } from './browser-session.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const WEB_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url));
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'];
-
-describe.skipIf(!existsSync(CHROMIUM))('the Webhooks page in Chromium', { timeout: 60_000 }, () => {
+describe.skipIf(!hasChromium)('the Webhooks page in Chromium', { timeout: 60_000 }, () => {
   let borg: TestMothership;
   let receiver: WebhookReceiver;
   let browser: Browser;
   let page: Page;
-  let webDir: string;
-  const consoleErrors: string[] = [];
+  let app: Awaited<ReturnType<typeof buildDashboard>> | undefined;
+  let consoleErrors: string[] = [];
 
-  const shot = (name: string, on: Page = page) => on.screenshot({ path: `${OUTPUT}${name}.png`, fullPage: true });
+  const shot = (name: string) => page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
 
   beforeAll(async () => {
-    webDir = await mkdtemp(join(tmpdir(), 'borg-web-hooks-'));
-    await build({
-      root: WEB_ROOT,
-      configFile: `${WEB_ROOT}vite.config.ts`,
-      logLevel: 'warn',
-      build: { outDir: webDir, emptyOutDir: true },
-    });
-    process.env.BORG_WEB_DIR = webDir;
-    await mkdir(OUTPUT, { recursive: true });
+    app = await buildDashboard('hooks');
     borg = await TestMothership.start({ config: { webhookAllowPrivate: true } });
     receiver = await WebhookReceiver.start();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on('console', (message) => {
-      if (message.type() === 'error') consoleErrors.push(message.text());
-    });
-    page.on('pageerror', (error) => consoleErrors.push(error.message));
+    ({ browser, page, consoleErrors } = await openBrowser());
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
     await receiver?.close();
     await borg?.close();
-    delete process.env.BORG_WEB_DIR;
-    if (webDir) await rm(webDir, { recursive: true, force: true });
+    await app?.remove();
   });
 
   it('creates a webhook with the form, shows its secret once, pings it and redelivers the ping', async () => {

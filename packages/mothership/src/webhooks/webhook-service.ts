@@ -34,6 +34,8 @@ type ValidDeliveriesQuery = z.output<typeof ListWebhookDeliveriesQuery>;
 /** A generated secret: 32 random bytes, as hex (256 bits, as hard to guess as the HMAC's key can use). */
 const generateSecret = () => `whsec_${randomBytes(32).toString('hex')}`;
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const notFound = (id: string) => new BorgError('WEBHOOK_NOT_FOUND', `webhook ${id} does not exist`);
 
 /**
@@ -99,7 +101,13 @@ export class WebhookService {
     return keysetPage(
       query,
       1,
-      (limit, after) => webhookDeliveryStore.list(this.db, id, limit, after?.[0]),
+      (limit, after) => {
+        // A cursor this server made holds a delivery id; anything else must not reach the SQL.
+        if (after && !UUID.test(after[0]!)) {
+          throw new BorgError('VALIDATION_FAILED', 'cursor is not one this server issued; start again without it');
+        }
+        return webhookDeliveryStore.list(this.db, id, limit, after?.[0]);
+      },
       (delivery) => [delivery.id],
       (deliveries) => deliveries,
     );

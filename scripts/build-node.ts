@@ -42,6 +42,7 @@ const KEEP_OLD_BUILDS_MS = 24 * 3600_000;
 
 /** Dependencies only the servers use: loaded from node_modules, never bundled into the CLI. */
 const SERVER_ONLY = [
+  '@aws-sdk/*',
   '@electric-sql/pglite',
   '@fastify/*',
   'fastify',

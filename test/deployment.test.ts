@@ -261,7 +261,12 @@ describe("the image's command, run directly with the compose file's environment"
       `the mothership to answer (${output})`,
     );
 
-    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ ok: true, database: true, migrations: true });
+    expect(await (await fetch(`${base}/readyz`)).json()).toEqual({
+      ok: true,
+      database: true,
+      migrations: true,
+      storage: true,
+    });
     const [program, ...args] = imageCheck as string[];
     expect(program).toBe('node');
     await run(process.execPath, args, { env }); // rejects unless the check exits 0

@@ -2,6 +2,8 @@ import { join, resolve } from 'node:path';
 
 import { z } from 'zod';
 
+import { parseStorageUrl } from './files/storage-url.ts';
+
 const positiveInt = z.coerce.number().int().positive();
 /** `true`/`false` (also `1`/`0`) from the environment; a boolean from code. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
@@ -39,6 +41,21 @@ export const MothershipConfig = z.object({
   dataDir: z.string().default('./borg-data'),
   /** BORG_STORAGE_DIR: uploaded files and artifacts; share it between replicas. Default: <data dir>/storage. */
   storageDir: z.string().optional(),
+  /**
+   * BORG_STORAGE_URL: `s3://bucket/prefix?endpoint=…&region=…&force_path_style=true` stores files
+   * and artifacts in an S3-compatible bucket instead of the storage directory; credentials come from
+   * AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN or the AWS SDK's other sources.
+   */
+  storageUrl: z
+    .string()
+    .superRefine((value, ctx) => {
+      try {
+        parseStorageUrl(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      }
+    })
+    .optional(),
   /** BORG_ADMIN_TOKEN: a user token to accept, for automation; otherwise one is generated and printed on first start. */
   adminToken: environmentToken.optional(),
   /** BORG_REGISTRATION_TOKEN: the token solders register with; otherwise generated and printed on first start. */
@@ -156,6 +173,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   databasePoolSize: 'BORG_DATABASE_POOL_SIZE',
   dataDir: 'BORG_DATA_DIR',
   storageDir: 'BORG_STORAGE_DIR',
+  storageUrl: 'BORG_STORAGE_URL',
   adminToken: 'BORG_ADMIN_TOKEN',
   registrationToken: 'BORG_REGISTRATION_TOKEN',
   secretKey: 'BORG_SECRET_KEY',

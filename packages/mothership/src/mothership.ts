@@ -9,7 +9,7 @@ import { AuditLog } from './audit/audit-log.ts';
 import { Authenticator } from './auth/authenticator.ts';
 import { TokenService } from './auth/token-service.ts';
 import { tokenStore } from './auth/token-store.ts';
-import { type MothershipConfig, secretKeyFileOf, storageDirOf, tlsFilesOf } from './config.ts';
+import { type MothershipConfig, secretKeyFileOf, tlsFilesOf } from './config.ts';
 import { lockDataDir } from './db/data-dir-lock.ts';
 import type { Database } from './db/database.ts';
 import { DatabaseHealth } from './db/database-health.ts';
@@ -23,8 +23,9 @@ import { RunnerSessions } from './dispatch/runner-sessions.ts';
 import { TaskSecrets } from './dispatch/task-secrets.ts';
 import { EventBus } from './events/event-bus.ts';
 import { type EventReference, NotifyTransport } from './events/notify-transport.ts';
-import { type BlobStorage, DiskBlobStorage } from './files/blob-storage.ts';
+import type { BlobStorage } from './files/blob-storage.ts';
 import { FileService } from './files/file-service.ts';
+import { openBlobStorage } from './files/open-blob-storage.ts';
 import { ensurePrivateDir, ensurePrivateFile } from './files/private-paths.ts';
 import { buildApp, redactUrl } from './http/build-app.ts';
 import type { Services } from './http/services.ts';
@@ -111,6 +112,11 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     // Read first: a certificate that cannot be served stops the start before anything opens.
     const tlsFiles = tlsFilesOf(config);
     const tls = tlsFiles ? await readTls(tlsFiles) : undefined;
+    // Checked next: an unusable bucket (endpoint, credentials, name) stops the start before the database opens.
+    const blobs = await openBlobStorage(config, log);
+    cleanup.push(() => blobs.close());
+    log.debug({ storage: blobs.where }, 'file storage opened');
+    const storage = options.wrapStorage ? options.wrapStorage(blobs.storage) : blobs.storage;
     const health = new DatabaseHealth();
     const opened = await openDatabase(config, health, log, cleanup);
     const db = options.wrapDatabase ? options.wrapDatabase(opened) : opened;
@@ -120,9 +126,6 @@ export async function startMothership(config: MothershipConfig, options: StartOp
 
     const createdSecrets = await bootstrapTokens(db, config, log);
 
-    const disk = new DiskBlobStorage(storageDirOf(config));
-    await disk.init(log);
-    const storage = options.wrapStorage ? options.wrapStorage(disk) : disk;
 
     // One registry per mothership (not prom-client's global one): tests run several in one process.
     const metrics = new Metrics(db);
@@ -148,6 +151,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       backoff: { baseMs: config.retryBaseDelayMs, maxMs: config.retryMaxDelayMs },
       secrets: new TaskSecrets(db, secrets),
       observer: metrics,
+      logLimitBytes: config.taskLogLimitBytes,
     });
     const dispatcher = new Dispatcher(db, queue, bus);
     cleanup.push(async () => dispatcher.close());
@@ -166,7 +170,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     const services: Services = {
       config,
       health,
-      readiness: () => checkReadiness(db, migrations),
+      readiness: () => checkReadiness(db, migrations, storage),
       authenticator: new Authenticator(db, bus),
       tokens: new TokenService(db, bus),
       audit,

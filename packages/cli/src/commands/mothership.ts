@@ -8,6 +8,7 @@ export function mothershipCommand(): Command {
     .option('--database-url <url>', 'PostgreSQL server (DATABASE_URL); default: embedded PostgreSQL')
     .option('--data-dir <dir>', 'embedded database and files (BORG_DATA_DIR, default ./borg-data)')
     .option('--storage-dir <dir>', 'uploaded files and artifacts (BORG_STORAGE_DIR, default <data-dir>/storage)')
+    .option('--storage-url <url>', 'files and artifacts in S3: s3://bucket/prefix?endpoint=… (BORG_STORAGE_URL)')
     .option('--heartbeat-interval <seconds>', 'runner heartbeat interval (BORG_HEARTBEAT_INTERVAL_SECONDS, default 30)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (BORG_LOG_LEVEL, default info)')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (BORG_TLS_CERT; reloaded on SIGHUP)')
@@ -30,6 +31,7 @@ Examples:
         databaseUrl: flags.databaseUrl,
         dataDir: flags.dataDir,
         storageDir: flags.storageDir,
+        storageUrl: flags.storageUrl,
         heartbeatIntervalSeconds: flags.heartbeatInterval,
         logLevel: flags.logLevel,
         tlsCert: flags.tlsCert,

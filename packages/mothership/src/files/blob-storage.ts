@@ -1,35 +1,46 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { BorgError } from '../errors.ts';
+import { meterUpload, type StoredBlob } from './metered-stream.ts';
 import { ensurePrivateDir, type PathWarnings, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-paths.ts';
 
-export interface StoredBlob {
-  size: number;
-  sha256: string;
-}
+export type { StoredBlob } from './metered-stream.ts';
 
 /**
- * Where file bytes live. Local disk today (a directory that replicas share); the interface is
- * small enough for an S3-compatible store to implement later: keys are opaque UUIDs chosen by
- * the server, a blob is written once and never changed, and bytes only ever stream.
+ * Where file bytes live: a local directory that replicas share (DiskBlobStorage, the default) or
+ * an S3-compatible bucket (S3BlobStorage, BORG_STORAGE_URL). Keys are opaque UUIDs chosen by the
+ * server, a blob is written once and never changed, and bytes only ever stream.
  */
 export interface BlobStorage {
   /** Streams bytes in, hashing as they pass; the blob appears under `key` only when complete. */
   write(key: string, source: Readable, maxBytes: number): Promise<StoredBlob>;
   read(key: string): Promise<{ stream: Readable; size: number }>;
   remove(key: string): Promise<void>;
+  /** Whether the store answers right now (for /readyz); never throws. */
+  ping?(): Promise<boolean>;
+}
+
+/** Blob keys are server-chosen UUIDs; anything else is refused before it reaches a path or an object key. */
+export function checkBlobKey(key: string): string {
+  if (!/^[A-Za-z0-9-]{8,64}$/.test(key)) throw new Error(`invalid blob key ${key}`);
+  return key;
+}
+
+/** Where a blob lives under the store's root: `blobs/<first two characters>/<key>`, on disk and in a bucket alike. */
+export function blobPathOf(key: string): string {
+  return `blobs/${checkBlobKey(key).slice(0, 2)}/${key}`;
 }
 
 /**
  * tmp/ files untouched for this long belong to no upload in progress: a request may last at most
  * 10 minutes (requestTimeout in build-app.ts), and a live upload writes to its file as bytes come.
  */
-const STALE_TMP_MS = 15 * 60_000;
+export const STALE_TMP_MS = 15 * 60_000;
 
 /**
  * Blobs on local disk: written to tmp/, fsynced, then renamed into blobs/ (rename is atomic on
@@ -54,43 +65,27 @@ export class DiskBlobStorage implements BlobStorage {
   }
 
   private pathOf(key: string): string {
-    if (!/^[A-Za-z0-9-]{8,64}$/.test(key)) throw new Error(`invalid blob key ${key}`);
-    return join(this.root, 'blobs', key.slice(0, 2), key);
+    return join(this.root, blobPathOf(key));
+  }
+
+  async ping(): Promise<boolean> {
+    return stat(join(this.root, 'blobs')).then(
+      (info) => info.isDirectory(),
+      () => false,
+    );
   }
 
   async write(key: string, source: Readable, maxBytes: number): Promise<StoredBlob> {
     const tmp = join(this.root, 'tmp', randomUUID());
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        size += chunk.length;
-        if (size > maxBytes) {
-          done(
-            new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, {
-              limit: maxBytes,
-            }),
-          );
-          return;
-        }
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const { meter, result } = meterUpload(source, maxBytes);
     try {
       await pipeline(source, meter, createWriteStream(tmp, { mode: PRIVATE_FILE_MODE }));
-      // A truncated upload (the multipart parser hit its own limit) is an error, never a short file.
-      if ((source as { truncated?: boolean }).truncated) {
-        throw new BorgError('PAYLOAD_TOO_LARGE', `the file is larger than the limit of ${maxBytes} bytes`, {
-          limit: maxBytes,
-        });
-      }
       const handle = await open(tmp, 'r');
       await handle.sync().finally(() => handle.close());
       const target = this.pathOf(key);
       await mkdir(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
       await rename(tmp, target);
-      return { size, sha256: hash.digest('hex') };
+      return result();
     } catch (error) {
       await rm(tmp, { force: true });
       if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {

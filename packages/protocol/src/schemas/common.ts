@@ -56,5 +56,15 @@ export const Health = z.object({ ok: z.literal(true), version: z.string() });
 export type Health = z.infer<typeof Health>;
 
 /** `/readyz`: whether this replica can serve (the database answers, its schema is current). */
-export const Readiness = z.object({ ok: z.boolean(), database: z.boolean(), migrations: z.boolean() });
+/**
+ * `ok` is the database and its schema; `storage` (whether the file store answers) is reported but
+ * left out of `ok`: every replica shares one store, so a store outage taken as "not ready" would
+ * take every replica out of rotation, jobs and logs included.
+ */
+export const Readiness = z.object({
+  ok: z.boolean(),
+  database: z.boolean(),
+  migrations: z.boolean(),
+  storage: z.boolean(),
+});
 export type Readiness = z.infer<typeof Readiness>;

@@ -1,4 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 import { BORG_VERSION, type CreatedWebhook } from '@borg/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,6 +222,23 @@ describe('webhook deliveries from real jobs', { timeout: 120_000 }, () => {
       await all.close();
       await quiet.close();
     }
+  });
+
+  it('re-encrypts webhook secrets under a new key at a restart, and still signs with the same secret', async () => {
+    const keyFile = join(borg().database.dataDir, 'secret.key');
+    const previous = (await readFile(keyFile, 'utf8')).trim();
+    const current = randomBytes(32).toString('hex');
+    const keyIds = async () =>
+      (await borg().db.query<{ key_id: string }>('SELECT DISTINCT secret_key_id AS key_id FROM webhooks')).rows;
+    const before = await keyIds();
+    await borg().restart({ config: { secretKey: current, previousSecretKey: previous } });
+    const after = await keyIds();
+    expect(after).toHaveLength(1);
+    expect(after).not.toEqual(before);
+    const ping = await admin().pingWebhook(hook.id);
+    expect(ping.status).toBe('delivered');
+    const pinged = receiver.received.find((d) => d.payload.id === ping.id)!;
+    expectSignedBy(pinged, SECRET);
   });
 
   it('sent each occurrence once per webhook, and counts deliveries on /metrics', async () => {

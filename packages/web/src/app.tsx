@@ -19,6 +19,8 @@ import { OverviewPage } from './pages/overview-page.tsx';
 import { AddRunnerPage } from './pages/runners/add-runner-page.tsx';
 import { RunnerDetailPage } from './pages/runners/runner-detail-page.tsx';
 import { RunnersPage } from './pages/runners/runners-page.tsx';
+import { ScheduleDetailPage } from './pages/schedules/schedule-detail-page.tsx';
+import { SchedulesPage } from './pages/schedules/schedules-page.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
 import { WebhookDetailPage } from './pages/webhooks/webhook-detail-page.tsx';
 import { WebhooksPage } from './pages/webhooks/webhooks-page.tsx';
@@ -34,6 +36,9 @@ function Page({ path }: { path: string }) {
   const runner = /^\/runners\/([A-Za-z0-9-]+)$/.exec(path);
   if (runner) return <RunnerDetailPage id={runner[1]!} />;
   if (path === '/audit') return <AuditPage />;
+  if (path === '/schedules') return <SchedulesPage />;
+  const schedule = /^\/schedules\/([A-Za-z0-9-]+)$/.exec(path);
+  if (schedule) return <ScheduleDetailPage id={schedule[1]!} />;
   if (path === '/webhooks') return <WebhooksPage />;
   const webhook = /^\/webhooks\/([A-Za-z0-9-]+)$/.exec(path);
   if (webhook) return <WebhookDetailPage id={webhook[1]!} />;
@@ -153,6 +158,7 @@ export function App() {
           {nav('/', 'Overview')}
           {nav('/jobs', 'Jobs')}
           {nav('/runners', 'Runners')}
+          {nav('/schedules', 'Schedules')}
           {me && mayCall(me, 'listAudit').allowed && nav('/audit', 'Audit')}
           {me && mayCall(me, 'listWebhooks').allowed && nav('/webhooks', 'Webhooks')}
         </nav>

@@ -74,7 +74,7 @@ describe('the header', () => {
       within(nav)
         .getAllByRole('link')
         .map((l) => l.textContent),
-    ).toEqual(['Overview', 'Jobs', 'Runners']);
+    ).toEqual(['Overview', 'Jobs', 'Runners', 'Schedules']);
   });
 
   it('asks who the token is once, even when everything cached is fetched again (a reconnect)', async () => {

@@ -46,6 +46,9 @@ export const queryKeys = {
   /** A runner's tasks, keyed by its count of active tasks too, so a change in the count refetches them. */
   runnerTasks: (runnerId: string, activeTasks: number) => ['runner-tasks', runnerId, activeTasks] as const,
   auditList: (filters: AuditFilters) => ['audit', filters] as const,
+  /** Every schedule (one page of up to 500, refetched every few seconds). */
+  schedules: () => ['schedules'] as const,
+  schedule: (id: string) => ['schedule', id] as const,
   webhooks: () => ['webhooks'] as const,
   webhook: (id: string) => ['webhook', id] as const,
   /** A webhook's deliveries, paged; read again while one is pending (they have no live events). */

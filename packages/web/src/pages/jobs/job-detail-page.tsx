@@ -15,6 +15,7 @@ import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
 import { useLocation } from '../../lib/router.ts';
+import { ScheduleOrigin } from '../schedules/schedule-origin.tsx';
 import { ArrayProgress } from './array-progress.tsx';
 import { AttemptRow } from './attempt-row.tsx';
 import { type JobAction, runJobAction } from './bulk-actions.ts';
@@ -148,6 +149,7 @@ export function JobDetailPage({ id }: { id: string }) {
       <p className="text-sm text-slate-600" data-testid="submitted-by">
         Submitted by {j.created_by?.name ?? '—'}
       </p>
+      <ScheduleOrigin job={j} />
       {action.error && (
         <p role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
           {errorMessage(action.error)}

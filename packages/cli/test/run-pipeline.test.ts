@@ -181,7 +181,9 @@ describe('borg run: a pipeline file, against a real mothership and solder', { ti
         ],
       },
     });
-    const changes = lines.filter((l) => l.type === 'job').map((l) => l.job as { name: string; status: string });
+    const changes = lines
+      .filter((l) => l.type === 'job')
+      .map((l) => l.job as { id: string; name: string; status: string });
     expect(changes.map((j) => `${j.name} ${j.status}`)).toEqual(
       expect.arrayContaining(['one succeeded', 'two queued', 'two failed']),
     );

@@ -73,7 +73,15 @@ describe('job dependencies', () => {
     const blocked = await borg().admin.getJob(downstream.id);
     expect(blocked.tasks.map((t) => t.status)).toEqual(['blocked', 'blocked', 'blocked']);
 
+    const heard: string[] = [];
+    const off = borg().mothership.bus.on(
+      'task.updated',
+      (e) => e.task.job_id === downstream.id && heard.push(`${e.task.index}:${e.task.status}`),
+    );
     await finish(upstream, 'succeeded');
+    off();
+    // Watchers hear each released attempt, not only the job.
+    expect(heard.sort()).toEqual(['0:pending', '1:pending', '2:pending']);
     const released = await borg().admin.getJob(downstream.id);
     expect(released.status).toBe('queued');
     expect(released.depends_on[0]!.state).toBe('met');

@@ -3,6 +3,7 @@ import type { BorgEvent } from '../events/event-bus.ts';
 import { dependencyStore, type DownstreamChange } from './dependency-store.ts';
 import { type JobRow, jobStore } from './job-store.ts';
 import { jobViews } from './job-views.ts';
+import { taskStore, toTask } from './task-store.ts';
 
 /** A job's status after a refresh, and the jobs downstream of it that its change moved. */
 export interface RefreshedJob {
@@ -57,14 +58,19 @@ async function settleReopened(tx: Queryable, upstreamId: string): Promise<Downst
 }
 
 /**
- * The events for jobs changed downstream, to publish after the commit: each job's new view,
- * and a wake-up for the attempts released (they are claimable now).
+ * The events for jobs changed downstream, to publish after the commit: each job's new view, its
+ * elements' attempts (released, skipped or blocked again), and a wake-up for the attempts
+ * released (they are claimable now).
  */
 export async function downstreamEvents(db: Queryable, changes: readonly DownstreamChange[]): Promise<BorgEvent[]> {
   if (changes.length === 0) return [];
   const ids = [...new Set(changes.map((c) => c.id))];
-  const jobs = await jobViews.of(db, await jobStore.byIds(db, ids));
-  const events: BorgEvent[] = jobs.map((job) => ({ type: 'job.updated', job }));
+  const [rows, tasks] = await Promise.all([jobStore.byIds(db, ids), taskStore.latestOfJobs(db, ids)]);
+  const jobs = await jobViews.of(db, rows);
+  const events: BorgEvent[] = [
+    ...tasks.map((task): BorgEvent => ({ type: 'task.updated', task: toTask(task) })),
+    ...jobs.map((job): BorgEvent => ({ type: 'job.updated', job })),
+  ];
   const released = changes.filter((c) => c.released).reduce((sum, c) => sum + c.array_size, 0);
   if (released > 0) events.push({ type: 'tasks.available', count: released, labels: null });
   return events;

@@ -106,6 +106,16 @@ export const taskStore = {
     return rows[0]?.job_id ?? null;
   },
 
+  /** The latest attempt of every element of these jobs. */
+  async latestOfJobs(db: Queryable, jobIds: readonly string[]): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT DISTINCT ON (t.job_id, t.index) ${TASK_COLUMNS} FROM tasks t
+        WHERE t.job_id = ANY($1::uuid[]) ORDER BY t.job_id, t.index, t.attempt DESC`,
+      [jobIds],
+    );
+    return rows;
+  },
+
   async ofJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(
       `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.job_id = $1 ORDER BY t.index, t.attempt`,

@@ -3,6 +3,7 @@
 // that was never built, or BORG_FROM_SOURCE=1, runs the TypeScript sources through tsx instead.
 import { existsSync } from 'node:fs';
 import module from 'node:module';
+import v8 from 'node:v8';
 
 // Node 22.1+ keeps compiled code between runs.
 module.enableCompileCache?.();
@@ -16,6 +17,17 @@ process.stdout.on('error', (error) => {
 // Reading the maps costs a client command about a sixth of its start, for traces it never prints.
 const SERVERS = new Set(['mothership', 'solder', 'up']);
 if (SERVERS.has(process.argv[2]) || process.env.BORG_DEBUG) process.setSourceMapsEnabled(true);
+// A server keeps V8's young generation at its initial 2 × 1 MB instead of growing it to 32-64 MB
+// during start-up and keeping it empty while idle; an explicit size in node's flags wins. The
+// same rule as packages/cli/src/young-generation.ts (the solder bundle's), which says why.
+if (
+  SERVERS.has(process.argv[2]) &&
+  !/--(max|min)-semi-space-size|--semi-space-growth-factor/.test(
+    `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`,
+  )
+) {
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
 
 const compiled = new URL('../../../dist/node/cli/', import.meta.url);
 const fromBuild = existsSync(new URL('borg.js', compiled)) && !process.env.BORG_FROM_SOURCE;

@@ -1,5 +1,5 @@
 import { ServerMessage } from '@borg/protocol';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 
 /**
  * The mothership's `/ws` events, for following logs and jobs live. It is an accelerator, not
@@ -21,7 +21,10 @@ export class LiveEvents {
   /** Connects and waits for the upgrade; false (and polling alone) when that fails within 5 s. */
   async connect(): Promise<boolean> {
     const url = this.baseUrl.replace(/^http/, 'ws') + '/ws';
-    const socket = new WebSocket(url, {
+    // Loaded here, not at the top: only the following commands connect, and ws would make every
+    // other command's start-up load and compile it and the zlib, tls and https it requires.
+    const { default: WebSocketClient } = await import('ws');
+    const socket = new WebSocketClient(url, {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
       handshakeTimeout: 5000,
     });

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 
 import { BORG_VERSION, WEBHOOK_HEADERS } from '@borg/protocol';
-import { Agent, request } from 'undici';
+import type { Agent, request } from 'undici';
 
 import { checkLiteralHost, guardedLookup } from './outbound-address-guard.ts';
 
@@ -48,16 +48,29 @@ export interface WebhookSenderOptions {
  * (outbound-address-guard.ts), checked on the resolved address at connect time.
  */
 export class WebhookSender {
-  private readonly agent: Agent;
+  /**
+   * undici and its agent are loaded at the first delivery: a mothership whose webhooks never
+   * fire (most of them, and every idle one) does not hold undici's ~1 MB of code.
+   */
+  private undici: Promise<{ agent: Agent; request: typeof request }> | null = null;
 
-  constructor(private readonly options: WebhookSenderOptions) {
-    this.agent = new Agent({
-      connect: { timeout: options.timeoutMs, ...(options.allowPrivate ? {} : { lookup: guardedLookup }) },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      // Each delivery stands alone; sockets kept open to receivers would only pile up.
-      keepAliveTimeout: 1_000,
-    });
+  constructor(private readonly options: WebhookSenderOptions) {}
+
+  private client() {
+    this.undici ??= import('undici').then(({ Agent, request }) => ({
+      request,
+      agent: new Agent({
+        connect: {
+          timeout: this.options.timeoutMs,
+          ...(this.options.allowPrivate ? {} : { lookup: guardedLookup }),
+        },
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: this.options.timeoutMs,
+        // Each delivery stands alone; sockets kept open to receivers would only pile up.
+        keepAliveTimeout: 1_000,
+      }),
+    }));
+    return this.undici;
   }
 
   async send(delivery: OutgoingDelivery): Promise<AttemptResult> {
@@ -85,11 +98,12 @@ export class WebhookSender {
       this.options.timeoutMs,
     );
     try {
+      const { agent, request } = await this.client();
       const response = await request(url, {
         method: 'POST',
         headers,
         body: delivery.body,
-        dispatcher: this.agent,
+        dispatcher: agent,
         signal: abort.signal,
       });
       const responseBody = await readStart(response.body, RESPONSE_BODY_LIMIT);
@@ -109,7 +123,7 @@ export class WebhookSender {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    if (this.undici) await (await this.undici).agent.close();
   }
 }
 

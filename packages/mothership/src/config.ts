@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 
+import { MIN_LOG_LIMIT_BYTES, parseByteSize } from '@borg/protocol';
 import { z } from 'zod';
 
 import { parseStorageUrl } from './files/storage-url.ts';
@@ -73,6 +74,21 @@ export const MothershipConfig = z.object({
   heartbeatIntervalSeconds: positiveInt.max(3600).default(30),
   /** BORG_MAX_UPLOAD_BYTES: the largest file or artifact accepted (413 above it). */
   maxUploadBytes: positiveInt.default(10 * 1024 ** 3),
+  /**
+   * BORG_TASK_LOG_LIMIT: the most log a task keeps ("64MiB"; KiB, MiB, GiB, KB, MB, GB); past it
+   * the first and last quarters stay and the middle is dropped. A job's log_limit replaces it.
+   */
+  taskLogLimitBytes: z
+    .string()
+    .default('64MiB')
+    .transform((text, ctx) => {
+      const bytes = parseByteSize(text);
+      if (bytes === null || bytes < MIN_LOG_LIMIT_BYTES) {
+        ctx.addIssue({ code: 'custom', message: 'a size of at least 4KiB, like "64MiB" (KiB, MiB, GiB, KB, MB, GB)' });
+        return z.NEVER;
+      }
+      return bytes;
+    }),
   /** BORG_RETRY_BASE_DELAY_MS: backoff before a task's 2nd attempt, doubled for each further one. */
   retryBaseDelayMs: z.coerce.number().int().min(0).default(2_000),
   /** BORG_RETRY_MAX_DELAY_MS: cap of the retry backoff. */
@@ -181,6 +197,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   previousSecretKey: 'BORG_SECRET_KEY_PREVIOUS',
   heartbeatIntervalSeconds: 'BORG_HEARTBEAT_INTERVAL_SECONDS',
   maxUploadBytes: 'BORG_MAX_UPLOAD_BYTES',
+  taskLogLimitBytes: 'BORG_TASK_LOG_LIMIT',
   retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
   retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
   maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',

@@ -3,10 +3,12 @@ import {
   BorgApiError,
   type LogStream,
   MAX_LINE_LENGTH,
+  MAX_LINES_PER_BATCH,
   type SecretLineMasker,
   type SecretMasker,
 } from '@borg/protocol';
 
+import { LogCap } from './log-cap.ts';
 import { type LogBatch, LogSpool } from './log-spool.ts';
 import { isTransient, retryDelayMs, sleep } from './retry.ts';
 
@@ -23,9 +25,19 @@ export interface LogStreamerOptions {
   onRejected?: (error: BorgApiError) => void;
   /** The task's secrets: their values are masked in every line before it is batched (or spilled). */
   masker?: SecretMasker;
+  /** The task's log limit in bytes (log-cap.ts); null or absent: none. */
+  logLimitBytes?: number | null;
+  /** Called once when the log goes past its limit (the task's job may fail it for that). */
+  onOverflow?: () => void;
 }
 
 type Line = LogBatch['lines'][number];
+
+/**
+ * While a batch is in flight, the lines behind it wait and ride together in the next request,
+ * up to this much: a slow server gets fewer, larger batches instead of a queue of small ones.
+ */
+const MAX_COALESCED_BYTES = 1024 * 1024;
 
 /**
  * Turns a process's stdout and stderr into numbered batches of lines and ships them in order,
@@ -57,9 +69,16 @@ export class LogStreamer {
   private seqShift = 0;
   /** The server lost batches it had acknowledged: the stored log has a hole. */
   private holed = false;
+  /** The batch in flight failed at least once (an outage): batches are cut at the usual size, to spill. */
+  private failing = false;
+  private readonly cap: LogCap | null;
+  private overflowTold = false;
+  /** The time stamp of the last line, reused for the lines of the same millisecond. */
+  private stamp = { ms: 0, iso: '' };
 
   constructor(private readonly options: LogStreamerOptions) {
     this.spool = new LogSpool(options.spillPath, options.memoryLimitBytes ?? 8 * 1024 * 1024);
+    this.cap = options.logLimitBytes ? new LogCap(options.logLimitBytes) : null;
     const masker = options.masker?.active ? options.masker : undefined;
     this.maskers = masker ? { stdout: masker.lineMasker(), stderr: masker.lineMasker() } : null;
     this.timer = setInterval(() => this.cut(), options.flushIntervalMs ?? 250);
@@ -90,7 +109,8 @@ export class LogStreamer {
       if (rest.length > 0) this.line(stream, rest);
       for (const line of this.maskers?.[stream].flush() ?? []) this.add(stream, line);
     }
-    this.cut();
+    for (const line of this.cap?.drain(this.now()) ?? []) this.push(line, Buffer.byteLength(line.message));
+    this.cut(true);
     clearInterval(this.timer);
     while (this.draining) await this.draining;
     return { complete: this.rejected === null && !this.holed };
@@ -118,16 +138,53 @@ export class LogStreamer {
       // surrogate pair is not valid Unicode and would be stored as U+FFFD on both sides of the cut.
       if (end < message.length && isHighSurrogate(message.charCodeAt(end - 1))) end--;
       const piece = message.slice(start, end);
-      this.pending.push({ stream, message: piece, timestamp: new Date().toISOString() });
-      this.pendingBytes += Buffer.byteLength(piece) + 64;
-      if (this.pendingBytes >= (this.options.maxBatchBytes ?? 64 * 1024)) this.cut();
+      const line = { stream, message: piece, timestamp: this.now() };
+      const bytes = Buffer.byteLength(piece);
       start = end;
+      if (this.cap && !this.cap.take(line, bytes)) {
+        if (this.cap.over && !this.overflowTold) {
+          this.overflowTold = true;
+          this.options.onOverflow?.();
+        }
+        continue;
+      }
+      this.push(line, bytes);
     } while (start < message.length);
   }
 
-  private cut(): void {
+  private push(line: Line, bytes: number): void {
+    this.pending.push(line);
+    this.pendingBytes += bytes + 64;
+    if (this.pendingBytes >= (this.options.maxBatchBytes ?? 64 * 1024)) this.cut();
+  }
+
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.stamp.ms) this.stamp = { ms, iso: new Date(ms).toISOString() };
+    return this.stamp.iso;
+  }
+
+  /** Makes the pending lines the next batch; while one is in flight they wait for it (unless forced or too many). */
+  private cut(force = false): void {
     if (this.pending.length === 0 || this.rejected) return;
-    this.spool.push({ seq: this.nextSeq++, lines: this.pending }, this.pendingBytes);
+    const full = this.pendingBytes >= MAX_COALESCED_BYTES || this.pending.length >= MAX_LINES_PER_BATCH;
+    if (this.draining && !this.failing && !force && !full) return;
+    // In an outage, batches keep their usual size, so the spool spills them to disk in small pieces.
+    const most = this.failing ? (this.options.maxBatchBytes ?? 64 * 1024) : MAX_COALESCED_BYTES;
+    if (this.pendingBytes <= most && this.pending.length <= MAX_LINES_PER_BATCH) {
+      this.spool.push({ seq: this.nextSeq++, lines: this.pending }, this.pendingBytes);
+    } else {
+      let start = 0;
+      let bytes = 0;
+      for (let i = 0; i < this.pending.length; i++) {
+        bytes += Buffer.byteLength(this.pending[i]!.message) + 64;
+        if (bytes >= most || i + 1 - start >= MAX_LINES_PER_BATCH || i === this.pending.length - 1) {
+          this.spool.push({ seq: this.nextSeq++, lines: this.pending.slice(start, i + 1) }, bytes);
+          start = i + 1;
+          bytes = 0;
+        }
+      }
+    }
     this.pending = [];
     this.pendingBytes = 0;
     this.kick();
@@ -138,6 +195,7 @@ export class LogStreamer {
     this.draining = this.drain().finally(() => {
       this.draining = null;
       if (this.spool.size > 0 && !this.rejected && !this.abort.signal.aborted) this.kick();
+      else if (!this.abort.signal.aborted) this.cut();
     });
   }
 
@@ -149,8 +207,10 @@ export class LogStreamer {
         await this.options.send({ seq: batch.seq + this.seqShift, lines: batch.lines });
         this.spool.shift();
         failures = 0;
+        this.failing = false;
       } catch (error) {
         if (isTransient(error)) {
+          this.failing = true;
           await sleep(retryDelayMs(error, failures++, 250, 10_000), this.abort.signal);
           continue;
         }

@@ -4,6 +4,7 @@ import {
   type BorgClient,
   type ClaimedTask,
   createSecretMasker,
+  formatByteSize,
   type SecretMasker,
   signalName,
   type TaskStatusRequest,
@@ -57,6 +58,8 @@ export class TaskRun {
   private stopReason: StopReason | undefined;
   private streamer: LogStreamer | undefined;
   private readonly masker: SecretMasker;
+  /** Why the task failed for its log's size (log_overflow `fail`); null while it has not. */
+  private logOverflow: string | null = null;
 
   constructor(
     private readonly context: TaskRunContext,
@@ -92,6 +95,14 @@ export class TaskRun {
     void this.process?.stop(reason === 'abandoned' ? 0 : this.context.graceMs);
   }
 
+  /** The log went past its limit: a job with log_overflow `fail` fails the task (the rest truncate it). */
+  private logOverflowed(): void {
+    if (this.task.log_overflow !== 'fail' || this.stopReason) return;
+    this.logOverflow = `its log passed its limit of ${formatByteSize(this.task.log_limit ?? 0)} (log_overflow: fail)`;
+    this.streamer?.system(`borg: stopped: ${this.logOverflow}`);
+    this.stop('cancelled');
+  }
+
   private async run(): Promise<void> {
     const user = this.context.users.acquire();
     this.context.gpuTelemetry?.hold(
@@ -124,6 +135,8 @@ export class TaskRun {
       send: (batch) => client.appendTaskLogs(this.id, batch),
       spillPath: join(this.context.spoolDir, `${this.id}.jsonl`),
       masker: this.masker,
+      logLimitBytes: this.task.log_limit ?? null,
+      onOverflow: () => this.logOverflowed(),
       onRejected: (error) => {
         log('the server refused our log lines: dropping the task', { task_id: this.id, code: error.code });
         this.abandon();
@@ -209,6 +222,9 @@ export class TaskRun {
 
   private endingForStop(exit: ExitStatus | null): Ending | null {
     const exitCode = exit?.exitCode ?? null;
+    if (this.logOverflow && this.stopReason !== 'abandoned') {
+      return { status: 'failed', exit_code: exitCode, error: this.logOverflow };
+    }
     switch (this.stopReason) {
       case 'abandoned':
         return null;

@@ -120,6 +120,9 @@ describe('LogStreamer: turning output into numbered batches', () => {
       const line = `${i} `.padEnd(i === 200 ? 200_000 : 900, 'x');
       expected.push(line);
       logs.write('stdout', Buffer.from(line + '\n'));
+      // Written as a process writes, with the server answering in between (lines written while a
+      // batch is in flight ride with the next one: the test below).
+      await new Promise((resolve) => setImmediate(resolve));
     }
     await logs.finish();
     expect(server.messages).toEqual(expected);
@@ -154,6 +157,22 @@ describe('LogStreamer: turning output into numbered batches', () => {
     expect(server.stored.map((b) => b.seq)).toEqual(server.stored.map((_, i) => i));
     // Retries happened: some batch numbers were sent more than once.
     expect(server.calls.length).toBeGreaterThan(server.stored.length);
+  });
+
+  it('lets the lines written while a batch is in flight ride together in the next, up to ~1 MiB', async () => {
+    const logs = streamer();
+    const expected = Array.from({ length: 5_000 }, (_, i) => `${i} `.padEnd(500, 'y'));
+    for (const line of expected) logs.write('stdout', Buffer.from(line + '\n')); // all before the first answer
+    await logs.finish();
+    expect(server.messages).toEqual(expected);
+    expect(server.stored.map((b) => b.seq)).toEqual(server.stored.map((_, i) => i));
+    // The first batch is cut at ~64 KiB; the rest (2.8 MB with the per-line allowance) waited for it.
+    expect(server.stored.length).toBeLessThanOrEqual(6);
+    for (const batch of server.stored) {
+      expect(batch.lines.reduce((sum, l) => sum + Buffer.byteLength(l.message) + 64, 0)).toBeLessThan(
+        1024 * 1024 + 600,
+      );
+    }
   });
 
   it('spills batches to disk during an outage and sends them, in order, once the server is back', async () => {

@@ -51,7 +51,11 @@ export interface QueueOptions {
   secrets: TaskSecrets;
   /** Told of claims and task endings after they commit (metrics); never consulted for decisions. */
   observer?: QueueObserver;
+  /** BORG_TASK_LOG_LIMIT in bytes: a task's log limit when its job gives none (default 64 MiB). */
+  logLimitBytes?: number;
 }
+
+const DEFAULT_LOG_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** Watches the queue from outside without the queue knowing what for (the metrics implement it). */
 export interface QueueObserver {
@@ -96,12 +100,13 @@ export class Queue {
     this.options.observer?.claimed(rows);
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    const [started, inputs, cancelTaskIds, secrets, disconnect] = await Promise.all([
+    const [started, inputs, cancelTaskIds, secrets, disconnect, logLimits] = await Promise.all([
       jobStore.markStarted(this.db, jobIds),
       jobStore.claimInputsOf(this.db, rows),
       taskStore.cancelRequestedOfRunner(this.db, runnerId),
       this.options.secrets.forClaim(jobIds),
       jobStore.disconnectPoliciesOf(this.db, jobIds),
+      jobStore.logLimitsOf(this.db, jobIds),
     ]);
     const files = inputs.files;
     const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
@@ -117,14 +122,16 @@ export class Queue {
     }
     this.bus.publishAll(events);
     this.publishRunner(runnerId);
-    const items = rows.map((row) =>
-      toClaimedTask(
+    const items = rows.map((row) => ({
+      ...toClaimedTask(
         row,
         [...(files.get(row.job_id) ?? []), ...upstreamInputsOf(inputs.upstream, row)],
         secrets.get(row.job_id) ?? { values: {}, missing: [] },
         disconnect.get(row.job_id) ?? null,
       ),
-    );
+      log_limit: logLimits.get(row.job_id)?.log_limit ?? this.options.logLimitBytes ?? DEFAULT_LOG_LIMIT_BYTES,
+      log_overflow: logLimits.get(row.job_id)?.log_overflow ?? 'truncate',
+    }));
     return { items, cancelTaskIds };
   }
 

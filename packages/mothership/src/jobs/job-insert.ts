@@ -1,4 +1,4 @@
-import { parseConstraint, type ParsedConstraint, type ValidCreateJobRequest } from '@borg/protocol';
+import { parseByteSize, parseConstraint, type ParsedConstraint, type ValidCreateJobRequest } from '@borg/protocol';
 
 import type { Principal } from '../auth/principal.ts';
 import type { Queryable } from '../db/database.ts';
@@ -88,6 +88,8 @@ export async function insertJob(
     max_attempts: input.max_attempts,
     retry: storedRetry(input),
     on_disconnect: storedOnDisconnect(input),
+    log_limit: input.log_limit === undefined ? null : parseByteSize(input.log_limit),
+    log_overflow: input.log_overflow ?? null,
     timeout_seconds: input.timeout_seconds ?? null,
     array_size: input.array_size,
     max_parallel: input.max_parallel ?? null,

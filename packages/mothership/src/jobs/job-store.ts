@@ -10,6 +10,7 @@ import {
   type JobRetry,
   type JobStatus,
   type JobType,
+  type LogOverflow,
   type ParsedConstraint,
   type ResourceRequest,
 } from '@borg/protocol';
@@ -36,6 +37,9 @@ export interface JobRow {
   retry: JobRetry | null;
   /** What its tasks do when their solder is cut off (migration 0019); null: the default. */
   on_disconnect: JobOnDisconnect | null;
+  /** Each task's log limit in bytes and what happens past it (migration 0020); null: the server's default. */
+  log_limit: number | null;
+  log_overflow: LogOverflow | null;
   timeout_seconds: number | null;
   array_size: number;
   /** Elements held at once at most; null: no limit (migration 0017). */
@@ -61,7 +65,7 @@ export interface JobRow {
 }
 
 export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, j.container_user, j.env, j.secrets, j.labels, j.resources, j.constraints, j.unsatisfiable, j.priority,
-  j.max_attempts, j.retry, j.on_disconnect, j.timeout_seconds, j.array_size, j.max_parallel, j.artifacts, j.paused, j.cancel_requested_at,
+  j.max_attempts, j.retry, j.on_disconnect, j.log_limit::float8 AS log_limit, j.log_overflow, j.timeout_seconds, j.array_size, j.max_parallel, j.artifacts, j.paused, j.cancel_requested_at,
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
   j.unmet_dependencies, j.skip_reason, j.pipeline_id, j.schedule_id, j.scheduled_for,
   j.created_at::text AS created_cursor`;
@@ -100,6 +104,8 @@ export function toJob(
     max_attempts: row.max_attempts,
     retry: row.retry,
     on_disconnect: row.on_disconnect,
+    log_limit: row.log_limit,
+    log_overflow: row.log_overflow,
     timeout_seconds: row.timeout_seconds,
     array_size: row.array_size,
     max_parallel: row.max_parallel,
@@ -139,6 +145,8 @@ export interface NewJob {
   max_attempts: number;
   retry: JobRetry | null;
   on_disconnect: JobOnDisconnect | null;
+  log_limit: number | null;
+  log_overflow: LogOverflow | null;
   timeout_seconds: number | null;
   array_size: number;
   max_parallel: number | null;
@@ -205,11 +213,11 @@ export const jobStore = {
                                 array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
                                 created_by_name, secrets, container_user, resources, constraints, unsatisfiable,
                                 unmet_dependencies, status, pipeline_id, schedule_id, scheduled_for,
-                                pipeline_position, retry, on_disconnect, max_parallel)
+                                pipeline_position, retry, on_disconnect, max_parallel, log_limit, log_overflow)
          VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17,
                  $18::jsonb, $19, $20::jsonb, $21::jsonb, $22,
                  $23, CASE WHEN $23::integer > 0 THEN 'blocked' ELSE 'queued' END, $24, $25, $26, $27,
-                 $28::jsonb, $29::jsonb, $30)
+                 $28::jsonb, $29::jsonb, $30, $31, $32)
          ON CONFLICT ${job.origin ? '(schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL' : '(idempotency_key) WHERE idempotency_key IS NOT NULL'} DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
@@ -253,6 +261,8 @@ export const jobStore = {
         job.retry === null ? null : JSON.stringify(job.retry),
         job.on_disconnect === null ? null : JSON.stringify(job.on_disconnect),
         job.max_parallel,
+        job.log_limit,
+        job.log_overflow,
       ],
     );
     return rows[0] ?? null;
@@ -386,6 +396,19 @@ export const jobStore = {
       }
     }
     return { files, upstream };
+  },
+
+  /** The log limit and overflow policy of each job that gives one (for the claim's answer). */
+  async logLimitsOf(
+    db: Queryable,
+    jobIds: readonly string[],
+  ): Promise<Map<string, { log_limit: number | null; log_overflow: LogOverflow | null }>> {
+    const { rows } = await db.query<{ id: string; log_limit: number | null; log_overflow: LogOverflow | null }>(
+      `SELECT id, log_limit::float8 AS log_limit, log_overflow FROM jobs
+        WHERE id = ANY($1::uuid[]) AND (log_limit IS NOT NULL OR log_overflow IS NOT NULL)`,
+      [jobIds],
+    );
+    return new Map(rows.map((row) => [row.id, row]));
   },
 
   /** The on_disconnect of each job that gives one (for the claim's answer). */

@@ -255,14 +255,14 @@ export class WebSocketHub {
   private broadcast(event: BorgEvent): void {
     const topics = topicsOf(event);
     if (topics.length === 0 || this.clients.size === 0) return;
-    // Serialise once per topic, not once per client.
-    const frames = new Map<string, string>();
+    // Serialise and encode once per topic, not once per client (a log batch goes to every viewer).
+    const frames = new Map<string, Buffer>();
     for (const client of this.clients) {
       const topic = topics.find((t) => client.topics.has(t));
       if (!topic) continue;
       let frame = frames.get(topic);
       if (frame === undefined) {
-        frame = JSON.stringify(toMessage(event, topic));
+        frame = Buffer.from(JSON.stringify(toMessage(event, topic)));
         frames.set(topic, frame);
       }
       this.sendRaw(client, frame);
@@ -273,14 +273,15 @@ export class WebSocketHub {
     this.sendRaw(client, JSON.stringify(message));
   }
 
-  private sendRaw(client: Client, frame: string): void {
+  /** Sends a text frame (a Buffer holds it as UTF-8 already). */
+  private sendRaw(client: Client, frame: string | Buffer): void {
     if (client.socket.readyState !== client.socket.OPEN) return;
     if (client.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
       client.socket.close(SLOW_CONSUMER_CLOSE_CODE, 'too slow: reconnect and refetch');
       this.clients.delete(client);
       return;
     }
-    client.socket.send(frame);
+    client.socket.send(frame, { binary: false });
   }
 
   private flooding(client: Client): boolean {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { QueryInput } from '../route-definition.ts';
 import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
 import { DependsOn, InputsFrom, JobDependency, JobInput, MAX_DEPENDENCIES } from './dependencies.ts';
+import { LogLimit, LogOverflow } from './log-limit.ts';
 import { AssignedGpu, Constraints, ResourceRequest, UnsatisfiablePolicy } from './placement.ts';
 import { JobOnDisconnect, JobRetry, MAX_ATTEMPTS, OnDisconnect, RetryDecision, RetryRules } from './retry.ts';
 import { JobSecrets } from './secrets.ts';
@@ -96,6 +97,10 @@ export const CreateJobRequest = z
     retry: RetryRules.optional(),
     /** What a task does when its solder cannot reach the mothership (retry.ts). */
     on_disconnect: OnDisconnect.optional(),
+    /** The most log a task keeps ("256MiB"); past it the middle is dropped. Absent: the server's BORG_TASK_LOG_LIMIT. */
+    log_limit: LogLimit.optional(),
+    /** Past the log limit: `truncate` (keep head and tail; the default) or `fail` the task. */
+    log_overflow: LogOverflow.optional(),
     timeout_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).nullable().optional(),
     array_size: z.number().int().min(1).max(MAX_ARRAY_SIZE).default(1),
     /** At most this many elements held (assigned or running) at once, across all runners; null: no limit. */
@@ -243,6 +248,10 @@ export const Job = z.object({
   retry: JobRetry.nullable().default(null),
   /** What its tasks do when their solder cannot reach the mothership; null: the default (stop after the offline window). */
   on_disconnect: JobOnDisconnect.nullable().default(null),
+  /** Each task's log limit in bytes, as the job asked; null: the server's default. */
+  log_limit: z.number().int().nullable().optional(),
+  /** Past the limit: null or `truncate` (keep head and tail), `fail`. */
+  log_overflow: LogOverflow.nullable().optional(),
   timeout_seconds: z.number().int().nullable(),
   array_size: z.number().int(),
   /** How many elements may be held at once (PATCH changes it while the job runs); null: no limit. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { Env, Id, Labels, page, Timestamp } from './common.ts';
 import { JobFileWithMeta } from './files.ts';
 import { JobType, Task, TaskStatus } from './jobs.ts';
+import { LogOverflow } from './log-limit.ts';
 import { AssignedGpu, GpuSample, ResourceRequest, RunnerCapacity, RunnerGpu } from './placement.ts';
 
 export const RUNNER_STATUSES = ['online', 'busy', 'draining', 'offline'] as const;
@@ -190,6 +191,13 @@ export const ClaimedTask = z.object({
    * mothership, or `keep` it running. Null: the default, stop after the offline window.
    */
   on_disconnect: z.object({ stop_after_seconds: z.number().nullable(), keep: z.boolean() }).nullable().default(null),
+  /**
+   * The task's log limit in bytes (the job's, else the server's): the solder sends the first
+   * quarter, keeps the last quarter in a ring, drops the middle with one marker line. Null: none.
+   */
+  log_limit: z.number().int().nullable().optional(),
+  /** Past the limit: `truncate` (absent too) or `fail` the task. */
+  log_overflow: LogOverflow.optional(),
 });
 export type ClaimedTask = z.infer<typeof ClaimedTask>;
 

@@ -38,15 +38,33 @@ $$;
 CREATE TRIGGER tasks_limited_retry BEFORE INSERT ON tasks
   FOR EACH ROW WHEN (NEW.attempt > 1) EXECUTE FUNCTION borg_task_limited();
 
+-- Whether a task's request fits what a runner has free (the test the claim's walk makes inline,
+-- as a function for the limited path, where it runs once per limited job rather than per row).
+CREATE FUNCTION borg_request_fits(p_resources jsonb, p_free_cpu numeric, p_free_memory numeric, p_free_gpus jsonb)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT p_resources = '{}' OR (
+    coalesce((p_resources ->> 'cpu')::numeric, 0) <= p_free_cpu
+    AND coalesce((p_resources ->> 'memory_mb')::numeric, 0) <= p_free_memory
+    AND coalesce((p_resources ->> 'gpus')::integer, 0) <= (
+      SELECT count(*) FROM jsonb_array_elements(p_free_gpus) g
+       WHERE coalesce((g ->> 'free_mb')::numeric, 0) >= coalesce((p_resources ->> 'gpu_memory_mb')::numeric, 0)))
+$$;
+
 -- The claim of 0011, with max_parallel. Before walking, it locks the jobs with a limit that this
 -- runner could take from and that look to have room (a transaction-scoped advisory lock per job,
 -- taken in job id order so two claims never wait on each other in a cycle), then counts their
 -- held tasks again in a statement that begins after the locks: every claim of those jobs that
 -- committed before is counted, and none can commit meanwhile, so no two claims together exceed
 -- the limit. The job's row is never locked (the lock order elsewhere is job, then tasks, and
--- cancel holds the job while it updates tasks). Jobs that look full are not locked at all; one
+-- cancel holds the job while it updates tasks). A claim waits for another's lock on a job rather
+-- than stepping over it as SKIP LOCKED steps over rows: stepping over would leave room unfilled
+-- when claims come together (five one-slot runners woken at once for a job at 5 would start one
+-- element, perhaps for hours). Only claims that could take from a job that looks to have room
+-- queue for it, each for as long as one claim; jobs that look full are not locked at all, and one
 -- that just got room is found by the next claim, which its ending wakes (queue.ts).
--- Without a limited job in reach the walk is 0011's, over a smaller index.
+-- Without a limited job in reach the walk is 0011's, over a smaller index: the walk is written
+-- twice below so that this common case keeps 0011's plan, not a UNION's.
 DROP FUNCTION borg_claim(uuid, integer, text[]);
 CREATE FUNCTION borg_claim(p_runner_id uuid, p_max integer, p_job_types text[] DEFAULT NULL)
 RETURNS TABLE (task tasks, job_name text, type text, command jsonb, image text, env jsonb,
@@ -113,30 +131,33 @@ BEGIN
       WHERE t.runner_id = p_runner_id AND t.status IN ('assigned', 'running')
         AND held ->> 'index' = g.value ->> 'index');
 
-  -- Limited jobs this runner may take from that look to have room and claimable tasks (read
-  -- without locks: a stale "full" only defers the job to the next claim).
+  -- Limited jobs this runner may take from (their requests fit what it has free) that look to
+  -- have room and claimable tasks, read without locks: a stale "full" only defers the job to the
+  -- next claim. Only these are locked, so a runner that could take none of a job's tasks never
+  -- holds up the claims of those that could.
   IF runner.limits THEN
-  SELECT coalesce(array_agg(j.id ORDER BY j.id), '{}') INTO limited_ids
-    FROM jobs j
-   WHERE j.max_parallel IS NOT NULL AND j.completed_at IS NULL AND NOT j.paused
-     AND j.labels <@ runner.labels
-     AND (p_job_types IS NULL OR j.type = ANY (p_job_types))
-     AND (j.constraints IS NULL OR cardinality(borg_constraints_unmet(j.constraints, runner.attributes)) = 0)
-     AND (SELECT count(*) FROM tasks h
-           WHERE h.job_id = j.id AND h.status IN ('assigned', 'running') AND h.limited) < j.max_parallel
-     AND EXISTS (SELECT 1 FROM tasks c
-                  WHERE c.job_id = j.id AND c.status = 'pending' AND c.limited AND c.available_at <= now());
-  IF cardinality(limited_ids) > 0 THEN
-    FOREACH limited_id IN ARRAY limited_ids LOOP
-      PERFORM pg_advisory_xact_lock(x'626f7203'::integer, hashtext(limited_id::text));
-    END LOOP;
-    SELECT coalesce(array_agg(j.id ORDER BY j.id), '{}'), coalesce(array_agg(j.max_parallel - held.n ORDER BY j.id), '{}')
-      INTO limited_ids, limited_room
-      FROM jobs j CROSS JOIN LATERAL (
-             SELECT count(*)::integer AS n FROM tasks h
-              WHERE h.job_id = j.id AND h.status IN ('assigned', 'running') AND h.limited) held
-     WHERE j.id = ANY (limited_ids) AND j.max_parallel > held.n;
-  END IF;
+    SELECT coalesce(array_agg(j.id ORDER BY j.id), '{}') INTO limited_ids
+      FROM jobs j
+     WHERE j.max_parallel IS NOT NULL AND j.completed_at IS NULL AND NOT j.paused
+       AND j.labels <@ runner.labels
+       AND (p_job_types IS NULL OR j.type = ANY (p_job_types))
+       AND (j.constraints IS NULL OR cardinality(borg_constraints_unmet(j.constraints, runner.attributes)) = 0)
+       AND borg_request_fits(j.resources, free_cpu, free_memory, free_gpus)
+       AND (SELECT count(*) FROM tasks h
+             WHERE h.job_id = j.id AND h.status IN ('assigned', 'running') AND h.limited) < j.max_parallel
+       AND EXISTS (SELECT 1 FROM tasks c
+                    WHERE c.job_id = j.id AND c.status = 'pending' AND c.limited AND c.available_at <= now());
+    IF cardinality(limited_ids) > 0 THEN
+      FOREACH limited_id IN ARRAY limited_ids LOOP
+        PERFORM pg_advisory_xact_lock(x'626f7203'::integer, hashtext(limited_id::text));
+      END LOOP;
+      SELECT coalesce(array_agg(j.id ORDER BY j.id), '{}'), coalesce(array_agg(j.max_parallel - held.n ORDER BY j.id), '{}')
+        INTO limited_ids, limited_room
+        FROM jobs j CROSS JOIN LATERAL (
+               SELECT count(*)::integer AS n FROM tasks h
+                WHERE h.job_id = j.id AND h.status IN ('assigned', 'running') AND h.limited) held
+       WHERE j.id = ANY (limited_ids) AND j.max_parallel > held.n;
+    END IF;
   END IF;
 
   LOOP
@@ -211,13 +232,7 @@ BEGIN
                LIMIT least(l.room, free_slots)
                FOR UPDATE OF c SKIP LOCKED) c
            WHERE l.room > 0 AND NOT pj.paused
-             AND (pj.resources = '{}' OR (
-                  coalesce((pj.resources ->> 'cpu')::numeric, 0) <= free_cpu
-                  AND coalesce((pj.resources ->> 'memory_mb')::numeric, 0) <= free_memory
-                  AND coalesce((pj.resources ->> 'gpus')::integer, 0) <= (
-                    SELECT count(*) FROM jsonb_array_elements(free_gpus) g
-                     WHERE coalesce((g ->> 'free_mb')::numeric, 0)
-                           >= coalesce((pj.resources ->> 'gpu_memory_mb')::numeric, 0))))
+             AND borg_request_fits(pj.resources, free_cpu, free_memory, free_gpus)
         ) u
         ORDER BY u.priority DESC, u.available_at, u.index, u.id
         LIMIT free_slots;

@@ -17,6 +17,7 @@ import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { arrayStore } from './array-store.ts';
 import type { JobActions } from './job-actions.ts';
 import { type JobRow, jobStore } from './job-store.ts';
+import { startableAtOnce } from './startable-at-once.ts';
 import { type TaskRow, taskStore, toTask } from './task-store.ts';
 
 /** Elements chosen by index (`single`: one, named in the path) or by their latest attempt's status. */
@@ -85,7 +86,8 @@ export class ArrayActions {
       return { rows: created, events: created.map(taskUpdated) };
     });
     const { job } = result;
-    this.bus.publish({ type: 'tasks.available', count: result.indexes.length, labels: job.labels, jobType: job.type });
+    const count = startableAtOnce(job, result.indexes.length);
+    this.bus.publish({ type: 'tasks.available', count, labels: job.labels, jobType: job.type });
     return result;
   }
 

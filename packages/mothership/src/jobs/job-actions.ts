@@ -27,6 +27,7 @@ import { type JobOrigin, type JobRow, jobStore, toJob } from './job-store.ts';
 import { jobViews } from './job-views.ts';
 import { logStore } from './log-store.ts';
 import { judgeSatisfiability } from './satisfiability.ts';
+import { startableAtOnce } from './startable-at-once.ts';
 import { taskStore, toTask } from './task-store.ts';
 
 type JobFilters = z.output<typeof ListJobsQuery>;
@@ -146,7 +147,12 @@ export class JobActions {
       )),
     ]);
     if (job.status === 'queued') {
-      this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels, jobType: job.type });
+      this.bus.publish({
+        type: 'tasks.available',
+        count: startableAtOnce(job, job.array_size),
+        labels: job.labels,
+        jobType: job.type,
+      });
     }
     return { job, created: true };
   }
@@ -174,7 +180,12 @@ export class JobActions {
       await jobStore.setPaused(tx, id, false);
       return [];
     });
-    this.bus.publish({ type: 'tasks.available', count: job.array_size, labels: job.labels, jobType: job.type });
+    this.bus.publish({
+      type: 'tasks.available',
+      count: startableAtOnce(job, job.array_size),
+      labels: job.labels,
+      jobType: job.type,
+    });
     return job;
   }
 
@@ -223,7 +234,12 @@ export class JobActions {
       retried = ended.length;
       return events;
     });
-    this.bus.publish({ type: 'tasks.available', count: retried, labels: job.labels, jobType: job.type });
+    this.bus.publish({
+      type: 'tasks.available',
+      count: startableAtOnce(job, retried),
+      labels: job.labels,
+      jobType: job.type,
+    });
     return job;
   }
 

@@ -69,20 +69,26 @@ export interface SolderProcess {
   cleanup(): Promise<void>;
 }
 
-/** `borg solder` as a real child process (for SIGKILL, SIGTERM and restarts). */
+/**
+ * `borg solder` as a real child process (for SIGKILL, SIGTERM and restarts). `via` reaches the
+ * mothership at another address, and `wrap` runs it inside another command (`ip netns exec NS`).
+ */
 export async function spawnSolder(
   borg: TestMothership,
   args: string[] = [],
   stateDir?: string,
+  options: { via?: string; wrap?: string[] } = {},
 ): Promise<SolderProcess> {
   const dir = stateDir ?? (await freshStateDir());
+  const [command, ...prefix] = [...(options.wrap ?? []), process.execPath];
   const child = spawn(
-    process.execPath,
+    command!,
     [
+      ...prefix,
       BORG_BIN,
       'solder',
       '--mothership',
-      borg.url,
+      options.via ?? borg.url,
       '--registration-token',
       borg.registrationToken,
       '--state-dir',

@@ -6,6 +6,7 @@ import type { ClaimedTask } from '@borg/protocol';
 import { ClaimLoop } from './claim-loop.ts';
 import { type SolderConfig, workDirOf } from './config.ts';
 import { claimableJobTypes, detectContainerRuntime } from './container-runtime.ts';
+import { DisconnectGuard } from './disconnect-guard.ts';
 import type { Executor } from './executors/executor.ts';
 import { createExecutor, removeOrphanContainers } from './executors/index.ts';
 import { GpuTelemetry } from './gpu-telemetry.ts';
@@ -47,6 +48,7 @@ const LAST_HEARTBEAT_WAIT_MS = 5_000;
 export class Agent {
   private session: RunnerSession | undefined;
   private claimLoop: ClaimLoop | undefined;
+  private disconnectGuard: DisconnectGuard | undefined;
   private taskRunContext: TaskRunContext | undefined;
   private readonly tasks: TaskSlots;
   private readonly gpuTelemetry: GpuTelemetry;
@@ -164,6 +166,7 @@ export class Agent {
     await session.begin();
 
     const { tasks, log, gpuTelemetry } = this;
+    this.disconnectGuard = new DisconnectGuard(session.contact, () => session.heartbeatIntervalMs, tasks, log);
     this.heartbeats = new HeartbeatLoop({
       session,
       tasks,
@@ -219,6 +222,7 @@ export class Agent {
   /** Drained: the loops end, the mothership is told this runner is leaving, then `done` resolves. */
   private async finish(): Promise<void> {
     this.stopping.abort();
+    this.disconnectGuard?.stop();
     this.gpuTelemetry.stop();
     await Promise.race([this.heartbeats, sleep(LAST_HEARTBEAT_WAIT_MS)]);
     if (this.session?.runnerId) await sayLeaving(this.session, this.log);
@@ -229,6 +233,7 @@ export class Agent {
     this.log(error.message);
     this.claiming.abort();
     this.stopping.abort();
+    this.disconnectGuard?.stop();
     this.tasks.shutdown();
     this.gpuTelemetry.stop();
     this.rejectDone(error);

@@ -1,7 +1,8 @@
 import type { GpuSample } from '@borg/protocol';
 
+import { ContactClock } from './contact-clock.ts';
 import { backoffMs, hasCode, isTransient, sleep } from './retry.ts';
-import type { RunnerSession } from './runner-session.ts';
+import { offlineWindowMs, type RunnerSession } from './runner-session.ts';
 import type { TaskSlots } from './task-slots.ts';
 
 /** The longest the last heartbeat may hold up a solder that is stopping. */
@@ -56,6 +57,7 @@ export class HeartbeatLoop {
       if (signal.aborted) break;
       const resources = await this.resourcesFor(++beats);
       const samples = this.options.gpuSamples?.take() ?? [];
+      const sent = performance.now();
       try {
         const answer = await session.client.heartbeat(session.runnerId, {
           status: tasks.size > 0 ? 'busy' : 'online',
@@ -65,11 +67,14 @@ export class HeartbeatLoop {
           ...(samples.length > 0 ? { gpus: samples } : {}),
         });
         failures = 0;
+        session.contact.touched(sent);
+        session.contact.offlineAfterMs = offlineWindowMs(answer);
         session.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
         tasks.cancel(answer.cancel_task_ids);
         tasks.abandon(answer.abandon_task_ids);
       } catch (error) {
         failures++;
+        if (ContactClock.provesMothershipWaits(error)) session.contact.touched(sent);
         const failure = heartbeatFailure(error);
         if (failure !== 'refused') this.options.gpuSamples?.giveBack(samples);
         if (failure === 'token-refused') await session.recoverFromUnauthorized();

@@ -4,6 +4,7 @@ import { BorgClient, PROTOCOL_VERSION, type RunnerCapacity } from '@borg/protoco
 
 import { offeredCapacity } from './capacity.ts';
 import { type SolderConfig, workDirOf } from './config.ts';
+import { ContactClock } from './contact-clock.ts';
 import { type Identity, loadIdentity, saveIdentity } from './identity.ts';
 import {
   automaticLabels,
@@ -52,6 +53,8 @@ export class RunnerSession {
   readonly client: BorgClient;
   /** The heartbeat interval the mothership asked for last (at registration and in every heartbeat answer). */
   heartbeatIntervalMs = 30_000;
+  /** How long this solder has been out of touch with the mothership, and its offline window. */
+  readonly contact = new ContactClock(3 * 30_000);
   /** The latest reading of this machine, sent with every registration. */
   resources: Record<string, unknown> = {};
   /** What the last registration offered to tasks that ask for resources; undefined before it. */
@@ -198,6 +201,7 @@ export class RunnerSession {
         throw new SolderFatalError(`registration refused: ${(error as Error).message}`);
       throw error;
     };
+    const sent = performance.now();
     const ownToken = options.ownTokenFirst && savedToken && savedRunnerId && savedFor === this.config.mothership;
     const again = ownToken
       ? await registerWith(savedToken).catch((error: unknown) =>
@@ -205,6 +209,7 @@ export class RunnerSession {
         )
       : null;
     const answer = again ?? (await registerWith(token).catch(refused));
+    this.contact.touched(sent);
     // The registration token is needed again only if this runner token is revoked: it is read
     // from its file again then, and kept nowhere meanwhile, the environment included (a task's
     // environment is built without it anyway; this is for anything that reads ours later).
@@ -212,6 +217,7 @@ export class RunnerSession {
     this.identity = { ...this.identity, runner_id: answer.id, token: answer.token, mothership: this.config.mothership };
     await saveIdentity(this.config.stateDir, this.identity);
     this.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
+    this.contact.offlineAfterMs = offlineWindowMs(answer);
     this.capacity = capacity;
     this.useToken(answer.id, answer.token);
     this.options.log('registered', { runner_id: answer.id, name: this.config.name });
@@ -264,4 +270,15 @@ export class RunnerSession {
     headers.set('authorization', `Bearer ${current}`);
     return fetchImpl(input, { ...init, headers });
   }
+}
+
+/**
+ * The mothership's offline window from its answer; one older than `offline_after_seconds` calls a
+ * runner offline after three missed heartbeats.
+ */
+export function offlineWindowMs(answer: {
+  heartbeat_interval_seconds: number;
+  offline_after_seconds?: number;
+}): number {
+  return (answer.offline_after_seconds ?? 3 * answer.heartbeat_interval_seconds) * 1000;
 }

@@ -37,7 +37,7 @@ export interface TaskRunContext {
 }
 
 /** Why a task was stopped before it ended by itself. */
-type StopReason = 'cancelled' | 'timed_out' | 'agent_stop' | 'abandoned';
+type StopReason = 'cancelled' | 'timed_out' | 'agent_stop' | 'disconnected' | 'abandoned';
 
 type Ending = Pick<TaskStatusRequest, 'status' | 'exit_code' | 'error' | 'signal' | 'stopped_because'>;
 
@@ -60,6 +60,8 @@ export class TaskRun {
   private readonly masker: SecretMasker;
   /** Why the task failed for its log's size (log_overflow `fail`); null while it has not. */
   private logOverflow: string | null = null;
+  /** How long the solder had been out of touch when it stopped the task (disconnected). */
+  private outOfTouchS = 0;
 
   constructor(
     private readonly context: TaskRunContext,
@@ -85,6 +87,32 @@ export class TaskRun {
   /** The solder is shutting down and will not wait for this task. */
   shutdown(): void {
     this.stop('agent_stop');
+  }
+
+  /** Whether the task is being stopped (or dropped) already. */
+  get stopping(): boolean {
+    return this.stopReason !== undefined;
+  }
+
+  /**
+   * How long this task may run on while the solder is out of touch with the mothership: its
+   * job's on_disconnect (`keep`: for ever; `stop_after`, but never less than two heartbeat
+   * intervals, since a solder in touch hears from the mothership only once an interval), else
+   * the mothership's offline window.
+   */
+  stopAfterOutOfTouchMs(window: { offlineAfterMs: number; heartbeatIntervalMs: number }): number {
+    const policy = this.task.on_disconnect;
+    if (policy?.keep) return Infinity;
+    if (policy?.stop_after_seconds == null) return window.offlineAfterMs;
+    return Math.max(policy.stop_after_seconds * 1000, 2 * window.heartbeatIntervalMs);
+  }
+
+  /** The solder has been out of touch with the mothership for longer than this task may run on (disconnect-guard.ts). */
+  disconnect(outOfTouchMs: number): void {
+    if (this.stopReason) return;
+    this.outOfTouchS = Math.round(outOfTouchMs / 1000);
+    this.streamer?.system(`borg: stopped: this runner could not reach the mothership for ${this.outOfTouchS} s`);
+    this.stop('disconnected');
   }
 
   private stop(reason: StopReason): void {
@@ -236,6 +264,13 @@ export class TaskRun {
         };
       case 'agent_stop':
         return { status: 'cancelled', exit_code: exitCode, error: 'the solder was shut down' };
+      case 'disconnected':
+        return {
+          status: 'cancelled',
+          stopped_because: 'disconnected',
+          exit_code: exitCode,
+          error: `stopped after ${this.outOfTouchS} s without reaching the mothership (on_disconnect)`,
+        };
       default:
         return { status: 'cancelled', exit_code: exitCode };
     }

@@ -34,6 +34,11 @@ export class TaskSlots {
     return [...this.runs.keys()];
   }
 
+  /** The tasks running now. */
+  get all(): TaskRun[] {
+    return [...this.runs.values()];
+  }
+
   /** Slots to ask for: free capacity, less what the task limit still allows; 0 listens for cancels only. */
   free(): number {
     let free = this.options.capacity - this.runs.size;

@@ -26,6 +26,8 @@ interface Context {
   fileId: string;
   heldTaskId: string;
   waitingJobId: string;
+  /** A pipeline of one job, blocked on nothing. */
+  pipelineId: string;
   /** A paused schedule (so it fires nothing while the state is compared). */
   scheduleId: string;
   victimTokenId: string;
@@ -88,6 +90,13 @@ const ROUTES: Record<string, RouteSpec> = {
     path: (c) => `/api/v1/jobs/${c.waitingJobId}`,
     body: () => ({ json: { max_parallel: 2 } }),
   },
+  'GET /api/v1/jobs/:id/graph': { access: 'viewer', path: (c) => `/api/v1/jobs/${c.waitingJobId}/graph` },
+  'POST /api/v1/pipelines': {
+    access: 'submitter',
+    path: () => '/api/v1/pipelines',
+    body: () => ({ json: { jobs: [{ name: 'probe', command: 'true' }] } }),
+  },
+  'GET /api/v1/pipelines/:id': { access: 'viewer', path: (c) => `/api/v1/pipelines/${c.pipelineId}` },
   'GET /api/v1/jobs/:id/elements': { access: 'viewer', path: (c) => `/api/v1/jobs/${c.waitingJobId}/elements` },
   'POST /api/v1/jobs/:id/elements/:index/retry': {
     access: 'submitter',
@@ -286,6 +295,7 @@ describe('authentication and authorization of every route', () => {
     }
     // Submitted by the submitter: its own job is what a submitter may pause, cancel or retry.
     c.waitingJobId = (await borg().client(c.roles.submitter).createJob({ name: 'waiting', command: 'true' })).id;
+    c.pipelineId = (await admin.createPipeline({ jobs: [{ name: 'piped', command: 'true' }] })).id;
     const victim = await admin.createToken({ name: 'victim' });
     c.victimTokenId = victim.id;
     // Created by the operator: its own schedule is what an operator may change, trigger or delete.

@@ -85,6 +85,34 @@ describe('log limit', () => {
     expect(done.tasks[0]!.error).toMatch(/log passed its limit of 64\.0 KiB/);
   });
 
+  it('keeps a runner that ignores the limit within it: acknowledged, not kept, one marker (the backstop)', async () => {
+    const runner = await borg().registerRunner({ labels: { backstop: 'yes' } });
+    await borg().admin.createJob({
+      name: 'backstop',
+      type: 'shell',
+      command: 'true',
+      labels: { backstop: 'yes' },
+      log_limit: '4KiB',
+    });
+    const task = (await runner.client.nextTasks(runner.id, { wait: 0 }))!.items[0]!;
+    expect(task.log_limit).toBe(4096);
+    await runner.client.reportTaskStatus(task.id, { status: 'running' });
+    const batch = (seq: number) =>
+      Array.from({ length: 10 }, (_, i) => ({ stream: 'stdout' as const, message: `${seq}-${i} `.padEnd(100, '.') }));
+    const answers = [];
+    for (let seq = 0; seq < 8; seq++)
+      answers.push(await runner.client.appendTaskLogs(task.id, { seq, lines: batch(seq) }));
+    // Every batch is acknowledged (the solder moves on); only the first 4 KiB and one marker are kept.
+    expect(answers.map((a) => [a.stored, a.next_seq])).toEqual(Array.from({ length: 8 }, (_, i) => [true, i + 1]));
+    const lines = await readAll(task.id);
+    expect(lines.map((l) => l.message)).toEqual([
+      ...[0, 1, 2, 3].flatMap((seq) => batch(seq).map((l) => l.message)),
+      expect.stringMatching(/passed its limit/),
+    ]);
+    expect(lines.at(-1)!.stream).toBe('system');
+    expect(answers.at(-1)!.line_count).toBe(41);
+  });
+
   it('refuses a log limit that is not a size', async () => {
     await expect(
       borg().admin.createJob({ name: 'bad', type: 'shell', command: 'true', log_limit: '12 parsecs' }),

@@ -19,7 +19,7 @@ import { jobOutcomeStore } from '../jobs/job-outcome-store.ts';
 import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
 import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
-import { logStore, type NewLogLine, packLines, unpackLines } from '../jobs/log-store.ts';
+import { logStore, type NewLogLine, packLines } from '../jobs/log-store.ts';
 import { type BackoffPolicy, backoffPolicyOf, retryDelayMs } from '../jobs/retry-backoff.ts';
 import { failureOf, retryDecision } from '../jobs/retry-decision.ts';
 import { canTransition, isTerminal, SERVER_REASONS, type ServerReason, TASK_TRANSITIONS } from '../jobs/task-states.ts';
@@ -258,9 +258,10 @@ export class Queue {
       packed,
       terminalStatuses: TERMINAL_STATUSES,
       serverReasons: SERVER_REASONS,
+      defaultLimitBytes: this.options.logLimitBytes ?? DEFAULT_LOG_LIMIT_BYTES,
     });
     if (!outcome) throw notFound('task', taskId);
-    const { task, stored } = outcome;
+    const { task, stored, lines } = outcome;
     if (!stored) {
       assertHolder(task, runnerId);
       // Lines still in flight when the runner itself ended the task are welcome; after the
@@ -275,15 +276,8 @@ export class Queue {
       }
       return { seq: batch.seq, stored: false, next_seq: task.log_batches, line_count: task.log_lines };
     }
-    if (packed.messages.length > 0) {
-      this.bus.publish({ type: 'task.log', task_id: taskId, lines: unpackLines(task.log_lines, packed) });
-    }
-    return {
-      seq: batch.seq,
-      stored: true,
-      next_seq: task.log_batches + 1,
-      line_count: task.log_lines + packed.messages.length,
-    };
+    if (lines.length > 0) this.bus.publish({ type: 'task.log', task_id: taskId, lines });
+    return { seq: batch.seq, stored: true, next_seq: task.log_batches + 1, line_count: task.log_lines + lines.length };
   }
 
   /** A task's job (it never changes), remembered so a log batch costs one statement (appendLogs). */

@@ -40,7 +40,23 @@ export interface AppendBatch {
   /** Statuses a task ends in: a batch for a task in one of these, ended for a reason of the server's, is refused. */
   terminalStatuses: readonly string[];
   serverReasons: readonly string[];
+  /** The log limit of a task whose job gives none (BORG_TASK_LOG_LIMIT). */
+  defaultLimitBytes: number;
 }
+
+export interface AppendOutcome {
+  /** The task before the batch. */
+  task: LogTaskState;
+  stored: boolean;
+  /** The lines the batch added to the log (none past the limit but the one marker), for the live view. */
+  lines: LogLine[];
+}
+
+/**
+ * The backstop behind the solder's own cap (log-cap.ts): a batch that would take a task's log
+ * past its limit is acknowledged but not kept; the first such batch leaves this line instead.
+ */
+export const OVERFLOW_MARKER = '… the log passed its limit: the mothership dropped the lines that followed …';
 
 interface ChunkRow {
   first_line: number;
@@ -116,22 +132,32 @@ export const logStore = {
    * task's counts move on. Returns the task's state before the batch (null: no such task) and
    * whether it was stored; the caller tells the runner why when it was not.
    */
-  async append(db: Queryable, batch: AppendBatch): Promise<{ task: LogTaskState; stored: boolean } | null> {
-    const { rows } = await db.query<LogTaskState & { stored: boolean }>(
+  async append(db: Queryable, batch: AppendBatch): Promise<AppendOutcome | null> {
+    const { rows } = await db.query<LogTaskState & { stored: boolean; over: boolean; marked: boolean }>(
       `WITH task AS (
-         SELECT id, job_id, runner_id, status, reason, log_batches, log_lines FROM tasks WHERE id = $1 FOR UPDATE
+         SELECT t.id, t.job_id, t.runner_id, t.status, t.reason, t.log_batches, t.log_lines, t.log_dropped_lines,
+                t.log_bytes + $9 > coalesce(j.log_limit, $12) AS over
+           FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = $1 FOR UPDATE OF t
        ), next AS (
-         SELECT id, log_lines FROM task
+         SELECT id, log_lines, over, over AND log_dropped_lines = 0 AND $4::integer > 0 AS marked FROM task
           WHERE runner_id = $2 AND log_batches = $3 AND status <> 'lost'
             AND NOT (status = ANY ($10::text[]) AND coalesce(reason = ANY ($11::text[]), false))
        ), chunk AS (
          INSERT INTO task_log_chunks (task_id, first_line, line_count, streams, logged_at, offsets_ms, messages)
-         SELECT id, log_lines, $4, $5, $6, $7, $8 FROM next WHERE $4::integer > 0
+         SELECT id, log_lines, $4::integer, $5::text, $6::timestamptz, $7::integer[], $8::text[] FROM next WHERE $4::integer > 0 AND NOT over
+         UNION ALL
+         SELECT id, log_lines, 1, 's', $6::timestamptz, NULL::integer[], ARRAY[$13::text] FROM next WHERE marked
        ), counted AS (
-         UPDATE tasks t SET log_batches = t.log_batches + 1, log_lines = t.log_lines + $4, log_bytes = t.log_bytes + $9
+         UPDATE tasks t SET log_batches = t.log_batches + 1,
+                log_lines = t.log_lines + CASE WHEN next.marked THEN 1 WHEN next.over THEN 0 ELSE $4 END,
+                log_bytes = t.log_bytes + CASE WHEN next.over THEN 0 ELSE $9 END,
+                log_dropped_lines = t.log_dropped_lines + CASE WHEN next.over THEN $4 ELSE 0 END,
+                log_dropped_bytes = t.log_dropped_bytes + CASE WHEN next.over THEN $9 ELSE 0 END
            FROM next WHERE t.id = next.id RETURNING t.id
        )
-       SELECT task.*, EXISTS (SELECT 1 FROM counted) AS stored FROM task`,
+       SELECT task.id, task.job_id, task.runner_id, task.status, task.reason, task.log_batches, task.log_lines,
+              EXISTS (SELECT 1 FROM counted) AS stored, task.over, coalesce((SELECT marked FROM next), false) AS marked
+         FROM task`,
       [
         batch.taskId,
         batch.runnerId,
@@ -144,12 +170,26 @@ export const logStore = {
         batch.packed.bytes,
         batch.terminalStatuses,
         batch.serverReasons,
+        batch.defaultLimitBytes,
+        OVERFLOW_MARKER,
       ],
     );
     const row = rows[0];
     if (!row) return null;
-    const { stored, ...task } = row;
-    return { task, stored };
+    const { stored, over, marked, ...task } = row;
+    const lines = !stored
+      ? []
+      : marked
+        ? unpackLines(task.log_lines, {
+            streams: 's',
+            loggedAt: batch.packed.loggedAt,
+            offsets: null,
+            messages: [OVERFLOW_MARKER],
+          })
+        : over
+          ? []
+          : unpackLines(task.log_lines, batch.packed);
+    return { task, stored, lines };
   },
 
   /** Stores a packed batch as lines first..first+n-1: one row, one statement. */

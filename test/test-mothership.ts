@@ -137,11 +137,15 @@ export class TestMothership {
   /**
    * Stops and starts the mothership again on the same database and data directory; with
    * `downtimeMs` it stays down that long first. It comes back on the same port, so clients
-   * (solders) that keep retrying the old address find it again.
+   * (solders) that keep retrying the old address find it again. `whileDown` runs while it is
+   * stopped (a one-shot command that needs the data directory to itself).
    */
-  async restart(options: { downtimeMs?: number; config?: Partial<MothershipConfig> } = {}): Promise<void> {
+  async restart(
+    options: { downtimeMs?: number; config?: Partial<MothershipConfig>; whileDown?: () => Promise<void> } = {},
+  ): Promise<void> {
     await this.stop();
     if (options.downtimeMs) await new Promise((resolve) => setTimeout(resolve, options.downtimeMs));
+    await options.whileDown?.();
     if (options.config) this.config = { ...this.config, ...options.config };
     await this.boot();
   }

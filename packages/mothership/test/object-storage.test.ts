@@ -1,19 +1,21 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 
-import { BorgApiError,BorgClient } from '@borg/protocol';
+import { BorgApiError, BorgClient } from '@borg/protocol';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createTestDatabase, ENGINE, type TestDatabase } from '../../../test/test-database.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
 import { S3RVER_KEY, TestObjectStore } from '../../../test/test-object-store.ts';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig, storageDirOf } from '../src/config.ts';
+import { blobPathOf } from '../src/files/blob-storage.ts';
+import { migrateStorage, type MigrationReport } from '../src/files/migrate-storage.ts';
 import { MIN_PART_BYTES } from '../src/files/s3-blob-storage.ts';
 import { parseStorageUrl } from '../src/files/storage-url.ts';
 import { type Mothership, startMothership } from '../src/mothership.ts';
@@ -326,5 +328,40 @@ describe.skipIf(ENGINE !== 'postgres')('two replicas sharing a bucket', () => {
     const artifact = await onBAsRunner.uploadArtifact(task.id, 'out/result.bin', new Blob([output]));
     const back = Buffer.from(await (await borg().admin.downloadFile(artifact.file_id)).arrayBuffer());
     expect(Buffer.compare(back, output)).toBe(0);
+  });
+});
+
+describe('borg mothership migrate-storage', () => {
+  const borg = useTestMothership(); // on the storage directory
+
+  it('copies every file into the bucket, checked by sha256, skips what is there, and reports a damaged one', async () => {
+    const contents = [randomBytes(MIN_PART_BYTES + 1), randomBytes(1000), randomBytes(5000)];
+    const infos = [];
+    for (const [i, bytes] of contents.entries()) infos.push(await borg().admin.uploadFile(new Blob([bytes]), `f${i}`));
+    // One blob damaged on disk after its upload: same size, one byte changed.
+    const damaged = join(storageDirOf(borg().services.config), blobPathOf(infos[2]!.id));
+    const bytes = await readFile(damaged);
+    bytes[0] = bytes[0]! ^ 0xff;
+    await writeFile(damaged, bytes);
+
+    const storageUrl = store.url(`migrated-${randomUUID()}`);
+    const reports: MigrationReport[] = [];
+    const migrate = async () => {
+      reports.push(await migrateStorage({ ...borg().services.config, storageUrl }, storageUrl, () => undefined));
+    };
+    await borg().restart({ whileDown: migrate });
+    await borg().restart({ whileDown: migrate, config: { storageUrl } });
+    expect(reports[0]).toMatchObject({ copied: 2, present: 0, failed: [{ id: infos[2]!.id }] });
+    expect(reports[0]!.failed[0]!.reason).toMatch(/not the recorded/);
+    // Run again: nothing copied twice, the damaged one still refused.
+    expect(reports[1]).toMatchObject({ copied: 0, present: 2, failed: [{ id: infos[2]!.id }] });
+    expect(await store.keys(parseStorageUrl(storageUrl).prefix)).toHaveLength(2);
+
+    // Served from the bucket now.
+    expect(borg().services.config.storageUrl).toBe(storageUrl);
+    for (const i of [0, 1]) {
+      const got = Buffer.from(await (await borg().admin.downloadFile(infos[i]!.id)).arrayBuffer());
+      expect(Buffer.compare(got, contents[i]!)).toBe(0);
+    }
   });
 });

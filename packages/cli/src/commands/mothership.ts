@@ -38,5 +38,41 @@ Examples:
         tlsKey: flags.tlsKey,
       });
       await runMothership(config);
+    })
+    .addCommand(migrateStorageCommand());
+}
+
+/** Copies a storage directory into a bucket, checked file by file (docs/operations.md, "Moving files to S3"). */
+function migrateStorageCommand(): Command {
+  return new Command('migrate-storage')
+    .description('Copy every stored file from the storage directory into an S3 bucket, checking each sha256')
+    .requiredOption('--to <url>', 's3://bucket/prefix?endpoint=…&region=…&force_path_style=true (credentials: AWS_*)')
+    .addHelpText(
+      'after',
+      `
+The database and the directory are the mothership's own (stop the replicas for the last run):
+DATABASE_URL / --database-url, BORG_DATA_DIR / --data-dir, BORG_STORAGE_DIR / --storage-dir,
+given before or after migrate-storage. Files already in the bucket at their size are skipped,
+so it can run again; it exits 1 when a file could not be copied or did not match its sha256.
+
+Example:
+  borg mothership migrate-storage --data-dir /var/lib/borg --to 's3://borg/prod?region=eu-west-1'`,
+    )
+    .action(async (own: { to: string }, command: Command) => {
+      // --database-url, --data-dir and --storage-dir belong to `borg mothership`, wherever they are written.
+      const flags = command.optsWithGlobals<Record<string, string | undefined>>();
+      const { loadConfig, migrateStorage } = await import('@borg/mothership');
+      const config = loadConfig({
+        databaseUrl: flags.databaseUrl,
+        dataDir: flags.dataDir,
+        storageDir: flags.storageDir,
+        storageUrl: own.to,
+      });
+      const report = await migrateStorage(config, own.to, (line) => process.stderr.write(`${line}\n`));
+      for (const failure of report.failed) process.stderr.write(`file ${failure.id}: ${failure.reason}\n`);
+      process.stdout.write(
+        `${report.copied} copied and checked, ${report.present} already in the bucket, ${report.failed.length} failed\n`,
+      );
+      if (report.failed.length > 0) process.exitCode = 1;
     });
 }

@@ -48,6 +48,15 @@ export const fileStore = {
     await db.query('DELETE FROM files WHERE id = $1', [id]);
   },
 
+  /** Files in storage-key order after `afterKey`, `limit` at a time (migrate-storage walks them all). */
+  async pageByStorageKey(db: Queryable, afterKey: string, limit: number): Promise<FileRow[]> {
+    const { rows } = await db.query<FileRow>(
+      'SELECT * FROM files WHERE storage_key > $1 ORDER BY storage_key LIMIT $2',
+      [afterKey, limit],
+    );
+    return rows;
+  },
+
   /** The ids among `fileIds` that name no uploaded file. */
   async unknownIds(db: Queryable, fileIds: readonly string[]): Promise<string[]> {
     const { rows } = await db.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);

@@ -1,11 +1,17 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 import { BorgError } from '../errors.ts';
-import { blobPathOf,type BlobStorage } from './blob-storage.ts';
+import { blobPathOf, type BlobStorage } from './blob-storage.ts';
 import { meterUpload, type StoredBlob } from './metered-stream.ts';
 import { describeLocation, type S3Location } from './storage-url.ts';
 
@@ -142,6 +148,20 @@ export class S3BlobStorage implements BlobStorage {
       throw Object.assign(new Error(`object storage could not read blob ${key}: ${describeFailure(error)}`), {
         code: missing ? 'ENOENT' : 'EIO',
       });
+    }
+  }
+
+  /** The size of the blob under `key`, or null when there is none. */
+  async sizeOf(key: string): Promise<number | null> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.keyOf(key) }),
+      );
+      return Number(head.ContentLength);
+    } catch (error) {
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
+      // eslint-disable-next-line preserve-caught-error -- as in init(): no SDK error travels on
+      throw new Error(`object storage could not look up blob ${key}: ${describeFailure(error)}`);
     }
   }
 

@@ -132,7 +132,9 @@ export class S3BlobStorage implements BlobStorage {
       await upload.abort().catch(() => undefined);
       if (failed instanceof BorgError) throw failed;
       if (error instanceof BorgError) throw error;
-      if (failed && !(error as { $metadata?: unknown }).$metadata) throw failed; // the client went away
+      // The client went away first (not the premature close that meter.destroy() above causes).
+      const clientGone = failed && (failed as { code?: string }).code !== 'ERR_STREAM_PREMATURE_CLOSE';
+      if (clientGone && !(error as { $metadata?: unknown }).$metadata) throw failed;
       throw new BorgError('INTERNAL', `object storage could not store the file: ${describeFailure(error)}`);
     }
   }

@@ -90,7 +90,8 @@ export async function startMothershipProcess(options: MothershipProcessOptions =
 /**
  * Spawns `borg mothership` on a free loopback port with only PATH, HOME, a quiet log level and
  * `env` in its environment, and waits until /readyz answers. BORG_BENCH_PROFILE_DIR adds
- * --cpu-prof. Used by the figures (through startMothershipProcess) and by simulated-runners.ts.
+ * --cpu-prof, BORG_BENCH_NODE_ARGS any node flags. Used by the figures (through
+ * startMothershipProcess) and by simulated-runners.ts.
  */
 export async function spawnMothership(options: {
   env: Record<string, string>;
@@ -102,7 +103,12 @@ export async function spawnMothership(options: {
 }): Promise<{ url: string; child: ChildProcess; output: string[]; exited: Promise<void> }> {
   const port = await freePort();
   const profileDir = process.env.BORG_BENCH_PROFILE_DIR;
-  const nodeArgs = [...(options.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])];
+  // BORG_BENCH_NODE_ARGS: node flags for every mothership, to compare V8 settings in one tree.
+  const nodeArgs = [
+    ...(options.nodeArgs ?? []),
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    ...(process.env.BORG_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+  ];
   const child = spawn(
     process.execPath,
     [...nodeArgs, BORG_BIN, 'mothership', '--host', '127.0.0.1', '--port', String(port)],

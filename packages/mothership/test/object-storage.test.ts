@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -192,6 +192,53 @@ describe('files in an S3 bucket', () => {
     } finally {
       await limited.mothership.close();
       await limited.database.drop();
+    }
+  });
+});
+
+describe('a bucket that goes away mid-upload', () => {
+  it('answers 500 naming the failure, and keeps no row and no object', async () => {
+    // A TCP relay in front of s3rver, so the bucket can vanish without stopping s3rver itself.
+    const sockets = new Set<Socket>();
+    const target = new URL(store.endpoint);
+    const relay = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const { port } = relay.address() as { port: number };
+    const prefix = `vanish-${randomUUID()}`;
+    const url = store.url(prefix).replace(/127\.0\.0\.1%3A\d+/, `127.0.0.1%3A${port}`);
+    const { mothership, database } = await startOn(url);
+    try {
+      const base = await mothership.listen();
+      let sent = 0;
+      const outcome = await new BorgClient({ baseUrl: base, token: ADMIN_TOKEN })
+        .uploadFile(new Blob([randomBytes(6 * MIN_PART_BYTES)]), 'vanishing.bin', {
+          onChunk: (chunk) => {
+            sent += chunk.length;
+            if (sent > 2 * MIN_PART_BYTES && relay.listening) {
+              relay.close();
+              for (const s of sockets) s.destroy();
+            }
+          },
+        })
+        .catch((e: unknown) => e);
+      expect(outcome).toBeInstanceOf(BorgApiError);
+      expect((outcome as BorgApiError).code).toBe('INTERNAL');
+      expect((outcome as BorgApiError).message).toMatch(/object storage could not store the file/);
+      expect((await mothership.db.query('SELECT id FROM files')).rows).toEqual([]);
+      expect((await store.keys(`${prefix}/blobs/`)).length).toBe(0);
+    } finally {
+      relay.close();
+      for (const s of sockets) s.destroy();
+      await mothership.close();
+      await database.drop();
     }
   });
 });

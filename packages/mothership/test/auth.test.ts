@@ -149,6 +149,10 @@ const ROUTES: Record<string, RouteSpec> = {
     body: () => ({ json: { seq: 0, lines: [{ stream: 'stdout', message: 'probe' }] } }),
   },
   'GET /api/v1/tasks/:id/logs': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs` },
+  'GET /api/v1/jobs/:id/logs/search': {
+    access: 'viewer',
+    path: (c) => `/api/v1/jobs/${c.waitingJobId}/logs/search?q=step`,
+  },
   'GET /api/v1/tasks/:id/placement': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/placement` },
   'GET /api/v1/tasks/:id/gpus': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/gpus` },
   'GET /api/v1/tasks/:id/artifacts': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/artifacts` },

@@ -16,6 +16,7 @@ export * from './schemas/files.ts';
 export * from './schemas/id-prefixes.ts';
 export * from './schemas/jobs.ts';
 export * from './schemas/log-limit.ts';
+export * from './schemas/log-search.ts';
 export * from './schemas/logs.ts';
 export * from './schemas/pipelines.ts';
 export * from './schemas/placement.ts';

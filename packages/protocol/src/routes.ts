@@ -4,6 +4,7 @@ import { fileRoutes } from './routes/file-routes.ts';
 import { idRoutes } from './routes/id-routes.ts';
 import { installRoutes } from './routes/install-routes.ts';
 import { jobRoutes } from './routes/job-routes.ts';
+import { logSearchRoutes } from './routes/log-search-routes.ts';
 import { pipelineRoutes } from './routes/pipeline-routes.ts';
 import { runnerRoutes } from './routes/runner-routes.ts';
 import { scheduleRoutes } from './routes/schedule-routes.ts';
@@ -26,6 +27,7 @@ export const routes = {
   ...installRoutes,
   ...idRoutes,
   ...webhookRoutes,
+  ...logSearchRoutes,
 } as const;
 
 export type Routes = typeof routes;

@@ -14,6 +14,7 @@ import { fileHandlers } from './handlers/file-handlers.ts';
 import { idHandlers } from './handlers/id-handlers.ts';
 import { installHandlers } from './handlers/install-handlers.ts';
 import { jobHandlers } from './handlers/job-handlers.ts';
+import { logSearchHandlers } from './handlers/log-search-handlers.ts';
 import { pipelineHandlers } from './handlers/pipeline-handlers.ts';
 import { runnerHandlers } from './handlers/runner-handlers.ts';
 import { scheduleHandlers } from './handlers/schedule-handlers.ts';
@@ -195,6 +196,7 @@ export async function buildApp(
       ...scheduleHandlers(services),
       ...installHandlers(services),
       ...webhookHandlers(services),
+      ...logSearchHandlers(services),
     },
     // Prometheus figures say how busy the fleet is, which labels have work waiting and how many
     // runners exist: not secrets, but not for everyone either, unless a scraper on a private

@@ -6,6 +6,9 @@ import {
   type JobWithTasks,
   type ListJobsQuery,
   type LogPage,
+  type LogSearchDone,
+  type LogSearchMatch,
+  type LogSearchQuery,
   ROLE_TO_CHANGE_ANY_JOB,
   roleAtLeast,
   type Task,
@@ -25,6 +28,7 @@ import { insertJob, insertNeedsTransaction, parsedConstraints } from './job-inse
 import { downstreamEvents, refreshJob } from './job-refresh.ts';
 import { type JobOrigin, type JobRow, jobStore, toJob } from './job-store.ts';
 import { jobViews } from './job-views.ts';
+import { checkedSearch, searchJobLogs } from './log-search.ts';
 import { logStore } from './log-store.ts';
 import { judgeSatisfiability } from './satisfiability.ts';
 import { startableAtOnce } from './startable-at-once.ts';
@@ -85,6 +89,13 @@ export class JobActions {
     const items = await logStore.page(this.db, id, after, limit);
     const last = items.at(-1);
     return { items, next_cursor: items.length === limit && last ? String(last.index) : null };
+  }
+
+  /** Searches the logs of every task of a job (log-search.ts); the pattern is checked before the job is looked up. */
+  async searchLogs(id: string, query: LogSearchQuery): Promise<AsyncGenerator<LogSearchMatch | LogSearchDone>> {
+    const pattern = checkedSearch(query);
+    if (!(await jobStore.get(this.db, id))) throw notFound('job', id);
+    return searchJobLogs(this.db, id, query, pattern);
   }
 
   async getJob(id: string): Promise<JobWithTasks> {

@@ -192,6 +192,36 @@ export const logStore = {
     return { task, stored, lines };
   },
 
+  /**
+   * A page of the chunks of every task of a job, in (task, first line) order after `after`, with
+   * each task's element; a search reads a job's logs page by page this way.
+   */
+  async chunksOfJob(
+    db: Queryable,
+    jobId: string,
+    after: { taskId: string; firstLine: number } | null,
+    limit: number,
+  ): Promise<Array<{ task_id: string; index: number; first_line: number; lines: LogLine[] }>> {
+    const { rows } = await db.query<ChunkRow & { task_id: string; index: number }>(
+      `SELECT c.task_id, t.index, c.first_line, c.streams, c.logged_at, c.offsets_ms, c.messages
+         FROM task_log_chunks c JOIN tasks t ON t.id = c.task_id
+        WHERE t.job_id = $1 AND (c.task_id, c.first_line) > ($2::uuid, $3::integer)
+        ORDER BY c.task_id, c.first_line LIMIT $4`,
+      [jobId, after?.taskId ?? '00000000-0000-0000-0000-000000000000', after?.firstLine ?? -1, limit],
+    );
+    return rows.map((row) => ({
+      task_id: row.task_id,
+      index: row.index,
+      first_line: row.first_line,
+      lines: unpackLines(row.first_line, {
+        streams: row.streams,
+        loggedAt: row.logged_at.getTime(),
+        offsets: row.offsets_ms,
+        messages: row.messages,
+      }),
+    }));
+  },
+
   /** Stores a packed batch as lines first..first+n-1: one row, one statement. */
   async insert(db: Queryable, taskId: string, firstLine: number, packed: PackedLines): Promise<void> {
     if (packed.messages.length === 0) return;

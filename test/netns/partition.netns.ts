@@ -170,6 +170,49 @@ describe.skipIf(unavailable)('three solders on three hosts, one cut off mid-run'
     );
     expect((await borg.admin.getJob(job.id)).tasks).toEqual(done.tasks);
   }, 180_000);
+
+  it('keep: the cut-off copies run on and succeed first, are taken over when their host is back, and the copies run elsewhere are stopped', async () => {
+    await threeHosts('keep');
+    const job = await submit('keep', { on_disconnect: { keep: true } });
+    const tasks = await allRunning(job.id);
+    const { host, elements } = await hostOf(tasks[0]!, tasks);
+    const cutRunner = tasks[0]!.runner_id!;
+
+    host.cut();
+    // The mothership takes the two attempts back and queues them again; the cut-off copies run on
+    // and finish (12 s) while the other hosts are still busy with their own first elements.
+    await eventually(
+      async () => (await borg.admin.getRunner(cutRunner)).status === 'offline',
+      30_000,
+      'the cut-off runner to be offline',
+    );
+    await eventually(
+      () => elements.every((i) => lines(join(scratch, `done-${i}`)).length === 1),
+      30_000,
+      'the cut-off copies to finish',
+    );
+    host.heal();
+    const done = await finished(job.id);
+
+    expect(done.status).toBe('succeeded');
+    // Each element finished once: the copies elsewhere (started as slots freed) were stopped.
+    expect(finishedRuns()).toEqual(Array(ELEMENTS).fill(1));
+    for (const i of elements) {
+      expect(done.tasks.filter((t) => t.index === i).map((t) => [t.attempt, t.status, t.reason])).toEqual([
+        [1, 'lost', 'runner_lost'],
+        [2, 'cancelled', 'superseded'],
+        [3, 'succeeded', null],
+      ]);
+      expect(done.tasks.find((t) => t.index === i && t.attempt === 3)!.runner_id).toBe(cutRunner);
+    }
+    // Wait until no copy is left anywhere, then count again: still once each.
+    await eventually(
+      async () => (await borg.admin.listRunners()).items.every((r) => r.active_tasks === 0),
+      30_000,
+      'every runner to be idle',
+    );
+    expect(finishedRuns()).toEqual(Array(ELEMENTS).fill(1));
+  }, 180_000);
 });
 
 if (unavailable) {

@@ -148,6 +148,8 @@ const ROUTES: Record<string, RouteSpec> = {
     path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs`,
     body: () => ({ json: { seq: 0, lines: [{ stream: 'stdout', message: 'probe' }] } }),
   },
+  // The held task was not taken back, so the runner's own token gets 409 (nothing to take over).
+  'POST /api/v1/tasks/:id/take-over': { access: 'runner', path: (c) => `/api/v1/tasks/${c.heldTaskId}/take-over` },
   'GET /api/v1/tasks/:id/logs': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/logs` },
   'GET /api/v1/jobs/:id/logs/search': {
     access: 'viewer',

@@ -72,6 +72,7 @@ export class HeartbeatLoop {
         session.heartbeatIntervalMs = answer.heartbeat_interval_seconds * 1000;
         tasks.cancel(answer.cancel_task_ids);
         tasks.abandon(answer.abandon_task_ids);
+        tasks.keep(answer.kept_task_ids);
       } catch (error) {
         failures++;
         if (ContactClock.provesMothershipWaits(error)) session.contact.touched(sent);

@@ -23,6 +23,12 @@ export interface LogStreamerOptions {
   memoryLimitBytes?: number;
   /** Called once if the server says the task is no longer this runner's (403, 409 stale). */
   onRejected?: (error: BorgApiError) => void;
+  /**
+   * A task whose job keeps copies cut off from the mothership (on_disconnect keep): when the
+   * server says the attempt was taken back (409 STALE_TASK), the lines are held, not dropped, in
+   * case the copy succeeds first and is taken over (`retarget`). Called instead of onRejected.
+   */
+  onHeld?: () => void;
   /** The task's secrets: their values are masked in every line before it is batched (or spilled). */
   masker?: SecretMasker;
   /** The task's log limit in bytes (log-cap.ts); null or absent: none. */
@@ -64,6 +70,8 @@ export class LogStreamer {
   private readonly timer: NodeJS.Timeout;
   private draining: Promise<void> | null = null;
   private rejected: BorgApiError | null = null;
+  /** Sending is paused: the attempt was taken back and its copy may yet be taken over (onHeld). */
+  private held = false;
   private readonly abort = new AbortController();
   /** Added to every batch number sent; moves only when the server lost batches (see resync). */
   private seqShift = 0;
@@ -113,7 +121,22 @@ export class LogStreamer {
     this.cut(true);
     clearInterval(this.timer);
     while (this.draining) await this.draining;
-    return { complete: this.rejected === null && !this.holed };
+    return { complete: this.rejected === null && !this.holed && !this.held };
+  }
+
+  /** Stops sending (the lines wait) until `retarget`: the attempt was taken back from this runner. */
+  hold(): void {
+    this.held = true;
+  }
+
+  /**
+   * Sends the held lines, and the rest, to another attempt (whose log is empty): its batches are
+   * numbered from 0 again. `send` must now go to that attempt.
+   */
+  retarget(): void {
+    this.seqShift = -(this.spool.peek()?.seq ?? this.nextSeq);
+    this.held = false;
+    if (this.spool.size > 0) this.kick();
   }
 
   /** Gives up on whatever is unsent (shutdown without the mothership). */
@@ -194,7 +217,7 @@ export class LogStreamer {
     if (this.draining) return;
     this.draining = this.drain().finally(() => {
       this.draining = null;
-      if (this.spool.size > 0 && !this.rejected && !this.abort.signal.aborted) this.kick();
+      if (this.spool.size > 0 && !this.rejected && !this.held && !this.abort.signal.aborted) this.kick();
       else if (!this.abort.signal.aborted) this.cut();
     });
   }
@@ -202,7 +225,7 @@ export class LogStreamer {
   private async drain(): Promise<void> {
     let failures = 0;
     for (let batch = this.spool.peek(); batch; batch = this.spool.peek()) {
-      if (this.abort.signal.aborted) return;
+      if (this.abort.signal.aborted || this.held) return;
       try {
         await this.options.send({ seq: batch.seq + this.seqShift, lines: batch.lines });
         this.spool.shift();
@@ -217,6 +240,11 @@ export class LogStreamer {
         if (error instanceof BorgApiError && error.code === 'LOG_SEQUENCE_GAP') {
           this.resync(batch.seq + this.seqShift, (error.details as { next_seq?: number } | undefined)?.next_seq);
           continue;
+        }
+        if (this.options.onHeld && error instanceof BorgApiError && error.code === 'STALE_TASK') {
+          this.held = true;
+          this.options.onHeld();
+          return;
         }
         this.rejected = error instanceof BorgApiError ? error : new BorgApiError(0, 'REQUEST_FAILED', String(error));
         this.spool.clear();

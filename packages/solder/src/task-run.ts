@@ -7,6 +7,7 @@ import {
   formatByteSize,
   type SecretMasker,
   signalName,
+  type TakeOverResponse,
   type TaskStatusRequest,
 } from '@borg/protocol';
 
@@ -15,7 +16,7 @@ import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts'
 import type { GpuTelemetry } from './gpu-telemetry.ts';
 import type { InputCache } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
-import { hasCode, withRetry } from './retry.ts';
+import { hasCode, sleep, withRetry } from './retry.ts';
 import type { TaskUser, TaskUsers } from './task-user.ts';
 import { Workspace, type WorkspaceOwner } from './workspace.ts';
 
@@ -36,6 +37,10 @@ export interface TaskRunContext {
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/** A take-over refused because the runner is still offline there is tried again this often, this long. */
+const TAKE_OVER_TRIES = 30;
+const TAKE_OVER_WAIT_MS = 1000;
+
 /** Why a task was stopped before it ended by itself. */
 type StopReason = 'cancelled' | 'timed_out' | 'agent_stop' | 'disconnected' | 'abandoned';
 
@@ -52,7 +57,10 @@ type Ending = Pick<TaskStatusRequest, 'status' | 'exit_code' | 'error' | 'signal
  * task whose job names a secret the mothership could not give (deleted, unreadable) is not started.
  */
 export class TaskRun {
-  readonly id: string;
+  /** The attempt this process is; a kept copy taken over becomes a new attempt (takeOver). */
+  id: string;
+  /** Told when `id` changes, so the tasks running here are listed under the new one. */
+  onIdChange: ((oldId: string, newId: string) => void) | undefined;
   readonly done: Promise<void>;
   private process: RunningTask | undefined;
   private stopReason: StopReason | undefined;
@@ -62,6 +70,8 @@ export class TaskRun {
   private logOverflow: string | null = null;
   /** How long the solder had been out of touch when it stopped the task (disconnected). */
   private outOfTouchS = 0;
+  /** The mothership took the attempt back while this kept copy ran on (on_disconnect keep). */
+  private detached = false;
 
   constructor(
     private readonly context: TaskRunContext,
@@ -105,6 +115,20 @@ export class TaskRun {
     if (policy?.keep) return Infinity;
     if (policy?.stop_after_seconds == null) return window.offlineAfterMs;
     return Math.max(policy.stop_after_seconds * 1000, 2 * window.heartbeatIntervalMs);
+  }
+
+  /**
+   * The mothership took this attempt back while the solder was cut off, and its job keeps such
+   * copies (on_disconnect keep): the process runs on, its log is held, and if it succeeds first it
+   * is taken over (takeOver); if the element succeeds elsewhere first, it is abandoned.
+   */
+  detach(): void {
+    if (this.detached || this.stopReason) return;
+    this.detached = true;
+    this.streamer?.hold();
+    this.context.log('the mothership took this task back while we were cut off; it runs on (on_disconnect keep)', {
+      task_id: this.id,
+    });
   }
 
   /** The solder has been out of touch with the mothership for longer than this task may run on (disconnect-guard.ts). */
@@ -169,6 +193,7 @@ export class TaskRun {
         log('the server refused our log lines: dropping the task', { task_id: this.id, code: error.code });
         this.abandon();
       },
+      onHeld: this.task.on_disconnect?.keep ? () => this.detach() : undefined,
     });
     this.streamer = streamer;
     let ending: Ending | null;
@@ -183,7 +208,13 @@ export class TaskRun {
     // could swap a file for a link meanwhile), nor outlive it on a uid given to the next task.
     await this.context.users.killLeftovers(user);
     if (this.stopReason !== 'abandoned') {
-      const logs = await streamer.finish();
+      let logs = await streamer.finish();
+      // A kept copy whose attempt was taken back meanwhile: first success wins (takeOver).
+      if (ending && this.task.on_disconnect?.keep && (this.detached || !(await this.stillHeld()))) {
+        ending = await this.takeOver(ending);
+        // Dropped: nothing of the copy is on the record, so nothing is missing from it.
+        logs = ending ? await streamer.finish() : { complete: true };
+      }
       if (!logs.complete) log('the log of this task is incomplete on the server', { task_id: this.id });
       if (ending && ending.status === 'succeeded' && this.task.artifacts.length > 0) {
         ending = await this.storeArtifacts(workspace, streamer, ending);
@@ -246,6 +277,59 @@ export class TaskRun {
     const exit = await this.process.exited;
     clearTimeout(timer);
     return this.stopReason ? this.endingForStop(exit) : endingOfExit(exit);
+  }
+
+  /** Whether the mothership still gives this attempt to us (a repeat of `running` is a no-op); false once taken back. */
+  private async stillHeld(): Promise<boolean> {
+    try {
+      await withRetry(() => this.context.client.reportTaskStatus(this.id, { status: 'running' }));
+      return true;
+    } catch (error) {
+      if (hasCode(error, 'STALE_TASK')) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * The kept copy of an attempt the mothership took back ended. If it succeeded, ask to make it
+   * the element's attempt (first success wins: the mothership supersedes the copy it runs
+   * elsewhere); its held log, artifacts and success then go to that attempt. Anything else, or a
+   * refusal (the element succeeded elsewhere first, the job was cancelled), drops it unreported.
+   */
+  private async takeOver(ending: Ending): Promise<Ending | null> {
+    this.detach();
+    const drop = (why: string) => {
+      this.context.log(`dropping the kept copy: ${why}`, { task_id: this.id });
+      this.stopReason = 'abandoned';
+      this.streamer?.close();
+      return null;
+    };
+    if (ending.status !== 'succeeded') return drop(`it ended ${ending.status}, and only a success is taken over`);
+    let answer: TakeOverResponse | undefined;
+    // 409 CONFLICT: this runner is still offline on the mothership until its next heartbeat.
+    for (let tries = 0; !answer; tries++) {
+      try {
+        answer = await withRetry(() => this.context.client.takeOverTask(this.id));
+      } catch (error) {
+        if (hasCode(error, 'CONFLICT') && tries < TAKE_OVER_TRIES) {
+          await sleep(TAKE_OVER_WAIT_MS);
+          continue;
+        }
+        if (hasCode(error, 'STALE_TASK', 'FORBIDDEN', 'TASK_NOT_FOUND', 'CONFLICT')) {
+          return drop((error as Error).message);
+        }
+        throw error;
+      }
+    }
+    const previous = this.id;
+    this.id = answer.task.id;
+    this.onIdChange?.(previous, this.id);
+    this.streamer?.retarget();
+    this.streamer?.system(
+      `borg: attempt ${answer.task.attempt} is attempt ${this.task.attempt} (task ${previous}), which ran on here while this runner was cut off from the mothership and succeeded first (on_disconnect keep)`,
+    );
+    this.context.log('the kept copy succeeded first and was taken over', { task_id: this.id, was: previous });
+    return ending;
   }
 
   private endingForStop(exit: ExitStatus | null): Ending | null {

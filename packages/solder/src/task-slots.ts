@@ -64,8 +64,12 @@ export class TaskSlots {
     this.options.log('task started', { task_id: task.id, job_id: task.job_id, attempt: task.attempt });
     const run = this.options.run(task);
     this.runs.set(task.id, run);
+    run.onIdChange = (oldId, newId) => {
+      this.runs.delete(oldId);
+      this.runs.set(newId, run);
+    };
     void run.done.then(() => {
-      this.runs.delete(task.id);
+      this.runs.delete(run.id);
       this.lastBusy = performance.now();
       this.options.log('task finished', { task_id: task.id });
       this.options.onEnded();
@@ -75,6 +79,11 @@ export class TaskSlots {
   /** The user cancelled these tasks' jobs; ids of tasks not running here are ignored. */
   cancel(ids: readonly string[]): void {
     for (const id of ids) this.runs.get(id)?.cancel();
+  }
+
+  /** The server took these tasks back, but their jobs keep such copies running (on_disconnect keep). */
+  keep(ids: readonly string[]): void {
+    for (const id of ids) this.runs.get(id)?.detach();
   }
 
   /** The server no longer gives these tasks to this runner; ids of tasks not running here are ignored. */

@@ -134,6 +134,45 @@ describe('a solder cut off from the mothership', () => {
     ]);
   }, 60_000);
 
+  it('keep: the copy that succeeds first while cut off is taken over when back, and the copy elsewhere is stopped', async () => {
+    const net = await proxy();
+    await solder('keep-first', net.url);
+    const otherPid = join(scratch, 'other.pid');
+    const job = await submit('keep-first', {
+      command: `if [ "$BORG_ATTEMPT" = 1 ]; then echo before; sleep 12; echo after; else echo $$ > ${otherPid}; exec sleep 120; fi`,
+      retry: { max_attempts: 1 },
+      on_disconnect: { keep: true },
+    });
+    const first = await attempt(job.id, 1, 'running');
+    await eventually(async () => (await borg().admin.getTaskLogs(first.id)).items.length === 1, 20_000, 'before');
+
+    net.blackhole();
+    await attempt(job.id, 1, 'lost');
+    await solder('keep-first'); // another machine, in touch: it runs attempt 2
+    await attempt(job.id, 2, 'running');
+    const other = await pidIn(otherPid);
+    cleanups.push(async () => killGroup(other));
+    net.heal(); // the copy finishes at 12 s, before attempt 2 could
+
+    const done = await finished(job.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.tasks.map((t) => [t.attempt, t.status, t.reason, t.runner_id === first.runner_id])).toEqual([
+      [1, 'lost', 'runner_lost', true],
+      [2, 'cancelled', 'superseded', false],
+      [3, 'succeeded', null, true],
+    ]);
+    await eventually(() => !isAlive(other), 10_000, 'the superseded copy to be stopped');
+    const log = (await borg().admin.getTaskLogs(done.tasks[2]!.id)).items.map((l) => l.message);
+    // The copy's lines held since the cut, then Borg's note of what this attempt is.
+    expect(log).toEqual([
+      'after',
+      expect.stringMatching(
+        /^borg: attempt 3 is attempt 1 \(task .*\), which ran on here while this runner was cut off/,
+      ),
+    ]);
+    expect((await borg().admin.getTaskLogs(first.id)).items.map((l) => l.message)).toEqual(['before']);
+  }, 90_000);
+
   it('keep: the copy runs on past the window while the mothership runs the element elsewhere', async () => {
     const net = await proxy();
     await solder('keep', net.url);

@@ -6,6 +6,7 @@ import {
   type JobOnDisconnect,
   type JobType,
   parseDurationMs,
+  type TakeOverResponse,
   type TaskStatus,
   type TaskStatusRequest,
   type TaskStatusResponse,
@@ -289,6 +290,71 @@ export class Queue {
     if (this.jobsOfTasks.size >= TASK_JOB_CACHE_SIZE) this.jobsOfTasks.delete(this.jobsOfTasks.keys().next().value!);
     this.jobsOfTasks.set(taskId, jobId);
     return jobId;
+  }
+
+  /**
+   * A copy its runner kept running while cut off (on_disconnect keep) has succeeded, but the
+   * mothership took its attempt back meanwhile (`lost`, runner_lost) and may be running the
+   * element elsewhere: the first success wins. Under the job's lock, the element's live attempt
+   * (pending or held elsewhere) is superseded (cancelled, `superseded`, not retried; its runner
+   * is told at once) and a new attempt, held by this runner and running, stands for the copy; the
+   * solder sends the copy's log, artifacts and success under its id, as for any attempt. Terminal
+   * rows stay as they were (the lost attempt included), and an element has one success at most.
+   *
+   * Refused (409 STALE_TASK; the solder drops the copy) when the element succeeded meanwhile, the
+   * job is being cancelled or keeps no copies, or the attempt did not end lost with this runner;
+   * 409 CONFLICT while this runner is offline (its next heartbeat brings it back).
+   */
+  async takeOver(runnerId: string, taskId: string): Promise<TakeOverResponse> {
+    const jobId = await taskStore.jobIdOf(this.db, taskId);
+    if (!jobId) throw notFound('task', taskId);
+    const outcome = await this.db.transaction(async (tx) => {
+      const job = await jobStore.get(tx, jobId, { lock: true });
+      const lost = await taskStore.get(tx, taskId, { lock: true });
+      if (!job || !lost) throw notFound('task', taskId);
+      if (lost.runner_id !== runnerId)
+        throw new BorgError('FORBIDDEN', `task ${taskId} is not assigned to this runner`);
+      const refuse = (why: string) =>
+        new BorgError('STALE_TASK', `task ${taskId} cannot be taken over: ${why}`, {
+          status: lost.status,
+          reason: lost.reason,
+        });
+      if (lost.status !== 'lost' || lost.reason !== 'runner_lost') {
+        throw refuse(`it ended ${lost.status}${reasonSuffix(lost)}, not lost while its runner was cut off`);
+      }
+      if (!job.on_disconnect?.keep) throw refuse('its job does not keep copies (on_disconnect)');
+      if (job.cancel_requested_at) throw refuse('its job is being cancelled');
+      if ((await runnerStore.get(tx, runnerId))?.status === 'offline') {
+        throw new BorgError('CONFLICT', 'this runner is offline until its next heartbeat');
+      }
+      const attempts = await taskStore.elementAttemptsForUpdate(tx, job.id, lost.index);
+      if (attempts.some((t) => t.status === 'succeeded')) throw refuse('its element already succeeded');
+      const live = attempts.find((t) => !isTerminal(t.status));
+      const superseded =
+        live &&
+        (await taskStore.supersede(
+          tx,
+          live.id,
+          `superseded: attempt ${lost.attempt}, kept running by its runner while cut off (on_disconnect keep), succeeded first`,
+        ));
+      const task = await taskStore.insertTakeOver(tx, lost, attempts[0]!.attempt + 1, runnerId);
+      const { downstream } = await refreshJob(tx, job.id);
+      return { task, superseded, downstream };
+    });
+    const { task, superseded, downstream } = outcome;
+    const job = await jobStore.get(this.db, task.job_id);
+    const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
+    if (superseded) events.push({ type: 'task.updated', task: toTask(superseded) });
+    if (job) events.push({ type: 'job.updated', job: await jobViews.one(this.db, job) });
+    events.push(...(await downstreamEvents(this.db, downstream)));
+    this.bus.publishAll(events);
+    // The superseded copy's runner stops it now (its long-poll hears this) rather than at its next heartbeat.
+    if (superseded?.runner_id) {
+      this.bus.publish({ type: 'task.cancel_requested', runner_id: superseded.runner_id, task_id: superseded.id });
+      this.publishRunner(superseded.runner_id);
+    }
+    this.publishRunner(runnerId);
+    return { task: toTask(task) };
   }
 
   // --- the server's own decisions (reaper, timeouts, re-registration) --------------------------

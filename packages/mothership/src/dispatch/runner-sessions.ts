@@ -147,11 +147,15 @@ export class RunnerSessions {
     if (!beat) throw notFound('runner', runnerId);
 
     let abandon: string[] = [];
+    let kept: string[] = [];
     let forgotten = new Set<string>();
     if (request.task_ids) {
       const heldIds = new Set(held.map((t) => t.id));
       const mentioned = new Set(request.task_ids);
       abandon = request.task_ids.filter((id) => !heldIds.has(id));
+      // Copies its jobs keep running while their element has not succeeded (on_disconnect keep).
+      if (abandon.length > 0) kept = await taskStore.keptCopiesOf(this.db, runnerId, abandon);
+      abandon = abandon.filter((id) => !kept.includes(id));
       const unmentioned = held.filter((t) => !mentioned.has(t.id) && t.past_grace);
       forgotten = new Set(unmentioned.map((t) => t.id));
       if (unmentioned.length > 0) await this.reconcile(runnerId, unmentioned);
@@ -169,6 +173,7 @@ export class RunnerSessions {
       draining: beat.draining,
       cancel_task_ids: cancels,
       abandon_task_ids: abandon,
+      kept_task_ids: kept,
     };
   }
 

@@ -45,5 +45,12 @@ export function isRetryableEnding(status: TaskStatus, cancelRequested: boolean):
 }
 
 /** Reasons the server records when it ends an attempt itself; a runner's later writes are refused. */
-export const SERVER_REASONS = ['runner_lost', 'runner_restarted', 'runner_deleted', 'server_timeout'] as const;
+export const SERVER_REASONS = [
+  'runner_lost',
+  'runner_restarted',
+  'runner_deleted',
+  'server_timeout',
+  // the copy of a lost attempt that kept running (on_disconnect keep) succeeded first: see Queue.takeOver
+  'superseded',
+] as const;
 export type ServerReason = (typeof SERVER_REASONS)[number];

@@ -277,6 +277,59 @@ export const taskStore = {
     return rows[0]!;
   },
 
+  /**
+   * Of the tasks a runner says it runs but no longer holds, those it may keep running: attempts
+   * taken back from it while it was out of touch (runner_lost) of jobs that keep such copies
+   * (on_disconnect keep), not being cancelled, whose element has not succeeded since.
+   */
+  async keptCopiesOf(db: Queryable, runnerId: string, ids: readonly string[]): Promise<string[]> {
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT t.id FROM tasks t JOIN jobs j ON j.id = t.job_id
+        WHERE t.id::text = ANY($2::text[]) AND t.runner_id = $1 AND t.status = 'lost' AND t.reason = 'runner_lost'
+          AND (j.on_disconnect->>'keep')::boolean AND j.cancel_requested_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM tasks s WHERE s.job_id = t.job_id AND s.index = t.index AND s.status = 'succeeded')`,
+      [runnerId, ids],
+    );
+    return rows.map((r) => r.id);
+  },
+
+  /** The element's attempts, newest first, locked (a take-over decides on them; see Queue.takeOver). */
+  async elementAttemptsForUpdate(db: Queryable, jobId: string, index: number): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.job_id = $1 AND t.index = $2 ORDER BY t.attempt DESC FOR UPDATE`,
+      [jobId, index],
+    );
+    return rows;
+  },
+
+  /** Ends the element's live attempt because a kept copy of an earlier one succeeded first; it is not retried. */
+  async supersede(db: Queryable, id: string, error: string): Promise<TaskRow> {
+    const { rows } = await db.query<TaskRow>(
+      `UPDATE tasks t SET status = 'cancelled', reason = 'superseded', error = $2, completed_at = now(),
+              cancel_requested_at = coalesce(t.cancel_requested_at, now())
+        WHERE t.id = $1 RETURNING ${TASK_COLUMNS}`,
+      [id, error],
+    );
+    return rows[0]!;
+  },
+
+  /**
+   * The element's next attempt, held and running at once on the runner whose kept copy of `lost`
+   * succeeded: that process is this attempt from now on (its start is `lost`'s).
+   */
+  async insertTakeOver(db: Queryable, lost: TaskRow, attempt: number, runnerId: string): Promise<TaskRow> {
+    const { rows } = await db.query<TaskRow>(
+      `INSERT INTO tasks AS t (job_id, index, attempt, priority, labels, status, runner_id, assigned_at, started_at,
+                               deadline_at)
+       SELECT $1, $2, $3, $4, $5::jsonb, 'running', $6, now(), now(),
+              now() + make_interval(secs => j.timeout_seconds)
+         FROM jobs j WHERE j.id = $1
+       RETURNING ${TASK_COLUMNS}`,
+      [lost.job_id, lost.index, attempt, lost.priority, JSON.stringify(lost.labels), runnerId],
+    );
+    return rows[0]!;
+  },
+
   /** Cancels a job's pending (and blocked) tasks at once; returns them. */
   async cancelPendingOfJob(db: Queryable, jobId: string): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(

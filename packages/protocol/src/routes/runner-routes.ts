@@ -14,7 +14,7 @@ import {
   RunnerPage,
   RunnerTasks,
 } from '../schemas/runners.ts';
-import { TaskStatusRequest, TaskStatusResponse } from '../schemas/tasks.ts';
+import { TakeOverResponse, TaskStatusRequest, TaskStatusResponse } from '../schemas/tasks.ts';
 import { API_PREFIX, idParams } from './api-prefix.ts';
 
 const RunnerParams = idParams('runner');
@@ -130,6 +130,17 @@ export const runnerRoutes = {
     params: TaskParams,
     body: TaskStatusRequest,
     responses: { 200: TaskStatusResponse },
+    errors: [409],
+  }),
+  takeOverTask: route({
+    method: 'POST',
+    path: `${API_PREFIX}/tasks/:id/take-over`,
+    access: 'runner',
+    tag: 'runner protocol',
+    summary:
+      'Make the kept copy of an attempt taken back while its runner was cut off (on_disconnect keep) the element’s attempt, once it succeeded: first success wins',
+    params: TaskParams,
+    responses: { 200: TakeOverResponse },
     errors: [409],
   }),
   appendTaskLogs: route({

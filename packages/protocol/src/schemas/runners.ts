@@ -134,6 +134,12 @@ export const HeartbeatResponse = z.object({
   cancel_task_ids: z.array(Id),
   /** Tasks the solder reported but no longer holds (lost, or finished elsewhere): stop them, report nothing. */
   abandon_task_ids: z.array(Id),
+  /**
+   * Tasks the solder reported that the mothership took back while it was out of touch, of jobs
+   * that keep such copies (on_disconnect keep) and whose element has not succeeded: let them run;
+   * one that succeeds is taken over (POST /tasks/:id/take-over), first success wins.
+   */
+  kept_task_ids: z.array(Id).default([]),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponse>;
 

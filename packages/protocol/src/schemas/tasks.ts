@@ -27,3 +27,11 @@ export const TaskStatusResponse = z.object({
   cancel_requested: z.boolean(),
 });
 export type TaskStatusResponse = z.infer<typeof TaskStatusResponse>;
+
+/**
+ * The answer to a take-over (docs/job-lifecycle.md, "Cut off from the mothership"): the attempt
+ * that now stands for the kept copy, held by the runner that asked and running. The solder sends
+ * the copy's log, artifacts and result under its id.
+ */
+export const TakeOverResponse = z.object({ task: Task });
+export type TakeOverResponse = z.infer<typeof TakeOverResponse>;

@@ -15,6 +15,7 @@ export function taskHandlers({
   | 'listArtifacts'
   | 'reportTaskStatus'
   | 'appendTaskLogs'
+  | 'takeOverTask'
 > {
   return {
     getTask: async (request) => jobs.getTask(request.params.id),
@@ -24,5 +25,6 @@ export function taskHandlers({
     listArtifacts: async (request) => ({ items: await artifacts.listOfTask(request.params.id), next_cursor: null }),
     reportTaskStatus: async (request) => queue.reportStatus(runnerIdOf(request), request.params.id, request.body),
     appendTaskLogs: async (request) => queue.appendLogs(runnerIdOf(request), request.params.id, request.body),
+    takeOverTask: async (request) => queue.takeOver(runnerIdOf(request), request.params.id),
   };
 }

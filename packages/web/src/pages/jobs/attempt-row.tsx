@@ -23,6 +23,7 @@ export function endReason(task: EndedAttempt): string {
     agent_stop: 'stopped: its runner shut down',
     dependency_unmet: 'skipped: a job it depends on did not end as needed',
     disconnected: 'stopped: its runner was cut off from the mothership',
+    superseded: 'stopped: a copy of an earlier attempt, kept running while cut off, succeeded first',
   };
   if (task.reason) return reasons[task.reason] ?? task.reason.replace(/_/g, ' ');
   if (task.status === 'timed_out') return 'timed out';

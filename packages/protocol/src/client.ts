@@ -11,6 +11,7 @@ import {
   type RouteResult,
 } from './route-definition.ts';
 import { type Routes, routes } from './routes.ts';
+import type { LogSearchDone, LogSearchMatch } from './schemas/log-search.ts';
 
 /** A non-2xx answer from the mothership, carrying its error code and message. */
 export class BorgApiError extends Error {
@@ -128,6 +129,27 @@ export class BorgClient {
   /** The raw response, so callers can stream the body to disk. */
   downloadFile(id: string, signal?: AbortSignal): Promise<Response> {
     return this.callRaw(routes.downloadFile, [id], { signal });
+  }
+
+  /** A job's log search (GET /jobs/:id/logs/search): each match as the server finds it, then the last line. */
+  async *searchJobLogs(
+    id: string,
+    query: { q: string; stream?: 'stdout' | 'stderr'; limit?: number },
+    signal?: AbortSignal,
+  ): AsyncGenerator<LogSearchMatch | LogSearchDone> {
+    const response = await this.callRaw(routes.searchJobLogs, [id], { query, signal });
+    const decoder = new TextDecoder();
+    let buffered = '';
+    const reader = response.body?.getReader();
+    for (let read = await reader?.read(); read && !read.done; read = await reader!.read()) {
+      buffered += decoder.decode(read.value, { stream: true });
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line) yield JSON.parse(line) as LogSearchMatch | LogSearchDone;
+      }
+    }
   }
 
   /** Prometheus metrics as text. */

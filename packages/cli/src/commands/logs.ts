@@ -20,7 +20,10 @@ export function logsCommand(): Command {
   return clientCommand('logs', "Print a job's or a task's log; with -f, follow it until it ends")
     .argument('<job-or-task-id>', 'a job (the newest attempt of each element) or one task (attempt)')
     .option('-f, --follow', 'keep printing new lines until the job or task ends')
-    .option('--grep <regex>', 'only lines matching this JavaScript regular expression')
+    .option(
+      '--grep <regex>',
+      'only lines matching this JavaScript regular expression (for a job: searched on the server)',
+    )
     .option('--tail <n>', 'start with the last N lines of each task')
     .option('--element <n>', 'only this element of an array job')
     .addHelpText(
@@ -66,6 +69,21 @@ export function logsCommand(): Command {
               ? ({ kind: 'job', jobId: target.job.id } as const)
               : ({ kind: 'task', taskId: id } as const);
           await followLogs(connection, scope, printer, { tail, element });
+          return;
+        }
+        // A job's whole log with --grep: the server searches every element (not only what is downloaded).
+        if (target.kind === 'job' && flags.grep !== undefined && tail === undefined) {
+          const byId = new Map(tasks.map((t) => [t.id, t]));
+          for await (const found of client.searchJobLogs(target.job.id, { q: flags.grep, limit: 10_000 })) {
+            if ('done' in found) {
+              if (found.cut_short) out.note(`borg: the search stopped early: ${found.reason}`);
+              continue;
+            }
+            const task = byId.get(found.task_id);
+            if (!task) continue; // an earlier attempt of a retried element
+            const { line: index, stream, message, timestamp } = found;
+            printer.print(task, { index, stream, message, timestamp });
+          }
           return;
         }
         for (const task of tasks) {

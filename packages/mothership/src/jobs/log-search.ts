@@ -29,7 +29,7 @@ export async function* searchJobLogs(
   budgetMs = SEARCH_BUDGET_MS,
 ): AsyncGenerator<LogSearchMatch | LogSearchDone> {
   const deadline = performance.now() + budgetMs;
-  let after: { taskId: string; firstLine: number } | null = null;
+  let after: { index: number; taskId: string; firstLine: number } | null = null;
   let matches = 0;
   for (;;) {
     const chunks = await logStore.chunksOfJob(db, jobId, after, CHUNKS_PER_PAGE);
@@ -43,7 +43,7 @@ export async function* searchJobLogs(
           return;
         }
       }
-      after = { taskId: chunk.task_id, firstLine: chunk.first_line };
+      after = { index: chunk.index, taskId: chunk.task_id, firstLine: chunk.first_line };
     }
     if (chunks.length < CHUNKS_PER_PAGE) break;
     if (performance.now() > deadline) {

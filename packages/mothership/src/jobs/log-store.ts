@@ -193,21 +193,27 @@ export const logStore = {
   },
 
   /**
-   * A page of the chunks of every task of a job, in (task, first line) order after `after`, with
-   * each task's element; a search reads a job's logs page by page this way.
+   * A page of the chunks of every task of a job, in (element, task, first line) order after
+   * `after`, with each task's element; a search reads a job's logs page by page this way.
    */
   async chunksOfJob(
     db: Queryable,
     jobId: string,
-    after: { taskId: string; firstLine: number } | null,
+    after: { index: number; taskId: string; firstLine: number } | null,
     limit: number,
   ): Promise<Array<{ task_id: string; index: number; first_line: number; lines: LogLine[] }>> {
     const { rows } = await db.query<ChunkRow & { task_id: string; index: number }>(
       `SELECT c.task_id, t.index, c.first_line, c.streams, c.logged_at, c.offsets_ms, c.messages
          FROM task_log_chunks c JOIN tasks t ON t.id = c.task_id
-        WHERE t.job_id = $1 AND (c.task_id, c.first_line) > ($2::uuid, $3::integer)
-        ORDER BY c.task_id, c.first_line LIMIT $4`,
-      [jobId, after?.taskId ?? '00000000-0000-0000-0000-000000000000', after?.firstLine ?? -1, limit],
+        WHERE t.job_id = $1 AND (t.index, c.task_id, c.first_line) > ($2::integer, $3::uuid, $4::integer)
+        ORDER BY t.index, c.task_id, c.first_line LIMIT $5`,
+      [
+        jobId,
+        after?.index ?? -1,
+        after?.taskId ?? '00000000-0000-0000-0000-000000000000',
+        after?.firstLine ?? -1,
+        limit,
+      ],
     );
     return rows.map((row) => ({
       task_id: row.task_id,

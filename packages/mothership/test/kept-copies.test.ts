@@ -4,6 +4,7 @@ import type { CreateJobRequest, Task } from '@borg/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
+import { reapSilentRunner } from '../../../test/runner-silence.ts';
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 
 /**
@@ -45,24 +46,8 @@ describe('kept copies (on_disconnect keep)', () => {
     return task.id;
   }
 
-  /** The runner goes quiet past the 3 s window (database clock) and the reaper takes its tasks back. */
-  async function cutOff(runner: TestRunner): Promise<void> {
-    await borg().tick();
-    await expect.poll(() => borg().mothership.maintenance.inGracePeriod(), { timeout: 15_000 }).toBe(false);
-    await expect
-      .poll(
-        async () =>
-          (
-            await borg().db.query<{ ok: boolean }>(
-              "SELECT last_heartbeat < now() - interval '3.2 seconds' AS ok FROM runners WHERE id = $1",
-              [runner.id],
-            )
-          ).rows[0]?.ok,
-        { timeout: 15_000 },
-      )
-      .toBe(true);
-    await borg().tick();
-  }
+  /** The runner goes quiet past the 3 s window and the reaper takes its tasks back. */
+  const cutOff = (runner: TestRunner) => reapSilentRunner(borg(), runner, 3);
 
   it('keeps the copy while its element has not succeeded, takes it over when it succeeds first, and supersedes the other', async () => {
     const { submit, runner } = scope();

@@ -4,6 +4,7 @@ import type { ClaimedTask, CreateJobRequest, Task, TaskStatusRequest } from '@bo
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { InvariantChecker } from '../../../test/reliability/harness/invariants.ts';
+import { reapSilentRunner } from '../../../test/runner-silence.ts';
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 import { startSolder } from '../../../test/test-solder.ts';
 
@@ -115,26 +116,12 @@ describe('retry rules', () => {
 
   it('a lost attempt does not use one up: max_attempts 1 still gets a second attempt after its runner goes offline', async () => {
     const { submit, runner } = scope();
-    await borg().tick();
-    await expect.poll(() => borg().mothership.maintenance.inGracePeriod(), { timeout: 15_000 }).toBe(false);
     const job = await submit({ retry: { max_attempts: 1 } });
     const silent = await runner();
     const first = await claimOne(silent);
     await silent.client.reportTaskStatus(first.id, { status: 'running' });
     // The runner goes quiet; after 3 s without a heartbeat (database clock) the reaper takes its task back.
-    await expect
-      .poll(
-        async () =>
-          (
-            await borg().db.query<{ ok: boolean }>(
-              "SELECT last_heartbeat < now() - interval '3.2 seconds' AS ok FROM runners WHERE id = $1",
-              [silent.id],
-            )
-          ).rows[0]?.ok,
-        { timeout: 15_000 },
-      )
-      .toBe(true);
-    await borg().tick();
+    await reapSilentRunner(borg(), silent, 3);
     const [lost, retry] = await tasksOf(job.id);
     expect(lost).toMatchObject({ attempt: 1, status: 'lost', reason: 'runner_lost' });
     expect(lost!.retry_decision).toEqual({

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { CreateJobRequest, JobWithTasks, Task } from '@borg/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
+import { killGroup } from '../../../test/reliability/harness/borg-processes.ts';
 import { TcpProxy } from '../../../test/reliability/harness/tcp-proxy.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
 import { eventually, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
@@ -200,13 +201,5 @@ function isAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // gone
   }
 }

@@ -126,7 +126,6 @@ export async function startMothership(config: MothershipConfig, options: StartOp
 
     const createdSecrets = await bootstrapTokens(db, config, log);
 
-
     // One registry per mothership (not prom-client's global one): tests run several in one process.
     const metrics = new Metrics(db);
     const bus = new EventBus((error) => log.warn({ err: error }, 'could not share an event with other replicas'));

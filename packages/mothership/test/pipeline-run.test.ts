@@ -1,8 +1,8 @@
 import type { CreateJobRequest, Job, JobWithTasks } from '@borg/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { finishedJob, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 import { useTestMothership } from '../../../test/test-mothership.ts';
+import { finishedJob, type InProcessSolder, startSolder } from '../../../test/test-solder.ts';
 
 /**
  * A diamond pipeline on a real solder (issue 16): A → B, A → C, B + C → D, each job's artifacts

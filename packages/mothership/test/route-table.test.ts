@@ -59,6 +59,9 @@ describe('the route table', () => {
       uploadArtifact: ([taskId]) => client.uploadArtifact(taskId ?? 'task', 'out/probe.txt', blob),
       downloadFile: ([id]) => client.downloadFile(id!),
       metrics: () => client.metrics(),
+      searchJobLogs: async ([id]) => {
+        for await (const line of client.searchJobLogs(id!, { q: 'probe' })) void line;
+      },
     };
 
     for (const [name, definition] of entries) {

@@ -229,8 +229,20 @@ describe('the overview counts (GET /api/v1/stats)', () => {
     }
 
     const stats = await admin.stats();
-    expect(stats.jobs).toEqual({ queued: 0, running: 1, paused: 1, succeeded: 1, failed: 1, cancelled: 1, total: 5 });
+    expect(stats.jobs).toEqual({
+      blocked: 0,
+      queued: 0,
+      running: 1,
+      paused: 1,
+      succeeded: 1,
+      failed: 1,
+      cancelled: 1,
+      skipped: 0,
+      total: 5,
+    });
     expect(stats.tasks).toEqual({
+      blocked: 0,
+      skipped: 0,
       pending: 3,
       assigned: 1,
       running: 0,

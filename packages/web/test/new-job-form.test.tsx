@@ -64,6 +64,9 @@ describe('NewJobForm', () => {
       array_size: 4,
       artifacts: ['out/*.txt', 'report.html'],
       files: [],
+      // No dependencies from the form: the request says so explicitly.
+      depends_on: [],
+      inputs_from: [],
       unsatisfiable: 'reject',
     });
   });

@@ -118,6 +118,9 @@ describe('Run again', () => {
       array_size: 4,
       artifacts: ['out/*.png'],
       files: [{ file_id: FILE_ID, path: 'input/data.csv' }],
+      // No dependencies from the form: the request says so explicitly.
+      depends_on: [],
+      inputs_from: [],
       unsatisfiable: 'reject',
     });
   });

@@ -14,12 +14,17 @@ export const jobViews = {
   async of(db: Queryable, rows: readonly JobRow[]): Promise<Job[]> {
     const ids = rows.map((r) => r.id);
     const failed = rows.filter((r) => r.status === 'failed').map((r) => r.id);
-    // Side by side: on a pool, two connections; in a transaction, queued on its one.
-    const [files, outcomes, links] = await Promise.all([
-      jobStore.filesOf(db, ids),
-      jobOutcomeStore.of(db, ids, failed),
-      dependencyStore.ofJobs(db, ids),
-    ]);
+    const reads = [
+      () => jobStore.filesOf(db, ids),
+      () => jobOutcomeStore.of(db, ids, failed),
+      () => dependencyStore.ofJobs(db, ids),
+    ] as const;
+    // Side by side on a pool (one connection each); one after another on a transaction's single
+    // connection, which must not be handed a query while it runs one (pg deprecates that).
+    const [files, outcomes, links] =
+      'transaction' in db
+        ? await Promise.all([reads[0](), reads[1](), reads[2]()])
+        : [await reads[0](), await reads[1](), await reads[2]()];
     return rows.map((row) =>
       toJob(row, files.get(row.id) ?? [], outcomes.get(row.id), {
         depends_on: links.dependencies.get(row.id) ?? [],

@@ -49,9 +49,11 @@ describe('the young generation of the servers', { timeout: CLI_TEST_TIMEOUT_MS }
     });
     expect(youngGeneration(solder.stderr)).toBe(INITIAL_YOUNG_GENERATION);
     expect(youngGeneration(mothership.stderr)).toBe(INITIAL_YOUNG_GENERATION);
-    expect(youngGeneration(bundle)).toBe(INITIAL_YOUNG_GENERATION);
+    // The bundle sets the rule from its own first module, after V8 has compiled the whole file:
+    // on Node 24 that compile grows the young generation once (to 4 MB), before any code can run.
+    expect(youngGeneration(bundle)).toBeLessThanOrEqual(2 * INITIAL_YOUNG_GENERATION);
     // The same start-up without the rule grows it: the assertions above are not trivially true.
-    expect(youngGeneration(client.stderr)).toBeGreaterThan(INITIAL_YOUNG_GENERATION);
+    expect(youngGeneration(client.stderr)).toBeGreaterThan(2 * INITIAL_YOUNG_GENERATION);
   });
 
   it("leaves it to node's flags when they size the young generation", async () => {

@@ -27,16 +27,10 @@ export interface ClaimedSchedule extends ScheduleRow {
 }
 
 /** The fields a change sets, all of them (the service merges the request into the row). */
-export interface ScheduleFields {
-  name: string;
-  cron: string;
-  timezone: string;
-  job: ValidCreateJobRequest;
-  overlap: ScheduleOverlap;
-  catch_up: ScheduleCatchUp;
-  paused: boolean;
-  next_fire_at: Date | null;
-}
+export type ScheduleFields = Pick<
+  ScheduleRow,
+  'name' | 'cron' | 'timezone' | 'job' | 'overlap' | 'catch_up' | 'paused' | 'next_fire_at'
+>;
 
 const COLUMNS = `s.id, s.name, s.cron, s.timezone, s.job, s.overlap, s.catch_up, s.paused, s.next_fire_at,
   s.created_by_token_id, s.created_by_name, s.created_at, s.updated_at`;

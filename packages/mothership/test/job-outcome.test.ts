@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 
-import type { TaskStatusRequest } from '@borg/protocol';
+import type { ClaimedTask, TaskStatusRequest } from '@borg/protocol';
 import { describe, expect, it } from 'vitest';
 
 import { useTestMothership } from '../../../test/test-mothership.ts';
+import { OUTCOME_ELEMENT_LIMIT } from '../src/jobs/job-outcome-store.ts';
 import { registerRunner } from './register-runner.ts';
 
 type Runner = Awaited<ReturnType<typeof registerRunner>>;
@@ -90,5 +91,67 @@ describe("a job's outcome in the jobs list", () => {
     expect(listed!.outcome.runners.map((r) => r.name)).toEqual(['many-0', 'many-1', 'many-2']);
     expect(listed!.outcome.runner_count).toBe(5);
     expect(listed!.outcome.failure).toBeNull();
+  });
+});
+
+describe("a job's outcome: retried elements and the element cap", () => {
+  const borg = useTestMothership();
+
+  it("reports a retried element's latest attempt: its runner and its failure, not the first attempt's", async () => {
+    const labels = { suite: randomUUID() };
+    const first = await registerRunner(borg(), 'retry-first', { labels });
+    const second = await registerRunner(borg(), 'retry-second', { labels });
+    await borg().admin.createJob({
+      name: 'retried',
+      type: 'shell',
+      command: 'exit 1',
+      labels,
+      max_attempts: 2,
+    });
+    await runOne(first, { status: 'failed', exit_code: 5, error: 'first try' });
+    // The test mothership retries at once (no backoff): the second attempt is claimable now.
+    let task: ClaimedTask | undefined;
+    await expect
+      .poll(async () => (task ??= (await second.client.nextTasks(second.id, { wait: 0, max: 1 }))?.items[0]))
+      .toMatchObject({ index: 0, attempt: 2 });
+    await second.client.reportTaskStatus(task!.id, { status: 'running' });
+    await second.client.reportTaskStatus(task!.id, { status: 'failed', exit_code: 9, error: 'second try' });
+
+    const [listed] = (await borg().admin.listJobs({ label: `suite=${labels.suite}` })).items;
+    expect(listed!.status).toBe('failed');
+    expect(listed!.outcome).toEqual({
+      runners: [{ id: second.id, name: 'retry-second', deleted: false }],
+      runner_count: 1,
+      failure: { index: 0, attempt: 2, status: 'failed', exit_code: 9, reason: null, error: 'second try' },
+    });
+  });
+
+  /**
+   * A 257-element job: elements 0–254 on one runner, 255 (the last one read) on a second, 256
+   * (the first one past OUTCOME_ELEMENT_LIMIT) on a third. The list names and counts the first
+   * two only: a larger cap (or none) would add the third, a smaller one drop the second.
+   */
+  async function acrossTheCap() {
+    const labels = { suite: randomUUID() };
+    const bulk = await registerRunner(borg(), 'cap-bulk', { labels, max_concurrent_tasks: 255 });
+    const edge = await registerRunner(borg(), 'cap-edge', { labels });
+    const past = await registerRunner(borg(), 'cap-past', { labels });
+    await borg().admin.createJob({ name: 'cap', type: 'shell', command: 'true', labels, array_size: 257 });
+    const claimed = (await bulk.client.nextTasks(bulk.id, { wait: 0, max: 255 }))!.items;
+    expect(claimed.map((t) => t.index)).toEqual([...Array(255).keys()]);
+    expect((await edge.client.nextTasks(edge.id, { wait: 0, max: 1 }))!.items.map((t) => t.index)).toEqual([255]);
+    expect((await past.client.nextTasks(past.id, { wait: 0, max: 1 }))!.items.map((t) => t.index)).toEqual([256]);
+    const [listed] = (await borg().admin.listJobs({ label: `suite=${labels.suite}` })).items;
+    return listed!.outcome;
+  }
+
+  it(`names runners from the job's first ${OUTCOME_ELEMENT_LIMIT} elements only`, async () => {
+    const outcome = await acrossTheCap();
+    expect(outcome.runners.map((r) => r.name)).toEqual(['cap-bulk', 'cap-edge']);
+  });
+
+  it(`counts the distinct runners of the first ${OUTCOME_ELEMENT_LIMIT} elements in runner_count, each once`, async () => {
+    const outcome = await acrossTheCap();
+    expect(outcome.runner_count).toBe(2);
   });
 });

@@ -114,6 +114,24 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
     });
   });
 
+  it('submit --user runs a container job as that uid:gid; --user is refused without a container or a number', async () => {
+    const container = ['--type', 'container', '--image', 'alpine:3.20', '--label', 'nobody=has-this'];
+    const [given, notContainer, notNumber] = await Promise.all([
+      borg(['submit', ...container, '--queue-unsatisfiable', '--user', '1000:100', '--', 'id', '-u'], { env: env() }),
+      borg(['submit', '--user', '1000', '--', 'id -u'], { env: env() }),
+      borg(['submit', ...container, '--user', 'root', '--', 'id', '-u'], { env: env() }),
+    ]);
+    expect(given.code, given.stderr).toBe(0);
+    const job = await mothership().admin.getJob(given.stdout.trim());
+    expect(job).toMatchObject({ type: 'container', image: 'alpine:3.20', user: '1000:100', command: ['id', '-u'] });
+    await mothership().admin.cancelJob(job.id);
+
+    expect(notContainer.code).toBe(2);
+    expect(notContainer.stderr).toContain('--user is for --type container');
+    expect(notNumber.code).toBe(2);
+    expect(notNumber.stderr).toContain('--user root: a container user is a numeric uid or uid:gid');
+  });
+
   it('logs -f prints lines as the task writes them and ends when the task ends', async () => {
     // The task runs as another user when the tests run as root: it must be able to see the file.
     await chmod(dir(), 0o755);

@@ -88,6 +88,30 @@ describe('NewJobForm', () => {
     );
   });
 
+  it("runs a container job as the user given (uid or uid:gid), blank being the image's own", async () => {
+    const onSubmit = vi.fn(async () => undefined);
+    render(<NewJobForm onSubmit={onSubmit} />);
+    expect(screen.queryByLabelText('Run as user')).toBeNull();
+    change('Name', 'c');
+    fireEvent.click(screen.getByRole('radio', { name: 'container' }));
+    change('Image', 'alpine:3.20');
+    change(/Command \(one argument per line\)/, 'id');
+    change('Run as user', 'root');
+    submit();
+    expect(screen.getByLabelText('Run as user')).toHaveAccessibleDescription(
+      /^a container user is a numeric uid or uid:gid/,
+    );
+    expect(onSubmit).not.toHaveBeenCalled();
+    change('Run as user', ' 1000:100 ');
+    submit();
+    await vi.waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(1));
+    expect(onSubmit).toHaveBeenLastCalledWith(expect.objectContaining({ image: 'alpine:3.20', user: '1000:100' }));
+    change('Run as user', '');
+    submit();
+    await vi.waitFor(() => expect(onSubmit).toHaveBeenCalledTimes(2));
+    expect(onSubmit).toHaveBeenLastCalledWith(expect.not.objectContaining({ user: expect.anything() }));
+  });
+
   it('puts each problem next to its field and submits nothing', async () => {
     const onSubmit = vi.fn(async () => undefined);
     render(<NewJobForm onSubmit={onSubmit} />);

@@ -34,6 +34,7 @@ const full: Job = jobOf({
   name: "nightly 'train'",
   type: 'container',
   image: 'python:3.12',
+  user: '1000:100',
   command: ['python', '-c', 'print("hi $HOME")'],
   env: { MODE: 'fast run' },
   secrets: { API_TOKEN: 'deploy-token' },
@@ -79,7 +80,7 @@ describe('the CLI command of a job', () => {
 
   it('has a flag for everything the job holds and leaves out the defaults', () => {
     expect(cliCommandOf(full)).toBe(
-      "borg submit --name 'nightly '\\''train'\\''' --type container --image python:3.12 " +
+      "borg submit --name 'nightly '\\''train'\\''' --type container --image python:3.12 --user 1000:100 " +
         "--env 'MODE=fast run' --secret API_TOKEN=deploy-token --label team=ml " +
         "--constraint 'gpu_model in (A100, H100)' --cpu 2 --memory 8192 --gpus 1 --gpu-memory 40000 " +
         "--priority 5 --attempts 3 --timeout 1h30m --array 4 --artifact 'out/*.png' " +
@@ -98,6 +99,7 @@ describe('Run again', () => {
     expect(screen.getByLabelText('Name')).toHaveValue("nightly 'train'");
     expect(screen.getByRole('radio', { name: 'container' })).toBeChecked();
     expect(screen.getByLabelText(/Command \(one argument per line\)/)).toHaveValue('python\n-c\nprint("hi $HOME")');
+    expect(screen.getByLabelText('Run as user')).toHaveValue('1000:100');
     expect(screen.getByTestId('kept-file')).toBeInTheDocument();
     expect(screen.getByTestId('kept-secret')).toHaveTextContent('API_TOKEN ← deploy-token');
     fireEvent.click(screen.getByRole('button', { name: 'Submit job' }));
@@ -107,6 +109,7 @@ describe('Run again', () => {
       type: 'container',
       command: ['python', '-c', 'print("hi $HOME")'],
       image: 'python:3.12',
+      user: '1000:100',
       env: { MODE: 'fast run' },
       secrets: { API_TOKEN: 'deploy-token' },
       labels: { team: 'ml' },

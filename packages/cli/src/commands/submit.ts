@@ -1,6 +1,7 @@
 import {
   BorgApiError,
   type BorgClient,
+  CONTAINER_USER_PATTERN,
   type CreateJobRequest,
   isSafeRelativePath,
   type Job,
@@ -29,6 +30,7 @@ interface SubmitFlags extends RetryFlags {
   name?: string;
   type: JobType;
   image?: string;
+  user?: string;
   env?: string[];
   secret?: string[];
   label?: string[];
@@ -58,6 +60,10 @@ export function submitCommand(): Command {
     .option('--name <name>', 'a name to find it by (default: the command)')
     .addOption(new Option('--type <type>', 'how to run it').choices(JOB_TYPES).default('shell'))
     .option('--image <image>', 'the container image (--type container)')
+    .option(
+      '--user <uid[:gid]>',
+      "run the container as this numeric uid or uid:gid (--type container; default: the image's user)",
+    )
     .option(
       '--env <KEY=VALUE>',
       'an environment variable; a bare KEY takes its value from this shell (repeatable)',
@@ -116,6 +122,7 @@ export function submitCommand(): Command {
         'borg submit --constraint "gpu_model in (A100, H100)" --constraint "hostname !~ ^old-" -- ./bench.sh',
         'borg submit --file ./data.csv:input/data.csv --artifact "out/*.png" -- ./plot.sh input/data.csv',
         'borg submit --type container --image python:3.12 -- python -c "print(42)"',
+        'borg submit --type container --image python:3.12 --user 1000:1000 -- python train.py',
         'borg submit --type binary --attempts 3 --timeout 10m -- /usr/bin/rsync -a src/ dst/',
         'borg submit --attempts 3 --retry-on-exit 1,137 --retry-backoff 10s,10m -- ./flaky-test.sh',
         'borg submit --secret DEPLOY_TOKEN=deploy-token -- ./deploy.sh     see borg secrets',
@@ -162,11 +169,19 @@ function buildRequest(words: string[], flags: SubmitFlags): CreateJobRequest {
   const command = flags.type === 'shell' ? words.join(' ') : words;
   if (flags.type === 'container' && !flags.image) throw usageError('--type container needs --image');
   if (flags.type !== 'container' && flags.image) throw usageError('--image is for --type container');
+  if (flags.type !== 'container' && flags.user) throw usageError('--user is for --type container');
+  if (flags.user !== undefined && !CONTAINER_USER_PATTERN.test(flags.user)) {
+    throw usageError(
+      `--user ${flags.user}: a container user is a numeric uid or uid:gid`,
+      'e.g. --user 1000 or --user 1000:1000',
+    );
+  }
   return {
     name: flags.name ?? defaultName(words),
     type: flags.type,
     command,
     image: flags.image,
+    user: flags.user,
     env: keyValues(flags.env, '--env', process.env),
     secrets: keyValues(flags.secret, '--secret'),
     labels: keyValues(flags.label, '--label'),

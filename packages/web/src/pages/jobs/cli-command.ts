@@ -25,7 +25,6 @@ export function leftOutOfCli(job: Job): string[] {
       `its ${job.files.length === 1 ? 'input file' : `${job.files.length} input files`} (add --file LOCAL:PATH)`,
     );
   }
-  if (job.user) out.push(`its container user ${job.user}`);
   return out;
 }
 
@@ -58,6 +57,7 @@ export function cliCommandOf(job: Job): string {
     job.name,
     ...(job.type === 'shell' ? [] : ['--type', job.type]),
     ...(job.image ? ['--image', job.image] : []),
+    ...(job.user ? ['--user', job.user] : []),
     ...repeated('--env', pairs(job.env)),
     ...repeated('--secret', pairs(job.secrets)),
     ...repeated('--label', pairs(job.labels)),

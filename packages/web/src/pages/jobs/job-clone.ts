@@ -28,6 +28,7 @@ export function initialValuesOf(job: Job): InitialJobValues {
     type: job.type,
     command: typeof job.command === 'string' ? job.command : job.command.join('\n'),
     image: job.image ?? '',
+    user: job.user ?? '',
     env: lines(job.env),
     labels: lines(job.labels),
     priority: String(job.priority),
@@ -51,7 +52,6 @@ export function initialValuesOf(job: Job): InitialJobValues {
 /** What of the job the form cannot carry over, in words (the form has no field for them). */
 export function notCarriedOver(job: Job): string[] {
   const out: string[] = [];
-  if (job.user) out.push(`its container user (${job.user})`);
   if (job.max_parallel !== null) out.push(`its max parallel (${job.max_parallel}): set it on the new job's page`);
   return out;
 }

@@ -9,6 +9,7 @@ export const FIELDS = [
   'type',
   'command',
   'image',
+  'user',
   'env',
   'labels',
   'priority',
@@ -35,6 +36,8 @@ export interface JobFormValues {
   type: JobType;
   command: string;
   image: string;
+  /** A container job's uid or uid:gid; blank: the image's own user. */
+  user: string;
   env: string;
   labels: string;
   priority: string;
@@ -171,6 +174,7 @@ export function buildJobRequest(values: JobFormValues): { request: CreateJobRequ
     type: values.type,
     command: values.type === 'shell' ? values.command : lines(values.command),
     image: values.type === 'container' ? values.image.trim() || undefined : undefined,
+    user: values.type === 'container' ? values.user.trim() || undefined : undefined,
     env: pairs('env', values.env, 'environment'),
     secrets: values.secrets && Object.keys(values.secrets).length > 0 ? values.secrets : undefined,
     labels: pairs('labels', values.labels, 'labels'),

@@ -80,6 +80,7 @@ export function NewJobForm({
   const [type, setType] = useState<JobType>(initial?.type ?? 'shell');
   const [command, setCommand] = useState(initial?.command ?? '');
   const [image, setImage] = useState(initial?.image ?? '');
+  const [user, setUser] = useState(initial?.user ?? '');
   const [env, setEnv] = useState(initial?.env ?? '');
   const [labels, setLabels] = useState(initial?.labels ?? '');
   const [priority, setPriority] = useState(initial?.priority ?? '0');
@@ -129,6 +130,7 @@ export function NewJobForm({
       type,
       command,
       image,
+      user,
       env,
       labels,
       priority,
@@ -182,9 +184,22 @@ export function NewJobForm({
       </fieldset>
 
       {type === 'container' && (
-        <Field label="Image" error={errors.image} hint="e.g. docker.io/library/alpine:3.20">
-          {(p) => <input {...p} value={image} onChange={(e) => setImage(e.target.value)} className={mono} />}
-        </Field>
+        <div className="grid gap-4 sm:grid-cols-[2fr_1fr]">
+          <Field label="Image" error={errors.image} hint="e.g. docker.io/library/alpine:3.20">
+            {(p) => <input {...p} value={image} onChange={(e) => setImage(e.target.value)} className={mono} />}
+          </Field>
+          <Field label="Run as user" error={errors.user} hint="uid or uid:gid; blank: the image's user">
+            {(p) => (
+              <input
+                {...p}
+                value={user}
+                onChange={(e) => setUser(e.target.value)}
+                placeholder="1000:1000"
+                className={mono}
+              />
+            )}
+          </Field>
+        </div>
       )}
 
       <Field

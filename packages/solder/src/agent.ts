@@ -147,7 +147,7 @@ export class Agent {
     this.taskRunContext = {
       client: session.client,
       executorFor: this.options.executorFor ?? ((task) => createExecutor(task.type, executorOptions)),
-      inputs: new InputCache(join(this.config.stateDir, 'cache'), session.client),
+      inputs: new InputCache(join(this.config.stateDir, 'cache'), session.client, this.config.cacheSize),
       workRoot,
       spoolDir,
       graceMs: this.config.cancelGracePeriod * 1000,

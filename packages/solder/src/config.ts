@@ -2,9 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { cpus, homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 
-import { JOB_TYPES, Labels } from '@borg/protocol';
+import { JOB_TYPES, Labels, parseByteSize } from '@borg/protocol';
 import { sendsTokensInClear } from '@borg/protocol/transport';
 import { z } from 'zod';
+
+import { DEFAULT_INPUT_CACHE_BYTES } from './input-files.ts';
 
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 
@@ -42,6 +44,19 @@ const Duration = z.union([
       return unit === 'h' ? value * 3600 : unit === 'm' ? value * 60 : value;
     }),
 ]);
+
+/** "10GiB", "500MB", "4096" (KiB, MiB, GiB, KB, MB, GB; a bare number is bytes) → bytes; a number in the file is bytes. */
+const ByteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const bytes = typeof value === 'number' ? value : parseByteSize(value);
+  if (bytes === null || !Number.isSafeInteger(bytes) || bytes < 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `a size like 10GiB (KiB, MiB, GiB, KB, MB, GB), got ${JSON.stringify(value)}`,
+    });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 /** `a,b,c` on the command line and in the environment; an array in the config file. */
 const CommaList = z
@@ -123,6 +138,8 @@ export const SolderConfig = z.object({
   gpus: GpuSelection.optional(),
   /** --state-dir, BORG_STATE_DIR: identity (device id, runner token; mode 600) and caches. */
   stateDir: z.string().default(join(homedir(), '.borg', 'solder')),
+  /** --cache-size, BORG_CACHE_SIZE: most bytes the input cache keeps (least recently used go first). */
+  cacheSize: ByteSize.default(DEFAULT_INPUT_CACHE_BYTES),
   /** --work-dir, BORG_WORK_DIR: task workspaces; default <state dir>/work. */
   workDir: z.string().optional(),
   /** --container-cli, BORG_CONTAINER_CLI: docker, podman, or a path to a compatible CLI; default the first of docker and podman that works. */
@@ -171,6 +188,7 @@ export const SOLDER_ENV_VARS: Record<SolderConfigKey, string> = {
   reserveMemory: 'BORG_RESERVE_MEMORY',
   gpus: 'BORG_GPUS',
   stateDir: 'BORG_STATE_DIR',
+  cacheSize: 'BORG_CACHE_SIZE',
   workDir: 'BORG_WORK_DIR',
   containerCli: 'BORG_CONTAINER_CLI',
   containerNetwork: 'BORG_CONTAINER_NETWORK',

@@ -8,12 +8,20 @@ import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 
 import type { BorgClient, JobFileWithMeta } from '@borg/protocol';
 
+import { CacheLru } from './input-cache-lru.ts';
 import type { Workspace } from './workspace.ts';
 
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 const TEMP_PREFIX = '.tmp-';
 /** A temp file untouched this long belongs to a download that died with its solder. */
 const STALE_TEMP_MS = 60 * 60 * 1000;
+/** --cache-size when none is given. */
+export const DEFAULT_INPUT_CACHE_BYTES = 10 * 1024 ** 3;
+
+/** The inputs of one task, held in the cache (never evicted) until the task lets go. */
+export interface InputLease {
+  release(): Promise<void>;
+}
 
 /**
  * Job inputs, downloaded once per content hash into `cacheDir/<sha256>` and placed into task
@@ -26,21 +34,42 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
  * to the task's user and is read-only (mode 444) as placed. A cached file is re-hashed on a hit
  * when its size or mtime changed since it was last verified (and every file once per process,
  * so a download torn by a crash before it reached the disk is caught too).
+ *
+ * The cache holds at most `capBytes` (--cache-size): before a download would pass it, the least
+ * recently used files go first, but never one that a running task holds (from place() until
+ * its lease is released, when the task ends). So it may pass the cap while running tasks hold
+ * more; a file larger than the cap is downloaded, placed, and removed when its last task ends.
+ * Recency is kept in memory; after a restart the files on disk start in download order (mtime).
  */
 export class InputCache {
   /** One download per hash at a time: concurrent tasks needing the same input share it. */
   private readonly inFlight = new Map<string, Promise<string>>();
   /** sha256 → "size:mtime" of the cached file when its hash was last checked. */
   private readonly verified = new Map<string, string>();
+  /** sha256 → its removal under way: a download of the same file waits for it. */
+  private readonly removing = new Map<string, Promise<void>>();
+  private readonly lru: CacheLru;
+  private loaded: Promise<void> | undefined;
   private swept = false;
 
   constructor(
     private readonly cacheDir: string,
     private readonly client: BorgClient,
-  ) {}
+    capBytes = DEFAULT_INPUT_CACHE_BYTES,
+  ) {
+    this.lru = new CacheLru(capBytes);
+  }
 
-  /** Puts every file at its path in the workspace, or throws and says which file and why. */
-  async place(files: JobFileWithMeta[], workspace: Workspace): Promise<void> {
+  /** Bytes the cache holds (and is downloading). */
+  get usedBytes(): number {
+    return this.lru.usedBytes;
+  }
+
+  /**
+   * Puts every file at its path in the workspace, or throws and says which file and why. The
+   * files stay in the cache until the lease is released (when the task ends).
+   */
+  async place(files: JobFileWithMeta[], workspace: Workspace): Promise<InputLease> {
     // Every destination and every hash is checked before a byte is fetched: a bad job fails
     // at once and costs no bandwidth.
     const targets: string[] = [];
@@ -54,15 +83,82 @@ export class InputCache {
       targets.push(await workspace.resolveInside(file.path));
     }
 
-    const cached = await Promise.allSettled(files.map((file) => this.cached(file)));
-    // Settled first, thrown after, so no download is still writing when place() answers.
-    const failed = cached.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
+    await this.load();
+    const lease = this.hold(files);
+    try {
+      const cached = await Promise.allSettled(files.map((file) => this.cached(file)));
+      // Settled first, thrown after, so no download is still writing when place() answers.
+      const failed = cached.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
 
-    for (const [i, file] of files.entries()) {
-      await placeFile((cached[i] as PromiseFulfilledResult<string>).value, targets[i]!, file.path);
-      await workspace.handOver(targets[i]!);
+      for (const [i, file] of files.entries()) {
+        await placeFile((cached[i] as PromiseFulfilledResult<string>).value, targets[i]!, file.path);
+        await workspace.handOver(targets[i]!);
+      }
+    } catch (error) {
+      await lease.release();
+      throw error;
     }
+    return lease;
+  }
+
+  /** Pins the files (synchronously, so nothing is evicted between the pin and the use). */
+  private hold(files: JobFileWithMeta[]): InputLease {
+    for (const file of files) this.lru.pin(file.sha256);
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        for (const file of files) this.lru.unpin(file.sha256);
+        await this.remove(this.lru.overflow());
+      },
+    };
+  }
+
+  /** Puts the files already in the cache on the books once per process, oldest download first. */
+  private load(): Promise<void> {
+    this.loaded ??= this.scan().catch((error: unknown) => {
+      this.loaded = undefined;
+      throw error;
+    });
+    return this.loaded;
+  }
+
+  private async scan(): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(this.cacheDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const found: Array<{ name: string; size: number; mtimeMs: number }> = [];
+    for (const name of names) {
+      if (!SHA256_PATTERN.test(name)) continue;
+      const stats = await lstat(path.join(this.cacheDir, name)).catch(() => null);
+      if (stats?.isFile()) found.push({ name, size: stats.size, mtimeMs: stats.mtimeMs });
+    }
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const { name, size } of found) this.lru.add(name, size);
+    // A cap lowered since the last run applies at once.
+    await this.remove(this.lru.overflow());
+  }
+
+  /** Deletes files the books no longer hold. A failed removal leaves the file, harmlessly unused. */
+  private async remove(victims: string[]): Promise<void> {
+    await Promise.all(
+      victims.map((sha256) => {
+        this.verified.delete(sha256);
+        const removal = rm(path.join(this.cacheDir, sha256), { force: true })
+          .catch(() => undefined)
+          .finally(() => {
+            if (this.removing.get(sha256) === removal) this.removing.delete(sha256);
+          });
+        this.removing.set(sha256, removal);
+        return removal;
+      }),
+    );
   }
 
   private cached(file: JobFileWithMeta): Promise<string> {
@@ -75,12 +171,19 @@ export class InputCache {
   }
 
   private async fetchOnce(file: JobFileWithMeta): Promise<string> {
+    await this.removing.get(file.sha256);
     const final = path.join(this.cacheDir, file.sha256);
-    if (await this.isIntact(final, file)) return final;
+    if (await this.isIntact(final, file)) {
+      this.lru.add(file.sha256, file.size); // used again: the most recent now
+      return final;
+    }
+    this.lru.delete(file.sha256);
     await mkdir(this.cacheDir, { recursive: true, mode: 0o700 });
     await chmod(this.cacheDir, 0o700);
     await this.sweepStaleTemps();
 
+    await this.remove(this.lru.reserve(file.size));
+    let stored = false;
     const temp = path.join(this.cacheDir, `${TEMP_PREFIX}${file.sha256}-${randomUUID()}`);
     try {
       const { sha256, size } = await this.download(file, temp);
@@ -92,9 +195,12 @@ export class InputCache {
       }
       // rename() replaces atomically: a reader sees no file or the whole verified file.
       await rename(temp, final);
+      stored = true;
     } catch (error) {
       await rm(temp, { force: true });
       throw error;
+    } finally {
+      this.lru.settle(file.size, stored ? file.sha256 : undefined);
     }
     const stats = await stat(final);
     this.verified.set(file.sha256, `${stats.size}:${stats.mtimeMs}`);

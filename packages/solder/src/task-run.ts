@@ -14,7 +14,7 @@ import {
 import { collectArtifacts, type FoundArtifact, type SkippedArtifact, uploadArtifacts } from './artifacts.ts';
 import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts';
 import type { GpuTelemetry } from './gpu-telemetry.ts';
-import type { InputCache } from './input-files.ts';
+import type { InputCache, InputLease } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
 import { hasCode, sleep, withRetry } from './retry.ts';
 import type { TaskUser, TaskUsers } from './task-user.ts';
@@ -72,6 +72,8 @@ export class TaskRun {
   private outOfTouchS = 0;
   /** The mothership took the attempt back while this kept copy ran on (on_disconnect keep). */
   private detached = false;
+  /** The task's inputs, kept in the solder's cache until it ends. */
+  private inputs: InputLease | undefined;
 
   constructor(
     private readonly context: TaskRunContext,
@@ -164,6 +166,7 @@ export class TaskRun {
     try {
       await this.runAs(user);
     } finally {
+      await this.inputs?.release();
       this.context.gpuTelemetry?.release(this.id);
       await this.context.users.release(user);
     }
@@ -241,7 +244,7 @@ export class TaskRun {
     }
     if (task.files.length > 0) {
       try {
-        await this.context.inputs.place(task.files, workspace);
+        this.inputs = await this.context.inputs.place(task.files, workspace);
       } catch (error) {
         const message = `borg: could not fetch input files: ${(error as Error).message}`;
         streamer.system(message);

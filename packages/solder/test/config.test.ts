@@ -37,6 +37,19 @@ describe('solder configuration', () => {
     expect(config).toMatchObject({ cancelGracePeriod: 120, idleExit: 90, once: true });
   });
 
+  it('reads the cache size as a size, in bytes in the file, 10 GiB by default', async () => {
+    const base = { mothership: 'http://127.0.0.1:1' };
+    expect((await loadSolderConfig(base, {}, undefined)).cacheSize).toBe(10 * 1024 ** 3);
+    expect((await loadSolderConfig({ ...base, cacheSize: '512MiB' }, {}, undefined)).cacheSize).toBe(512 * 1024 ** 2);
+    expect((await loadSolderConfig(base, { BORG_CACHE_SIZE: '2GB' }, undefined)).cacheSize).toBe(2e9);
+    const dir = await mkdtemp(join(tmpdir(), 'borg-solder-config-'));
+    await writeFile(join(dir, 'solder.json'), JSON.stringify({ ...base, cacheSize: 1_000_000 }));
+    expect((await loadSolderConfig({}, {}, join(dir, 'solder.json'))).cacheSize).toBe(1_000_000);
+    await expect(loadSolderConfig({ ...base, cacheSize: 'lots' }, {}, undefined)).rejects.toThrow(
+      /BORG_CACHE_SIZE \(--cache-size\): a size like 10GiB/,
+    );
+  });
+
   it('names the variable and the flag of a bad setting, and refuses unknown file keys', async () => {
     await expect(loadSolderConfig({}, {}, undefined)).rejects.toThrow(/BORG_MOTHERSHIP_ADDR \(--mothership\)/);
     await expect(loadSolderConfig({ mothership: 'http://x', labels: 'novalue' }, {}, undefined)).rejects.toThrow(

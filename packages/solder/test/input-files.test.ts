@@ -3,7 +3,7 @@ import { chmod, lstat, mkdtemp, readdir, readFile, realpath, rm, symlink, writeF
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { BorgClient, type ClaimedTask } from '@borg/protocol';
+import { BorgClient, type ClaimedTask, type JobFileWithMeta } from '@borg/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
@@ -213,5 +213,121 @@ describe('InputCache.place', () => {
     const cache = new InputCache(path.join(root, 'cache'), runnerClient(runner).client);
     await expect(cache.place(task.files, workspace)).rejects.toThrow(/is a symbolic link/);
     expect(await readFile(victim, 'utf8')).toBe('original');
+  });
+});
+
+describe('InputCache size cap (--cache-size)', () => {
+  const CAP = 100_000;
+  const SIZE = 40_000; // two fit under the cap, three do not
+
+  /** Uploads files of these sizes and claims one task that lists them all: their metadata, in order. */
+  async function inputs(runner: TestRunner, sizes: number[]) {
+    const uploaded = await Promise.all(sizes.map((size, i) => upload(randomBytes(size), `f${i}.bin`)));
+    const task = await claimTaskWith(
+      runner,
+      uploaded.map((file, i) => ({ file_id: file.id, path: `f${i}.bin` })),
+    );
+    return task.files;
+  }
+
+  let workspaces = 0;
+  const freshWorkspace = () => Workspace.create(root, `ws-${workspaces++}`);
+  const cacheDir = () => path.join(root, 'cache');
+  const held = async () => (await readdir(cacheDir())).sort();
+  const names = (...files: JobFileWithMeta[]) => files.map((file) => file.sha256).sort();
+
+  /** Places one file for a task that ends at once. */
+  async function use(cache: InputCache, file: JobFileWithMeta) {
+    const workspace = await freshWorkspace();
+    const lease = await cache.place([file], workspace);
+    expect(sha256(await readFile(path.join(workspace.dir, file.path)))).toBe(file.sha256);
+    await lease.release();
+  }
+
+  it('removes the least recently used file when a download would pass the cap', async () => {
+    const runner = await borg().registerRunner();
+    const [a, b, c] = await inputs(runner, [SIZE, SIZE, SIZE]);
+    const { client, counts } = runnerClient(runner);
+    const cache = new InputCache(cacheDir(), client, CAP);
+
+    await use(cache, a!);
+    await use(cache, b!);
+    expect(await held()).toEqual(names(a!, b!));
+    await use(cache, c!);
+    expect(await held()).toEqual(names(b!, c!));
+    expect(cache.usedBytes).toBe(2 * SIZE);
+
+    await use(cache, a!); // downloaded again, and b goes
+    expect(counts.downloads).toBe(4);
+    expect(await held()).toEqual(names(c!, a!));
+  });
+
+  it('makes a file used again the most recent', async () => {
+    const runner = await borg().registerRunner();
+    const [a, b, c] = await inputs(runner, [SIZE, SIZE, SIZE]);
+    const { client, counts } = runnerClient(runner);
+    const cache = new InputCache(cacheDir(), client, CAP);
+
+    await use(cache, a!);
+    await use(cache, b!);
+    await use(cache, a!); // a hit: no download, a is now newer than b
+    expect(counts.downloads).toBe(2);
+    await use(cache, c!);
+    expect(await held()).toEqual(names(a!, c!));
+  });
+
+  it('never removes a file a running task holds, and trims once the task ends', async () => {
+    const runner = await borg().registerRunner({ max_concurrent_tasks: 4 });
+    const [a, b, c] = await inputs(runner, [SIZE, SIZE, SIZE]);
+    const { client } = runnerClient(runner);
+    const cache = new InputCache(cacheDir(), client, CAP);
+
+    const holdingA = await cache.place([a!], await freshWorkspace());
+    const holdingB = await cache.place([b!], await freshWorkspace());
+    // Nothing may go: running tasks hold all three, so the cache passes its cap for now.
+    const holdingC = await cache.place([c!], await freshWorkspace());
+    expect(await held()).toEqual(names(a!, b!, c!));
+    expect(sha256(await readFile(path.join(cacheDir(), a!.sha256)))).toBe(a!.sha256);
+
+    // a's task ends: a is the least recently used and no task holds it now, so it goes.
+    await holdingA.release();
+    expect(await held()).toEqual(names(b!, c!));
+    await holdingB.release();
+    await holdingC.release();
+    expect(await held()).toEqual(names(b!, c!));
+    expect(cache.usedBytes).toBe(2 * SIZE);
+  });
+
+  it('uses a file larger than the whole cache, then drops it when its task ends', async () => {
+    const runner = await borg().registerRunner();
+    const [small, big] = await inputs(runner, [SIZE, CAP + 50_000]);
+    const { client, counts } = runnerClient(runner);
+    const cache = new InputCache(cacheDir(), client, CAP);
+    await use(cache, small!);
+
+    const workspace = await freshWorkspace();
+    const lease = await cache.place([big!], workspace);
+    expect(sha256(await readFile(path.join(workspace.dir, big!.path)))).toBe(big!.sha256);
+    expect(await held()).toEqual(names(big!)); // the small one made what room it could
+    await lease.release();
+    expect(await held()).toEqual([]);
+    expect(cache.usedBytes).toBe(0);
+
+    await use(cache, big!); // a later task downloads it again
+    expect(counts.downloads).toBe(3);
+  });
+
+  it('counts the files a previous run left, oldest first, and applies a lowered cap at once', async () => {
+    const runner = await borg().registerRunner();
+    const [a, b] = await inputs(runner, [SIZE, SIZE]);
+    const earlier = new InputCache(cacheDir(), runnerClient(runner).client, CAP);
+    await use(earlier, a!);
+    await use(earlier, b!);
+
+    const { client, counts } = runnerClient(runner);
+    const restarted = new InputCache(cacheDir(), client, SIZE + 10_000);
+    await use(restarted, b!); // the cap leaves room for one: a, the older, went at start
+    expect(counts.downloads).toBe(0);
+    expect(await held()).toEqual(names(b!));
   });
 });

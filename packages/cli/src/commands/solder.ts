@@ -20,6 +20,10 @@ export function addSolderOptions(command: Command, stateDirDefault = '~/.borg/so
     .option('--reserve-memory <mb>', "MB of the machine's memory kept back for the system (BORG_RESERVE_MEMORY)")
     .option('--gpus <indices>', 'GPUs offered to tasks, e.g. 0,1,2,3, or none (BORG_GPUS, default every GPU found)')
     .option('--state-dir <dir>', `identity and caches (BORG_STATE_DIR, default ${stateDirDefault})`)
+    .option(
+      '--cache-size <size>',
+      'most the input cache keeps, e.g. 10GiB; least recently used first out (BORG_CACHE_SIZE, default 10GiB)',
+    )
     .option('--work-dir <dir>', 'task workspaces (BORG_WORK_DIR, default <state-dir>/work)')
     .option(
       '--container-cli <cli>',
@@ -57,6 +61,7 @@ export function solderFlags(flags: Flags): Partial<Record<keyof SolderConfig, un
     reserveMemory: flags.reserveMemory,
     gpus: flags.gpus,
     stateDir: flags.stateDir,
+    cacheSize: flags.cacheSize,
     workDir: flags.workDir,
     containerCli: flags.containerCli,
     containerNetwork: flags.containerNetwork,

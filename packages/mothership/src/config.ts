@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 
-import { MIN_LOG_LIMIT_BYTES, parseByteSize } from '@borg/protocol';
+import { MIN_LOG_LIMIT_BYTES, parseByteSize, parseDurationMs } from '@borg/protocol';
 import { z } from 'zod';
 
 import { parseStorageUrl } from './files/storage-url.ts';
@@ -8,6 +8,22 @@ import { parseStorageUrl } from './files/storage-url.ts';
 const positiveInt = z.coerce.number().int().positive();
 /** `true`/`false` (also `1`/`0`) from the environment; a boolean from code. */
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+
+/** A retention setting: a duration ("90d", "12h", "30s") in whole seconds, or `off` (null: keep for ever). */
+function retentionSetting(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      if (text.trim().toLowerCase() === 'off') return null;
+      const ms = parseDurationMs(text);
+      if (ms === undefined || ms < 1000) {
+        ctx.addIssue({ code: 'custom', message: 'a duration of at least 1s, like "90d", "12h" or "30s", or "off"' });
+        return z.NEVER;
+      }
+      return Math.floor(ms / 1000);
+    });
+}
 
 /**
  * A token chosen by hand must be as hard to guess as a generated one: 32 characters of
@@ -99,6 +115,16 @@ export const MothershipConfig = z.object({
     .default(10 * 60_000),
   /** BORG_MAINTENANCE_TICK_MS: how often the maintenance leader runs the reaper, timeouts and retry clock. */
   maintenanceTickMs: positiveInt.default(1_000),
+  /** BORG_RETENTION_JOBS: ended jobs are deleted this long after they end, with their attempts, logs and artifacts (a job's `retention` replaces it). */
+  retentionJobsSeconds: retentionSetting('90d'),
+  /** BORG_RETENTION_ARTIFACTS: artifacts are deleted this long after upload, before their job (default off: they go with it). */
+  retentionArtifactsSeconds: retentionSetting('off'),
+  /** BORG_RETENTION_FILES: uploaded files no job uses are deleted this long after upload. */
+  retentionFilesSeconds: retentionSetting('7d'),
+  /** BORG_RETENTION_RUNNERS: runners offline this long leave every list (their device may register again). */
+  retentionRunnersSeconds: retentionSetting('30d'),
+  /** BORG_RETENTION_INTERVAL_MS: how often the maintenance leader looks for expired data. */
+  retentionIntervalMs: positiveInt.default(60_000),
   /**
    * BORG_SCHEDULE_GRACE_SECONDS: a schedule's slot at most this late still fires (a busy
    * or restarting mothership skips nothing); an older one was missed, and the schedule's
@@ -201,6 +227,11 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
   retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
   maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',
+  retentionJobsSeconds: 'BORG_RETENTION_JOBS',
+  retentionArtifactsSeconds: 'BORG_RETENTION_ARTIFACTS',
+  retentionFilesSeconds: 'BORG_RETENTION_FILES',
+  retentionRunnersSeconds: 'BORG_RETENTION_RUNNERS',
+  retentionIntervalMs: 'BORG_RETENTION_INTERVAL_MS',
   scheduleGraceSeconds: 'BORG_SCHEDULE_GRACE_SECONDS',
   slowClientTimeoutMs: 'BORG_SLOW_CLIENT_TIMEOUT_MS',
   authFailuresPerMinute: 'BORG_AUTH_FAILURES_PER_MINUTE',

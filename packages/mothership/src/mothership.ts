@@ -43,6 +43,7 @@ import { WebSocketHub } from './live/websocket-hub.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { ScheduleMetrics } from './metrics/schedule-metrics.ts';
 import { PipelineActions } from './pipelines/pipeline-actions.ts';
+import { Retention } from './retention/retention.ts';
 import { runnerStore } from './runners/runner-store.ts';
 import { ScheduleFirer } from './schedules/schedule-firer.ts';
 import { ScheduleService } from './schedules/schedule-service.ts';
@@ -160,6 +161,12 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     cleanup.push(() => audit.flush());
     metrics.track({ websocketClients: () => hub.size });
     const jobs = new JobActions(db, bus);
+    const retention = new Retention(db, storage, bus, log.child({ area: 'retention' }), {
+      jobsSeconds: config.retentionJobsSeconds,
+      artifactsSeconds: config.retentionArtifactsSeconds,
+      filesSeconds: config.retentionFilesSeconds,
+      runnersSeconds: config.retentionRunnersSeconds,
+    });
     const scheduleFirer = new ScheduleFirer(
       db,
       jobs,
@@ -176,6 +183,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       secrets,
       jobs,
       arrays: new ArrayActions(db, bus, jobs),
+      retention,
       pipelines: new PipelineActions(db, bus),
       placement: new TaskPlacementService(db),
       queue,
@@ -198,6 +206,8 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     });
     if (options.maintenance !== false) maintenance.start();
     cleanup.push(() => maintenance.stop());
+    if (options.maintenance !== false) retention.start(() => maintenance.isLeader, config.retentionIntervalMs);
+    cleanup.push(() => retention.stop());
     metrics.track({ longPollWaiters: () => dispatcher.waiting, maintenanceLeader: () => maintenance.isLeader });
     // Every replica runs one; they share the due schedules (scheduler.ts).
     const scheduler = new Scheduler(db, scheduleFirer, bus, log.child({ area: 'scheduler' }), {

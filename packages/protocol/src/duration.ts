@@ -22,3 +22,22 @@ export function durationText(maxMs: number, maxLabel: string) {
     .refine((text) => parseDurationMs(text) !== undefined, 'a duration is a number and a unit: 500ms, 10s, 10m, 2h, 1d')
     .refine((text) => (parseDurationMs(text) ?? 0) <= maxMs, `at most ${maxLabel}`);
 }
+
+/** A whole number of seconds as people write it, largest units first: 90 → "1m30s", 2592000 → "30d". */
+export function formatDurationSeconds(seconds: number): string {
+  if (seconds <= 0) return '0s';
+  const units: Array<[string, number]> = [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ];
+  let rest = Math.round(seconds);
+  let text = '';
+  for (const [unit, size] of units) {
+    const count = Math.floor(rest / size);
+    if (count > 0) text += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return text;
+}

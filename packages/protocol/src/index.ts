@@ -20,6 +20,7 @@ export * from './schemas/log-search.ts';
 export * from './schemas/logs.ts';
 export * from './schemas/pipelines.ts';
 export * from './schemas/placement.ts';
+export * from './schemas/retention.ts';
 export * from './schemas/retry.ts';
 export * from './schemas/runners.ts';
 export * from './schemas/schedules.ts';

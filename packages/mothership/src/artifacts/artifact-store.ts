@@ -46,9 +46,15 @@ export const artifactStore = {
 
   /** Records the artifact; null when the task already has one at that path. */
   async insert(db: Queryable, taskId: string, fileId: string, path: string): Promise<string | null> {
+    // The file becomes an artifact's: retention frees it with its last artifact row, not as an unused upload.
     const { rows } = await db.query<{ id: string }>(
-      `INSERT INTO artifacts (task_id, file_id, path) VALUES ($1, $2, $3)
-       ON CONFLICT (task_id, path) DO NOTHING RETURNING id`,
+      `WITH a AS (
+         INSERT INTO artifacts (task_id, file_id, path) VALUES ($1, $2, $3)
+         ON CONFLICT (task_id, path) DO NOTHING RETURNING id, file_id
+       ), marked AS (
+         UPDATE files SET kind = 'artifact' WHERE id IN (SELECT file_id FROM a)
+       )
+       SELECT id FROM a`,
       [taskId, fileId, path],
     );
     return rows[0]?.id ?? null;

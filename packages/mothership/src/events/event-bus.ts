@@ -12,6 +12,8 @@ export type BorgEvent =
   /** `came_online`: this change brought an offline runner back (a heartbeat or a registration). */
   | { type: 'runner.updated'; runner: Runner; came_online?: boolean }
   | { type: 'task.log'; task_id: string; lines: LogLine[] }
+  /** Jobs deleted with their tasks, logs and artifacts (at most 100 ids: the event fits a NOTIFY). */
+  | { type: 'jobs.deleted'; ids: string[] }
   /**
    * Tasks became claimable: long-polling runners should try again. `count` and `labels` (the
    * labels those tasks require) let the dispatcher wake only runners that can take them; null

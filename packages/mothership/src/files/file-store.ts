@@ -57,9 +57,14 @@ export const fileStore = {
     return rows;
   },
 
-  /** The ids among `fileIds` that name no uploaded file. */
+  /**
+   * The ids among `fileIds` that name no uploaded file. The others are share-locked until the
+   * caller's transaction ends, so retention cannot delete a file a submit is about to use.
+   */
   async unknownIds(db: Queryable, fileIds: readonly string[]): Promise<string[]> {
-    const { rows } = await db.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[])', [fileIds]);
+    const { rows } = await db.query<{ id: string }>('SELECT id FROM files WHERE id = ANY($1::uuid[]) FOR KEY SHARE', [
+      fileIds,
+    ]);
     const known = new Set(rows.map((r) => r.id));
     return fileIds.filter((id) => !known.has(id));
   },

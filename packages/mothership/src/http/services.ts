@@ -18,6 +18,7 @@ import type { TaskPlacementService } from '../jobs/task-placement.ts';
 import type { WebSocketHub } from '../live/websocket-hub.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { PipelineActions } from '../pipelines/pipeline-actions.ts';
+import type { Retention } from '../retention/retention.ts';
 import type { ScheduleService } from '../schedules/schedule-service.ts';
 import type { SecretService } from '../secrets/secret-service.ts';
 import type { StatsService } from '../stats/stats-service.ts';
@@ -35,6 +36,7 @@ export interface Services {
   jobs: JobActions;
   /** max_parallel and element actions on array jobs. */
   arrays: ArrayActions;
+  retention: Retention;
   /** Pipelines and job graphs (dependencies). */
   pipelines: PipelineActions;
   /** Why a pending task waits (GET /tasks/:id/placement). */

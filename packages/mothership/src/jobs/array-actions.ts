@@ -4,6 +4,7 @@ import {
   type ElementsChanged,
   type Job,
   type JobElements,
+  retentionSeconds,
   RETRYABLE_ELEMENT_STATUSES,
   type RetryElementsRequest,
   type TaskStatus,
@@ -14,6 +15,7 @@ import type { Principal } from '../auth/principal.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
+import { retentionStore } from '../retention/retention-store.ts';
 import { arrayStore } from './array-store.ts';
 import type { JobActions } from './job-actions.ts';
 import { type JobRow, jobStore } from './job-store.ts';
@@ -28,8 +30,9 @@ interface Selection {
 }
 
 /**
- * Array jobs under control: the limit on elements held at once (PATCH), the elements' latest
- * attempts, and retry or cancel of one element or a selection. Each change goes through
+ * Array jobs under control: the limit on elements held at once (PATCH, which also sets how long
+ * a job is kept), the elements' latest attempts, and retry or cancel of one element or a
+ * selection. Each change goes through
  * JobActions.changeJob: under the job's row lock, by an operator or the job's submitter, the
  * job's status recomputed in the same transaction, events published after the commit.
  */
@@ -55,6 +58,12 @@ export class ArrayActions {
   async updateJob(id: string, update: UpdateJobRequest, actor: Principal): Promise<Job> {
     let room = 0;
     const job = await this.jobs.changeJob(id, actor, async (tx, row) => {
+      const { pinned, retention, keep_last } = update;
+      if (pinned !== undefined || retention !== undefined || keep_last !== undefined) {
+        const retention_seconds =
+          retention === undefined || retention === null ? retention : retentionSeconds(retention);
+        await retentionStore.setKeeping(tx, id, { pinned, retention_seconds, keep_last });
+      }
       if (update.max_parallel === undefined || update.max_parallel === row.max_parallel) return [];
       await arrayStore.setMaxParallel(tx, id, update.max_parallel);
       if (update.max_parallel === null) room = row.array_size;

@@ -277,7 +277,8 @@ export class JobActions {
   }
 }
 
-function assertMayChange(actor: Principal, job: JobRow): void {
+/** Only an operator (or above) or the token that submitted a job may change or delete it. */
+export function assertMayChange(actor: Principal, job: JobRow): void {
   if (roleAtLeast(actor.role ?? 'viewer', ROLE_TO_CHANGE_ANY_JOB) || job.created_by_token_id === actor.tokenId) return;
   const owner = job.created_by_name === null ? 'another token' : `"${job.created_by_name}"`;
   throw new BorgError(

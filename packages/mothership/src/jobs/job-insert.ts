@@ -1,4 +1,10 @@
-import { parseByteSize, parseConstraint, type ParsedConstraint, type ValidCreateJobRequest } from '@borg/protocol';
+import {
+  parseByteSize,
+  parseConstraint,
+  type ParsedConstraint,
+  retentionSeconds,
+  type ValidCreateJobRequest,
+} from '@borg/protocol';
 
 import type { Principal } from '../auth/principal.ts';
 import type { Queryable } from '../db/database.ts';
@@ -95,6 +101,9 @@ export async function insertJob(
     max_parallel: input.max_parallel ?? null,
     artifacts: input.artifacts,
     files: input.files,
+    retention_seconds: input.retention === undefined ? null : retentionSeconds(input.retention),
+    pinned: input.pinned ?? false,
+    keep_last: input.keep_last ?? null,
     idempotency: options.idempotency,
     createdBy: { tokenId: options.submitter.tokenId, name: options.submitter.name },
     dependencyCount: dependencies.length,

@@ -1,5 +1,6 @@
 import {
   formatConstraint,
+  formatDurationSeconds,
   type Job,
   type JobDependency,
   type JobFile,
@@ -60,6 +61,10 @@ export interface JobRow {
   /** The schedule that submitted the job, and the slot it was for (schedules/). */
   schedule_id: string | null;
   scheduled_for: Date | null;
+  /** Its own retention once ended, in seconds (null: the server's), pinned, keep_last (migration 0021). */
+  retention_seconds: number | null;
+  pinned: boolean;
+  keep_last: number | null;
   /** created_at as PostgreSQL prints it: microsecond precision, for exact cursors. */
   created_cursor: string;
 }
@@ -68,6 +73,7 @@ export const JOB_COLUMNS = `j.id, j.name, j.type, j.status, j.command, j.image, 
   j.max_attempts, j.retry, j.on_disconnect, j.log_limit::float8 AS log_limit, j.log_overflow, j.timeout_seconds, j.array_size, j.max_parallel, j.artifacts, j.paused, j.cancel_requested_at,
   j.created_at, j.updated_at, j.started_at, j.completed_at, j.created_by_token_id, j.created_by_name,
   j.unmet_dependencies, j.skip_reason, j.pipeline_id, j.schedule_id, j.scheduled_for,
+  j.retention_seconds::float8 AS retention_seconds, j.pinned, j.keep_last,
   j.created_at::text AS created_cursor`;
 
 /** What a job waits for and takes from other jobs (dependency-store.ts). */
@@ -117,6 +123,9 @@ export function toJob(
     pipeline_id: row.pipeline_id,
     schedule_id: row.schedule_id,
     scheduled_for: row.scheduled_for?.toISOString() ?? null,
+    retention: row.retention_seconds === null ? null : formatDurationSeconds(row.retention_seconds),
+    pinned: row.pinned,
+    keep_last: row.keep_last,
     paused: row.paused,
     created_by: row.created_by_name === null ? null : { token_id: row.created_by_token_id, name: row.created_by_name },
     outcome,
@@ -152,6 +161,9 @@ export interface NewJob {
   max_parallel: number | null;
   artifacts: string[];
   files: JobFile[];
+  retention_seconds: number | null;
+  pinned: boolean;
+  keep_last: number | null;
   /** The client's Idempotency-Key and the sha256 of its request, when it sent one. */
   idempotency?: { key: string; requestSha256: string };
   /** The submitting token, and its name now. */
@@ -213,11 +225,12 @@ export const jobStore = {
                                 array_size, artifacts, idempotency_key, request_sha256, created_by_token_id,
                                 created_by_name, secrets, container_user, resources, constraints, unsatisfiable,
                                 unmet_dependencies, status, pipeline_id, schedule_id, scheduled_for,
-                                pipeline_position, retry, on_disconnect, max_parallel, log_limit, log_overflow)
+                                pipeline_position, retry, on_disconnect, max_parallel, log_limit, log_overflow,
+                                retention_seconds, pinned, keep_last)
          VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11::jsonb, $14, $15, $16, $17,
                  $18::jsonb, $19, $20::jsonb, $21::jsonb, $22,
                  $23, CASE WHEN $23::integer > 0 THEN 'blocked' ELSE 'queued' END, $24, $25, $26, $27,
-                 $28::jsonb, $29::jsonb, $30, $31, $32)
+                 $28::jsonb, $29::jsonb, $30, $31, $32, $33, $34, $35)
          ON CONFLICT ${job.origin ? '(schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL' : '(idempotency_key) WHERE idempotency_key IS NOT NULL'} DO NOTHING
          RETURNING ${JOB_COLUMNS}
        ), elements AS (
@@ -263,6 +276,9 @@ export const jobStore = {
         job.max_parallel,
         job.log_limit,
         job.log_overflow,
+        job.retention_seconds,
+        job.pinned,
+        job.keep_last,
       ],
     );
     return rows[0] ?? null;

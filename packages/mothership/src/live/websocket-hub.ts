@@ -88,6 +88,8 @@ function topicsOf(event: BorgEvent): string[] {
       return ['runners'];
     case 'task.log':
       return [`task:${event.task_id}`];
+    case 'jobs.deleted':
+      return ['jobs', ...event.ids.map((id) => `job:${id}`)];
     default:
       return []; // internal events never leave the server
   }
@@ -103,6 +105,8 @@ function toMessage(event: BorgEvent, topic: string): ServerMessage | null {
       return { type: 'runner.updated', topic, data: event.runner };
     case 'task.log':
       return { type: 'task.log', topic, data: { task_id: event.task_id, lines: event.lines } };
+    case 'jobs.deleted':
+      return { type: 'jobs.deleted', topic, data: { ids: event.ids } };
     default:
       return null;
   }

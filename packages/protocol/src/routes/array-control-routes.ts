@@ -19,7 +19,8 @@ export const arrayControlRoutes = {
     path: `${API_PREFIX}/jobs/:id`,
     access: 'submitter',
     tag: 'jobs',
-    summary: 'Change a job while it runs: max_parallel (null lifts it), from the next claim on',
+    summary:
+      'Change a job: max_parallel while it runs (null lifts it, from the next claim on); pinned, retention and keep_last at any time',
     params: JobParams,
     body: UpdateJobRequest,
     responses: { 200: Job },

@@ -85,6 +85,18 @@ export const jobRoutes = {
     errors: [409],
     audit: 'job.retry',
   }),
+  deleteJob: route({
+    method: 'DELETE',
+    path: `${API_PREFIX}/jobs/:id`,
+    access: 'submitter',
+    tag: 'jobs',
+    summary:
+      'Delete an ended job with its attempts, logs and artifacts (a pinned job, or one an unfinished job depends on, is refused); answers the job as it was',
+    params: JobParams,
+    responses: { 200: Job },
+    errors: [409],
+    audit: 'job.delete',
+  }),
   getTask: route({
     method: 'GET',
     path: `${API_PREFIX}/tasks/:id`,

@@ -2,14 +2,23 @@ import { z } from 'zod';
 
 import { Id } from './common.ts';
 import { Job, MAX_ARRAY_SIZE, MaxParallel, TaskStatus } from './jobs.ts';
+import { KeepLast, Retention } from './retention.ts';
 
-/** `PATCH /jobs/:id`: what may change while a job runs. */
+/** `PATCH /jobs/:id`: what may change while a job runs, and how long it is kept. */
 export const UpdateJobRequest = z
   .strictObject({
     /** Elements held at once from the next claim on; null lifts the limit. */
     max_parallel: MaxParallel.nullable().optional(),
+    /** Keep the job until unpinned (also once it has ended). */
+    pinned: z.boolean().optional(),
+    /** Its retention once ended ("30d"); null: the server's default again. */
+    retention: Retention.nullable().optional(),
+    /** Keep the newest this many jobs of its name; null: no such rule. */
+    keep_last: KeepLast.nullable().optional(),
   })
-  .refine((update) => Object.keys(update).length > 0, { message: 'give a field to change (max_parallel)' });
+  .refine((update) => Object.keys(update).length > 0, {
+    message: 'give a field to change (max_parallel, pinned, retention, keep_last)',
+  });
 export type UpdateJobRequest = z.input<typeof UpdateJobRequest>;
 
 /** An element's position in its array job, from 0. */

@@ -15,6 +15,7 @@ export const AUDIT_ACTIONS = [
   'job.cancel',
   'job.retry',
   'job.update',
+  'job.delete',
   'element.retry',
   'element.cancel',
   'schedule.create',

@@ -7,8 +7,8 @@ import { Runner } from './runners.ts';
 
 /**
  * Topics a WebSocket client can subscribe to:
- * - `jobs`: every job.updated and task.updated;
- * - `job:<id>`: one job's job.updated and task.updated;
+ * - `jobs`: every job.updated, task.updated and jobs.deleted;
+ * - `job:<id>`: one job's job.updated, task.updated and jobs.deleted;
  * - `runners`: every runner.updated;
  * - `task:<id>`: one task's task.updated and task.log (its new log lines).
  */
@@ -37,6 +37,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('task.updated'), topic: z.string(), data: Task }),
   z.object({ type: z.literal('runner.updated'), topic: z.string(), data: Runner }),
   z.object({ type: z.literal('task.log'), topic: z.string(), data: TaskLogEvent }),
+  /** Jobs deleted (by a person or by retention): gone with their tasks, logs and artifacts. */
+  z.object({ type: z.literal('jobs.deleted'), topic: z.string(), data: z.object({ ids: z.array(z.string()) }) }),
   z.object({ type: z.literal('subscribed'), topics: z.array(z.string()) }),
   z.object({ type: z.literal('unsubscribed'), topics: z.array(z.string()) }),
   z.object({ type: z.literal('pong') }),

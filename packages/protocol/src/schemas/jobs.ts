@@ -5,6 +5,7 @@ import { Env, Id, Labels, page, RelativePath, Timestamp } from './common.ts';
 import { DependsOn, InputsFrom, JobDependency, JobInput, MAX_DEPENDENCIES } from './dependencies.ts';
 import { LogLimit, LogOverflow } from './log-limit.ts';
 import { AssignedGpu, Constraints, ResourceRequest, UnsatisfiablePolicy } from './placement.ts';
+import { KeepLast, Retention } from './retention.ts';
 import { JobOnDisconnect, JobRetry, MAX_ATTEMPTS, OnDisconnect, RetryDecision, RetryRules } from './retry.ts';
 import { JobSecrets } from './secrets.ts';
 
@@ -111,6 +112,12 @@ export const CreateJobRequest = z
     depends_on: z.array(DependsOn).max(MAX_DEPENDENCIES).default([]),
     /** Artifacts of upstream jobs placed in the workspace; each upstream is also a dependency. */
     inputs_from: z.array(InputsFrom).max(100).default([]),
+    /** How long the job is kept once it ends ("30d"); absent: the server's BORG_RETENTION_JOBS. */
+    retention: Retention.optional(),
+    /** Kept until unpinned, whatever the retention. */
+    pinned: z.boolean().optional(),
+    /** The newest this many jobs of this name are kept whatever their age. */
+    keep_last: KeepLast.optional(),
   })
   .superRefine((job, ctx) => {
     const type = job.type === 'docker' ? 'container' : job.type;
@@ -265,6 +272,12 @@ export const Job = z.object({
   skip_reason: z.string().nullable().default(null),
   /** The pipeline request that created the job, if one did. */
   pipeline_id: Id.nullable().default(null),
+  /** How long it is kept once it ends ("30d"); null: the server's BORG_RETENTION_JOBS. */
+  retention: z.string().nullable().default(null),
+  /** Kept until unpinned, whatever the retention. */
+  pinned: z.boolean().default(false),
+  /** The newest this many jobs of its name are kept whatever their age; null: no such rule. */
+  keep_last: z.number().int().nullable().default(null),
   /** The schedule that submitted this job, and the cron slot (or manual trigger time) it was for. */
   schedule_id: Id.nullable().default(null),
   scheduled_for: Timestamp.nullable().default(null),

@@ -6,8 +6,17 @@ import type { Services } from '../services.ts';
 export function jobHandlers({
   jobs,
   placement,
+  retention,
 }: Services): Handlers<
-  'createJob' | 'listJobs' | 'getJob' | 'getJobPlacement' | 'pauseJob' | 'resumeJob' | 'cancelJob' | 'retryJob'
+  | 'createJob'
+  | 'listJobs'
+  | 'getJob'
+  | 'getJobPlacement'
+  | 'pauseJob'
+  | 'resumeJob'
+  | 'cancelJob'
+  | 'retryJob'
+  | 'deleteJob'
 > {
   return {
     createJob: async (request, reply) => {
@@ -26,6 +35,7 @@ export function jobHandlers({
     cancelJob: async (request) =>
       jobs.cancelJob(request.params.id, principalOf(request), { cascade: request.query.cascade === true }),
     retryJob: async (request) => jobs.retryJob(request.params.id, principalOf(request)),
+    deleteJob: async (request) => retention.deleteJob(request.params.id, principalOf(request)),
   };
 }
 

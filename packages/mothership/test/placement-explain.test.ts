@@ -233,3 +233,52 @@ describe('why a task waits', () => {
     await expect(admin.getJobPlacement(randomUUID())).rejects.toMatchObject({ status: 404, code: 'JOB_NOT_FOUND' });
   });
 });
+
+describe('why a task waits: job types the runners take', () => {
+  const borg = useTestMothership();
+
+  it('says a runner takes no container jobs, and when no online runner takes them', async () => {
+    const b = borg();
+    const noRuntime = await registerRunner(b, 'no-runtime', { job_types: ['shell', 'binary'] });
+    expect((await b.admin.getRunner(noRuntime.id)).job_types).toEqual(['shell', 'binary']);
+    const image = await b.admin.createJob(job('image', { type: 'container', image: 'alpine:3.20', command: ['true'] }));
+    const firstTask = async () => (await b.admin.getJob(image.id)).tasks[0]!.id;
+    let placement = await b.admin.getTaskPlacement(await firstTask());
+    expect(placement.runners).toEqual([
+      {
+        runner_id: noRuntime.id,
+        runner_name: 'no-runtime',
+        eligible: false,
+        reasons: ['takes no container jobs (only shell, binary)'],
+      },
+    ]);
+    expect(placement.summary).toBe('no online runner takes container jobs');
+    // Its shell jobs are placed as before.
+    const shell = await b.admin.createJob(job('shell'));
+    expect((await b.admin.getJobPlacement(shell.id)).runners[0]).toMatchObject({
+      runner_name: 'no-runtime',
+      eligible: true,
+    });
+
+    // A solder that says nothing of its types (older than the field) takes every type.
+    const older = await registerRunner(b, 'older');
+    expect((await b.admin.getRunner(older.id)).job_types).toBeNull();
+    placement = await b.admin.getJobPlacement(image.id);
+    expect(placement.runners.map((r) => [r.runner_name, r.reasons])).toEqual([
+      ['older', []],
+      ['no-runtime', ['takes no container jobs (only shell, binary)']],
+    ]);
+    expect(placement.summary).toMatch(/1 runner could take it now$/);
+
+    await b.db.query(`UPDATE runners SET status = 'offline' WHERE id = $1`, [older.id]);
+    placement = await b.admin.getJobPlacement(image.id);
+    expect(placement.summary).toBe('no online runner takes container jobs');
+    expect(placement.runners.find((r) => r.runner_name === 'older')?.reasons).toEqual(['offline']);
+  });
+
+  it('refuses a registration naming a job type that does not exist', async () => {
+    await expect(
+      registerRunner(borg(), 'typo', { job_types: ['shell', 'docker-ish' as 'shell'] }),
+    ).rejects.toMatchObject({ status: 400 });
+  });
+});

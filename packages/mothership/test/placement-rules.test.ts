@@ -22,6 +22,7 @@ function runner(change: Partial<PlacementRunner> = {}): PlacementRunner {
     approved: true,
     labels: { os: 'linux' },
     attributes: { os: 'linux', gpu_model: 'T4' },
+    jobTypes: null,
     capacity: { cpu: 4, memory_mb: 8192 },
     usage: { cpu: 0, memory_mb: 0 },
     gpus: [
@@ -56,6 +57,21 @@ describe('placement reasons', () => {
     { name: 'offline', runner: { online: false }, now: ['offline'], ever: [] },
     { name: 'draining', runner: { draining: true }, now: ['draining'], ever: [] },
     { name: 'awaiting approval', runner: { approved: false }, now: ['awaiting approval'], ever: [] },
+    {
+      name: 'a job type it said it does not take',
+      runner: { jobTypes: ['shell', 'binary'] },
+      demand: { type: 'container' },
+      now: ['takes no container jobs (only shell, binary)'],
+      ever: ['takes no container jobs (only shell, binary)'],
+    },
+    {
+      name: 'a runner that said nothing of types',
+      runner: { jobTypes: null },
+      demand: { type: 'container' },
+      now: [],
+      ever: [],
+    },
+    { name: 'a demand without a type', runner: { jobTypes: ['shell'] }, now: [], ever: [] },
     {
       name: 'a label of another value',
       runner: { labels: { os: 'darwin' } },

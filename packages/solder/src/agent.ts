@@ -133,6 +133,7 @@ export class Agent {
       detect: this.options.nvidiaSmi ? { nvidiaSmi: this.options.nvidiaSmi } : undefined,
       gpuReadings: this.gpuTelemetry,
       automaticLabels: runtime.kind ? { container: runtime.kind } : {},
+      jobTypes,
     });
     this.session = session;
     const executorOptions = {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 
-import { BorgClient, PROTOCOL_VERSION, type RunnerCapacity } from '@borg/protocol';
+import { BorgClient, type JobType, PROTOCOL_VERSION, type RunnerCapacity } from '@borg/protocol';
+import { httpFetch } from '@borg/protocol/http-fetch';
 
 import { offeredCapacity } from './capacity.ts';
 import { type SolderConfig, workDirOf } from './config.ts';
@@ -19,7 +20,7 @@ import { SOLDER_VERSION } from './version.ts';
 import { withDeadlines } from './with-deadlines.ts';
 
 export interface RunnerSessionOptions {
-  /** The fetch every call goes through (default: the global one). */
+  /** The fetch every call goes through (default: httpFetch, node:http for JSON, the global fetch for files). */
   fetch?: typeof fetch;
   /** The longest one API call may take, on top of a long-poll's wait (see withDeadlines). */
   requestTimeoutMs: number;
@@ -34,6 +35,8 @@ export interface RunnerSessionOptions {
   gpuReadings?: { recordReading(gpus: readonly GpuInfo[], offered: readonly number[]): void };
   /** Labels found at start beside os, arch and gpu (container=docker|podman); the configured labels win. */
   automaticLabels?: Record<string, string>;
+  /** The job types it takes (what its claims ask for), told at registration for placement's reasons; absent: every type. */
+  jobTypes?: readonly JobType[];
 }
 
 /**
@@ -190,6 +193,7 @@ export class RunnerSession {
             labels: { ...automaticLabels(detected), ...this.options.automaticLabels, ...this.config.labels },
             resources: this.resources,
             capacity,
+            job_types: this.options.jobTypes && [...this.options.jobTypes],
           }),
         {
           signal: this.options.signal,
@@ -256,7 +260,7 @@ export class RunnerSession {
    * cannot be sent twice.
    */
   private async resendWithNewToken(input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> {
-    const fetchImpl = this.options.fetch ?? fetch;
+    const fetchImpl = this.options.fetch ?? httpFetch;
     const response = await fetchImpl(input, init);
     if (response.status !== 401) return response;
     const sent = new Headers(init?.headers).get('authorization')?.replace(/^Bearer /, '');

@@ -97,6 +97,8 @@ describe('a solder with no working container CLI, against a real mothership', ()
     expect(logs.join('\n')).toContain('no working container CLI');
     const runner = await borg().admin.getRunner(solder.agent.id);
     expect(runner.labels.container).toBeUndefined();
+    // It tells the mothership the types it takes, so a waiting container job says why.
+    expect(runner.job_types).toEqual(['shell', 'binary']);
 
     const container = await borg().admin.createJob({
       name: 'boxed',
@@ -107,6 +109,11 @@ describe('a solder with no working container CLI, against a real mothership', ()
     const shell = await borg().admin.createJob({ name: 'plain', type: 'shell', command: 'true' });
     expect((await finishedJob(borg(), shell.id)).status).toBe('succeeded');
     expect((await borg().admin.getJob(container.id)).tasks[0]!.status).toBe('pending');
+    const placement = await borg().admin.getJobPlacement(container.id);
+    expect(placement.summary).toBe('no online runner takes container jobs');
+    expect(placement.runners.find((r) => r.runner_id === solder!.agent.id)?.reasons).toEqual([
+      'takes no container jobs (only shell, binary)',
+    ]);
   });
 
   it('labels the runner container=podman when podman works', async () => {
@@ -114,7 +121,9 @@ describe('a solder with no working container CLI, against a real mothership', ()
     await fakeCli('podman', true);
     vi.stubEnv('PATH', onlyFakesOnPath().PATH);
     solder = await startSolder(borg());
-    expect((await borg().admin.getRunner(solder.agent.id)).labels.container).toBe('podman');
+    const runner = await borg().admin.getRunner(solder.agent.id);
+    expect(runner.labels.container).toBe('podman');
+    expect(runner.job_types).toBeNull();
   });
 
   it('refuses to start when --job-types names only container jobs and no CLI works', async () => {

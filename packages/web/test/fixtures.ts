@@ -97,6 +97,7 @@ export const runnerOf = (extra: Partial<Runner> = {}): Runner => ({
   capacity: null,
   gpus: [],
   attributes: {},
+  job_types: null,
   last_heartbeat: FIXTURE_AT,
   created_at: FIXTURE_AT,
   ...extra,

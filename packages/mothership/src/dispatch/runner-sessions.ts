@@ -97,6 +97,7 @@ export class RunnerSessions {
         resources: request.resources,
         capacity,
         attributes: runnerAttributes({ ...request, capacity }),
+        job_types: request.job_types ? [...new Set(request.job_types)] : null,
         registered_with: registeredWith,
         approved: !this.approvalRequired,
       });

@@ -1,8 +1,15 @@
-import type { RunnerVerdict, TaskPlacement } from '@borg/protocol';
+import type { JobType, RunnerVerdict, TaskPlacement } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 import { notFound } from '../errors.ts';
-import { nearestFirst, type PlacementDemand, placementReasons, verdictOf } from '../runners/placement-rules.ts';
+import {
+  nearestFirst,
+  type PlacementDemand,
+  placementReasons,
+  type PlacementRunner,
+  takesType,
+  verdictOf,
+} from '../runners/placement-rules.ts';
 import { placementStore } from '../runners/placement-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import { arrayStore } from './array-store.ts';
@@ -71,6 +78,7 @@ export class TaskPlacementService {
       labels: task.labels,
       constraints: job.constraints ?? [],
       resources: job.resources,
+      type: job.type,
     };
     const [judged, now, pace] = await Promise.all([
       placementStore.runners(this.db, demand.constraints, {
@@ -107,7 +115,7 @@ export class TaskPlacementService {
       job_reasons: jobReasons,
       runners: verdicts.slice(0, MAX_LISTED_RUNNERS),
       runners_not_listed: Math.max(0, verdicts.length - MAX_LISTED_RUNNERS),
-      summary: pendingSummary(jobReasons, verdicts, position),
+      summary: pendingSummary(jobReasons, verdicts, position, untakenType(judged, job.type)),
     };
   }
 }
@@ -130,8 +138,22 @@ function competingLabelSets(
   return sets.size === 0 ? null : [...sets.values()];
 }
 
-/** The job-level reason; else how many runners could take it now; else the commonest runner reason. */
-function pendingSummary(jobReasons: string[], verdicts: RunnerVerdict[], position: number): string {
+/** The job's type when runners are registered but no online one takes that type; else null. */
+function untakenType(judged: ReadonlyArray<{ runner: PlacementRunner }>, type: JobType): JobType | null {
+  if (judged.length === 0) return null;
+  return judged.some(({ runner }) => runner.online && takesType(runner, type)) ? null : type;
+}
+
+/**
+ * The job-level reason; else how many runners could take it now; else that no online runner
+ * takes its type; else the commonest runner reason.
+ */
+function pendingSummary(
+  jobReasons: string[],
+  verdicts: RunnerVerdict[],
+  position: number,
+  untaken: JobType | null,
+): string {
   if (jobReasons.length > 0) return jobReasons.join('; ');
   if (verdicts.length === 0) return 'no runner is registered';
   const eligible = verdicts.filter((verdict) => verdict.eligible).length;
@@ -139,6 +161,7 @@ function pendingSummary(jobReasons: string[], verdicts: RunnerVerdict[], positio
     const runners = `${eligible} runner${eligible === 1 ? '' : 's'} could take it now`;
     return position > 1 ? `${position - 1} ahead in line; ${runners}` : `next in line; ${runners}`;
   }
+  if (untaken) return `no online runner takes ${untaken} jobs`;
   const counts = new Map<string, { n: number; example: string }>();
   for (const verdict of verdicts) {
     for (const kind of new Set(verdict.reasons.map(reasonKind))) {

@@ -1,4 +1,10 @@
-import { formatConstraint, type ParsedConstraint, type ResourceRequest, type RunnerVerdict } from '@borg/protocol';
+import {
+  formatConstraint,
+  type JobType,
+  type ParsedConstraint,
+  type ResourceRequest,
+  type RunnerVerdict,
+} from '@borg/protocol';
 
 /** One GPU of a runner as placement judges it. */
 export interface PlacementGpu {
@@ -20,6 +26,8 @@ export interface PlacementRunner {
   approved: boolean;
   labels: Record<string, string>;
   attributes: Record<string, string>;
+  /** The job types it said it takes at registration; null: every type (or not said). */
+  jobTypes: readonly JobType[] | null;
   /** What it offers to tasks that ask for resources; null: it reported none. */
   capacity: { cpu: number; memory_mb: number } | null;
   /** What its live tasks hold. */
@@ -33,6 +41,13 @@ export interface PlacementDemand {
   labels: Record<string, string>;
   constraints: readonly ParsedConstraint[];
   resources: ResourceRequest;
+  /** The job's type; absent: not weighed (submit-time satisfiability does not weigh it). */
+  type?: JobType;
+}
+
+/** Whether the runner takes jobs of this type, as far as it said (a runner that said nothing takes every type). */
+export function takesType(runner: Pick<PlacementRunner, 'jobTypes'>, type: JobType | undefined): boolean {
+  return type === undefined || runner.jobTypes === null || runner.jobTypes.includes(type);
 }
 
 /**
@@ -52,7 +67,8 @@ export function shortId(id: string): string {
  * positions of the demand's constraints the runner's attributes do not meet, as the database
  * (borg_constraints_unmet) found them: the claim's own evaluation, not a copy of it.
  *
- * The checks mirror the claim (migration 0011): labels are matched against the runner's labels
+ * The checks mirror the claim (migration 0011): the job's type must be one the runner said it
+ * takes (its claims name the same types: no container runtime, no container jobs); labels are matched against the runner's labels
  * exactly; each requested amount, absent counting as 0, must fit what is free (`now`) or what the
  * runner offers in all (`ever`); a runner that reports no capacity offers 0 of everything; a GPU
  * counts when no live task holds it (`now`) and it has `gpu_memory_mb` free (`now`) or in all
@@ -69,6 +85,9 @@ export function placementReasons(
   if (now && !runner.online) reasons.push('offline');
   if (now && runner.draining) reasons.push('draining');
   if (now && !runner.approved) reasons.push('awaiting approval');
+  if (!takesType(runner, demand.type)) {
+    reasons.push(`takes no ${demand.type} jobs (only ${runner.jobTypes!.join(', ')})`);
+  }
   for (const [key, wanted] of Object.entries(demand.labels)) {
     const has = runner.labels[key];
     if (has !== wanted) reasons.push(`label ${key}: wants ${wanted}, has ${has ?? 'none'}`);

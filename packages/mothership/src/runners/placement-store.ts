@@ -11,6 +11,7 @@ interface PlacementRow extends Pick<
   PlacementRunner,
   'id' | 'name' | 'online' | 'draining' | 'approved' | 'labels' | 'attributes'
 > {
+  job_types: PlacementRunner['jobTypes'];
   capacity: { cpu: number; memory_mb: number; gpus?: GpuDevice[] | null } | null;
   gpu_samples: Record<string, { memory_free_mb?: number | null }>;
   max_concurrent_tasks: number;
@@ -37,6 +38,7 @@ function toJudged(row: PlacementRow): JudgedRunner {
       approved: row.approved,
       labels: row.labels,
       attributes: row.attributes,
+      jobTypes: row.job_types,
       capacity: row.capacity && { cpu: row.capacity.cpu, memory_mb: row.capacity.memory_mb },
       usage: { cpu: row.cpu_used, memory_mb: row.memory_used_mb },
       gpus: (row.capacity?.gpus ?? []).map((gpu) => ({
@@ -113,7 +115,7 @@ export const placementStore = {
        )
        SELECT coalesce(json_agg(x), '[]')::text AS runners FROM (
          SELECT r.id, r.name, r.status = 'online' AS online, r.draining, r.approved_at IS NOT NULL AS approved,
-                r.labels, CASE WHEN cardinality(u.unmet) > 0 THEN r.attributes ELSE '{}' END AS attributes,
+                r.labels, CASE WHEN cardinality(u.unmet) > 0 THEN r.attributes ELSE '{}' END AS attributes, r.job_types,
                 CASE WHEN r.capacity IS NULL THEN NULL
                      ELSE jsonb_build_object('cpu', r.capacity -> 'cpu', 'memory_mb', r.capacity -> 'memory_mb',
                                              'gpus', CASE WHEN $2::boolean THEN r.capacity -> 'gpus' END) END AS capacity,

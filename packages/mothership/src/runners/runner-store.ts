@@ -1,5 +1,6 @@
 import {
   type GpuDevice,
+  type JobType,
   type Runner,
   type RunnerGpu,
   type RunnerStatus,
@@ -27,6 +28,7 @@ interface RunnerRow {
   resources: Record<string, unknown>;
   capacity: { cpu: number; memory_mb: number; gpus: GpuDevice[] } | null;
   attributes: Record<string, string>;
+  job_types: JobType[] | null;
   gpu_samples: Record<string, GpuSampleState>;
   /** What the live tasks hold: CPU, memory, and the task holding each GPU (by index). */
   usage: { cpu: number; memory_mb: number; gpu_holders: Record<string, string> };
@@ -90,6 +92,7 @@ export function toRunner(row: RunnerRow): Runner {
     },
     gpus: runnerGpus(row),
     attributes: row.attributes,
+    job_types: row.job_types,
     last_heartbeat: row.last_heartbeat?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),
   };
@@ -99,8 +102,8 @@ export function toRunner(row: RunnerRow): Runner {
 // stored, so they cannot drift from the truth (invariant I7); the partial index
 // tasks_runner_live_idx makes it cheap.
 const RUNNER_COLUMNS = `r.id, r.device_id, r.name, r.hostname, r.os, r.arch, r.version, r.protocol_version, r.status,
-  r.offline_reason, r.draining, r.approved_at, r.max_concurrent_tasks, r.labels, r.resources, r.capacity, r.attributes, r.gpu_samples,
-  r.last_heartbeat, r.created_at,
+  r.offline_reason, r.draining, r.approved_at, r.max_concurrent_tasks, r.labels, r.resources, r.capacity, r.attributes, r.job_types,
+  r.gpu_samples, r.last_heartbeat, r.created_at,
   (SELECT count(*)::integer FROM tasks t
     WHERE t.runner_id = r.id AND t.status IN ('assigned', 'running')) AS active_tasks,
   (SELECT jsonb_build_object(
@@ -129,6 +132,8 @@ export interface RunnerRegistration {
   capacity: { cpu: number; memory_mb: number; gpus: GpuDevice[] } | null;
   /** Labels over what detection knows: what constraint expressions read. */
   attributes: Record<string, string>;
+  /** The job types it takes; null: every type (or not said). */
+  job_types: JobType[] | null;
   /** The registration token that registered the device first; kept on later registrations. */
   registered_with: string | null;
   /** False when the runner must wait for an operator's approval; kept on later registrations. */
@@ -197,15 +202,15 @@ export const runnerStore = {
     const { rows } = await db.query<{ id: string; existed: boolean }>(
       `INSERT INTO runners (device_id, name, hostname, os, arch, version, max_concurrent_tasks, labels, resources,
                             status, last_heartbeat, registered_with, approved_at, protocol_version, capacity,
-                            attributes)
+                            attributes, job_types)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, 'online', now(), $10,
-               CASE WHEN $11::boolean THEN now() END, $12, $13::jsonb, $14::jsonb)
+               CASE WHEN $11::boolean THEN now() END, $12, $13::jsonb, $14::jsonb, $15::text[])
        ON CONFLICT (device_id) DO UPDATE SET
          name = EXCLUDED.name, hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
          version = EXCLUDED.version, protocol_version = EXCLUDED.protocol_version,
          max_concurrent_tasks = EXCLUDED.max_concurrent_tasks,
          labels = EXCLUDED.labels, resources = EXCLUDED.resources, capacity = EXCLUDED.capacity,
-         attributes = EXCLUDED.attributes, gpu_samples = '{}',
+         attributes = EXCLUDED.attributes, job_types = EXCLUDED.job_types, gpu_samples = '{}',
          status = 'online', offline_reason = NULL, last_heartbeat = now(), updated_at = now()
          WHERE runners.deleted_at IS NULL
        RETURNING id, (xmax <> 0) AS existed`,
@@ -224,6 +229,7 @@ export const runnerStore = {
         reg.protocol_version,
         reg.capacity === null ? null : JSON.stringify(reg.capacity),
         JSON.stringify(reg.attributes),
+        reg.job_types,
       ],
     );
     return rows[0] ?? null;

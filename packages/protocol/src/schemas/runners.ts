@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import { Env, Id, Labels, page, Timestamp } from './common.ts';
 import { JobFileWithMeta } from './files.ts';
-import { JobType, Task, TaskStatus } from './jobs.ts';
+import { JOB_TYPES, JobType, Task, TaskStatus } from './jobs.ts';
 import { LogOverflow } from './log-limit.ts';
 import { AssignedGpu, GpuSample, ResourceRequest, RunnerCapacity, RunnerGpu } from './placement.ts';
 
@@ -48,6 +48,12 @@ export const RegisterRunnerRequest = z.strictObject({
   resources: Resources.default({}),
   /** What it offers to tasks that ask for resources; absent: it takes only tasks that ask for none. */
   capacity: RunnerCapacity.optional(),
+  /**
+   * The job types it takes (no container runtime: no container jobs; its --job-types), for
+   * placement's reasons; absent (solders older than this field): not said, read as every type.
+   * Its claims still name the types they take.
+   */
+  job_types: z.array(JobType).min(1).max(JOB_TYPES.length).optional(),
   /** The seed sent the registration token in the body; the Authorization header is preferred. */
   token: z.string().max(512).optional(),
 });
@@ -83,6 +89,8 @@ export const Runner = z.object({
   gpus: z.array(RunnerGpu).default([]),
   /** Labels plus what detection knows (cpu_count, memory_gb, gpu_count, gpu_model, os, arch, hostname): what constraints read. */
   attributes: z.record(z.string(), z.string()).default({}),
+  /** The job types it said at registration that it takes; null: every type (or its solder did not say). */
+  job_types: z.array(JobType).nullable().default(null),
   last_heartbeat: Timestamp.nullable(),
   created_at: Timestamp,
 });

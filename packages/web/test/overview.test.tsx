@@ -32,6 +32,12 @@ const stats: Stats = {
   runners: { ...zero(RUNNER_STATUSES), offline: 2, online: 1, total: 3 },
   queue_depth: 3,
   oldest_pending_seconds: 7200,
+  storage: {
+    logs: { bytes: 3 * 1024 ** 3, count: 120_000 },
+    artifacts: { bytes: 512 * 1024 ** 2, count: 1 },
+    files: { bytes: 0, count: 0 },
+    measured_at: ago(0),
+  },
 };
 
 const failed = [
@@ -114,5 +120,24 @@ describe('what needs attention', () => {
     expect(await screen.findByText('No job failed in the last hour.')).toBeInTheDocument();
     expect(await screen.findByText('Nothing is waiting.')).toBeInTheDocument();
     expect(await screen.findByText('Every runner is online.')).toBeInTheDocument();
+  });
+});
+
+describe('storage used', () => {
+  it('shows what logs, artifacts and uploaded files take, and how many things hold it', async () => {
+    render(
+      <QueryClientProvider client={new QueryClient({ defaultOptions: { queries: { retry: false } } })}>
+        <OverviewPage />
+      </QueryClientProvider>,
+    );
+    const storage = await screen.findByRole('region', { name: 'Storage used' });
+    expect(within(storage).getByText(/^3\.5 GiB in all/)).toBeInTheDocument();
+    expect(within(storage).getByTestId('storage-logs')).toHaveTextContent('Logs3.0 GiB120,000 chunks in the database');
+    expect(within(storage).getByTestId('storage-artifacts')).toHaveTextContent(
+      'Artifacts512 MiB1 file in the file store',
+    );
+    expect(within(storage).getByTestId('storage-files')).toHaveTextContent(
+      'Uploaded files0 B0 files in the file store',
+    );
   });
 });

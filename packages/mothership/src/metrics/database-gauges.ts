@@ -1,3 +1,4 @@
+import type { StorageUsage } from '@borg/protocol';
 import { Gauge, type Registry } from 'prom-client';
 
 import type { Database } from '../db/database.ts';
@@ -5,6 +6,7 @@ import { jobStore } from '../jobs/job-store.ts';
 import { taskStore } from '../jobs/task-store.ts';
 import { type FleetGpu, gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { runnerStore } from '../runners/runner-store.ts';
+import { storageUsageStore } from '../stats/storage-usage-store.ts';
 
 /** Label sets reported one by one; a fleet with more distinct requirements than this shows the largest. */
 export const MAX_LABEL_SETS = 50;
@@ -20,6 +22,8 @@ interface Snapshot {
   queue: { depth: number; oldestSeconds: number };
   byLabels: Array<{ labels: Record<string, string>; depth: number; oldestSeconds: number }>;
   gpus: FleetGpu[];
+  /** null while nothing was read: the gauges then show nothing. */
+  storage: StorageUsage | null;
 }
 
 const EMPTY: Snapshot = {
@@ -31,7 +35,10 @@ const EMPTY: Snapshot = {
   queue: { depth: 0, oldestSeconds: 0 },
   byLabels: [],
   gpus: [],
+  storage: null,
 };
+
+const STORAGE_KINDS = ['logs', 'artifacts', 'files'] as const;
 
 /** `{"os":"linux","gpu":"true"}` → `gpu=true,os=linux`: one stable string per label set. */
 export function labelSetName(labels: Record<string, string>): string {
@@ -42,11 +49,12 @@ export function labelSetName(labels: Record<string, string>): string {
 }
 
 /**
- * The gauges that come from the database: jobs, tasks and runners by status, and the queue
- * (depth and oldest claimable task, overall and per required label set). They are read when
- * Prometheus scrapes, at most once per `cacheMs` however often it does (and scrapes that
- * overlap share one read), so a scraper cannot turn into load on the database. The figures are
- * the whole cluster's and so the same on every replica: aggregate them with max(), not sum().
+ * The gauges that come from the database: jobs, tasks and runners by status, the queue (depth
+ * and oldest claimable task, overall and per required label set), and the storage used by logs,
+ * artifacts and files. They are read when Prometheus scrapes, at most once per `cacheMs` however
+ * often it does (and scrapes that overlap share one read), so a scraper cannot turn into load on
+ * the database. The figures are the whole cluster's and so the same on every replica: aggregate
+ * them with max(), not sum().
  */
 export class DatabaseGauges {
   private cached: { at: number; snapshot: Promise<Snapshot> } | undefined;
@@ -140,6 +148,22 @@ export class DatabaseGauges {
       (gpu) => gpu.memory_used_mb,
     );
     perGpu('borg_gpu_allocated', '1 if a task holds this GPU now, else 0.', (gpu) => (gpu.allocated ? 1 : 0));
+    gauge(
+      'borg_storage_bytes',
+      'Bytes stored by kind: logs (the log chunks in the database, TOAST and index included), artifacts and files (uploaded for jobs).',
+      ['kind'],
+      (g, s) => {
+        for (const kind of STORAGE_KINDS) if (s.storage) g.set({ kind }, s.storage[kind].bytes);
+      },
+    );
+    gauge(
+      'borg_storage_objects',
+      'What holds those bytes, by kind: log chunks, artifact files, uploaded files.',
+      ['kind'],
+      (g, s) => {
+        for (const kind of STORAGE_KINDS) if (s.storage) g.set({ kind }, s.storage[kind].count);
+      },
+    );
   }
 
   private snapshot(): Promise<Snapshot> {
@@ -153,7 +177,7 @@ export class DatabaseGauges {
   /** Never rejects: a database that does not answer shows as borg_database_up 0 and no figures. */
   private async read(): Promise<Snapshot> {
     try {
-      const [jobs, tasks, runners, unsupportedProtocol, queue, byLabels, gpus] = await Promise.all([
+      const [jobs, tasks, runners, unsupportedProtocol, queue, byLabels, gpus, storage] = await Promise.all([
         jobStore.countByStatus(this.db),
         taskStore.countByStatus(this.db),
         runnerStore.countByStatus(this.db),
@@ -161,8 +185,9 @@ export class DatabaseGauges {
         taskStore.queueDepth(this.db),
         taskStore.queueDepthByLabels(this.db, MAX_LABEL_SETS),
         gpuSampleStore.fleet(this.db, MAX_GPU_SERIES),
+        storageUsageStore.read(this.db),
       ]);
-      return { ok: true, jobs, tasks, runners, unsupportedProtocol, queue, byLabels, gpus };
+      return { ok: true, jobs, tasks, runners, unsupportedProtocol, queue, byLabels, gpus, storage };
     } catch {
       return EMPTY;
     }

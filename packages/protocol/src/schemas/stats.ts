@@ -6,6 +6,23 @@ import { RUNNER_STATUSES } from './runners.ts';
 const counts = <T extends readonly [string, ...string[]]>(keys: T) =>
   z.object(Object.fromEntries(keys.map((k) => [k, z.number().int()])) as Record<T[number], z.ZodNumber>);
 
+/** Bytes stored, and how many things hold them. */
+export const StorageUse = z.object({ bytes: z.number().int().nonnegative(), count: z.number().int().nonnegative() });
+export type StorageUse = z.infer<typeof StorageUse>;
+
+/** What Borg's data takes, measured at most every few seconds (not live). */
+export const StorageUsage = z.object({
+  /** Task logs in the database: the chunk table with its TOAST (big chunks compressed) and index; count: chunks. */
+  logs: StorageUse,
+  /** Files tasks uploaded as artifacts (the file store: a directory or S3); count: files. */
+  artifacts: StorageUse,
+  /** Files uploaded for jobs to use (the file store); count: files. */
+  files: StorageUse,
+  /** When these figures were read. */
+  measured_at: z.string(),
+});
+export type StorageUsage = z.infer<typeof StorageUsage>;
+
 export const Stats = z.object({
   jobs: counts(JOB_STATUSES).extend({ total: z.number().int() }),
   tasks: counts(TASK_STATUSES),
@@ -16,6 +33,8 @@ export const Stats = z.object({
   oldest_pending_seconds: z.number(),
   /** Seconds of heartbeat silence after which a runner is marked offline. */
   runner_offline_after_seconds: z.number().int().optional(),
+  /** Storage used by logs, artifacts and uploaded files. */
+  storage: StorageUsage,
 });
 export type Stats = z.infer<typeof Stats>;
 

@@ -8,6 +8,7 @@ import { formatDuration } from '../lib/format.ts';
 import { useTopic } from '../lib/live.ts';
 import { queryKeys } from '../lib/query-keys.ts';
 import { LongestWaiting, OfflineRunners, RecentFailures } from './overview-attention.tsx';
+import { StorageUsed } from './overview-storage.tsx';
 
 function Stat({ label, value, to, detail }: { label: string; value: number | string; to?: string; detail?: string }) {
   const body = (
@@ -91,7 +92,7 @@ function Charts() {
   );
 }
 
-/** Counts from /stats (job and runner events invalidate them, see live.ts) and the last hour. */
+/** Counts from /stats (job and runner events invalidate them, see live.ts), the last hour, and the storage used. */
 export function OverviewPage() {
   useTopic('jobs');
   useTopic('runners');
@@ -132,8 +133,9 @@ export function OverviewPage() {
           <LongestWaiting queuedCount={s.jobs.queued} />
           <OfflineRunners />
         </div>
-        <div className="xl:col-start-1">
+        <div className="space-y-4 xl:col-start-1">
           <Charts />
+          <StorageUsed storage={s.storage} />
         </div>
       </div>
     </section>

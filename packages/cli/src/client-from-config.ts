@@ -1,4 +1,5 @@
 import { BorgClient } from '@borg/protocol';
+import { httpFetch } from '@borg/protocol/http-fetch';
 import { sendsTokensInClear } from '@borg/protocol/transport';
 import type { Command } from 'commander';
 
@@ -49,7 +50,7 @@ export async function connect(options: GlobalOptions, env: NodeJS.ProcessEnv = p
       ? [stored.token, `profile "${profile}"`]
       : [undefined, null];
   if (token) refuseCleartext(addr, options.insecure || stored?.insecure || isTrue(env.BORG_INSECURE));
-  return { client: new BorgClient({ baseUrl: addr, token }), addr, token, tokenSource, profile };
+  return { client: new BorgClient({ baseUrl: addr, token, fetch: httpFetch }), addr, token, tokenSource, profile };
 }
 
 /** Reads the program's options from inside any subcommand's action. */

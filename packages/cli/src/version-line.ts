@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
+import { httpFetch } from '@borg/protocol/http-fetch';
 import { BORG_VERSION } from '@borg/protocol/version';
 
 import { configPath } from './config-path.ts';
@@ -7,7 +8,7 @@ import { configPath } from './config-path.ts';
 /**
  * `borg --version`: the CLI's version, and the mothership's beside it when one is configured
  * (BORG_ADDR, or the profile `borg login` saved). It is asked for with a short timeout and its
- * absence never fails the command. This module stays small (no zod, no client): the build runs
+ * absence never fails the command. This module stays small (no zod, no client, no undici): the build runs
  * it alone, before loading the rest of the CLI (bin/borg.js).
  */
 export { BORG_VERSION };
@@ -32,7 +33,7 @@ async function mothershipLine(addr: string): Promise<string> {
   }
   const where = printable(url.origin);
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
+    const response = await httpFetch(url, { signal: AbortSignal.timeout(ASK_TIMEOUT_MS) });
     const body = (await response.json()) as { version?: unknown };
     const version = typeof body.version === 'string' && VERSION_PATTERN.test(body.version) ? body.version : null;
     return version ? `mothership ${version} at ${where}\n` : `mothership at ${where} (it does not say its version)\n`;

@@ -10,7 +10,8 @@
  */
 export function withDeadlines(fetchImpl: typeof fetch, timeoutMs: number): typeof fetch {
   return (input, init) => {
-    const url = new URL(input instanceof Request ? input.url : String(input));
+    // Not `instanceof Request`: naming Request loads undici, which httpFetch spares the solder.
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     const small = init?.body === undefined || init.body === null || typeof init.body === 'string';
     if (!small || url.pathname.endsWith('/download')) return fetchImpl(input, init);
     const deadline = new AbortController();

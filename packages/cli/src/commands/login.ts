@@ -1,4 +1,5 @@
 import { BorgApiError, BorgClient } from '@borg/protocol';
+import { httpFetch } from '@borg/protocol/http-fetch';
 import type { Command } from 'commander';
 
 import { CliError, ExitCode, toCliError, usageError } from '../cli-error.ts';
@@ -41,7 +42,7 @@ export function loginCommand(): Command {
 
         // A user-only route: it proves the token is valid and that it is a user token.
         try {
-          await new BorgClient({ baseUrl: addr, token }).stats();
+          await new BorgClient({ baseUrl: addr, token, fetch: httpFetch }).stats();
         } catch (error) {
           if (error instanceof BorgApiError && error.code === 'UNAUTHORIZED') {
             throw new CliError(

@@ -1,6 +1,9 @@
-import pg from 'pg';
+import type Pg from 'pg';
 
 import type { Database, Queryable, QueryResult, SessionLock } from './database.ts';
+import { loadPg } from './load-pg.ts';
+
+const pg = loadPg();
 
 export interface PgDatabaseOptions {
   connectionString: string;
@@ -12,7 +15,7 @@ export interface PgDatabaseOptions {
 /** A real PostgreSQL server through a `pg` pool. */
 export class PgDatabase implements Database {
   readonly engine = 'postgres';
-  private readonly pool: pg.Pool;
+  private readonly pool: Pg.Pool;
 
   constructor(private readonly options: PgDatabaseOptions) {
     this.pool = new pg.Pool({

@@ -21,6 +21,7 @@ import { listAtScale } from './figures/list-at-scale.ts';
 import { logIngestion } from './figures/log-ingestion.ts';
 import { processThroughput } from './figures/process-throughput.ts';
 import { queueThroughput } from './figures/queue-throughput.ts';
+import { retentionSweep } from './figures/retention-sweep.ts';
 import { runnersAtScale } from './figures/runners-at-scale.ts';
 import { dropLeftoverBenchDatabases } from './lib/bench-database.ts';
 import type { Figure } from './lib/figure.ts';
@@ -39,6 +40,7 @@ const FIGURES: Figure[] = [
   runnersAtScale,
   cliStartup,
   fanOutIn,
+  retentionSweep,
 ];
 
 function pick(names: string[]): Figure[] {

@@ -39,6 +39,19 @@ describe('live events patch the query cache', () => {
     expect(invalidated(['jobs', {}])).toBe(false);
   });
 
+  it('takes deleted jobs out of every list at once, and reads an open job page again', () => {
+    const { queries, live, list, invalidated } = setUp();
+    list({}, [job('a', 'succeeded'), job('b', 'failed'), job('c', 'queued')]);
+    list({ status: 'failed' }, [job('b', 'failed')]);
+    queries.setQueryData<JobWithTasks>(['job', 'b'], { ...job('b', 'failed'), tasks: [] });
+
+    live.receive({ type: 'jobs.deleted', topic: 'jobs', data: { ids: ['a', 'b'] } });
+    const ids = (filters: object) => queries.getQueryData<Pages>(['jobs', filters])!.pages[0]!.items.map((j) => j.id);
+    expect(ids({})).toEqual(['c']);
+    expect(ids({ status: 'failed' })).toEqual([]);
+    expect(invalidated(['job', 'b'])).toBe(true);
+  });
+
   it('refetches the lists for a job they do not hold, or one that left their status filter', () => {
     const first = setUp();
     first.list({}, [job('a', 'queued')]);

@@ -8,8 +8,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { linePaths } from '../src/components/chart.tsx';
 import { atMostEvery } from '../src/lib/live.ts';
 import { ArrayProgress, countByGroup, latestAttempts } from '../src/pages/jobs/array-progress.tsx';
-import { describeBulk, runBulk } from '../src/pages/jobs/bulk-actions.ts';
+import { confirmAction, describeBulk, runBulk } from '../src/pages/jobs/bulk-actions.ts';
 import { endReason } from '../src/pages/jobs/job-detail-page.tsx';
+import { keepingText } from '../src/pages/jobs/job-keeping.tsx';
 import { filtersFromSearch } from '../src/pages/jobs/jobs-page.tsx';
 import { HeartbeatCountdown, secondsToOffline } from '../src/pages/runners/heartbeat.tsx';
 import { describeResources } from '../src/pages/runners/runner-detail-page.tsx';
@@ -33,6 +34,25 @@ describe('bulk job actions', () => {
     expect(result.done).toHaveLength(9);
     expect(result.refused).toEqual([{ id: 'job-3', message: 'job-3 has finished' }]);
     expect(describeBulk('pause', result)).toBe('9 paused, 1 refused (job-3 has finished)');
+  });
+});
+
+describe("a job's keeping", () => {
+  it('says in words what keeps the job: pinned, its own retention, keep_last, or the server default', () => {
+    expect(keepingText({ pinned: true, retention: '30d', keep_last: 3 })).toBe('Pinned: kept until unpinned');
+    expect(keepingText({ pinned: false, retention: '30d', keep_last: null })).toBe('Kept for 30d after it ends');
+    expect(keepingText({ pinned: false, retention: null, keep_last: 5 })).toBe(
+      "Kept for the server's retention after it ends, or while among the newest 5 of its name",
+    );
+  });
+
+  it('asks before deleting, and only before deleting', () => {
+    const confirm = vi.spyOn(window, 'confirm').mockReturnValue(false);
+    expect(confirmAction('cancel', 3)).toBe(true);
+    expect(confirm).not.toHaveBeenCalled();
+    expect(confirmAction('delete', 3)).toBe(false);
+    expect(confirm).toHaveBeenCalledWith(expect.stringContaining('Delete 3 jobs'));
+    confirm.mockRestore();
   });
 });
 

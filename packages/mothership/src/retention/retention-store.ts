@@ -113,6 +113,16 @@ export const retentionStore = {
        SELECT jf.file_id FROM job_files jf WHERE jf.job_id = ANY($1::uuid[])`,
       [ids],
     );
+    // Children first, a statement per table for the whole batch: the foreign keys would cascade
+    // row by row, a statement per deleted row and table.
+    await db.query(
+      `WITH t AS (SELECT id FROM tasks WHERE job_id = ANY($1::uuid[])),
+            chunks AS (DELETE FROM task_log_chunks WHERE task_id IN (SELECT id FROM t)),
+            samples AS (DELETE FROM task_gpu_samples WHERE task_id IN (SELECT id FROM t)),
+            artifacts AS (DELETE FROM artifacts WHERE task_id IN (SELECT id FROM t))
+       DELETE FROM tasks WHERE id IN (SELECT id FROM t)`,
+      [ids],
+    );
     const { rows: gone } = await db.query<{ pipeline_id: string | null }>(
       'DELETE FROM jobs WHERE id = ANY($1::uuid[]) RETURNING pipeline_id',
       [ids],

@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import type { Job } from '@borg/protocol';
 import type { Logger } from 'pino';
 
@@ -29,16 +31,30 @@ export interface SweepResult {
 }
 
 /**
- * Jobs per deletion transaction, and attempts: a batch is a short transaction (claims never
- * wait on it: it touches only ended rows), and one event names at most this many jobs, which
- * keeps it inside a NOTIFY payload.
+ * Jobs per deletion transaction, and elements: a batch is a short transaction (claims never
+ * wait on it: it touches only ended rows).
  */
-const JOBS_PER_BATCH = 100;
+const JOBS_PER_BATCH = 500;
+/** Jobs one jobs.deleted event names, so it fits in a NOTIFY payload. */
+const IDS_PER_EVENT = 100;
 const ELEMENTS_PER_BATCH = 5_000;
 /** Artifacts, files or runners per transaction. */
 const ROWS_PER_BATCH = 500;
 /** PostgreSQL's foreign_key_violation: a submit took a file the sweep was deleting; it is kept, and tried next time. */
 const FOREIGN_KEY_VIOLATION = '23503';
+
+/**
+ * Runs `batch` until it finds nothing to do or `keepGoing` says stop, resting after each batch
+ * as long as it took: the sweep takes at most half of one connection's time, and claims and
+ * reports keep the rest of the database to themselves.
+ */
+async function inBatches(keepGoing: () => boolean, batch: () => Promise<number>): Promise<void> {
+  while (keepGoing()) {
+    const started = performance.now();
+    if ((await batch()) === 0) return;
+    await sleep(performance.now() - started);
+  }
+}
 
 /**
  * Deleting what Borg no longer needs: a job a person deletes, and on the maintenance leader a
@@ -126,27 +142,18 @@ export class Retention {
     const result: SweepResult = { jobs: 0, artifacts: 0, files: 0, runners: 0, blobs: 0 };
     const { jobsSeconds, artifactsSeconds, filesSeconds, runnersSeconds } = this.settings;
     // Jobs first: their artifacts and inputs then count as unused in the same sweep.
-    while (keepGoing()) {
-      const deleted = await this.sweepJobs(jobsSeconds, result);
-      if (deleted === 0) break;
+    await inBatches(keepGoing, () => this.sweepJobs(jobsSeconds, result));
+    if (artifactsSeconds !== null) {
+      await inBatches(keepGoing, () => this.sweepArtifacts(artifactsSeconds, result));
     }
-    while (artifactsSeconds !== null && keepGoing()) {
-      const deleted = await this.sweepArtifacts(artifactsSeconds, result);
-      if (deleted === 0) break;
-    }
-    while (filesSeconds !== null && keepGoing()) {
-      const deleted = await this.sweepUploads(filesSeconds, result);
-      if (deleted === 0) break;
-    }
-    while (runnersSeconds !== null && keepGoing()) {
-      const { runnerIds, revokedTokenIds } = await retentionStore.retireOfflineRunners(
-        this.db,
-        runnersSeconds,
-        ROWS_PER_BATCH,
-      );
-      for (const tokenId of revokedTokenIds) this.bus.publish({ type: 'token.revoked', token_id: tokenId });
-      result.runners += runnerIds.length;
-      if (runnerIds.length === 0) break;
+    if (filesSeconds !== null) await inBatches(keepGoing, () => this.sweepUploads(filesSeconds, result));
+    if (runnersSeconds !== null) {
+      await inBatches(keepGoing, async () => {
+        const retired = await retentionStore.retireOfflineRunners(this.db, runnersSeconds, ROWS_PER_BATCH);
+        for (const id of retired.revokedTokenIds) this.bus.publish({ type: 'token.revoked', token_id: id });
+        result.runners += retired.runnerIds.length;
+        return retired.runnerIds.length;
+      });
     }
     const total = result.jobs + result.artifacts + result.files + result.runners;
     if (total > 0) this.log.info(result, 'retention deleted expired data');
@@ -168,7 +175,9 @@ export class Retention {
     });
     if (ids.length === 0) return 0;
     await this.removeBlobs(keys);
-    this.bus.publish({ type: 'jobs.deleted', ids });
+    for (let i = 0; i < ids.length; i += IDS_PER_EVENT) {
+      this.bus.publish({ type: 'jobs.deleted', ids: ids.slice(i, i + IDS_PER_EVENT) });
+    }
     result.jobs += ids.length;
     result.blobs += keys.length;
     return ids.length;

@@ -120,6 +120,8 @@ export class Live {
           log ? { lines: appendLines(log.lines, message.data.lines) } : log,
         );
         return;
+      case 'jobs.deleted':
+        return this.jobsDeleted(message.data.ids);
       default:
         return;
     }
@@ -137,6 +139,18 @@ export class Live {
     if (this.queries.isFetching({ queryKey: key, exact: true }) > 0) {
       void this.queries.invalidateQueries({ queryKey: key, exact: true }, { cancelRefetch: true });
     }
+  }
+
+  /** Deleted jobs leave every list at once; an open job page reads again and says the job is gone. */
+  private jobsDeleted(ids: readonly string[]): void {
+    const gone = new Set(ids);
+    for (const [key, data] of this.queries.getQueriesData<Pages>({ queryKey: queryKeys.jobLists() })) {
+      if (!data) continue;
+      const pages = data.pages.map((p) => ({ ...p, items: p.items.filter((j) => !gone.has(j.id)) }));
+      this.queries.setQueryData<Pages>(key, { ...data, pages });
+    }
+    for (const id of ids) void this.queries.invalidateQueries({ queryKey: queryKeys.job(id), exact: true });
+    this.refetchStats();
   }
 
   private jobUpdated(job: Job): void {

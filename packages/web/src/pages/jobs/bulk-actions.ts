@@ -2,7 +2,7 @@ import type { Job } from '@borg/protocol';
 
 import { api, errorMessage } from '../../lib/api.ts';
 
-export const JOB_ACTIONS = ['cancel', 'pause', 'resume', 'retry'] as const;
+export const JOB_ACTIONS = ['cancel', 'pause', 'resume', 'retry', 'delete'] as const;
 export type JobAction = (typeof JOB_ACTIONS)[number];
 
 /** One job action through the typed client. */
@@ -17,6 +17,8 @@ export function runJobAction(action: JobAction, id: string): Promise<Job> {
       return client.resumeJob(id);
     case 'retry':
       return client.retryJob(id);
+    case 'delete':
+      return client.deleteJob(id);
   }
 }
 
@@ -56,7 +58,15 @@ const PAST: Record<JobAction, string> = {
   pause: 'paused',
   resume: 'resumed',
   retry: 'retried',
+  delete: 'deleted',
 };
+
+/** Actions that cannot be undone ask first. */
+export function confirmAction(action: JobAction, count: number): boolean {
+  if (action !== 'delete') return true;
+  const what = count === 1 ? 'this job' : `${count} jobs`;
+  return window.confirm(`Delete ${what} with every attempt, log and artifact? This cannot be undone.`);
+}
 
 export function describeBulk(action: JobAction, result: BulkResult): string {
   const parts = [`${result.done.length} ${PAST[action]}`];

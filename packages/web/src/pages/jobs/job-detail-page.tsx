@@ -14,14 +14,15 @@ import { formatBytes } from '../../lib/format.ts';
 import { useIdentity } from '../../lib/identity.ts';
 import { useTopic } from '../../lib/live.ts';
 import { queryKeys } from '../../lib/query-keys.ts';
-import { useLocation } from '../../lib/router.ts';
+import { navigate, useLocation } from '../../lib/router.ts';
 import { ScheduleOrigin } from '../schedules/schedule-origin.tsx';
 import { ArrayProgress } from './array-progress.tsx';
 import { AttemptRow } from './attempt-row.tsx';
-import { type JobAction, runJobAction } from './bulk-actions.ts';
+import { confirmAction, type JobAction, runJobAction } from './bulk-actions.ts';
 import { ElementGrid } from './element-grid.tsx';
 import { FailureBanner, LOG_HEADING_ID } from './failure-banner.tsx';
 import { JobDependencies, SkipBanner } from './job-dependencies.tsx';
+import { JobKeeping } from './job-keeping.tsx';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
 import { MaxParallelControl } from './max-parallel-control.tsx';
@@ -97,7 +98,11 @@ export function JobDetailPage({ id }: { id: string }) {
   const runners = useQuery({ queryKey: queryKeys.runners(), queryFn: () => api().listRunners({ limit: 500 }) });
   const action = useMutation({
     mutationFn: (what: JobAction) => runJobAction(what, id),
-    onSuccess: (updated) => {
+    onSuccess: (updated, what) => {
+      if (what === 'delete') {
+        queries.removeQueries({ queryKey: queryKeys.job(id), exact: true });
+        return navigate('/jobs');
+      }
       queries.setQueryData<JobWithTasks>(queryKeys.job(id), (old) => (old ? { ...old, ...updated } : old));
       // A retry adds attempts: fetch them rather than wait for their events.
       void queries.invalidateQueries({ queryKey: queryKeys.job(id) });
@@ -122,7 +127,7 @@ export function JobDetailPage({ id }: { id: string }) {
       permission={mayChangeJob(identity, what, j)}
       className={button}
       disabled={action.isPending}
-      onClick={() => action.mutate(what)}
+      onClick={() => confirmAction(what, 1) && action.mutate(what)}
     >
       {label}
     </PermittedButton>
@@ -144,12 +149,14 @@ export function JobDetailPage({ id }: { id: string }) {
           {/* A skipped job never ran: what to retry is the job it waited for (its banner links it). */}
           {finished && j.status !== 'succeeded' && j.status !== 'skipped' && act('retry', 'Retry')}
           <RunAgainActions job={j} className={button} />
+          {finished && !j.pinned && act('delete', 'Delete')}
         </div>
       </div>
       <p className="text-sm text-slate-600" data-testid="submitted-by">
         Submitted by {j.created_by?.name ?? '—'}
       </p>
       <ScheduleOrigin job={j} />
+      <JobKeeping job={j} buttonClass={button} />
       {action.error && (
         <p role="alert" className="rounded bg-red-50 px-3 py-2 text-sm text-red-800">
           {errorMessage(action.error)}

@@ -9,6 +9,7 @@ const ROUTE_OF_ACTION: Record<JobAction, OperationName> = {
   pause: 'pauseJob',
   resume: 'resumeJob',
   retry: 'retryJob',
+  delete: 'deleteJob',
 };
 
 /** Whether the token may take this action on this job: its role, then whose job it is. */

@@ -17,7 +17,7 @@ import { navigate, useLocation } from '../../lib/router.ts';
 import { timeRangeFromSearch } from '../../lib/time-range.ts';
 import { searchWith } from '../../lib/url-search.ts';
 import { TYPING_PAUSE_MS, useDebouncedCallback } from '../../lib/use-debounced-callback.ts';
-import { describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
+import { confirmAction, describeBulk, JOB_ACTIONS, type JobAction, runBulk } from './bulk-actions.ts';
 import { DependencyReason } from './job-dependencies.tsx';
 import { JobFailureNote, RanOn } from './job-outcome-cells.tsx';
 import { mayChangeJobAtAll } from './job-permissions.ts';
@@ -86,6 +86,7 @@ export function JobsPage() {
     });
 
   const bulk = async (action: JobAction) => {
+    if (!confirmAction(action, selected.size)) return;
     setBulkBusy(true);
     setBulkMessage(null);
     const result = await runBulk(action, [...selected]);

@@ -152,9 +152,13 @@ export function App() {
       >
         Skip to content
       </a>
-      <header className="flex items-center gap-1 overflow-x-auto bg-slate-900 px-3 py-2 text-white sm:gap-2 sm:px-6 sm:py-3">
+      {/* On a phone the links take a row of their own below the name and Sign out, wrapping as needed. */}
+      <header className="flex flex-wrap items-center gap-1 bg-slate-900 px-3 py-2 text-white sm:flex-nowrap sm:gap-2 sm:overflow-x-auto sm:px-6 sm:py-3">
         <span className="mr-2 font-semibold tracking-wide sm:mr-4">Borg</span>
-        <nav aria-label="Main" className="flex gap-1 sm:gap-2">
+        <nav
+          aria-label="Main"
+          className="order-last flex w-full flex-wrap gap-1 sm:order-none sm:w-auto sm:flex-nowrap sm:gap-2"
+        >
           {nav('/', 'Overview')}
           {nav('/jobs', 'Jobs')}
           {nav('/runners', 'Runners')}

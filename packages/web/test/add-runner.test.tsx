@@ -284,6 +284,21 @@ describe("the solder's version", () => {
   });
 });
 
+describe('the job types a runner takes', () => {
+  it('are on the runner page: every type when its solder said none, else the list and why container is missing', async () => {
+    renderAs(as('viewer'), <RunnerDetailPage id={OLD.id} />);
+    const spec = await screen.findByTestId('runner-spec');
+    expect(within(spec).getByText('Job types').nextElementSibling).toHaveTextContent(/^every type$/);
+    cleanup();
+    client.getRunner.mockResolvedValueOnce({ ...OLD, job_types: ['shell', 'binary'] });
+    renderAs(as('viewer'), <RunnerDetailPage id={OLD.id} />);
+    const narrowed = await screen.findByTestId('runner-spec');
+    expect(within(narrowed).getByText('Job types').nextElementSibling).toHaveTextContent(
+      'shell, binary (no container jobs: no container CLI works, or --job-types)',
+    );
+  });
+});
+
 describe('the install line, piece by piece', () => {
   it('groups allowed labels by key; `*` allows any value of its key', () => {
     expect(parseAllowedLabels('')).toEqual({ value: undefined });

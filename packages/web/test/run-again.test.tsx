@@ -142,6 +142,8 @@ describe('Run again', () => {
     navigate('/jobs/j1');
     renderWith(<JobDetailPage id="j1" />);
     const link = await screen.findByRole('link', { name: 'Run again' });
+    // The page shows the user the container runs as, which Run again carries over.
+    expect(screen.getByText('Runs as').nextElementSibling).toHaveTextContent('1000:100');
     expect(link).toHaveAttribute('href', '/jobs/new?from=j1');
     cleanup();
     navigate('/jobs/new?from=j1');

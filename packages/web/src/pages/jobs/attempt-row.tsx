@@ -90,7 +90,7 @@ export function AttemptRow({
             )}
           </span>
         </td>
-        <td className="p-2">
+        <td className="p-2 whitespace-nowrap">
           {t.runner_id ? <Link to={`/runners/${t.runner_id}`}>{runnerName ?? 'runner'}</Link> : '—'}
         </td>
         <td className="hidden p-2 whitespace-nowrap sm:table-cell">

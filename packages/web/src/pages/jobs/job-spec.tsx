@@ -84,6 +84,9 @@ export function JobSpec({ job }: { job: Job }) {
           <span className="font-mono">{job.image}</span>
         </Row>
       )}
+      {job.type === 'container' && (
+        <Row label="Runs as">{job.user ? <span className="font-mono">{job.user}</span> : "the image's user"}</Row>
+      )}
       <Row label="Environment">
         {env.length === 0 && '—'}
         <div className="font-mono">

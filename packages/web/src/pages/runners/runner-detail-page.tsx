@@ -231,6 +231,12 @@ export function RunnerDetailPage({ id }: { id: string }) {
           <span className="font-mono">{res.ips.join(', ')}</span>
         </Row>
         <Row label="Version">{r.version}</Row>
+        <Row label="Job types">
+          {r.job_types ? r.job_types.join(', ') : 'every type'}
+          {r.job_types && !r.job_types.includes('container') && (
+            <span className="text-slate-500"> (no container jobs: no container CLI works, or --job-types)</span>
+          )}
+        </Row>
         <Row label="Labels">
           <span className="font-mono">
             {Object.entries(r.labels)

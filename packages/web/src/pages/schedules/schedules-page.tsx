@@ -86,7 +86,8 @@ export function SchedulesPage() {
                         '—'
                       )}
                     </td>
-                    <td className="p-2">
+                    {/* The buttons stay on one line; on a phone the table scrolls in its box instead. */}
+                    <td className="p-2 [&>div]:flex-nowrap">
                       <ScheduleActions schedule={schedule} />
                     </td>
                   </tr>

@@ -65,7 +65,8 @@ export function NewWebhookForm({ onCreated }: { onCreated: (webhook: CreatedWebh
           />
         )}
       </Field>
-      <fieldset className="text-sm">
+      {/* min-w-0: a fieldset is at least as wide as its content, so a long hint would widen the page. */}
+      <fieldset className="min-w-0 text-sm">
         <legend className="font-medium">Events</legend>
         <label className="mt-1 flex items-center gap-2">
           <input type="checkbox" checked={every} onChange={(e) => toggle(ALL_WEBHOOK_EVENTS, e.target.checked)} />
@@ -73,7 +74,7 @@ export function NewWebhookForm({ onCreated }: { onCreated: (webhook: CreatedWebh
         </label>
         <div className="mt-1 grid gap-1 sm:grid-cols-2">
           {WEBHOOK_EVENTS.map((event) => (
-            <label key={event} className="flex items-center gap-2">
+            <label key={event} className="flex items-baseline gap-2">
               <input
                 type="checkbox"
                 disabled={every}
@@ -81,7 +82,7 @@ export function NewWebhookForm({ onCreated }: { onCreated: (webhook: CreatedWebh
                 onChange={(e) => toggle(event, e.target.checked)}
               />
               <span className="font-mono text-xs">{event}</span>
-              <span className="truncate text-xs text-slate-500">{EVENT_HINTS[event]}</span>
+              <span className="text-xs text-slate-500">{EVENT_HINTS[event]}</span>
             </label>
           ))}
         </div>

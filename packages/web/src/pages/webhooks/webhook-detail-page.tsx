@@ -123,7 +123,8 @@ export function WebhookDetailPage({ id }: { id: string }) {
       {deliveries.error && <ErrorState error={deliveries.error} retry={() => void deliveries.refetch()} />}
       {deliveries.isLoading && <Loading what="Loading the deliveries" />}
       {deliveries.data && (
-        <div className="overflow-x-auto rounded bg-white shadow">
+        // relative: the header's sr-only label is placed inside this box, not past the page's edge.
+        <div className="relative overflow-x-auto rounded bg-white shadow">
           <table className="w-full text-left text-sm">
             <thead className="border-b border-slate-200 text-slate-500">
               <tr>

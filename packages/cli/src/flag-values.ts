@@ -1,3 +1,5 @@
+import { formatDurationSeconds } from '@borg/protocol';
+
 import { usageError } from './cli-error.ts';
 
 /** For repeatable flags: commander calls this with each value and the list so far. */
@@ -66,6 +68,12 @@ export function durationSeconds(value: string | undefined, flag: string): number
     value,
     flag,
   );
+}
+
+/** A retention flag (`30d`, `12h`, or seconds) as the API takes it: a duration text. */
+export function retentionText(value: string | undefined, flag: string): string | undefined {
+  const seconds = durationSeconds(value, flag);
+  return seconds === undefined ? undefined : formatDurationSeconds(seconds);
 }
 
 function positive(seconds: number, value: string, flag: string): number {

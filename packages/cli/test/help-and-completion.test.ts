@@ -83,6 +83,7 @@ describe('borg --help and borg completion', { timeout: CLI_TEST_TIMEOUT_MS }, ()
       'job.cancel',
       'job.retry',
       'job.update',
+      'job.delete',
     ]);
     expect(await complete('borg', 'logs', 'x', '-o', '')).toEqual(['table', 'json']);
     expect(await complete('borg', 'submit', '--', 'ma')).toEqual(['']); // the job's command: left to bash

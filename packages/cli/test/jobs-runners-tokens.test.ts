@@ -52,6 +52,33 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
     expect((await mothership().admin.getJob(a.id)).tasks.map((t) => t.attempt)).toEqual([1, 2]);
   });
 
+  it('submit --retention --keep-last, jobs set --pin/--unpin/--retention, and jobs delete', async () => {
+    const submitted = await borg(
+      ['submit', '--label', 'pool=nowhere', '--retention', '36h', '--keep-last', '3', '-o', 'json', '--', 'true'],
+      { env: env() },
+    );
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const job = JSON.parse(submitted.stdout) as Job;
+    expect(job).toMatchObject({ retention: '1d12h', keep_last: 3, pinned: false });
+
+    const pinned = await borg(['jobs', 'set', job.id, '--pin', '--retention', 'default'], { env: env() });
+    expect(pinned.stdout).toBe(`job ${job.id}: max parallel none; pinned; queued\n`);
+    expect(await mothership().admin.getJob(job.id)).toMatchObject({ pinned: true, retention: null });
+    const nothing = await borg(['jobs', 'set', job.id], { env: env() });
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toContain('nothing to change');
+
+    await mothership().admin.cancelJob(job.id);
+    const refused = await borg(['jobs', 'delete', job.id], { env: env() });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('pinned');
+    await borg(['jobs', 'set', job.id, '--unpin'], { env: env() });
+    const deleted = await borg(['jobs', 'delete', job.id], { env: env() });
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stdout).toBe(`job ${job.id}: deleted\n`);
+    await expect(mothership().admin.getJob(job.id)).rejects.toMatchObject({ status: 404 });
+  });
+
   it('jobs list --watch prints a new snapshot when a job changes', async () => {
     const watch = spawnBorg(['jobs', 'list', '--watch', '--name', 'watched-', '-o', 'json'], { env: env() });
     try {

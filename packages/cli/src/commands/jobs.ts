@@ -5,13 +5,14 @@ import {
   type JobWithTasks,
   type ListJobsQuery,
   MAX_ARRAY_SIZE,
+  type UpdateJobRequest,
 } from '@borg/protocol';
 import { Command } from 'commander';
 
 import { ExitCode, toCliError, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { actOnElements, actsOnElements, type ElementFlags, printElementsChanged } from '../element-flags.ts';
-import { collect, integer } from '../flag-values.ts';
+import { collect, integer, retentionText } from '../flag-values.ts';
 import { fullId } from '../id-prefix.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { printJobDetail, printJobTable } from '../job-views.ts';
@@ -49,6 +50,14 @@ export function jobsCommand(): Command {
       )
         .option(ELEMENT_FLAG, 'retry only these elements of one job, also while it runs: 3, 10-19 or 3,7', collect)
         .option('--failed', 'retry the elements of one job whose latest attempt failed, timed out or was lost'),
+    )
+    .addCommand(
+      controlCommand(
+        'delete',
+        'Delete ended jobs with their attempts, logs and artifacts (a pinned job is refused: unpin it first)',
+        (c, id) => c.deleteJob(id),
+        'deleted',
+      ),
     )
     .addCommand(setCommand());
 }
@@ -131,6 +140,9 @@ function showCommand(): Command {
     );
 }
 
+/** The status the example of each control command lists jobs by. */
+const LIST_STATUS_FOR: Record<string, string> = { resume: 'paused', retry: 'failed', delete: 'succeeded' };
+
 /** `borg jobs cancel --cascade`, and `--element`/`--failed` (element-flags.ts) for cancel and retry. */
 interface ControlFlags extends ElementFlags {
   cascade?: boolean;
@@ -144,6 +156,8 @@ function controlCommand(
   name: string,
   description: string,
   call: (client: BorgClient, id: string, flags: ControlFlags) => Promise<Job>,
+  /** What to print for each job acted on, instead of its status. */
+  outcome?: string,
 ) {
   return clientCommand(name, description)
     .argument('<job-id...>')
@@ -151,7 +165,7 @@ function controlCommand(
       'after',
       examples([
         `borg jobs ${name} 0b6f…`,
-        `borg jobs ${name} $(borg jobs list --status ${name === 'resume' ? 'paused' : name === 'retry' ? 'failed' : 'queued'} -o json | jq -r '.[].id')`,
+        `borg jobs ${name} $(borg jobs list --status ${LIST_STATUS_FOR[name] ?? 'queued'} -o json | jq -r '.[].id')`,
       ]),
     )
     .action(
@@ -171,7 +185,8 @@ function controlCommand(
             const { id } = await fullId(connection.client, typed, ['job']);
             const job = await call(connection.client, id, flags);
             done.push(job);
-            if (!out.json)
+            if (!out.json && outcome) out.print(`job ${job.id}: ${outcome}`);
+            else if (!out.json)
               out.print(
                 `job ${job.id}: ${out.status(job.status)}${job.paused && job.status !== 'paused' ? ' (paused)' : ''}`,
               );
@@ -191,29 +206,63 @@ function controlCommand(
     );
 }
 
-/** `borg jobs set JOB --max-parallel N|none`: what may change while a job runs. */
+/** `borg jobs set JOB --max-parallel N|none --pin|--unpin --retention D|default --keep-last N|none`. */
 function setCommand(): Command {
-  return clientCommand('set', 'Change a job while it runs')
+  return clientCommand('set', 'Change a job: its parallelism while it runs, and how long it is kept')
     .argument('<job-id>')
-    .requiredOption(
-      '--max-parallel <n>',
-      'at most N elements held at once from the next claim on; none lifts the limit',
-    )
+    .option('--max-parallel <n>', 'at most N elements held at once from the next claim on; none lifts the limit')
+    .option('--pin', 'keep the job until unpinned, whatever the retention')
+    .option('--unpin', 'let the retention delete the job again')
+    .option('--retention <duration>', "keep it this long once it ends (e.g. 30d); default: the server's again")
+    .option('--keep-last <n>', 'keep the newest N jobs of its name whatever their age; none: no such rule')
     .addHelpText(
       'after',
-      examples(['borg jobs set 0b6f… --max-parallel 20', 'borg jobs set 0b6f… --max-parallel none']),
+      examples([
+        'borg jobs set 0b6f… --max-parallel 20',
+        'borg jobs set 0b6f… --max-parallel none',
+        'borg jobs set 0b6f… --pin',
+        'borg jobs set 0b6f… --retention 1y',
+      ]),
     )
     .action(
-      action(async ({ out, connect }, typed: string, flags: { maxParallel: string }) => {
+      action(async ({ out, connect }, typed: string, flags: SetFlags) => {
+        const update = updateOf(flags);
         const { client } = await connect();
         const { id } = await fullId(client, typed, ['job']);
-        const maxParallel =
-          flags.maxParallel === 'none' ? null : integer(flags.maxParallel, '--max-parallel', 1, MAX_ARRAY_SIZE)!;
-        const job = await client.updateJob(id, { max_parallel: maxParallel });
+        const job = await client.updateJob(id, update);
         if (out.json) return out.printJson(job);
-        out.print(`job ${job.id}: max parallel ${job.max_parallel ?? 'none'}; ${out.status(job.status)}`);
+        const kept = job.pinned ? 'pinned' : `retention ${job.retention ?? 'default'}`;
+        out.print(`job ${job.id}: max parallel ${job.max_parallel ?? 'none'}; ${kept}; ${out.status(job.status)}`);
       }),
     );
+}
+
+interface SetFlags {
+  maxParallel?: string;
+  pin?: boolean;
+  unpin?: boolean;
+  retention?: string;
+  keepLast?: string;
+}
+
+function updateOf(flags: SetFlags): UpdateJobRequest {
+  if (flags.pin && flags.unpin) throw usageError('--pin and --unpin contradict each other');
+  const update: UpdateJobRequest = {};
+  if (flags.maxParallel !== undefined) {
+    update.max_parallel =
+      flags.maxParallel === 'none' ? null : integer(flags.maxParallel, '--max-parallel', 1, MAX_ARRAY_SIZE)!;
+  }
+  if (flags.pin || flags.unpin) update.pinned = flags.pin === true;
+  if (flags.retention !== undefined) {
+    update.retention = flags.retention === 'default' ? null : retentionText(flags.retention, '--retention')!;
+  }
+  if (flags.keepLast !== undefined) {
+    update.keep_last = flags.keepLast === 'none' ? null : integer(flags.keepLast, '--keep-last', 1, 10_000)!;
+  }
+  if (Object.keys(update).length === 0) {
+    throw usageError('nothing to change', 'give --max-parallel, --pin, --unpin, --retention or --keep-last');
+  }
+  return update;
 }
 
 function statusFilter(text: string | undefined): string | undefined {

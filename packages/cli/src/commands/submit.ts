@@ -16,7 +16,7 @@ import { type Command, Option } from 'commander';
 import { CliError, ExitCode, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
 import { uploadLocalFile } from '../file-transfer.ts';
-import { collect, decimal, durationSeconds, integer, keyValues } from '../flag-values.ts';
+import { collect, decimal, durationSeconds, integer, keyValues, retentionText } from '../flag-values.ts';
 import { handleFollowInterrupt } from '../follow-interrupt.ts';
 import { jobExitCode } from '../job-outcome.ts';
 import { summariseJob } from '../job-views.ts';
@@ -45,6 +45,9 @@ interface SubmitFlags extends RetryFlags {
   timeout?: string;
   array?: string;
   maxParallel?: string;
+  retention?: string;
+  pin?: boolean;
+  keepLast?: string;
   file?: string[];
   artifact?: string[];
   follow?: boolean;
@@ -104,6 +107,9 @@ export function submitCommand(): Command {
     .option('--timeout <duration>', 'per attempt, e.g. 90s, 10m, 2h (default none)')
     .option('--array <n>', 'run N elements in parallel, each with BORG_TASK_INDEX (default 1)')
     .option('--max-parallel <n>', 'at most N elements held at once, across all runners (default: no limit)')
+    .option('--retention <duration>', "keep the job this long once it ends, e.g. 30d (default: the server's)")
+    .option('--pin', 'keep the job until unpinned, whatever the retention')
+    .option('--keep-last <n>', 'keep the newest N jobs of this name whatever their age')
     .option('--file <LOCAL[:PATH]>', 'upload LOCAL, put it at PATH in the work directory (repeatable)', collect)
     .option('--artifact <glob>', 'keep files matching this glob after the run (repeatable)', collect)
     .option(
@@ -196,6 +202,9 @@ function buildRequest(words: string[], flags: SubmitFlags): CreateJobRequest {
     array_size: integer(flags.array, '--array', 1, 10_000),
     max_parallel: integer(flags.maxParallel, '--max-parallel', 1, 10_000),
     artifacts: flags.artifact,
+    retention: retentionText(flags.retention, '--retention'),
+    pinned: flags.pin,
+    keep_last: integer(flags.keepLast, '--keep-last', 1, 10_000),
   };
 }
 

@@ -221,7 +221,8 @@ export function JobsPage() {
                       <SelectJob job={job} selected={selected.has(job.id)} toggle={toggle} />
                     </td>
                   )}
-                  <td className="max-w-xs truncate p-2">
+                  {/* Narrower on a phone, so the status beside it stays in view. */}
+                  <td className="max-w-40 truncate p-2 sm:max-w-xs" title={job.name}>
                     <Link to={`/jobs/${job.id}`}>{job.name}</Link>
                   </td>
                   <td className="p-2">

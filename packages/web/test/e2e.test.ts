@@ -395,6 +395,12 @@ describe.skipIf(!hasChromium)(
       await page.getByRole('link', { name: 'Overview', exact: true }).click();
       const failures = page.getByRole('region', { name: 'Failed in the last hour' });
       await failures.getByRole('link', { name: 'e2e fails' }).first().waitFor({ timeout: 20_000 });
+      // Below the charts, the storage used: the input file the form uploaded earlier is one (the
+      // figures may be up to 15 s old, and /stats is fetched again on every job event).
+      const files = page.getByRole('region', { name: 'Storage used' }).getByTestId('storage-files');
+      await expect
+        .poll(() => files.textContent(), { timeout: 20_000 })
+        .toMatch(/^Uploaded files[\d.]+ (B|KiB|MiB)[1-9]\d* files? in the file store$/);
       await shot('02b-overview-1400');
       await page.setViewportSize({ width: 1280, height: 900 });
     }, 90_000);

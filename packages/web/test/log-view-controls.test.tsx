@@ -60,6 +60,15 @@ describe('jump to the first error', () => {
     expect(screen.getByRole('checkbox', { name: 'Follow' })).not.toBeChecked();
   });
 
+  it('opens on a line given by a log search once that line has arrived, without following', () => {
+    const { rerender } = render(<LogView lines={many(100)} height={400} jumpToLine={3000} />);
+    expect(document.querySelector('[data-marked]')).toBeNull();
+    rerender(<LogView lines={many(5000)} height={400} jumpToLine={3000} />);
+    expect(screen.getByTestId('log-box').scrollTop).toBe(scrollTopFor(3000, 5000, 400));
+    expect(document.querySelector('[data-marked]')).toHaveTextContent('line 3001');
+    expect(screen.getByRole('checkbox', { name: 'Follow' })).not.toBeChecked();
+  });
+
   it('clears a filter that hides the error before jumping', () => {
     render(<LogView lines={many(50, 40)} height={400} />);
     fireEvent.change(screen.getByLabelText('Stream'), { target: { value: 'stdout' } });

@@ -75,6 +75,7 @@ export function LogView({
   height,
   fileName = 'log.txt',
   loading = false,
+  jumpToLine,
 }: {
   lines: LogLine[];
   /** A fixed height for the box in pixels; absent: from the window's height. */
@@ -82,16 +83,18 @@ export function LogView({
   fileName?: string;
   /** Earlier pages are still being fetched: a download now would miss lines, so it waits. */
   loading?: boolean;
+  /** A line (by its index in the log) to bring into view and mark once it has arrived, instead of following. */
+  jumpToLine?: number;
 }) {
   const box = useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
-  const [follow, setFollow] = useState(true);
+  const [follow, setFollow] = useState(jumpToLine === undefined);
   const [query, setQuery] = useState('');
   const [stream, setStream] = useState<'' | LogLine['stream']>('');
   const [timestamps, setTimestamps] = useState(false);
   const [fullScreen, setFullScreen] = useState(false);
   /** The line (by its index in the log) a jump should bring into view once it is shown. */
-  const [jumpTo, setJumpTo] = useState<number | null>(null);
+  const [jumpTo, setJumpTo] = useState<number | null>(jumpToLine ?? null);
   const [marked, setMarked] = useState<number | null>(null);
   const viewport = useViewportHeight();
 

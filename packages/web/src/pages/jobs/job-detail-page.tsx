@@ -23,6 +23,7 @@ import { ElementGrid } from './element-grid.tsx';
 import { FailureBanner, LOG_HEADING_ID } from './failure-banner.tsx';
 import { JobDependencies, SkipBanner } from './job-dependencies.tsx';
 import { JobKeeping } from './job-keeping.tsx';
+import { JobLogSearch } from './job-log-search.tsx';
 import { mayChangeJob } from './job-permissions.ts';
 import { JobSpec } from './job-spec.tsx';
 import { MaxParallelControl } from './max-parallel-control.tsx';
@@ -33,12 +34,17 @@ import { useTaskLog } from './task-log.ts';
 
 export { endReason } from './attempt-row.tsx';
 
-function TaskLogPanel({ task }: { task: Task }) {
+function TaskLogPanel({ task, line }: { task: Task; line: number | undefined }) {
   useTopic(`task:${task.id}`);
   const log = useTaskLog(task.id);
   if (log.error) return <ErrorState error={log.error} retry={() => void log.refetch()} />;
   if (!log.data) return <Loading what="Loading the log" />;
-  return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} loading={log.isFetching} />;
+  return <LogView lines={log.data.lines} fileName={`task-${task.id}.log`} loading={log.isFetching} jumpToLine={line} />;
+}
+
+/** The `line` search parameter (a log search's link): a line index, or undefined. */
+function lineParam(text: string | null): number | undefined {
+  return text !== null && /^\d{1,9}$/.test(text) ? Number(text) : undefined;
 }
 
 function Artifacts({ task }: { task: Task }) {
@@ -169,6 +175,8 @@ export function JobDetailPage({ id }: { id: string }) {
       {j.array_size > 1 && <MaxParallelControl job={j} />}
       {j.array_size > 1 && <ElementGrid job={j} />}
 
+      <JobLogSearch jobId={id} />
+
       <h2 className="font-semibold">Attempts</h2>
       <div className="overflow-x-auto rounded bg-white shadow">
         <table className="w-full text-left text-sm">
@@ -212,7 +220,11 @@ export function JobDetailPage({ id }: { id: string }) {
             Log of element #{selected.index}, attempt {selected.attempt}
           </h2>
           {selected.gpus.length > 0 && <SelectedGpus key={`g-${selected.id}`} task={selected} />}
-          <TaskLogPanel key={selected.id} task={selected} />
+          <TaskLogPanel
+            key={`${selected.id}:${search.get('line') ?? ''}`}
+            task={selected}
+            line={lineParam(search.get('line'))}
+          />
           <Artifacts key={`a-${selected.id}`} task={selected} />
         </div>
       )}

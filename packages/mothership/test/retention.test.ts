@@ -3,11 +3,13 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { BorgApiError, type CreateJobRequest, type FileInfo, type Job } from '@borg/protocol';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { type TestMothership, type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
+import { TestObjectStore } from '../../../test/test-object-store.ts';
 import { storageDirOf } from '../src/config.ts';
 import { blobPathOf } from '../src/files/blob-storage.ts';
+import { parseStorageUrl } from '../src/files/storage-url.ts';
 
 /**
  * Issue 17, retention: DELETE /jobs/:id and the maintenance leader's sweep of ended jobs past
@@ -342,5 +344,40 @@ describe('retention: BORG_RETENTION_ARTIFACTS 1s, jobs kept', () => {
       .toBe(0);
     expect(await rowsOf(borg(), job.id)).toEqual({ jobs: 1, tasks: 1, logChunks: 1, artifacts: 0 });
     expect(await blobExists(borg(), artifactFileId!)).toBe(false);
+  });
+});
+
+describe('retention on S3 storage (BORG_STORAGE_URL)', () => {
+  let objectStore: TestObjectStore | undefined;
+  const config: Record<string, unknown> = { retentionJobsSeconds: '1s' };
+  // Registered before useTestMothership's own beforeAll, so the URL is in place when it starts.
+  beforeAll(async () => {
+    objectStore = await TestObjectStore.start();
+    config.storageUrl = objectStore.url(`retention-${randomUUID()}`);
+  });
+  afterAll(async () => {
+    await objectStore?.close();
+  });
+  const borg = useTestMothership({ config });
+
+  it("removes an expired job's artifact from the bucket, and nothing else", async () => {
+    const { prefix } = parseStorageUrl(String(config.storageUrl));
+    const blobs = async () => (await objectStore!.keys(prefix)).filter((key) => key.startsWith(`${prefix}blobs/`));
+    const { submit, run } = scope(borg);
+    const kept = await submit('kept', { artifacts: ['out.txt'], pinned: true });
+    const { artifactFileId: keptFile } = await run(kept, { artifact: 'kept bytes' });
+    const job = await submit('expires', { artifacts: ['out.txt'] });
+    const { artifactFileId } = await run(job, { artifact: 'expiring bytes' });
+    expect((await blobs()).filter((key) => key.endsWith(artifactFileId!))).toHaveLength(1);
+
+    await expect
+      .poll(async () => {
+        await borg().services.retention.sweep();
+        return exists(borg(), job.id);
+      }, WAIT)
+      .toBe(false);
+    const left = await blobs();
+    expect(left.filter((key) => key.endsWith(artifactFileId!))).toEqual([]);
+    expect(left.filter((key) => key.endsWith(keptFile!))).toHaveLength(1);
   });
 });

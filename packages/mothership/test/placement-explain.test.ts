@@ -237,11 +237,24 @@ describe('why a task waits', () => {
 describe('why a task waits: job types the runners take', () => {
   const borg = useTestMothership();
 
-  it('says a runner takes no container jobs, and when no online runner takes them', async () => {
+  it('says a runner takes no container jobs, and when no online runner takes them; refuses such a job at submit', async () => {
     const b = borg();
     const noRuntime = await registerRunner(b, 'no-runtime', { job_types: ['shell', 'binary'] });
     expect((await b.admin.getRunner(noRuntime.id)).job_types).toEqual(['shell', 'binary']);
-    const image = await b.admin.createJob(job('image', { type: 'container', image: 'alpine:3.20', command: ['true'] }));
+    const container = { type: 'container', image: 'alpine:3.20', command: ['true'] } as const;
+    // At submit: refused when asked to be, naming the runner's reason; else queued, marked.
+    const refused = await rejection(b.admin.createJob(job('image-now', { ...container, unsatisfiable: 'reject' })));
+    expect(refused).toMatchObject({ status: 422, code: 'UNSATISFIABLE' });
+    expect((refused.details as UnsatisfiableDetails).runners).toEqual([
+      {
+        runner_id: noRuntime.id,
+        runner_name: 'no-runtime',
+        eligible: false,
+        reasons: ['takes no container jobs (only shell, binary)'],
+      },
+    ]);
+    const image = await b.admin.createJob(job('image', container));
+    expect(image.unsatisfiable).toBe(true);
     const firstTask = async () => (await b.admin.getJob(image.id)).tasks[0]!.id;
     let placement = await b.admin.getTaskPlacement(await firstTask());
     expect(placement.runners).toEqual([
@@ -269,6 +282,9 @@ describe('why a task waits: job types the runners take', () => {
       ['no-runtime', ['takes no container jobs (only shell, binary)']],
     ]);
     expect(placement.summary).toMatch(/1 runner could take it now$/);
+    expect((await b.admin.createJob(job('image-ok', { ...container, unsatisfiable: 'reject' }))).unsatisfiable).toBe(
+      false,
+    );
 
     await b.db.query(`UPDATE runners SET status = 'offline' WHERE id = $1`, [older.id]);
     placement = await b.admin.getJobPlacement(image.id);

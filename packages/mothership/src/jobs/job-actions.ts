@@ -24,13 +24,13 @@ import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { keysetPage } from '../paging.ts';
 import { gpuSampleStore } from '../runners/gpu-sample-store.ts';
 import { dependencyStore } from './dependency-store.ts';
-import { insertJob, insertNeedsTransaction, parsedConstraints } from './job-insert.ts';
+import { insertJob, insertNeedsTransaction } from './job-insert.ts';
 import { downstreamEvents, refreshJob } from './job-refresh.ts';
 import { type JobOrigin, type JobRow, jobStore, toJob } from './job-store.ts';
 import { jobViews } from './job-views.ts';
 import { checkedSearch, searchJobLogs } from './log-search.ts';
 import { logStore } from './log-store.ts';
-import { judgeSatisfiability } from './satisfiability.ts';
+import { judgeSatisfiability, placementDemandOf } from './satisfiability.ts';
 import { startableAtOnce } from './startable-at-once.ts';
 import { taskStore, toTask } from './task-store.ts';
 
@@ -128,15 +128,7 @@ export class JobActions {
       const earlier = await this.jobCreatedWith(idempotency);
       if (earlier) return { job: earlier, created: false };
     }
-    const { unsatisfiable } = await judgeSatisfiability(
-      this.db,
-      {
-        labels: input.labels ?? {},
-        constraints: parsedConstraints(input.constraints) ?? [],
-        resources: input.resources ?? {},
-      },
-      input.unsatisfiable,
-    );
+    const { unsatisfiable } = await judgeSatisfiability(this.db, placementDemandOf(input), input.unsatisfiable);
     // A job without files, secrets or dependencies is one statement (jobStore.insert); with
     // them, the checks and the insert share a transaction.
     const insert = (tx: Queryable) => insertJob(tx, input, { unsatisfiable, submitter, idempotency, origin });

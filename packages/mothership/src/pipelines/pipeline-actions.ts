@@ -5,11 +5,11 @@ import type { Database } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { dependencyStore, type DownstreamChange } from '../jobs/dependency-store.ts';
-import { insertJob, parsedConstraints } from '../jobs/job-insert.ts';
+import { insertJob } from '../jobs/job-insert.ts';
 import { downstreamEvents } from '../jobs/job-refresh.ts';
 import { type JobRow, jobStore } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
-import { judgeSatisfiability } from '../jobs/satisfiability.ts';
+import { judgeSatisfiability, placementDemandOf } from '../jobs/satisfiability.ts';
 import { creationOrder } from './pipeline-order.ts';
 import { pipelineStore } from './pipeline-store.ts';
 
@@ -34,15 +34,7 @@ export class PipelineActions {
     const unsatisfiable = await Promise.all(
       input.jobs.map(async (job) => {
         try {
-          const judged = await judgeSatisfiability(
-            this.db,
-            {
-              labels: job.labels ?? {},
-              constraints: parsedConstraints(job.constraints) ?? [],
-              resources: job.resources ?? {},
-            },
-            job.unsatisfiable,
-          );
+          const judged = await judgeSatisfiability(this.db, placementDemandOf(job), job.unsatisfiable);
           return judged.unsatisfiable;
         } catch (error) {
           if (error instanceof BorgError) {

@@ -41,7 +41,7 @@ export interface PlacementDemand {
   labels: Record<string, string>;
   constraints: readonly ParsedConstraint[];
   resources: ResourceRequest;
-  /** The job's type; absent: not weighed (submit-time satisfiability does not weigh it). */
+  /** The job's type; absent: not weighed. */
   type?: JobType;
 }
 

@@ -1,4 +1,4 @@
-import type { GpuDevice, ParsedConstraint, ResourceRequest } from '@borg/protocol';
+import type { GpuDevice, JobType, ParsedConstraint, ResourceRequest } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 import type { PlacementRunner } from './placement-rules.ts';
@@ -60,18 +60,24 @@ const constraintsParam = (constraints: readonly ParsedConstraint[]) =>
 export const placementStore = {
   /**
    * Whether any runner is known, and whether one of them could ever take a task asking this:
-   * its labels, its attributes (borg_constraints_unmet) and its total capacity, as the claim
+   * its job types, labels, its attributes (borg_constraints_unmet) and its total capacity, as the claim
    * checks them. One statement; each EXISTS stops at the first runner that answers it.
    */
   async couldEverTake(
     db: Queryable,
-    demand: { labels: Record<string, string>; constraints: readonly ParsedConstraint[]; resources: ResourceRequest },
+    demand: {
+      labels: Record<string, string>;
+      constraints: readonly ParsedConstraint[];
+      resources: ResourceRequest;
+      type?: JobType;
+    },
   ): Promise<{ known: boolean; fits: boolean }> {
     const { rows } = await db.query<{ known: boolean; fits: boolean }>(
       `SELECT EXISTS (SELECT 1 FROM runners r WHERE ${KNOWN}) AS known,
               EXISTS (
                 SELECT 1 FROM runners r
                  WHERE ${KNOWN} AND r.labels @> $1::jsonb
+                   AND ($4::text IS NULL OR r.job_types IS NULL OR $4::text = ANY (r.job_types))
                    AND ($2::jsonb IS NULL OR cardinality(borg_constraints_unmet($2::jsonb, r.attributes)) = 0)
                    AND coalesce(($3::jsonb ->> 'cpu')::numeric, 0) <= coalesce((r.capacity ->> 'cpu')::numeric, 0)
                    AND coalesce(($3::jsonb ->> 'memory_mb')::numeric, 0) <= coalesce((r.capacity ->> 'memory_mb')::numeric, 0)
@@ -80,7 +86,12 @@ export const placementStore = {
                       WHERE coalesce((g ->> 'memory_mb')::numeric, (g ->> 'memory_free_mb')::numeric, 0)
                             >= coalesce(($3::jsonb ->> 'gpu_memory_mb')::numeric, 0))
               ) AS fits`,
-      [JSON.stringify(demand.labels), constraintsParam(demand.constraints), JSON.stringify(demand.resources)],
+      [
+        JSON.stringify(demand.labels),
+        constraintsParam(demand.constraints),
+        JSON.stringify(demand.resources),
+        demand.type ?? null,
+      ],
     );
     return rows[0]!;
   },

@@ -16,8 +16,8 @@ import type { Principal } from '../auth/principal.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { BorgError } from '../errors.ts';
 import type { EventBus } from '../events/event-bus.ts';
-import { insertJob, parsedConstraints } from '../jobs/job-insert.ts';
-import { judgeSatisfiability } from '../jobs/satisfiability.ts';
+import { insertJob } from '../jobs/job-insert.ts';
+import { judgeSatisfiability, placementDemandOf } from '../jobs/satisfiability.ts';
 import { keysetPage } from '../paging.ts';
 import { canonicalTimeZone, CronSchedule } from './cron-schedule.ts';
 import { scheduleFireStore } from './schedule-fire-store.ts';
@@ -170,15 +170,7 @@ async function checked(
  */
 async function checkJob(tx: Queryable, job: ValidCreateJobRequest, submitter: Principal): Promise<void> {
   try {
-    const { unsatisfiable } = await judgeSatisfiability(
-      tx,
-      {
-        labels: job.labels ?? {},
-        constraints: parsedConstraints(job.constraints) ?? [],
-        resources: job.resources ?? {},
-      },
-      job.unsatisfiable,
-    );
+    const { unsatisfiable } = await judgeSatisfiability(tx, placementDemandOf(job), job.unsatisfiable);
     await scheduleStore.dryRun(tx, () => insertJob(tx, job, { unsatisfiable, submitter }));
   } catch (error) {
     if (error instanceof BorgError) throw prefixed(error, 'job');

@@ -161,12 +161,19 @@ export async function startMothership(config: MothershipConfig, options: StartOp
     cleanup.push(() => audit.flush());
     metrics.track({ websocketClients: () => hub.size });
     const jobs = new JobActions(db, bus);
-    const retention = new Retention(db, storage, bus, log.child({ area: 'retention' }), {
-      jobsSeconds: config.retentionJobsSeconds,
-      artifactsSeconds: config.retentionArtifactsSeconds,
-      filesSeconds: config.retentionFilesSeconds,
-      runnersSeconds: config.retentionRunnersSeconds,
-    });
+    const retention = new Retention(
+      db,
+      storage,
+      bus,
+      log.child({ area: 'retention' }),
+      {
+        jobsSeconds: config.retentionJobsSeconds,
+        artifactsSeconds: config.retentionArtifactsSeconds,
+        filesSeconds: config.retentionFilesSeconds,
+        runnersSeconds: config.retentionRunnersSeconds,
+      },
+      (deleted) => metrics.retentionDeleted({ ...deleted }),
+    );
     const scheduleFirer = new ScheduleFirer(
       db,
       jobs,

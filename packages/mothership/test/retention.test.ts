@@ -291,6 +291,7 @@ describe('DELETE /jobs/:id and PATCH of retention (BORG_RETENTION_JOBS off)', ()
     expect(deleted).toMatchObject({ id: job.id, status: 'succeeded' });
     expect(await exists(borg(), job.id)).toBe(false);
     await expect(borg().admin.deleteJob(job.id)).rejects.toMatchObject({ status: 404 });
+    expect(await borg().admin.metrics()).toMatch(/^borg_retention_deleted_total\{kind="jobs"\} [1-9]/m);
     await expect
       .poll(async () =>
         (await borg().admin.listAudit({ action: 'job.delete' })).items.map((e) => [e.object?.id, e.outcome]),

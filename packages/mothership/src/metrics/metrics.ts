@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 import type { Database } from '../db/database.ts';
 import type { QueueObserver } from '../dispatch/queue.ts';
@@ -47,6 +47,7 @@ export class Metrics implements QueueObserver {
   private readonly dispatchLatency: Histogram;
   private readonly taskDuration: Histogram<'status'>;
   private readonly eventLag: Histogram;
+  private readonly retentionCounter: Counter<'kind'>;
   private live: LiveSources = { websocketClients: () => 0, longPollWaiters: () => 0, maintenanceLeader: () => false };
 
   constructor(db: Database, options: { cacheMs?: number } = {}) {
@@ -75,6 +76,12 @@ export class Metrics implements QueueObserver {
       name: 'borg_event_bus_lag_seconds',
       help: "Time from an event's publish on another replica to its delivery here (LISTEN/NOTIFY; wall clocks, so keep replicas on NTP).",
       buckets: EVENT_LAG_BUCKETS,
+      registers,
+    });
+    this.retentionCounter = new Counter({
+      name: 'borg_retention_deleted_total',
+      help: 'What retention deleted (the sweep and DELETE /jobs/:id), by kind: jobs, artifacts, files (unused uploads), runners (retired), blobs (bytes freed in storage).',
+      labelNames: ['kind'],
       registers,
     });
     this.liveGauge('borg_websocket_clients', 'WebSocket connections open on this replica.', () =>
@@ -113,6 +120,11 @@ export class Metrics implements QueueObserver {
   /** An event from another replica arrived `seconds` after it was published. */
   eventDelivered(seconds: number): void {
     this.eventLag.observe(Math.max(0, seconds));
+  }
+
+  /** Retention deleted these, by kind. */
+  retentionDeleted(counts: Readonly<Record<string, number>>): void {
+    for (const [kind, count] of Object.entries(counts)) if (count > 0) this.retentionCounter.inc({ kind }, count);
   }
 
   get contentType(): string {

@@ -73,6 +73,8 @@ export class Retention {
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly settings: RetentionSettings,
+    /** Told what each sweep and each deletion by a person removed (metrics). */
+    private readonly observe: (deleted: SweepResult) => void = () => undefined,
   ) {}
 
   /**
@@ -131,6 +133,7 @@ export class Retention {
     });
     await this.removeBlobs(keys);
     this.bus.publish({ type: 'jobs.deleted', ids: [id] });
+    this.observe({ jobs: 1, artifacts: 0, files: 0, runners: 0, blobs: keys.length });
     return job;
   }
 
@@ -157,6 +160,7 @@ export class Retention {
     }
     const total = result.jobs + result.artifacts + result.files + result.runners;
     if (total > 0) this.log.info(result, 'retention deleted expired data');
+    this.observe(result);
     return result;
   }
 

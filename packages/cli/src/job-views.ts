@@ -58,7 +58,7 @@ export function printJobDetail(
         (job.paused && job.status !== 'paused' ? ' (paused)' : '') +
         (job.unsatisfiable ? ' (no runner could take it at submit)' : ''),
     ],
-    ['type', job.type + (job.image ? ` (${job.image})` : '')],
+    ['type', job.type + (job.image ? ` (${job.image}${job.user ? `, as user ${job.user}` : ''})` : '')],
     ['command', command],
     ['labels', labelsText(job.labels)],
     ['resources', resourcesText(job.resources)],

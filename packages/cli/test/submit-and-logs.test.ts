@@ -124,6 +124,8 @@ describe('borg submit and borg logs, against a real mothership and solder', { ti
     expect(given.code, given.stderr).toBe(0);
     const job = await mothership().admin.getJob(given.stdout.trim());
     expect(job).toMatchObject({ type: 'container', image: 'alpine:3.20', user: '1000:100', command: ['id', '-u'] });
+    const show = await borg(['jobs', 'show', job.id], { env: env() });
+    expect(show.stdout).toMatch(/^type: +container \(alpine:3\.20, as user 1000:100\)$/m);
     await mothership().admin.cancelJob(job.id);
 
     expect(notContainer.code).toBe(2);

@@ -1,7 +1,7 @@
 /**
- * Figure 6, file transfer: a SIZE file uploaded through the API (streamed multipart, the
- * client's `uploadFile`), then downloaded (streamed to disk), against `cp` of the same file on
- * the same disk. Memory: the growth of the mothership's RSS (sampled every 50 ms) and of this
+ * Figure 6, file transfer: a SIZE file uploaded through the API (the raw body of `PUT /files`,
+ * the client's `putFile`, as `borg files upload` sends it), then downloaded (streamed to disk),
+ * against `cp` of the same file on the same disk. Memory: the growth of the mothership's RSS (sampled every 50 ms) and of this
  * client's, over their values before the transfer.
  */
 import { spawn } from 'node:child_process';
@@ -70,7 +70,7 @@ export const fileTransfer: Figure = {
       for (let r = 0; r < ROUNDS; r++) {
         let started = performance.now();
         const up = await watchMemory(mothership.pid, async () =>
-          mothership.admin.uploadFile(await openAsBlob(source), 'source.bin'),
+          mothership.admin.putFile(await openAsBlob(source), 'source.bin'),
         );
         upload.push((performance.now() - started) / 1000);
         if (up.value.size !== bytes) throw new Error(`uploaded ${up.value.size} bytes of ${bytes}`);

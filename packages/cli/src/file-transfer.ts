@@ -15,8 +15,9 @@ import { terminalSafe } from './terminal-safe.ts';
 const transferError = (message: string, hint?: string) => new CliError(message, ExitCode.TRANSFER, hint);
 
 /**
- * Uploads a local file, streamed from disk (never whole in memory) with a progress bar, and
- * checks the sha256 the mothership computed against the one computed here while sending.
+ * Uploads a local file as the raw body of `PUT /files`, streamed from disk (never whole in
+ * memory) with a progress bar, and checks the sha256 the mothership computed against the one
+ * computed here while sending.
  */
 export async function uploadLocalFile(client: BorgClient, localPath: string, name = basename(localPath)) {
   const info = await stat(localPath).catch((error: NodeJS.ErrnoException) => {
@@ -28,7 +29,7 @@ export async function uploadLocalFile(client: BorgClient, localPath: string, nam
   const bar = new ProgressBar(printable(name), info.size);
   let uploaded: FileInfo;
   try {
-    uploaded = await client.uploadFile(blob, name, {
+    uploaded = await client.putFile(blob, name, {
       onChunk: (chunk) => {
         hash.update(chunk);
         bar.advance(chunk.byteLength);

@@ -18,7 +18,7 @@ import { servedRoutes } from './served-routes.ts';
 type Role = 'viewer' | 'submitter' | 'operator' | 'admin';
 type Access = 'public' | Role | 'runner' | 'registration' | 'viewer-or-runner';
 const ROLE_NAMES: Role[] = ['viewer', 'submitter', 'operator', 'admin'];
-type Body = { json: unknown } | { form: () => FormData };
+type Body = { json: unknown } | { form: () => FormData } | { bytes: string };
 
 interface Context {
   /** A user token of each role. */
@@ -159,12 +159,22 @@ const ROUTES: Record<string, RouteSpec> = {
   'GET /api/v1/tasks/:id/gpus': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/gpus` },
   'GET /api/v1/tasks/:id/artifacts': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}/artifacts` },
   'POST /api/v1/files': { access: 'submitter', path: () => '/api/v1/files', body: () => ({ form: fileForm }) },
+  'PUT /api/v1/files': {
+    access: 'submitter',
+    path: () => '/api/v1/files?filename=probe.txt',
+    body: () => ({ bytes: 'probe' }),
+  },
   'GET /api/v1/files/:id': { access: 'viewer', path: (c) => `/api/v1/files/${c.fileId}` },
   'GET /api/v1/files/:id/download': { access: 'viewer-or-runner', path: (c) => `/api/v1/files/${c.fileId}/download` },
   'POST /api/v1/artifacts/upload': {
     access: 'runner',
     path: () => '/api/v1/artifacts/upload',
     body: (c) => ({ form: artifactForm(c.heldTaskId) }),
+  },
+  'PUT /api/v1/artifacts/upload': {
+    access: 'runner',
+    path: (c) => `/api/v1/artifacts/upload?task_id=${c.heldTaskId}&path=out/raw-probe.txt`,
+    body: () => ({ bytes: 'probe' }),
   },
   'GET /api/v1/tokens': { access: 'admin', path: () => '/api/v1/tokens' },
   'POST /api/v1/tokens': { access: 'admin', path: () => '/api/v1/tokens', body: () => ({ json: { name: 'probe' } }) },
@@ -261,6 +271,9 @@ describe('authentication and authorization of every route', () => {
     if (body && 'json' in body) {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body.json);
+    } else if (body && 'bytes' in body) {
+      headers['content-type'] = 'application/octet-stream';
+      payload = body.bytes;
     } else if (body) {
       payload = body.form();
     }

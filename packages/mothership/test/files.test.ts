@@ -1,11 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import type { Artifact, FileInfo } from '@borg/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { type TestMothership, type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
+import { rawRequest, type TestMothership, type TestRunner, useTestMothership } from '../../../test/test-mothership.ts';
 import { TestObjectStore } from '../../../test/test-object-store.ts';
 import { storageDirOf } from '../src/config.ts';
 import { parseStorageUrl } from '../src/files/storage-url.ts';
@@ -71,6 +72,42 @@ async function uploadArtifact(borg: TestMothership, token: string, taskId: strin
   return {
     status: response.status,
     body: (await response.json()) as Artifact & { error?: { code: string; message: string } },
+  };
+}
+
+/**
+ * A raw upload (`PUT`, application/octet-stream) to `path` with `query`; a body given as chunks
+ * goes chunked (no Content-Length), as a stream of unknown length would.
+ */
+async function put(
+  borg: TestMothership,
+  path: '/api/v1/files' | '/api/v1/artifacts/upload',
+  query: Record<string, string | number>,
+  body: Uint8Array | Uint8Array[],
+  options: { token?: string; contentType?: string } = {},
+) {
+  const url = new URL(borg.url + path);
+  for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+  const chunks = Array.isArray(body) ? body : undefined;
+  const response = await fetch(url, {
+    method: 'PUT',
+    headers: {
+      authorization: `Bearer ${options.token ?? borg.adminToken}`,
+      'content-type': options.contentType ?? 'application/octet-stream',
+    },
+    body: chunks
+      ? new ReadableStream({
+          start(controller) {
+            for (const chunk of chunks) controller.enqueue(chunk);
+            controller.close();
+          },
+        })
+      : new Uint8Array(body as Uint8Array),
+    duplex: 'half',
+  } as RequestInit);
+  return {
+    status: response.status,
+    body: (await response.json()) as FileInfo & Artifact & { error?: { code: string; message: string } },
   };
 }
 
@@ -300,6 +337,225 @@ describe.each(STORES)('on %s storage', (kind) => {
     });
   });
 
+  describe('raw uploads (PUT, application/octet-stream)', () => {
+    const borg = useTestMothership({ config: storeConfig(kind) });
+
+    it('store the body as the file, byte for byte, with a sha256 and size that are checked when given', async () => {
+      // Past the first batch the hash is taken on the hashing thread; under it, on the event loop.
+      for (const bytes of [randomBytes(3 * 1024 * 1024 + 17), new TextEncoder().encode('small\n'), new Uint8Array()]) {
+        const sent = await borg().admin.putFile(new Blob([new Uint8Array(bytes)]), 'model.bin', {
+          sha256: sha256(bytes),
+        });
+        expect(sent).toMatchObject({ filename: 'model.bin', size: bytes.length, sha256: sha256(bytes) });
+        const got = await download(borg(), sent.id, borg().adminToken);
+        expect(Buffer.compare(got.bytes, bytes)).toBe(0);
+      }
+      // Chunked, without a Content-Length; the hash in upper case is the same hash.
+      const parts = [randomBytes(700_000), randomBytes(900_000), randomBytes(5)];
+      const whole = Buffer.concat(parts);
+      const chunked = await put(
+        borg(),
+        '/api/v1/files',
+        { filename: 'parts.bin', size: whole.length, sha256: sha256(whole).toUpperCase() },
+        parts,
+      );
+      expect(chunked.status).toBe(201);
+      expect(chunked.body).toMatchObject({ size: whole.length, sha256: sha256(whole) });
+    });
+
+    it('refuse a missing or unsafe name, a wrong size or sha256, and the wrong media type, keeping nothing', async () => {
+      const bytes = randomBytes(2 * 1024 * 1024);
+      const before = await stored(borg());
+      const refusals: Array<[string, Awaited<ReturnType<typeof put>>, number, string]> = [
+        ['no filename', await put(borg(), '/api/v1/files', {}, bytes), 400, 'filename'],
+        ['an empty filename', await put(borg(), '/api/v1/files', { filename: '' }, bytes), 400, 'filename'],
+        ['a path', await put(borg(), '/api/v1/files', { filename: 'a/b.bin' }, bytes), 400, 'filename'],
+        ['..', await put(borg(), '/api/v1/files', { filename: '..' }, bytes), 400, 'filename'],
+        ['encoded ..', await put(borg(), '/api/v1/files', { filename: '%2e%2e' }, bytes), 400, 'filename'],
+        ['a control character', await put(borg(), '/api/v1/files', { filename: 'a\u0007b' }, bytes), 400, 'filename'],
+        ['a bidi override', await put(borg(), '/api/v1/files', { filename: 'x\u202Etxt.exe' }, bytes), 400, 'filename'],
+        ['256 characters', await put(borg(), '/api/v1/files', { filename: 'n'.repeat(256) }, bytes), 400, 'filename'],
+        [
+          'a size the Content-Length contradicts',
+          await put(borg(), '/api/v1/files', { filename: 'x.bin', size: bytes.length + 1 }, bytes),
+          400,
+          'Content-Length',
+        ],
+        [
+          'a chunked body shorter than its size',
+          await put(borg(), '/api/v1/files', { filename: 'x.bin', size: bytes.length + 1 }, [bytes]),
+          400,
+          `size is ${bytes.length}, but the request said ${bytes.length + 1}`,
+        ],
+        [
+          'a chunked body longer than its size',
+          await put(borg(), '/api/v1/files', { filename: 'x.bin', size: 1000 }, [bytes]),
+          400,
+          'but the request said 1000',
+        ],
+        [
+          'a wrong sha256',
+          await put(borg(), '/api/v1/files', { filename: 'x.bin', sha256: sha256(randomBytes(8)) }, bytes),
+          400,
+          `sha256 is ${sha256(bytes)}`,
+        ],
+        [
+          'a sha256 that is no hash',
+          await put(borg(), '/api/v1/files', { filename: 'x', sha256: 'abc' }, bytes),
+          400,
+          'sha256',
+        ],
+        [
+          'an unknown parameter',
+          await put(borg(), '/api/v1/files', { filename: 'x', mode: '777' }, bytes),
+          400,
+          'mode',
+        ],
+        [
+          'text/plain',
+          await put(borg(), '/api/v1/files', { filename: 'x.bin' }, new TextEncoder().encode('hi'), {
+            contentType: 'text/plain',
+          }),
+          415,
+          '',
+        ],
+        [
+          'JSON',
+          await put(borg(), '/api/v1/files', { filename: 'x.bin' }, new TextEncoder().encode('{"a":1}'), {
+            contentType: 'application/json',
+          }),
+          415,
+          'application/octet-stream',
+        ],
+      ];
+      for (const [what, answer, status, mentions] of refusals) {
+        expect(answer.status, what).toBe(status);
+        expect(answer.body.error?.message, what).toContain(mentions);
+      }
+      expect(await stored(borg())).toEqual(before);
+    });
+
+    it('are refused by routes that take no raw body, and multipart is refused by the raw route', async () => {
+      const misdirected = await rawRequest(borg().url, {
+        method: 'POST',
+        path: '/api/v1/jobs',
+        token: borg().adminToken,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: new TextEncoder().encode('{"name":"x","command":"true"}'),
+      });
+      expect(misdirected.status).toBe(415);
+      expect(misdirected.body).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
+      const form = new FormData();
+      form.append('file', new Blob(['x']), 'x.bin');
+      const multipart = await fetch(`${borg().url}/api/v1/files?filename=x.bin`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${borg().adminToken}` },
+        body: form,
+      });
+      expect(multipart.status).toBe(415);
+      expect(await multipart.json()).toMatchObject({
+        error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: expect.stringContaining('application/octet-stream') },
+      });
+    });
+
+    it('leave nothing behind when the client goes away half way', async () => {
+      const before = await stored(borg());
+      const socket = connect(Number(new URL(borg().url).port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(
+        'PUT /api/v1/files?filename=cut.bin HTTP/1.1\r\nHost: borg\r\n' +
+          `Authorization: Bearer ${borg().adminToken}\r\nContent-Type: application/octet-stream\r\n` +
+          `Content-Length: ${8 * 1024 * 1024}\r\n\r\n`,
+      );
+      socket.write(randomBytes(3 * 1024 * 1024));
+      // Bytes reached the store's temporary file (or the bucket's multipart upload) before the cut.
+      if (kind === 'disk') await expect.poll(async () => (await stored(borg())).tmp).toBe(1);
+      socket.destroy();
+      await expect.poll(() => stored(borg())).toEqual(before);
+    });
+
+    describe('of artifacts', () => {
+      let a: TestRunner;
+      let b: TestRunner;
+      let taskId: string;
+
+      beforeAll(async () => {
+        a = await borg().registerRunner({ labels: { pool: 'raw' } });
+        b = await borg().registerRunner({ labels: { pool: 'raw-b' } });
+        await borg().admin.createJob({ name: 'produces raw', command: 'true', labels: { pool: 'raw' } });
+        taskId = (await a.client.nextTasks(a.id, { wait: 0 }))!.items[0]!.id;
+        await a.client.reportTaskStatus(taskId, { status: 'running' });
+      });
+
+      it('are stored once per path as the multipart ones are, and checked against the sha256 given', async () => {
+        const bytes = randomBytes(1_500_000);
+        const first = await a.client.putArtifact(taskId, 'out/model.bin', new Blob([bytes]), { sha256: sha256(bytes) });
+        expect(first).toMatchObject({
+          task_id: taskId,
+          path: 'out/model.bin',
+          size: bytes.length,
+          sha256: sha256(bytes),
+        });
+        const before = await stored(borg());
+        // The same bytes again: acknowledged (200), the same artifact.
+        const again = await put(borg(), '/api/v1/artifacts/upload', { task_id: taskId, path: 'out/model.bin' }, bytes, {
+          token: a.token,
+        });
+        expect(again.status).toBe(200);
+        expect(again.body).toEqual(first);
+
+        const refusals: Array<[string, Awaited<ReturnType<typeof put>>, number, string]> = [
+          [
+            'other bytes at a taken path',
+            await put(borg(), '/api/v1/artifacts/upload', { task_id: taskId, path: 'out/model.bin' }, randomBytes(9), {
+              token: a.token,
+            }),
+            409,
+            'CONFLICT',
+          ],
+          [
+            'a wrong sha256',
+            await put(
+              borg(),
+              '/api/v1/artifacts/upload',
+              { task_id: taskId, path: 'out/other.bin', sha256: sha256(randomBytes(4)) },
+              bytes,
+              { token: a.token },
+            ),
+            400,
+            'VALIDATION_FAILED',
+          ],
+          [
+            'a path out of the workspace',
+            await put(borg(), '/api/v1/artifacts/upload', { task_id: taskId, path: '../x' }, bytes, { token: a.token }),
+            400,
+            'VALIDATION_FAILED',
+          ],
+          [
+            'no task_id',
+            await put(borg(), '/api/v1/artifacts/upload', { path: 'out/x.bin' }, bytes, { token: a.token }),
+            400,
+            'VALIDATION_FAILED',
+          ],
+          [
+            'a task another runner holds',
+            await put(borg(), '/api/v1/artifacts/upload', { task_id: taskId, path: 'out/x.bin' }, bytes, {
+              token: b.token,
+            }),
+            403,
+            'FORBIDDEN',
+          ],
+        ];
+        for (const [what, answer, status, code] of refusals) {
+          expect(answer.status, what).toBe(status);
+          expect(answer.body.error?.code, what).toBe(code);
+        }
+        expect(await stored(borg())).toEqual(before);
+        expect((await borg().admin.listArtifacts(taskId)).items).toEqual([first]);
+      });
+    });
+  });
+
   describe('the upload size limit', () => {
     const LIMIT = 64 * 1024;
     const borg = useTestMothership({ config: Object.assign(storeConfig(kind), { maxUploadBytes: LIMIT }) });
@@ -325,6 +581,21 @@ describe.each(STORES)('on %s storage', (kind) => {
       const { status } = await upload(borg(), randomBytes(1024 * 1024), 'bigger.bin');
       expect(status).toBe(413);
       expect(await stored(borg())).toEqual(before);
+    });
+
+    it('applies to raw uploads: a Content-Length over it is refused unread, a chunked body once it passes it', async () => {
+      const before = await stored(borg());
+      const declared = await put(borg(), '/api/v1/files', { filename: 'big.bin' }, randomBytes(LIMIT + 1));
+      expect(declared.status).toBe(413);
+      expect(declared.body.error).toMatchObject({
+        code: 'PAYLOAD_TOO_LARGE',
+        message: expect.stringContaining(String(LIMIT)),
+      });
+      const chunked = await put(borg(), '/api/v1/files', { filename: 'big.bin' }, [randomBytes(LIMIT), randomBytes(1)]);
+      expect(chunked.status).toBe(413);
+      expect(await stored(borg())).toEqual(before);
+      const exact = await put(borg(), '/api/v1/files', { filename: 'exact.bin' }, [randomBytes(LIMIT)]);
+      expect(exact.status).toBe(201);
     });
 
     it('applies to artifacts too', async () => {

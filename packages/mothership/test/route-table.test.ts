@@ -53,10 +53,12 @@ describe('the route table', () => {
       },
     });
     const blob = new Blob(['probe']);
-    /** The methods whose arguments are not the table's (multipart bodies, raw answers). */
+    /** The methods whose arguments are not the table's (multipart and raw bodies, raw answers). */
     const handWritten: Partial<Record<OperationName, (ids: string[]) => Promise<unknown>>> = {
       uploadFile: () => client.uploadFile(blob, 'probe.txt'),
       uploadArtifact: ([taskId]) => client.uploadArtifact(taskId ?? 'task', 'out/probe.txt', blob),
+      putFile: () => client.putFile(blob, 'probe.txt'),
+      putArtifact: ([taskId]) => client.putArtifact(taskId ?? 'task', 'out/probe.txt', blob),
       downloadFile: ([id]) => client.downloadFile(id!),
       metrics: () => client.metrics(),
       searchJobLogs: async ([id]) => {

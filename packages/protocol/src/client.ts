@@ -44,11 +44,20 @@ export interface BorgClientOptions {
 
 type Query = Record<string, unknown>;
 
-/** A request body streamed by hand, of known length (see `uploadFile` with `onChunk`). */
+/** A request body streamed by hand, of known length (see `uploadFile` with `onChunk`, `putFile`). */
 interface StreamBody {
-  stream: ReadableStream<Uint8Array>;
+  stream: ReadableStream<Uint8Array> | Blob;
   contentType: string;
   length: number;
+}
+
+/** What a raw upload may add: a hash for the server to check, a hook on each chunk sent, a signal. */
+export interface RawUploadOptions {
+  /** The sha256 of the content, in hex: the server refuses a body that does not have it and keeps nothing. */
+  sha256?: string;
+  /** Sees each chunk of the content as it leaves (a progress bar, a running sha256). */
+  onChunk?: (chunk: Uint8Array) => void;
+  signal?: AbortSignal;
 }
 
 interface SendOptions {
@@ -59,9 +68,10 @@ interface SendOptions {
   signal?: AbortSignal;
 }
 
-/** Routes whose client method is hand-written below: multipart bodies and raw answers. */
+/** Routes whose client method is hand-written below: multipart and raw bodies, raw answers. */
 type HandWritten = {
-  [K in keyof Routes]: Routes[K] extends { bodyKind: 'multipart' } | { responses: { 200: typeof RAW_RESPONSE } }
+  [K in keyof Routes]: Routes[K] extends
+    { bodyKind: 'multipart' | 'octet-stream' } | { responses: { 200: typeof RAW_RESPONSE } }
     ? K
     : never;
 }[keyof Routes];
@@ -124,6 +134,35 @@ export class BorgClient {
     form.append('path', path);
     form.append('file', content, path.split('/').pop() ?? 'artifact');
     return this.call(routes.uploadArtifact, [], { form });
+  }
+
+  /**
+   * Uploads a file as the raw body of `PUT /files`: the bytes as they are, no multipart framing,
+   * so the server streams them straight to storage. Node streams the blob from disk; a browser
+   * can send a Blob too (only `onChunk`, which needs a streamed request body, is Node's alone).
+   */
+  putFile(content: Blob, filename: string, options: RawUploadOptions = {}): Promise<RouteResult<Routes['putFile']>> {
+    const { sha256, onChunk, signal } = options;
+    return this.call(routes.putFile, [], {
+      stream: rawBody(content, onChunk),
+      query: { filename, size: content.size, sha256 },
+      signal,
+    });
+  }
+
+  /** Uploads an artifact of a held task as the raw body of `PUT /artifacts/upload`. */
+  putArtifact(
+    taskId: string,
+    path: string,
+    content: Blob,
+    options: RawUploadOptions = {},
+  ): Promise<RouteResult<Routes['putArtifact']>> {
+    const { sha256, onChunk, signal } = options;
+    return this.call(routes.putArtifact, [], {
+      stream: rawBody(content, onChunk),
+      query: { task_id: taskId, path, size: content.size, sha256 },
+      signal,
+    });
   }
 
   /** The raw response, so callers can stream the body to disk. */
@@ -203,10 +242,11 @@ export class BorgClient {
     }
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let body: string | FormData | ReadableStream<Uint8Array> | undefined;
+    let body: string | FormData | ReadableStream<Uint8Array> | Blob | undefined;
     if (options.stream) {
       headers['content-type'] = options.stream.contentType;
-      headers['content-length'] = String(options.stream.length);
+      // fetch gives a blob's length itself; a stream's it cannot know.
+      if (options.stream.stream instanceof ReadableStream) headers['content-length'] = String(options.stream.length);
       body = options.stream.stream;
     } else if (options.form) {
       body = options.form;
@@ -216,7 +256,7 @@ export class BorgClient {
     }
     const init: RequestInit & { duplex?: 'half' } = { method, headers, body, signal: options.signal };
     // What fetch requires of a streamed body (not yet in the DOM typings).
-    if (options.stream) init.duplex = 'half';
+    if (body instanceof ReadableStream) init.duplex = 'half';
     if (body !== undefined) {
       // Node's fetch clones a request with a body in case it must follow a redirect, and the
       // clone's unread branch keeps every chunk of an upload in memory (nodejs/undici#4058). It
@@ -290,6 +330,23 @@ function multipartFileBody(content: Blob, filename: string, onChunk: (chunk: Uin
     contentType: `multipart/form-data; boundary=${boundary}`,
     length: head.byteLength + content.size + tail.byteLength,
   };
+}
+
+/** A blob as a raw request body: as it is, or through a stream that shows each chunk to `onChunk`. */
+function rawBody(content: Blob, onChunk?: (chunk: Uint8Array) => void): StreamBody {
+  const contentType = 'application/octet-stream';
+  if (!onChunk) return { stream: content, contentType, length: content.size };
+  const file = content.stream().getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await file.read();
+      if (done) return controller.close();
+      onChunk(value);
+      controller.enqueue(value);
+    },
+    cancel: (reason) => file.cancel(reason),
+  });
+  return { stream, contentType, length: content.size };
 }
 
 async function toApiError(response: Response): Promise<BorgApiError> {

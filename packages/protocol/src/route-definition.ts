@@ -27,10 +27,19 @@ export function roleAtLeast(held: Role, needed: Role): boolean {
 export type Access = 'public' | Role | 'runner' | 'registration' | 'viewer-or-runner';
 
 /**
- * How the body travels: `json` (the default, validated by `body`), or `multipart` (streamed
- * to the handler, which reads the parts itself; the client has a hand-written method for it).
+ * How the body travels: `json` (the default, validated by `body`), `multipart` (streamed to the
+ * handler, which reads the parts itself), or `octet-stream` (the raw bytes of one file, handed
+ * to the handler unread as a stream; what describes them travels in the query). The client has
+ * a hand-written method for the last two.
  */
-export type BodyKind = 'json' | 'multipart';
+export type BodyKind = 'json' | 'multipart' | 'octet-stream';
+
+/** The media type each body kind is sent as. */
+export const MEDIA_TYPE_OF_BODY: Record<BodyKind, string> = {
+  json: 'application/json',
+  multipart: 'multipart/form-data',
+  'octet-stream': 'application/octet-stream',
+};
 
 /**
  * A response that is not JSON (a file's bytes, Prometheus text): served and documented like

@@ -45,3 +45,12 @@ function isPlainRelative(path: string): boolean {
   // "a/./b" and "a//b" are harmless, but a path made only of "." and "" names the directory itself.
   return segments.some((segment) => segment !== '' && segment !== '.');
 }
+
+/**
+ * The rule for the name a raw upload gives its file: one segment of a safe relative path (no
+ * "/", no "..", no control or bidi characters), at most 255 characters, so the name a download
+ * offers can be written as it is.
+ */
+export function isSafeFileName(name: string): boolean {
+  return name.length <= 255 && !name.includes('/') && isSafeRelativePath(name);
+}

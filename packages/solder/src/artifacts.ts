@@ -173,7 +173,8 @@ export class ArtifactUploadError extends Error {
 }
 
 /**
- * Uploads the collected files one by one, streamed from disk. Network failures (for as long as
+ * Uploads the collected files one by one, streamed from disk as raw bodies (`PUT
+ * /artifacts/upload`, with their sha256 for the server to check). Network failures (for as long as
  * the mothership is unreachable), 5xx and 429 (up to `attempts` answers) are retried with
  * jittered exponential backoff; that is safe because the server acknowledges
  * the same bytes at the same path again instead of storing them twice (F9). Any other answer
@@ -208,7 +209,8 @@ export async function uploadArtifacts(
       attempt++;
       report('uploading', attempt);
       try {
-        artifact = await client.uploadArtifact(taskId, file.path, blob);
+        // The server checks the hash too, and keeps nothing of bytes that do not match it.
+        artifact = await client.putArtifact(taskId, file.path, blob, { sha256: localSha256 });
       } catch (error) {
         if (!isTransient(error)) throw refusal(file.path, error);
         // A failure without an answer may be the file, not the network: one changed or swapped

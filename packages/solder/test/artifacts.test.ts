@@ -35,15 +35,19 @@ async function runningTask(runner: TestRunner): Promise<ClaimedTask> {
   return task;
 }
 
+/** Whether a request is an artifact upload (whatever its query). */
+const isUpload = (input: string | URL | Request) => new URL(String(input)).pathname.endsWith('/artifacts/upload');
+
 /**
  * A runner client whose uploads can be made to fail first: the listed faults are served in
  * order, one per upload request, before requests reach the mothership again.
  */
 function uploadingClient(runner: TestRunner, faults: Array<'network' | 503> = []) {
-  const counts = { uploads: 0 };
+  const counts = { uploads: 0, requests: [] as string[] };
   const wrapped: typeof fetch = async (input, init) => {
-    if (!String(input).endsWith('/artifacts/upload')) return fetch(input, init);
+    if (!isUpload(input)) return fetch(input, init);
     counts.uploads++;
+    counts.requests.push(`${init?.method} ${init?.headers ? new Headers(init.headers).get('content-type') : ''}`);
     const fault = faults.shift();
     if (fault === 'network') throw new TypeError('fetch failed', { cause: new Error('socket hang up') });
     if (fault === 503) {
@@ -117,8 +121,11 @@ describe('uploadArtifacts', () => {
     await put(workspace, 'out/large.txt', randomBytes(3_000_000));
     const { found } = await collectArtifacts(workspace, task.artifacts);
     const progress: UploadProgress[] = [];
+    const { client, counts } = uploadingClient(runner);
 
-    const stored = await uploadArtifacts(runner.client, task.id, found, (p) => progress.push(p));
+    const stored = await uploadArtifacts(client, task.id, found, (p) => progress.push(p));
+    // Each file went as the raw body of PUT /artifacts/upload, not as multipart.
+    expect(counts.requests).toEqual(found.map(() => 'PUT application/octet-stream'));
 
     const listed = (await borg().admin.listArtifacts(task.id)).items;
     expect(listed.map(({ path, size, sha256 }) => ({ path, size, sha256 }))).toEqual(
@@ -225,11 +232,11 @@ describe('uploadArtifacts', () => {
     let sent = '';
     // The swap happens as the upload request leaves: after the checks and the hash.
     const swapping: typeof fetch = async (input, init) => {
-      if (String(input).endsWith('/artifacts/upload')) {
+      if (isUpload(input)) {
         await rm(found[0]!.absolutePath);
         await symlink(secret, found[0]!.absolutePath);
         const body = init?.body;
-        if (body instanceof FormData) sent = await new Response(body).text().catch(() => '');
+        if (body instanceof Blob) sent = await body.text().catch(() => '');
       }
       return fetch(input, init);
     };

@@ -4,6 +4,7 @@ import type { Artifact } from '@borg/protocol';
 
 import type { Database } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
+import type { ExpectedBytes } from '../files/blob-storage.ts';
 import type { FileService } from '../files/file-service.ts';
 import { dependencyStore } from '../jobs/dependency-store.ts';
 import { HELD_TASK_STATUSES } from '../jobs/task-states.ts';
@@ -35,9 +36,10 @@ export class ArtifactService {
     taskId: string,
     path: string,
     source: Readable,
+    expected: ExpectedBytes = {},
   ): Promise<{ artifact: Artifact; created: boolean }> {
     await this.assertHolds(runnerId, taskId);
-    const file = await this.files.upload(source, path.split('/').pop());
+    const file = await this.files.upload(source, path.split('/').pop(), expected);
     // Checked again when the row goes in, under a share lock on the task: the upload may have
     // taken minutes, and the server may have taken the task back meanwhile (lost, timed out).
     // The lock waits for an ending in progress, so no artifact joins an attempt that has ended.

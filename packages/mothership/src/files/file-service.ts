@@ -5,7 +5,7 @@ import type { FileInfo } from '@borg/protocol';
 
 import type { Database, Queryable } from '../db/database.ts';
 import { notFound } from '../errors.ts';
-import type { BlobStorage } from './blob-storage.ts';
+import type { BlobStorage, ExpectedBytes } from './blob-storage.ts';
 import { fileStore, toFileInfo } from './file-store.ts';
 
 /**
@@ -26,10 +26,18 @@ export class FileService {
     readonly maxUploadBytes: number,
   ) {}
 
-  /** Bytes first, then the row: a crash in between leaves an unreferenced blob, never a row without bytes. */
-  async upload(source: Readable, filename: string | undefined, db: Queryable = this.db): Promise<FileInfo> {
+  /**
+   * Bytes first, then the row: a crash in between leaves an unreferenced blob, never a row
+   * without bytes. Bytes over the limit or unlike what `expected` says leave nothing behind.
+   */
+  async upload(
+    source: Readable,
+    filename: string | undefined,
+    expected: ExpectedBytes = {},
+    db: Queryable = this.db,
+  ): Promise<FileInfo> {
     const id = randomUUID();
-    const blob = await this.storage.write(id, source, this.maxUploadBytes);
+    const blob = await this.storage.write(id, source, this.maxUploadBytes, expected);
     try {
       const row = await fileStore.insert(db, {
         id,

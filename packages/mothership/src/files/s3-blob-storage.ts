@@ -12,7 +12,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 
 import { BorgError } from '../errors.ts';
 import { blobPathOf, type BlobStorage } from './blob-storage.ts';
-import { meterUpload, type StoredBlob } from './metered-stream.ts';
+import { type ExpectedBytes, meterUpload, type StoredBlob } from './metered-stream.ts';
 import { describeLocation, type S3Location } from './storage-url.ts';
 
 /** S3's smallest part is 5 MiB and a multipart upload has at most 10,000 parts. */
@@ -106,8 +106,8 @@ export class S3BlobStorage implements BlobStorage {
       );
   }
 
-  async write(key: string, source: Readable, maxBytes: number): Promise<StoredBlob> {
-    const { meter, result } = meterUpload(source, maxBytes);
+  async write(key: string, source: Readable, maxBytes: number, expected?: ExpectedBytes): Promise<StoredBlob> {
+    const { meter, result } = meterUpload(source, maxBytes, expected);
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.location.bucket, Key: this.keyOf(key), Body: meter },

@@ -22,6 +22,7 @@ import { secretHandlers } from './handlers/secret-handlers.ts';
 import { taskHandlers } from './handlers/task-handlers.ts';
 import { webhookHandlers } from './handlers/webhook-handlers.ts';
 import { installRateLimits, presentedCredential } from './rate-limits.ts';
+import { installRawBodies, isRawBody } from './raw-body.ts';
 import { registerRouteTable } from './route-table.ts';
 import type { Services } from './services.ts';
 import { installSlowBodyGuard } from './slow-body-guard.ts';
@@ -132,8 +133,11 @@ export async function buildApp(
     // route that does not read one would otherwise pass unnoticed.
     if (request.isMultipart()) {
       if (schema?.consumes?.includes('multipart/form-data')) return;
-      throw new BorgError('UNSUPPORTED_MEDIA_TYPE', `${where} takes ${schema?.body ? 'JSON' : 'no request body'}`);
+      const takes = schema?.consumes?.join(' or ') ?? (schema?.body ? 'JSON' : 'no request body');
+      throw new BorgError('UNSUPPORTED_MEDIA_TYPE', `${where} takes ${takes}`);
     }
+    // Only a route that takes a raw body is given one (installRawBodies refuses it elsewhere).
+    if (isRawBody(request.body)) return;
     if (schema?.body !== undefined) return;
     const body: unknown = request.body;
     if (body === undefined || body === null || body === '') return;
@@ -181,6 +185,7 @@ export async function buildApp(
       headerPairs: 50,
     },
   });
+  installRawBodies(app);
   registerRouteTable(
     app,
     {

@@ -3,6 +3,7 @@ import {
   type Access,
   ErrorBody,
   errorStatusesOf,
+  MEDIA_TYPE_OF_BODY,
   type OperationName,
   RAW_RESPONSE,
   type RouteDefinition,
@@ -64,7 +65,8 @@ export function registerRouteTable(app: FastifyInstance, handlers: Handlers, opt
         params: definition.params,
         querystring: definition.query,
         body: definition.body,
-        consumes: definition.bodyKind === 'multipart' ? ['multipart/form-data'] : undefined,
+        consumes:
+          definition.bodyKind && definition.bodyKind !== 'json' ? [MEDIA_TYPE_OF_BODY[definition.bodyKind]] : undefined,
         response: responseSchemas(definition),
       }),
       handler: async (request: FastifyRequest<RouteInput<RouteDefinition>>, reply: FastifyReply) => {

@@ -1,5 +1,5 @@
 import { RAW_RESPONSE, route } from '../route-definition.ts';
-import { Artifact, FileInfo } from '../schemas/files.ts';
+import { Artifact, FileInfo, RawArtifactUploadQuery, RawFileUploadQuery } from '../schemas/files.ts';
 import { API_PREFIX, idParams } from './api-prefix.ts';
 
 const FileParams = idParams('file');
@@ -15,6 +15,19 @@ export const fileRoutes = {
     bodyKind: 'multipart',
     responses: { 201: FileInfo },
     errors: [413, 507],
+    audit: 'file.upload',
+  }),
+  putFile: route({
+    method: 'PUT',
+    path: `${API_PREFIX}/files`,
+    access: 'submitter',
+    tag: 'files',
+    summary:
+      'Upload a file as the raw body (application/octet-stream), its name in `filename`; `size` and `sha256`, when given, are checked',
+    query: RawFileUploadQuery,
+    bodyKind: 'octet-stream',
+    responses: { 201: FileInfo },
+    errors: [413, 415, 507],
     audit: 'file.upload',
   }),
   getFile: route({
@@ -45,5 +58,17 @@ export const fileRoutes = {
     bodyKind: 'multipart',
     responses: { 200: Artifact, 201: Artifact },
     errors: [404, 409, 413, 507],
+  }),
+  putArtifact: route({
+    method: 'PUT',
+    path: `${API_PREFIX}/artifacts/upload`,
+    access: 'runner',
+    tag: 'runner protocol',
+    summary:
+      'Upload an artifact of a held task as the raw body (application/octet-stream): task_id and path in the query; `size` and `sha256`, when given, are checked',
+    query: RawArtifactUploadQuery,
+    bodyKind: 'octet-stream',
+    responses: { 200: Artifact, 201: Artifact },
+    errors: [404, 409, 413, 415, 507],
   }),
 } as const;

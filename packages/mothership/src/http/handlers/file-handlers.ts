@@ -2,6 +2,7 @@ import { ArtifactUploadFields } from '@borg/protocol';
 
 import { BorgError } from '../../errors.ts';
 import { principalOf, runnerIdOf } from '../auth-hook.ts';
+import { rawUpload } from '../raw-body.ts';
 import type { Handlers } from '../route-table.ts';
 import type { Services } from '../services.ts';
 
@@ -15,7 +16,7 @@ function attachmentDisposition(name: string): string {
 export function fileHandlers({
   files,
   artifacts,
-}: Services): Handlers<'uploadFile' | 'getFile' | 'downloadFile' | 'uploadArtifact'> {
+}: Services): Handlers<'uploadFile' | 'putFile' | 'getFile' | 'downloadFile' | 'uploadArtifact' | 'putArtifact'> {
   return {
     uploadFile: async (request) => {
       const part = await request.file();
@@ -23,6 +24,12 @@ export function fileHandlers({
         throw new BorgError('VALIDATION_FAILED', 'send the file as the multipart field "file"');
       }
       return files.upload(part.file, part.filename);
+    },
+
+    putFile: async (request) => {
+      const { filename, size, sha256 } = request.query;
+      const { source, expected } = rawUpload(request, files.maxUploadBytes, { size, sha256 });
+      return files.upload(source, filename, expected);
     },
 
     getFile: async (request) => files.get(request.params.id),
@@ -71,6 +78,13 @@ export function fileHandlers({
         result = await artifacts.upload(runnerId, parsed.data.task_id, parsed.data.path, part.file);
       }
       if (!result) throw new BorgError('VALIDATION_FAILED', 'send the artifact as the multipart field "file"');
+      return reply.code(result.created ? 201 : 200).send(result.artifact);
+    },
+
+    putArtifact: async (request, reply) => {
+      const { task_id: taskId, path, size, sha256 } = request.query;
+      const { source, expected } = rawUpload(request, files.maxUploadBytes, { size, sha256 });
+      const result = await artifacts.upload(runnerIdOf(request), taskId, path, source, expected);
       return reply.code(result.created ? 201 : 200).send(result.artifact);
     },
   };

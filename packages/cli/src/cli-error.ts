@@ -103,6 +103,7 @@ const KIND_OF_CODE: Record<ErrorCode, ErrorKind> = {
   INTERNAL: 'busy',
   DATABASE_UNAVAILABLE: 'busy',
   DATABASE_CONFLICT: 'busy',
+  OVERLOADED: 'busy',
   INSUFFICIENT_STORAGE: 'busy',
 };
 

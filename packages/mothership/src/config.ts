@@ -115,6 +115,11 @@ export const MothershipConfig = z.object({
     .default(10 * 60_000),
   /** BORG_MAINTENANCE_TICK_MS: how often the maintenance leader runs the reaper, timeouts and retry clock. */
   maintenanceTickMs: positiveInt.default(1_000),
+  /**
+   * BORG_MAX_CONNECTIONS: open TCP connections this replica accepts at most (each runner holds
+   * one or two); past it new ones are closed at once, so a flood cannot exhaust file descriptors.
+   */
+  maxConnections: positiveInt.default(50_000),
   /** BORG_RETENTION_JOBS: ended jobs are deleted this long after they end, with their attempts, logs and artifacts (a job's `retention` replaces it). */
   retentionJobsSeconds: retentionSetting('90d'),
   /** BORG_RETENTION_ARTIFACTS: artifacts are deleted this long after upload, before their job (default off: they go with it). */
@@ -227,6 +232,7 @@ export const ENV_VARS: Record<keyof MothershipConfig, string> = {
   retryBaseDelayMs: 'BORG_RETRY_BASE_DELAY_MS',
   retryMaxDelayMs: 'BORG_RETRY_MAX_DELAY_MS',
   maintenanceTickMs: 'BORG_MAINTENANCE_TICK_MS',
+  maxConnections: 'BORG_MAX_CONNECTIONS',
   retentionJobsSeconds: 'BORG_RETENTION_JOBS',
   retentionArtifactsSeconds: 'BORG_RETENTION_ARTIFACTS',
   retentionFilesSeconds: 'BORG_RETENTION_FILES',

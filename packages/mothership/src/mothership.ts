@@ -153,7 +153,14 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       observer: metrics,
       logLimitBytes: config.taskLogLimitBytes,
     });
-    const dispatcher = new Dispatcher(db, queue, bus);
+    const dispatcher = new Dispatcher(
+      db,
+      queue,
+      bus,
+      // As many queries waiting for a connection as the pool holds: the database is the bottleneck.
+      { shedLongPollsAtWaiting: config.databasePoolSize },
+      (message, count) => log.warn({ shed: count }, message),
+    );
     cleanup.push(async () => dispatcher.close());
     const files = new FileService(db, storage, config.maxUploadBytes);
     const hub = new WebSocketHub(bus, db);
@@ -240,6 +247,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
           },
       tls,
     );
+    app.server.maxConnections = config.maxConnections;
     // The app closes first (stop taking requests, end long-polls), then the rest in reverse.
     cleanup.push(async () => {
       dispatcher.close();

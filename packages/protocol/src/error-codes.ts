@@ -36,6 +36,8 @@ export const ERROR_STATUS = {
   DATABASE_UNAVAILABLE: 503,
   /** A serialization failure or deadlock between two requests: nothing was written; send it again. */
   DATABASE_CONFLICT: 503,
+  /** The mothership sheds long-polls while its database connections are all taken: come back after Retry-After. */
+  OVERLOADED: 503,
   INSUFFICIENT_STORAGE: 507,
 } as const;
 
@@ -57,6 +59,7 @@ const RETRYABLE_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   'INTERNAL',
   'DATABASE_UNAVAILABLE',
   'DATABASE_CONFLICT',
+  'OVERLOADED',
   'INSUFFICIENT_STORAGE',
 ]);
 

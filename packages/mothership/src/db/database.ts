@@ -28,6 +28,8 @@ export interface Database extends Queryable {
   listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   /** Takes an advisory lock on its own session without waiting; null if another session holds it. */
   tryAcquireSessionLock(key: number): Promise<SessionLock | null>;
+  /** Queries waiting for a pooled connection right now (absent: the engine has no pool to wait for). */
+  waitingForConnection?(): number;
   close(): Promise<void>;
 }
 

@@ -34,6 +34,10 @@ export class PgDatabase implements Database {
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   }
 
+  waitingForConnection(): number {
+    return this.pool.waitingCount;
+  }
+
   async exec(sql: string): Promise<void> {
     await this.pool.query(sql);
   }

@@ -1,6 +1,7 @@
 import type { JobType, NextTasksResponse } from '@borg/protocol';
 
 import type { Database } from '../db/database.ts';
+import { BorgError } from '../errors.ts';
 import type { EventBus, EventOf } from '../events/event-bus.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { Queue } from './queue.ts';
@@ -24,6 +25,21 @@ interface Waiter {
 
 /** Extra claim attempts one wake-up may cause beyond its task count, when woken runners come back empty. */
 const BATON_BUDGET = 8;
+/**
+ * Long-polls one runner may have waiting at once; a further one ends the oldest (with nothing,
+ * 204), so a runner token cannot park connections without bound. A solder holds one; a
+ * reconnecting one briefly two.
+ */
+export const MAX_LONG_POLLS_PER_RUNNER = 4;
+
+export interface DispatcherOptions {
+  /**
+   * New long-polls are refused (503 OVERLOADED, Retry-After) while this many queries wait for a
+   * database connection: heartbeats and reports keep the connections, and runners come back
+   * spread over the next seconds. 0: never shed.
+   */
+  shedLongPollsAtWaiting: number;
+}
 
 /**
  * Long-polling for `GET /runners/:id/tasks/next?wait=…`. A runner with nothing to claim waits
@@ -38,13 +54,20 @@ const BATON_BUDGET = 8;
 export class Dispatcher {
   /** Insertion order is waiting order: the longest waiter is woken first. */
   private readonly waiters = new Set<Waiter>();
+  /** Each runner's waiting long-polls, oldest first. */
+  private readonly byRunner = new Map<string, Waiter[]>();
   private wakeSeq = 0;
   private readonly unsubscribe: Array<() => void>;
+  /** Long-polls refused since the last warning about it. */
+  private shed = 0;
+  private lastShedWarning = 0;
 
   constructor(
     private readonly db: Database,
     private readonly queue: Queue,
     bus: EventBus,
+    private readonly options: DispatcherOptions = { shedLongPollsAtWaiting: 0 },
+    private readonly warn: (message: string, count: number) => void = () => undefined,
   ) {
     this.unsubscribe = [
       bus.on('tasks.available', (event) => this.wake(event)),
@@ -79,6 +102,7 @@ export class Dispatcher {
   ): Promise<NextTasksResponse | null> {
     // A runner that already hung up gets nothing claimed for it: no one would receive it.
     if (signal?.aborted) return null;
+    if (waitSeconds > 0) this.shedWhenOverloaded();
     if (waitSeconds <= 0) {
       const { items, cancelTaskIds } = await this.queue.claim(runnerId, max, jobTypes);
       const cancels = items.length > 0 ? cancelTaskIds : await this.queue.cancelRequestsOf(runnerId);
@@ -96,6 +120,7 @@ export class Dispatcher {
         again: false,
         finish: (response) => {
           if (!this.waiters.delete(waiter)) return; // already finished
+          this.forget(waiter);
           clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
           resolve(response);
@@ -107,6 +132,7 @@ export class Dispatcher {
       const onAbort = () => waiter.finish(null);
       // Registered before the first claim, so a submit landing during that claim is not missed.
       this.waiters.add(waiter);
+      this.remember(waiter);
       const timer = setTimeout(onTimeout, waitSeconds * 1000);
       signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -127,11 +153,45 @@ export class Dispatcher {
         })
         .catch((error: unknown) => {
           if (this.waiters.delete(waiter)) {
+            this.forget(waiter);
             clearTimeout(timer);
             reject(error);
           }
         });
     });
+  }
+
+  /** Refuses a new long-poll while queries queue for database connections (see DispatcherOptions). */
+  private shedWhenOverloaded(): void {
+    const threshold = this.options.shedLongPollsAtWaiting;
+    const waiting = this.db.waitingForConnection?.() ?? 0;
+    if (threshold <= 0 || waiting < threshold) return;
+    this.shed++;
+    if (performance.now() - this.lastShedWarning > 10_000) {
+      this.lastShedWarning = performance.now();
+      this.warn('long-polls refused while queries wait for database connections', this.shed);
+      this.shed = 0;
+    }
+    throw new BorgError('OVERLOADED', 'the mothership is busy: come back after Retry-After', {
+      // Spread over a few seconds, so shed runners do not all return at once.
+      retry_after_seconds: 1 + Math.floor(Math.random() * 5),
+    });
+  }
+
+  /** Adds a runner's long-poll; past MAX_LONG_POLLS_PER_RUNNER the oldest ends with nothing. */
+  private remember(waiter: Waiter): void {
+    const list = this.byRunner.get(waiter.runnerId) ?? [];
+    list.push(waiter);
+    this.byRunner.set(waiter.runnerId, list);
+    if (list.length > MAX_LONG_POLLS_PER_RUNNER) list[0]!.finish(null);
+  }
+
+  private forget(waiter: Waiter): void {
+    const list = this.byRunner.get(waiter.runnerId);
+    if (!list) return;
+    const rest = list.filter((w) => w !== waiter);
+    if (rest.length === 0) this.byRunner.delete(waiter.runnerId);
+    else this.byRunner.set(waiter.runnerId, rest);
   }
 
   /** Ends every wait with "nothing" (shutdown). */

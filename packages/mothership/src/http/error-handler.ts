@@ -117,8 +117,9 @@ function drainedSmallBody(raw: IncomingMessage): Promise<boolean> {
 export function installErrorHandling(app: FastifyInstance, health: DatabaseHealth): void {
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     const { status, code, message, details } = toErrorReply(error, health);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    if (status === 503) reply.header('retry-after', '2');
+    // A shed long-poll is the server protecting itself, not a failure: logged once per burst by its shedder.
+    if (status >= 500 && code !== 'OVERLOADED') request.log.error({ err: error }, 'request failed');
+    if (status === 503) reply.header('retry-after', code === 'OVERLOADED' ? String(retryAfterOf(details)) : '2');
     // An error before the request body was read to its end (a refused or failed upload) leaves
     // the rest of the body on the connection. A small rest is read and dropped first: a client
     // still sending it when the connection closed would see a broken pipe instead of this

@@ -114,6 +114,10 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
     ]);
     expect(list.stdout).toMatch(new RegExp(`${runner.id}\\s+gpu-box\\s+online\\s+0/1`));
     expect(show.stdout).toMatch(/labels:\s+gpu=a100/);
+    expect(show.stdout).toMatch(/job types:\s+all \(shell, binary, container\)/);
+    const shellOnly = await mothership().registerRunner({ name: 'shell-box', job_types: ['shell', 'binary'] });
+    const shownTypes = await borg(['runners', 'show', shellOnly.id], { env: env() });
+    expect(shownTypes.stdout).toMatch(/job types:\s+shell, binary\n/);
 
     const drained = await borg(['runners', 'drain', runner.id, '-o', 'json'], { env: env() });
     expect((JSON.parse(drained.stdout) as Runner[])[0]!.draining).toBe(true);

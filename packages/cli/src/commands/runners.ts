@@ -84,6 +84,7 @@ function showCommand(): Command {
           ],
           ['tasks', `${runner.active_tasks} of ${runner.max_concurrent_tasks}`],
           ['labels', labelsText(runner.labels)],
+          ['job types', runner.job_types ? runner.job_types.join(', ') : 'all (shell, binary, container)'],
           [
             'capacity',
             runner.capacity

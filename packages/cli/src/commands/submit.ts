@@ -237,7 +237,7 @@ async function submit(client: BorgClient, request: CreateJobRequest, out: Output
     throw new CliError(
       'no runner could ever take this job',
       ExitCode.USAGE,
-      'change its --label, --constraint, --cpu, --memory or --gpus, or add --queue-unsatisfiable to wait for such a runner',
+      'change its --type, --label, --constraint, --cpu, --memory or --gpus, or add --queue-unsatisfiable to wait for such a runner',
     );
   }
 }

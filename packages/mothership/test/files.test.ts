@@ -111,6 +111,16 @@ async function put(
   };
 }
 
+/** Two runners, and a task of a job of its own that the first one holds and runs (`b` holds none). */
+async function heldTask(borg: TestMothership, pool: string) {
+  const a = await borg.registerRunner({ labels: { pool } });
+  const b = await borg.registerRunner({ labels: { pool: `${pool}-b` } });
+  await borg.admin.createJob({ name: `produces ${pool}`, command: 'true', labels: { pool } });
+  const taskId = (await a.client.nextTasks(a.id, { wait: 0 }))!.items[0]!.id;
+  await a.client.reportTaskStatus(taskId, { status: 'running' });
+  return { a, b, taskId };
+}
+
 /** Rows and blobs that exist, so a refused upload can be shown to leave nothing behind. */
 async function stored(borg: TestMothership) {
   const count = async (table: string) =>
@@ -254,11 +264,7 @@ describe.each(STORES)('on %s storage', (kind) => {
       let taskId: string;
 
       beforeAll(async () => {
-        a = await borg().registerRunner({ labels: { pool: 'art' } });
-        b = await borg().registerRunner({ labels: { pool: 'art-b' } });
-        await borg().admin.createJob({ name: 'produces', command: 'true', labels: { pool: 'art' } });
-        taskId = (await a.client.nextTasks(a.id, { wait: 0 }))!.items[0]!.id;
-        await a.client.reportTaskStatus(taskId, { status: 'running' });
+        ({ a, b, taskId } = await heldTask(borg(), 'art'));
       });
 
       it('are stored once per path: same bytes again is acknowledged, different bytes conflict', async () => {
@@ -361,6 +367,12 @@ describe.each(STORES)('on %s storage', (kind) => {
       );
       expect(chunked.status).toBe(201);
       expect(chunked.body).toMatchObject({ size: whole.length, sha256: sha256(whole) });
+    });
+
+    it('hash side by side: uploads at once share the hashing thread and each gets its own sha256', async () => {
+      const files = Array.from({ length: 5 }, (_, i) => randomBytes(2 * 1024 * 1024 + i * 333_333));
+      const sent = await Promise.all(files.map((bytes, i) => borg().admin.putFile(new Blob([bytes]), `part-${i}.bin`)));
+      expect(sent.map((info) => [info.size, info.sha256])).toEqual(files.map((bytes) => [bytes.length, sha256(bytes)]));
     });
 
     it('refuse a missing or unsafe name, a wrong size or sha256, and the wrong media type, keeping nothing', async () => {
@@ -480,11 +492,7 @@ describe.each(STORES)('on %s storage', (kind) => {
       let taskId: string;
 
       beforeAll(async () => {
-        a = await borg().registerRunner({ labels: { pool: 'raw' } });
-        b = await borg().registerRunner({ labels: { pool: 'raw-b' } });
-        await borg().admin.createJob({ name: 'produces raw', command: 'true', labels: { pool: 'raw' } });
-        taskId = (await a.client.nextTasks(a.id, { wait: 0 }))!.items[0]!.id;
-        await a.client.reportTaskStatus(taskId, { status: 'running' });
+        ({ a, b, taskId } = await heldTask(borg(), 'raw'));
       });
 
       it('are stored once per path as the multipart ones are, and checked against the sha256 given', async () => {

@@ -55,9 +55,9 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
 
   const admin = () => borg().admin; // talks to A
 
-  /** A WebSocket client on replica B that keeps what it receives. */
-  async function watchOnB(topics: string[]) {
-    const socket = new WebSocket(`${bUrl.replace(/^http/, 'ws')}/ws`, {
+  /** A WebSocket client on replica B (or another) that keeps what it receives. */
+  async function watchOnB(topics: string[], since?: Record<string, string>, url = bUrl) {
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, {
       headers: { authorization: `Bearer ${borg().adminToken}` },
     });
     const received: ServerMessage[] = [];
@@ -66,7 +66,7 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
       socket.once('open', () => resolve());
       socket.once('error', reject);
     });
-    socket.send(JSON.stringify({ type: 'subscribe', topics }));
+    socket.send(JSON.stringify({ type: 'subscribe', topics, since }));
     await expect.poll(() => received.some((m) => m.type === 'subscribed'), { timeout: 5_000 }).toBe(true);
     return {
       received,
@@ -116,6 +116,35 @@ describe.skipIf(ENGINE !== 'postgres')('two mothership replicas on one PostgreSQ
       expect(seen).toMatchObject({ topic: 'jobs', data: { name: 'seen-on-b', status: 'queued' } });
     } finally {
       await live.close();
+    }
+  });
+
+  it('resumes a topic on the replica whose id the client holds, and resyncs it on another one', async () => {
+    const first = await watchOnB(['jobs']);
+    const subscribed = first.received.find((m) => m.type === 'subscribed');
+    const since = { jobs: (subscribed as { id: string }).id };
+    await first.close();
+    const job = await admin().createJob({ name: 'missed-on-b', type: 'shell', command: 'true' });
+    // Created on A: B hears of it through NOTIFY.
+    const heardOnB = () => [...b.hub.recent.after(0)].some((e) => e.type === 'job.updated' && e.data.includes(job.id));
+    await expect.poll(heardOnB, { timeout: 5_000 }).toBe(true);
+
+    const resumed = await watchOnB(['jobs'], since);
+    const onA = await watchOnB(['jobs'], since, borg().url);
+    try {
+      const beforeAck = (live: { received: ServerMessage[] }) =>
+        live.received.slice(
+          0,
+          live.received.findIndex((m) => m.type === 'subscribed'),
+        );
+      expect(beforeAck(resumed)).toContainEqual(
+        expect.objectContaining({ type: 'job.updated', topic: 'jobs', data: expect.objectContaining({ id: job.id }) }),
+      );
+      expect(beforeAck(resumed).some((m) => m.type === 'resync')).toBe(false);
+      expect(beforeAck(onA)).toEqual([{ type: 'resync', topic: 'jobs', reason: 'unknown_epoch' }]);
+    } finally {
+      await resumed.close();
+      await onA.close();
     }
   });
 

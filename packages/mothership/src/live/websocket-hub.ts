@@ -6,12 +6,15 @@ import { tokenStore } from '../auth/token-store.ts';
 import type { Database } from '../db/database.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import { taskStore, toTask } from '../jobs/task-store.ts';
+import { type RecentEvent, RecentEvents, type RecentEventsLimits } from './recent-events.ts';
 
 /**
  * A client that stops reading is cut off once this much is queued for it, rather than
  * letting the hub's memory grow with its backlog. 4 MiB is a few seconds of a busy log.
  */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Missed events replayed to one resuming client at most; past this its topics are resynced. */
+export const MAX_REPLAY_BYTES = MAX_BUFFERED_BYTES / 2;
 /** Close code for "you were too slow" (1013: try again later). */
 export const SLOW_CONSUMER_CLOSE_CODE = 1013;
 const MAX_TOPICS_PER_CLIENT = 200;
@@ -95,34 +98,40 @@ function topicsOf(event: BorgEvent): string[] {
   }
 }
 
-function toMessage(event: BorgEvent, topic: string): ServerMessage | null {
+/** An event's message type and data, or null for an internal event. */
+function payloadOf(event: BorgEvent): { type: EventMessage['type']; data: EventMessage['data'] } | null {
   switch (event.type) {
     case 'job.updated':
-      return { type: 'job.updated', topic, data: event.job };
+      return { type: 'job.updated', data: event.job };
     case 'task.updated':
-      return { type: 'task.updated', topic, data: event.task };
+      return { type: 'task.updated', data: event.task };
     case 'runner.updated':
-      return { type: 'runner.updated', topic, data: event.runner };
+      return { type: 'runner.updated', data: event.runner };
     case 'task.log':
-      return { type: 'task.log', topic, data: { task_id: event.task_id, lines: event.lines } };
+      return { type: 'task.log', data: { task_id: event.task_id, lines: event.lines } };
     case 'jobs.deleted':
-      return { type: 'jobs.deleted', topic, data: { ids: event.ids } };
+      return { type: 'jobs.deleted', data: { ids: event.ids } };
     default:
       return null;
   }
 }
+
+type EventMessage = Extract<ServerMessage, { id?: string; topic: string; data: unknown }>;
 
 /** Fans bus events out to subscribed WebSocket clients. */
 export class WebSocketHub {
   private readonly clients = new Set<Client>();
   private readonly unsubscribe: Array<() => void>;
   private readonly pinger: NodeJS.Timeout;
+  /** Recent events, replayed to a client that resumes its topics after a reconnect. */
+  readonly recent: RecentEvents;
 
   constructor(
     bus: EventBus,
     private readonly db: Database,
-    options: { pingIntervalMs?: number } = {},
+    options: { pingIntervalMs?: number; recentEvents?: RecentEventsLimits } = {},
   ) {
+    this.recent = new RecentEvents(options.recentEvents);
     this.unsubscribe = [
       bus.onAny((event) => this.broadcast(event)),
       bus.on('token.revoked', (event) => this.closeSessionsOf(event.token_id)),
@@ -225,13 +234,55 @@ export class WebSocketHub {
         error: { code: 'VALIDATION_FAILED', message: `at most ${MAX_TOPICS_PER_CLIENT} topics per connection` },
       });
     }
+    const since = message.since ?? {};
+    const stray = Object.keys(since).find((topic) => !message.topics.includes(topic));
+    if (stray !== undefined) {
+      return this.send(client, {
+        type: 'error',
+        error: { code: 'VALIDATION_FAILED', message: `since: ${stray} is not one of the topics subscribed` },
+      });
+    }
+    // Missed events, resyncs and `subscribed` go out in one turn, before any new event, so the
+    // last id a client received is always where it stands.
+    const resumed = this.resume(client, since);
     for (const topic of message.topics) client.topics.add(topic);
-    this.send(client, { type: 'subscribed', topics: message.topics });
-    // Current state first, then changes: a task topic starts with the task as it is now.
-    for (const topic of message.topics.filter((t) => t.startsWith('task:'))) {
+    this.send(client, { type: 'subscribed', topics: message.topics, id: this.recent.position });
+    // Current state first, then changes: a task topic starts with the task as it is now (a
+    // resumed one has it already).
+    for (const topic of message.topics.filter((t) => t.startsWith('task:') && !resumed.has(t))) {
       const row = await taskStore.get(this.db, topic.slice(5)).catch(() => null);
       if (row) this.send(client, { type: 'task.updated', topic, data: toTask(row) });
     }
+  }
+
+  /**
+   * Sends each topic of `since` the events after its id, oldest first (an event on several of
+   * them once, as live), or `resync` when they are not all held. Returns the topics resumed.
+   */
+  private resume(client: Client, since: Record<string, string>): Map<string, number> {
+    const resumed = new Map<string, number>();
+    for (const [topic, id] of Object.entries(since)) {
+      const held = this.recent.resumable(id);
+      if ('refused' in held) this.send(client, { type: 'resync', topic, reason: held.refused });
+      else resumed.set(topic, held.seq);
+    }
+    if (resumed.size === 0) return resumed;
+    const frames: Buffer[] = [];
+    let bytes = 0;
+    for (const event of this.recent.after(Math.min(...resumed.values()))) {
+      const topic = event.topics.find((t) => (resumed.get(t) ?? Infinity) < event.seq);
+      if (topic === undefined) continue;
+      const frame = this.frame(event, topic);
+      frames.push(frame);
+      bytes += frame.length;
+      // More than the client may have queued: it would be cut off, and would ask again.
+      if (bytes > MAX_REPLAY_BYTES) {
+        for (const topic of resumed.keys()) this.send(client, { type: 'resync', topic, reason: 'too_large' });
+        return new Map();
+      }
+    }
+    for (const frame of frames) this.sendRaw(client, frame);
+    return resumed;
   }
 
   private async signIn(client: Client, token: string): Promise<void> {
@@ -258,7 +309,10 @@ export class WebSocketHub {
 
   private broadcast(event: BorgEvent): void {
     const topics = topicsOf(event);
-    if (topics.length === 0 || this.clients.size === 0) return;
+    const payload = payloadOf(event);
+    if (topics.length === 0 || !payload) return;
+    const recent = this.recent.append(topics, payload.type, JSON.stringify(payload.data));
+    if (this.clients.size === 0) return;
     // Serialise and encode once per topic, not once per client (a log batch goes to every viewer).
     const frames = new Map<string, Buffer>();
     for (const client of this.clients) {
@@ -266,11 +320,17 @@ export class WebSocketHub {
       if (!topic) continue;
       let frame = frames.get(topic);
       if (frame === undefined) {
-        frame = Buffer.from(JSON.stringify(toMessage(event, topic)));
+        frame = this.frame(recent, topic);
         frames.set(topic, frame);
       }
       this.sendRaw(client, frame);
     }
+  }
+
+  /** An event's message on one topic, built around its data serialised once. */
+  private frame(event: RecentEvent, topic: string): Buffer {
+    const head = JSON.stringify({ type: event.type, topic, id: this.recent.idOf(event.seq) });
+    return Buffer.from(`${head.slice(0, -1)},"data":${event.data}}`);
   }
 
   private send(client: Client, message: ServerMessage): void {

@@ -315,7 +315,7 @@ export class FakeMothership {
       case 'logs':
         return this.logs(param, request.body);
       case 'artifact':
-        return this.artifact(raw, req.headers['content-type'] ?? '');
+        return this.artifact(raw, request.query);
     }
   }
 
@@ -395,32 +395,23 @@ export class FakeMothership {
     return [200, { seq, stored, next_seq: task.batches.length, line_count: lineCount }];
   }
 
-  private async artifact(raw: Buffer, contentType: string): Promise<[number, unknown]> {
-    const upload = await parseArtifactUpload(raw, contentType);
-    if (!upload) return [400, apiError('VALIDATION_FAILED', 'no file part')];
-    const task = this.tasks.get(upload.taskId);
-    if (!task) return [404, apiError('TASK_NOT_FOUND', upload.taskId)];
-    if (task.ended) return [409, apiError('STALE_TASK', `task ${upload.taskId} was taken back`)];
-    const { path, size, sha256 } = upload;
+  /** Stores an artifact sent as the raw body (`PUT`, task_id and path in the query) and answers with its record. */
+  private artifact(raw: Buffer, query: URLSearchParams): [number, unknown] {
+    const taskId = query.get('task_id');
+    const path = query.get('path');
+    if (!taskId || !path) return [400, apiError('VALIDATION_FAILED', 'task_id and path are required')];
+    const task = this.tasks.get(taskId);
+    if (!task) return [404, apiError('TASK_NOT_FOUND', taskId)];
+    if (task.ended) return [409, apiError('STALE_TASK', `task ${taskId} was taken back`)];
+    const [size, sha256] = [raw.length, createHash('sha256').update(raw).digest('hex')];
+    if (query.has('sha256') && query.get('sha256') !== sha256) {
+      return [400, apiError('VALIDATION_FAILED', `the body's sha256 is ${sha256}`)];
+    }
     task.artifacts.push({ path, size, sha256 });
     const id = `artifact-${task.artifacts.length}`;
-    const row = { id, file_id: `file-${id}`, task_id: upload.taskId, path, size, sha256 };
+    const row = { id, file_id: `file-${id}`, task_id: taskId, path, size, sha256 };
     return [201, { ...row, created_at: new Date().toISOString() }];
   }
-}
-
-/** Stores an uploaded artifact (multipart: task_id, path, file) and answers with its record. */
-async function parseArtifactUpload(raw: Buffer, contentType: string) {
-  const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': contentType } }).formData();
-  const file = form.get('file');
-  if (!(file instanceof Blob)) return null;
-  const bytes = Buffer.from(await file.arrayBuffer());
-  return {
-    taskId: String(form.get('task_id')),
-    path: String(form.get('path')),
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-  };
 }
 
 function routeOf(method: string, path: string): [Route | 'unknown', string] {
@@ -430,7 +421,7 @@ function routeOf(method: string, path: string): [Route | 'unknown', string] {
     ['GET', /^\/api\/v1\/runners\/([^/]+)\/tasks\/next$/, 'next'],
     ['POST', /^\/api\/v1\/tasks\/([^/]+)\/status$/, 'status'],
     ['POST', /^\/api\/v1\/tasks\/([^/]+)\/logs$/, 'logs'],
-    ['POST', /^\/api\/v1\/artifacts\/upload$/, 'artifact'],
+    ['PUT', /^\/api\/v1\/artifacts\/upload$/, 'artifact'],
   ];
   for (const [verb, pattern, route] of patterns) {
     const match = method === verb ? pattern.exec(path) : null;

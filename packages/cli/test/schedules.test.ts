@@ -25,6 +25,10 @@ describe('borg schedules', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
         'Europe/Berlin',
         '--label',
         'pool=nobody',
+        '--keep-last',
+        '7',
+        '--retention',
+        '14d',
         '--',
         'make',
         'nightly',
@@ -40,7 +44,14 @@ describe('borg schedules', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
       cron: '0 3 * * *',
       timezone: 'Europe/Berlin',
       overlap: 'skip',
-      job: { name: 'nightly build', type: 'shell', command: 'make nightly', labels: { pool: 'nobody' } },
+      job: {
+        name: 'nightly build',
+        type: 'shell',
+        command: 'make nightly',
+        labels: { pool: 'nobody' },
+        keep_last: 7,
+        retention: '14d',
+      },
     });
 
     // `borg schedules` alone lists them.
@@ -55,7 +66,7 @@ describe('borg schedules', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     const triggered = await borg(['schedules', 'trigger', prefix], { env: env() });
     expect(triggered.code, triggered.stderr).toBe(0);
     const job = await mothership().admin.getJob(triggered.stdout.trim());
-    expect(job).toMatchObject({ schedule_id: id, command: 'make nightly' });
+    expect(job).toMatchObject({ schedule_id: id, command: 'make nightly', keep_last: 7, retention: '14d' });
 
     const shown = await borg(['schedules', 'show', prefix], { env: env() });
     expect(shown.code, shown.stderr).toBe(0);

@@ -16,7 +16,7 @@ import { parse as parseYaml } from 'yaml';
 
 import { CliError, ExitCode, usageError } from '../cli-error.ts';
 import { action, clientCommand, examples } from '../command-context.ts';
-import { collect, durationSeconds, integer, keyValues } from '../flag-values.ts';
+import { collect, durationSeconds, integer, keyValues, retentionText } from '../flag-values.ts';
 import { fullId } from '../id-prefix.ts';
 import { ago, statusPaint } from '../output.ts';
 
@@ -123,6 +123,7 @@ interface CreateFlags {
   jobName?: string;
   type?: JobType;
   image?: string;
+  user?: string;
   env?: string[];
   secret?: string[];
   label?: string[];
@@ -130,6 +131,8 @@ interface CreateFlags {
   attempts?: string;
   timeout?: string;
   array?: string;
+  retention?: string;
+  keepLast?: string;
 }
 
 function createCommand(): Command {
@@ -145,6 +148,7 @@ function createCommand(): Command {
     .option('--job-name <name>', "the jobs' name (default: the schedule name)")
     .addOption(new Option('--type <type>', 'how to run the command (default shell)').choices(JOB_TYPES))
     .option('--image <image>', 'the container image (--type container)')
+    .option('--user <uid[:gid]>', 'run the container as this numeric user (--type container)')
     .option('--env <KEY=VALUE>', 'an environment variable (repeatable; KEY alone copies yours)', collect)
     .option('--secret <ENV=NAME>', 'an environment variable from a secret (repeatable)', collect)
     .option('--label <KEY=VALUE>', 'a label a runner must have (repeatable)', collect)
@@ -152,6 +156,8 @@ function createCommand(): Command {
     .option('--attempts <n>', 'attempts per element')
     .option('--timeout <duration>', 'per attempt, e.g. 90s, 10m, 2h')
     .option('--array <n>', 'elements per job')
+    .option('--retention <duration>', "keep each job this long once it ends, e.g. 14d (default: the server's)")
+    .option('--keep-last <n>', 'keep the newest N jobs of this schedule whatever their age')
     .addHelpText(
       'after',
       examples([
@@ -255,6 +261,7 @@ async function createRequest(words: string[], flags: CreateFlags): Promise<Creat
     type,
     command: words.length > 0 ? (type === 'shell' ? words.join(' ') : words) : baseJob.command,
     image: flags.image ?? baseJob.image,
+    user: flags.user ?? baseJob.user,
     env: flags.env ? keyValues(flags.env, '--env', process.env) : baseJob.env,
     secrets: flags.secret ? keyValues(flags.secret, '--secret') : baseJob.secrets,
     labels: flags.label ? keyValues(flags.label, '--label') : baseJob.labels,
@@ -262,6 +269,8 @@ async function createRequest(words: string[], flags: CreateFlags): Promise<Creat
     max_attempts: integer(flags.attempts, '--attempts', 1, 100) ?? baseJob.max_attempts,
     timeout_seconds: durationSeconds(flags.timeout, '--timeout') ?? baseJob.timeout_seconds,
     array_size: integer(flags.array, '--array', 1, 10_000) ?? baseJob.array_size,
+    retention: retentionText(flags.retention, '--retention') ?? baseJob.retention,
+    keep_last: integer(flags.keepLast, '--keep-last', 1, 10_000) ?? baseJob.keep_last,
   };
   if (job.command === undefined) {
     throw usageError('no command given', "put it after --, e.g. borg schedules create --cron '0 3 * * *' -- make test");

@@ -85,6 +85,8 @@ const ROUTES: Record<string, RouteSpec> = {
   'POST /api/v1/jobs/:id/resume': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/resume` },
   'POST /api/v1/jobs/:id/retry': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/retry` },
   'POST /api/v1/jobs/:id/cancel': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}/cancel` },
+  // The waiting job has not ended: a caller with the right is answered 409, never 401 or 403.
+  'DELETE /api/v1/jobs/:id': { access: 'submitter', path: (c) => `/api/v1/jobs/${c.waitingJobId}` },
   'PATCH /api/v1/jobs/:id': {
     access: 'submitter',
     path: (c) => `/api/v1/jobs/${c.waitingJobId}`,
@@ -400,6 +402,7 @@ describe('authentication and authorization of every route', () => {
       ['a viewer submits a job', viewer, 'POST', 'POST /api/v1/jobs', 403],
       ['a viewer uploads a file', viewer, 'POST', 'POST /api/v1/files', 403],
       ['a viewer cancels a job', viewer, 'POST', 'POST /api/v1/jobs/:id/cancel', 403],
+      ['a viewer deletes a job', viewer, 'DELETE', 'DELETE /api/v1/jobs/:id', 403],
       ['a submitter drains a runner', submitter, 'POST', 'POST /api/v1/runners/:id/drain', 403],
       ['a submitter deletes a runner', submitter, 'DELETE', 'DELETE /api/v1/runners/:id', 403],
       ['a submitter approves a runner', submitter, 'POST', 'POST /api/v1/runners/:id/approve', 403],

@@ -127,3 +127,31 @@ describe('live events patch the query cache', () => {
     expect(queries.getQueryData<Runner>(['runner', 'r'])!.status).toBe('draining');
   });
 });
+
+describe('a topic the server could not resume (resync)', () => {
+  it('fetches again what that topic shows, and nothing else', () => {
+    const { queries, live, list, invalidated } = setUp();
+    list({}, [job('a', 'running'), job('b', 'running')]);
+    for (const id of ['a', 'b']) queries.setQueryData<JobWithTasks>(['job', id], { ...job(id, 'running'), tasks: [] });
+    queries.setQueryData(['job-elements', 'a'], { items: [] });
+    queries.setQueryData<TaskLog>(['logs', 't'], { lines: [] });
+    queries.setQueryData<TaskLog>(['logs', 'u'], { lines: [] });
+    queries.setQueryData(['runners'], { items: [], next_cursor: null });
+    queries.setQueryData(['stats'], {});
+
+    live.receive({ type: 'resync', topic: 'job:a', reason: 'too_old' });
+    live.receive({ type: 'resync', topic: 'task:t', reason: 'unknown_epoch' });
+    expect(invalidated(['job', 'a'])).toBe(true);
+    expect(invalidated(['job-elements', 'a'])).toBe(true);
+    expect(invalidated(['logs', 't'])).toBe(true);
+    for (const untouched of [['job', 'b'], ['logs', 'u'], ['jobs', {}], ['runners'], ['stats']]) {
+      expect(invalidated(untouched)).toBe(false);
+    }
+
+    live.receive({ type: 'resync', topic: 'jobs', reason: 'too_large' });
+    expect([['job', 'b'], ['jobs', {}], ['stats']].map(invalidated)).toEqual([true, true, true]);
+    expect(invalidated(['runners'])).toBe(false);
+    live.receive({ type: 'resync', topic: 'runners', reason: 'too_old' });
+    expect(invalidated(['runners'])).toBe(true);
+  });
+});

@@ -1,5 +1,5 @@
 import type { ClientMessage, Job, JobPage, JobWithTasks, LogLine, Runner, ServerMessage } from '@borg/protocol';
-import type { QueryClient } from '@tanstack/react-query';
+import type { QueryClient, QueryKey } from '@tanstack/react-query';
 import { useEffect } from 'react';
 
 import { jobChangedForDependencies } from '../pages/jobs/dependency-live.ts';
@@ -15,16 +15,30 @@ export interface TaskLog {
 
 type Pages = { pages: JobPage[]; pageParams: unknown[] };
 
+/** Where a dropped socket stood: the last id it received, and the topics it held then. */
+interface Resume {
+  id: string | null;
+  topics: ReadonlySet<string>;
+}
+
 /**
  * One WebSocket for the page. Components ask for topics with `useTopic`; each event patches the
  * TanStack Query cache in place, so lists and details update without polling. After a reconnect
- * the topics are subscribed again and the cached queries refetched once, to cover the gap.
+ * the topics are resumed from the last id received (docs/live-events.md): the server sends the
+ * events missed, and only the queries of a topic it cannot resume (`resync`), or of one
+ * subscribed while the socket was down, are fetched again.
  */
 export class Live {
   private socket: WebSocket | null = null;
   private readonly counts = topicCounts;
   private retry = 0;
   private closed = false;
+  /** The last id received on this socket: where it stands on every topic it holds. */
+  private position: string | null = null;
+  /** Topics the server confirmed on this socket (`subscribed`) and not unsubscribed since. */
+  private readonly held = new Set<string>();
+  /** Set when a socket drops, read when the next one opens. */
+  private resumeFrom: Resume | null = null;
   /** Frames dropped because they were not a valid server message; only the first is logged. */
   invalidMessages = 0;
 
@@ -52,7 +66,8 @@ export class Live {
     this.socket = null;
   }
 
-  send(message: object): void {
+  send(message: ClientMessage): void {
+    if (message.type === 'unsubscribe') for (const topic of message.topics) this.held.delete(topic);
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
@@ -66,19 +81,42 @@ export class Live {
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
     this.socket = socket;
     socket.onopen = () => {
-      const reconnect = this.retry > 0;
       this.retry = 0;
-      this.send({ type: 'auth', token } satisfies ClientMessage);
-      if (this.counts.size > 0) this.send({ type: 'subscribe', topics: [...this.counts.keys()] });
-      if (reconnect) void this.queries.invalidateQueries();
+      this.send({ type: 'auth', token });
+      this.subscribeAll(this.resumeFrom);
+      this.resumeFrom = null;
     };
     socket.onmessage = (event) => this.receiveFrame(String(event.data));
     socket.onclose = () => {
       if (this.socket !== socket || this.closed) return;
       this.socket = null;
+      this.resumeFrom = { id: this.position, topics: new Set(this.held) };
+      this.position = null;
+      this.held.clear();
       const delay = Math.min(30_000, 500 * 2 ** this.retry++) * (0.5 + Math.random() / 2);
       setTimeout(() => this.connect(), delay);
     };
+  }
+
+  /**
+   * Subscribes every wanted topic on a socket just opened. After a drop, a topic the last socket
+   * held resumes from its last id; any other (wanted while the socket was down), or every one
+   * when no id was received, may have missed events since its data was read: read again.
+   */
+  private subscribeAll(resume: Resume | null): void {
+    if (this.counts.size === 0) return;
+    const topics = [...this.counts.keys()];
+    const since: Record<string, string> = {};
+    for (const topic of topics) {
+      if (resume?.id && resume.topics.has(topic)) since[topic] = resume.id;
+      else if (resume) this.refetchTopic(topic);
+    }
+    this.send({ type: 'subscribe', topics, ...(Object.keys(since).length > 0 ? { since } : {}) });
+  }
+
+  /** Fetches again what a topic's events keep current. */
+  private refetchTopic(topic: string): void {
+    for (const queryKey of queriesOfTopic(topic)) void this.queries.invalidateQueries({ queryKey });
   }
 
   /** A frame from the socket: applied when it is a valid server message, dropped otherwise. */
@@ -95,7 +133,13 @@ export class Live {
 
   /** Applies a server message, already validated, to the cache. */
   receive(message: ServerMessage): void {
+    if ('id' in message && message.id !== undefined) this.position = message.id;
     switch (message.type) {
+      case 'subscribed':
+        for (const topic of message.topics) if (this.counts.has(topic)) this.held.add(topic);
+        return;
+      case 'resync':
+        return this.refetchTopic(message.topic);
       case 'job.updated':
         return this.jobUpdated(message.data);
       case 'task.updated': {
@@ -192,6 +236,30 @@ export class Live {
 }
 
 /**
+ * The query keys (prefixes) whose data a topic's events keep current: what a topic that could
+ * not be resumed fetches again.
+ */
+export function queriesOfTopic(topic: string): QueryKey[] {
+  if (topic === 'runners') return [queryKeys.runners(), ['runner'], ['runner-tasks']];
+  if (topic === 'jobs') {
+    return [
+      queryKeys.jobLists(),
+      queryKeys.stats(),
+      ['job'],
+      ['job-elements'],
+      queryKeys.jobGraphs(),
+      ['overview'],
+      ['job-placement'],
+      ['runner-tasks'],
+    ];
+  }
+  const [kind, id] = [topic.slice(0, topic.indexOf(':')), topic.slice(topic.indexOf(':') + 1)];
+  if (kind === 'job') return [queryKeys.job(id), queryKeys.jobElements(id), queryKeys.jobGraphs()];
+  if (kind === 'task') return [queryKeys.taskLog(id), queryKeys.artifacts(id), queryKeys.taskPlacement(id)];
+  return [];
+}
+
+/**
  * Merges lines into the held ones: in index order, without duplicates. New lines usually come
  * after the last one held (a plain append); lines fetched to fill a gap are merged in.
  */
@@ -257,7 +325,8 @@ let current: Live | null = null;
  */
 const topicCounts = new Map<string, number>();
 
-function subscribe(topic: string): () => void {
+/** Wants a topic until the returned function is called (`useTopic` in components). */
+export function wantTopic(topic: string): () => void {
   const count = topicCounts.get(topic) ?? 0;
   topicCounts.set(topic, count + 1);
   if (count === 0) current?.send({ type: 'subscribe', topics: [topic] });
@@ -277,6 +346,6 @@ export function setLive(live: Live | null): void {
 export function useTopic(topic: string | null): void {
   useEffect(() => {
     if (!topic) return;
-    return subscribe(topic);
+    return wantTopic(topic);
   }, [topic]);
 }

@@ -36,7 +36,8 @@ export async function pollRounds<T>(
 
 /**
  * Connects `live` and subscribes `topics`, then runs `round` (pollRounds) every 2 s while the
- * WebSocket is up and every 0.5 s while it is not, until it returns a result; closes `live` then.
+ * WebSocket is up and every 0.5 s while it is not (and at once when `live` may have missed
+ * events), until it returns a result; closes `live` then.
  */
 export async function followLive<T>(
   live: LiveEvents,
@@ -44,6 +45,8 @@ export async function followLive<T>(
   round: () => Promise<T | undefined>,
   waker: Waker,
 ): Promise<T> {
+  // Events missed (a topic the server could not resume after a reconnect): a REST round now.
+  live.onBehind = () => waker.poke();
   await live.connect();
   live.subscribe(topics);
   try {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 
 import { BorgError } from '../errors.ts';
 import { writeBackEarly } from './early-writeback.ts';
-import { type ExpectedBytes, meterUpload, type StoredBlob,STREAM_BUFFER_BYTES } from './metered-stream.ts';
+import { type ExpectedBytes, meterUpload, type StoredBlob, STREAM_BUFFER_BYTES } from './metered-stream.ts';
 import { ensurePrivateDir, type PathWarnings, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-paths.ts';
 
 export type { ExpectedBytes, StoredBlob } from './metered-stream.ts';

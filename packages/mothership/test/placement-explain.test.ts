@@ -241,7 +241,7 @@ describe('why a task waits: job types the runners take', () => {
     const b = borg();
     const noRuntime = await registerRunner(b, 'no-runtime', { job_types: ['shell', 'binary'] });
     expect((await b.admin.getRunner(noRuntime.id)).job_types).toEqual(['shell', 'binary']);
-    const container = { type: 'container', image: 'alpine:3.20', command: ['true'] } as const;
+    const container = { type: 'container' as const, image: 'alpine:3.20', command: ['true'] };
     // At submit: refused when asked to be, naming the runner's reason; else queued, marked.
     const refused = await rejection(b.admin.createJob(job('image-now', { ...container, unsatisfiable: 'reject' })));
     expect(refused).toMatchObject({ status: 422, code: 'UNSATISFIABLE' });

@@ -62,7 +62,7 @@ describe('borg jobs, runners and tokens', { timeout: CLI_TEST_TIMEOUT_MS }, () =
     expect(job).toMatchObject({ retention: '1d12h', keep_last: 3, pinned: false });
 
     const pinned = await borg(['jobs', 'set', job.id, '--pin', '--retention', 'default'], { env: env() });
-    expect(pinned.stdout).toBe(`job ${job.id}: max parallel none; pinned; queued\n`);
+    expect(pinned.stdout).toBe(`job ${job.id}: pinned; keep last 3; queued\n`);
     expect(await mothership().admin.getJob(job.id)).toMatchObject({ pinned: true, retention: null });
     const nothing = await borg(['jobs', 'set', job.id], { env: env() });
     expect(nothing.code).toBe(2);

@@ -231,8 +231,14 @@ function setCommand(): Command {
         const { id } = await fullId(client, typed, ['job']);
         const job = await client.updateJob(id, update);
         if (out.json) return out.printJson(job);
-        const kept = job.pinned ? 'pinned' : `retention ${job.retention ?? 'default'}`;
-        out.print(`job ${job.id}: max parallel ${job.max_parallel ?? 'none'}; ${kept}; ${out.status(job.status)}`);
+        // What was changed, as it is now, then the job's status.
+        const parts: string[] = [];
+        if ('max_parallel' in update) parts.push(`max parallel ${job.max_parallel ?? 'none'}`);
+        if ('pinned' in update || 'retention' in update || 'keep_last' in update) {
+          parts.push(job.pinned ? 'pinned' : `retention ${job.retention ?? 'default'}`);
+          if (job.keep_last !== null) parts.push(`keep last ${job.keep_last}`);
+        }
+        out.print(`job ${job.id}: ${[...parts, out.status(job.status)].join('; ')}`);
       }),
     );
 }

@@ -115,9 +115,11 @@ describe('schedules across restarts (grace 60 s)', () => {
       [created.id],
     );
     wake(borg(), created.id);
+    // A fire is recorded with its job, then released (next_fire_at moved on) by a second step:
+    // wait for both.
     const after = await eventually(async () => {
       const s = await borg().admin.getSchedule(created.id);
-      return s.last_fires.length > 0 && s;
+      return s.last_fires.length > 0 && s.next_fire_at !== null && Date.parse(s.next_fire_at) > Date.now() && s;
     });
     const slots = await slotsOf(borg(), created.id);
     expect(slots).toHaveLength(1);

@@ -221,7 +221,7 @@ function setCommand(): Command {
         'borg jobs set 0b6f… --max-parallel 20',
         'borg jobs set 0b6f… --max-parallel none',
         'borg jobs set 0b6f… --pin',
-        'borg jobs set 0b6f… --retention 1y',
+        'borg jobs set 0b6f… --retention 365d',
       ]),
     )
     .action(

@@ -139,6 +139,11 @@ const ROUTES: Record<string, RouteSpec> = {
     access: 'runner',
     path: (c) => `/api/v1/runners/${c.a.id}/tasks/next?wait=0`,
   },
+  'POST /api/v1/runners/:id/tasks/status': {
+    access: 'runner',
+    path: (c) => `/api/v1/runners/${c.a.id}/tasks/status`,
+    body: (c) => ({ json: { reports: [{ task_id: c.heldTaskId, status: 'running' }] } }),
+  },
   'GET /api/v1/tasks/:id': { access: 'viewer', path: (c) => `/api/v1/tasks/${c.heldTaskId}` },
   'POST /api/v1/tasks/:id/status': {
     access: 'runner',

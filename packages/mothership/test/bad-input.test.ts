@@ -61,6 +61,11 @@ describe('bad input is refused with a 4xx, never a 500', () => {
       token: () => runner.token,
       valid: () => ({ status: 'running' }),
     },
+    'POST /runners/:id/tasks/status': {
+      path: () => `/api/v1/runners/${runner.id}/tasks/status`,
+      token: () => runner.token,
+      valid: () => ({ reports: [{ task_id: taskId, status: 'running' }] }),
+    },
     'POST /tasks/:id/logs': {
       path: () => `/api/v1/tasks/${taskId}/logs`,
       token: () => runner.token,
@@ -198,6 +203,11 @@ describe('bad input is refused with a 4xx, never a 500', () => {
       'POST /tasks/:id/status': [
         ['a status only the server may set', { status: 'lost' }, 'status'],
         ['an exit code past 32 bits', { status: 'failed', exit_code: 2 ** 40 }, 'exit_code'],
+      ],
+      'POST /runners/:id/tasks/status': [
+        ['no reports', { reports: [] }, 'reports'],
+        ['a report on no task', { reports: [{ status: 'running' }] }, 'task_id'],
+        ['a status only the server may set', { reports: [{ task_id: randomUUID(), status: 'lost' }] }, 'status'],
       ],
       'POST /tokens': [['a token kind that cannot be created', { name: 't', kind: 'runner' }, 'kind']],
     };

@@ -202,6 +202,24 @@ describe('task status reports through the API', () => {
     }
   });
 
+  it.each(cases)('$from, then $to in a batch of one: $outcome, answered as the single report is', async (c) => {
+    const { me } = await runners();
+    const id = await taskIn(c.from);
+    const before = await taskOf(id);
+    const { results } = await me.client.reportTaskStatuses(me.id, { reports: [{ task_id: id, ...report(c.to) }] });
+
+    if (c.outcome === 'moves') {
+      expect(results).toEqual([{ task_id: id, status: c.to, cancel_requested: false }]);
+      expect(await taskOf(id)).toMatchObject({ status: c.to, exit_code: EXIT[c.to] ?? null });
+    } else if (c.outcome === 'no-op') {
+      expect(results).toEqual([{ task_id: id, status: c.from, cancel_requested: false }]);
+      expect(await taskOf(id)).toEqual(before);
+    } else {
+      expect(results).toEqual([{ task_id: id, error: { code: c.outcome, message: expect.any(String) } }]);
+      expect(await taskOf(id)).toEqual(before);
+    }
+  });
+
   it('acknowledges a repeated success without a second change or event (F17a)', async () => {
     const { me } = await runners();
     const id = await taskIn('running');

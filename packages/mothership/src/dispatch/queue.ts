@@ -8,8 +8,10 @@ import {
   parseDurationMs,
   type TakeOverResponse,
   type TaskStatus,
+  type TaskStatusReport,
   type TaskStatusRequest,
   type TaskStatusResponse,
+  type TaskStatusResult,
 } from '@borg/protocol';
 
 import type { Database, Queryable } from '../db/database.ts';
@@ -28,6 +30,7 @@ import { type ClaimedRow, type TaskEnding, type TaskRow, taskStore, toTask } fro
 import { upstreamInputsOf } from '../jobs/upstream-inputs.ts';
 import { runnerStore } from '../runners/runner-store.ts';
 import type { ResolvedSecrets } from '../secrets/secret-service.ts';
+import { planBatch } from './status-batch.ts';
 import type { TaskSecrets } from './task-secrets.ts';
 
 /**
@@ -172,6 +175,63 @@ export class Queue {
       await this.afterTaskChange(outcome.task, outcome.retry, downstream);
     }
     return { task: toTask(outcome.task), cancel_requested: outcome.task.cancel_requested_at !== null };
+  }
+
+  /**
+   * A runner's batch of reports (status-batch.ts): the common ones in one statement, the rest
+   * one by one as reportStatus applies them, each answered on its own in the batch's order. A
+   * refusal answers its report and the batch goes on; a failure of the database fails the whole
+   * batch, which the runner sends again (every report is idempotent).
+   */
+  async reportStatuses(runnerId: string, reports: readonly TaskStatusReport[]): Promise<TaskStatusResult[]> {
+    const plan = planBatch(reports);
+    const moved = await taskStore.advanceMany(this.db, runnerId, plan.running, plan.succeeded);
+    const movedById = new Map(moved.map((row) => [row.id, row]));
+    // plan.reports is in the batch's order, one per report, so results[i] answers reports[i].
+    const results: TaskStatusResult[] = [];
+    for (const planned of plan.reports) {
+      const report = reports[planned.index]!;
+      const row = movedById.get(report.task_id);
+      if (planned.byStatement && row?.status === planned.byStatement) {
+        results.push({ task_id: row.id, status: row.status, cancel_requested: row.cancel_requested_at !== null });
+      } else {
+        results.push(await this.reportOrRefusal(runnerId, report));
+      }
+    }
+    // A `running` with its ending in the batch is answered as the ending is.
+    plan.reports.forEach((planned, i) => {
+      if (!planned.endingFollows) return;
+      const ending = plan.reports.findIndex((p, j) => j > i && reports[p.index]!.task_id === reports[i]!.task_id);
+      results[i] = results[ending]!;
+    });
+    await this.afterBatch(moved);
+    return results;
+  }
+
+  /** One report of a batch on its own: its answer, or the refusal that answers it (a 4xx). */
+  private async reportOrRefusal(runnerId: string, report: TaskStatusReport): Promise<TaskStatusResult> {
+    const { task_id: taskId, ...status } = report;
+    try {
+      const { task, cancel_requested } = await this.reportStatus(runnerId, taskId, status);
+      return { task_id: taskId, status: task.status, cancel_requested };
+    } catch (error) {
+      if (!(error instanceof BorgError) || error.status >= 500) throw error;
+      return { task_id: taskId, error: { code: error.code, message: error.message } };
+    }
+  }
+
+  /** What follows the batch's statement: the ended tasks' jobs looked at again, then the events. */
+  private async afterBatch(moved: readonly TaskRow[]): Promise<void> {
+    if (moved.length === 0) return;
+    const endedJobs = [...new Set(moved.filter((t) => isTerminal(t.status)).map((t) => t.job_id))];
+    const downstream: DownstreamChange[] = [];
+    for (const jobId of await jobStore.withoutLiveTasks(this.db, endedJobs)) {
+      downstream.push(...(await this.refreshLocked(jobId)));
+    }
+    await this.afterTaskChanges(
+      moved.map((task) => ({ task, retry: null })),
+      downstream,
+    );
   }
 
   /**
@@ -394,6 +454,11 @@ export class Queue {
    */
   private async refreshAfterEnding(jobId: string): Promise<DownstreamChange[]> {
     if (await jobStore.hasLiveTasks(this.db, jobId)) return [];
+    return this.refreshLocked(jobId);
+  }
+
+  /** The job's status recomputed under its lock; the jobs downstream its ending moved. */
+  private refreshLocked(jobId: string): Promise<DownstreamChange[]> {
     return this.db.transaction(async (tx) =>
       (await jobStore.get(tx, jobId, { lock: true })) ? (await refreshJob(tx, jobId)).downstream : [],
     );
@@ -441,33 +506,53 @@ export class Queue {
     return retryDecision(job, attempt, history);
   }
 
-  private async afterTaskChange(
+  private afterTaskChange(
     task: TaskRow,
     retry: TaskRow | null,
     downstream: readonly DownstreamChange[] = [],
   ): Promise<void> {
-    if (isTerminal(task.status)) this.options.observer?.ended(task);
-    const events: BorgEvent[] = [{ type: 'task.updated', task: toTask(task) }];
-    if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
-    // `running` never changes the job (the claim marked it started), so its view is not read again.
-    const job = task.status === 'running' ? null : await jobStore.get(this.db, task.job_id);
-    if (job) events.push({ type: 'job.updated', job: await jobViews.one(this.db, job) });
-    // An attempt that held GPUs, CPUs or memory gave them back: a task waiting for them may fit
-    // its runner now, and only that runner can tell (its long-poll would otherwise sleep on).
-    if (job && task.runner_id && isTerminal(task.status) && (task.gpus.length > 0 || hasRequests(job))) {
-      events.push({ type: 'tasks.available', count: 1, labels: null, runnerId: task.runner_id });
+    return this.afterTaskChanges([{ task, retry }], downstream);
+  }
+
+  /** The events of tasks that moved (and the retries they earned): each job's view read once. */
+  private async afterTaskChanges(
+    changes: ReadonlyArray<{ task: TaskRow; retry: TaskRow | null }>,
+    downstream: readonly DownstreamChange[] = [],
+  ): Promise<void> {
+    const events: BorgEvent[] = [];
+    for (const { task, retry } of changes) {
+      if (isTerminal(task.status)) this.options.observer?.ended(task);
+      events.push({ type: 'task.updated', task: toTask(task) });
+      if (retry) events.push({ type: 'task.updated', task: toTask(retry) });
     }
-    // A held attempt of a job with max_parallel ended: one more of its elements may be claimed.
-    if (job?.max_parallel && task.runner_id && isTerminal(task.status)) {
-      events.push({ type: 'tasks.available', count: 1, labels: job.labels, jobType: job.type });
+    // `running` never changes the job (the claim marked it started), so its view is not read again.
+    const jobIds = [...new Set(changes.filter((c) => c.task.status !== 'running').map((c) => c.task.job_id))];
+    const jobs = jobIds.length > 0 ? await jobStore.byIds(this.db, jobIds) : [];
+    if (jobs.length > 0) {
+      for (const job of await jobViews.of(this.db, jobs)) events.push({ type: 'job.updated', job });
+    }
+    const jobsById = new Map(jobs.map((job) => [job.id, job]));
+    for (const { task } of changes) {
+      const job = jobsById.get(task.job_id);
+      if (!job || !task.runner_id || !isTerminal(task.status)) continue;
+      // An attempt that held GPUs, CPUs or memory gave them back: a task waiting for them may fit
+      // its runner now, and only that runner can tell (its long-poll would otherwise sleep on).
+      if (task.gpus.length > 0 || hasRequests(job)) {
+        events.push({ type: 'tasks.available', count: 1, labels: null, runnerId: task.runner_id });
+      }
+      // A held attempt of a job with max_parallel ended: one more of its elements may be claimed.
+      if (job.max_parallel) events.push({ type: 'tasks.available', count: 1, labels: job.labels, jobType: job.type });
     }
     events.push(...(await downstreamEvents(this.db, downstream)));
     this.bus.publishAll(events);
-    // A retry with no backoff is claimable now; delayed ones are announced by maintenance.
-    if (retry && retry.available_at.getTime() <= Date.now()) {
-      this.bus.publish({ type: 'tasks.available', count: 1, labels: retry.labels });
+    for (const { retry } of changes) {
+      // A retry with no backoff is claimable now; delayed ones are announced by maintenance.
+      if (retry && retry.available_at.getTime() <= Date.now()) {
+        this.bus.publish({ type: 'tasks.available', count: 1, labels: retry.labels });
+      }
     }
-    if (task.runner_id) this.publishRunner(task.runner_id);
+    const runnerIds = new Set(changes.map((c) => c.task.runner_id).filter((id) => id !== null));
+    for (const runnerId of runnerIds) this.publishRunner(runnerId);
   }
 
   /** The batch's lines with the job's secret values masked (the backstop to the solder's own masking). */

@@ -586,6 +586,17 @@ export const jobStore = {
     return rows.length > 0;
   },
 
+  /** Of these jobs, the ones with no live task (hasLiveTasks for many, in one statement). */
+  async withoutLiveTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const { rows } = await db.query<{ id: string }>(
+      `SELECT j.id FROM unnest($1::uuid[]) AS j(id)
+        WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = j.id AND status IN ('pending', 'assigned', 'running'))`,
+      [ids],
+    );
+    return rows.map((r) => r.id);
+  },
+
   /**
    * After a claim: queued jobs of the claimed tasks become running. Run outside the claim's
    * transaction on purpose: taking job locks there would invert the lock order that cancel

@@ -224,6 +224,44 @@ export const taskStore = {
     return rows[0] ?? null;
   },
 
+  /**
+   * `advance` for many of one runner's tasks in one statement: `running` from `assigned`, and
+   * `succeeded` from `running` or, for a task whose `running` travelled in the same batch, from
+   * `assigned`. The two lists name different tasks. Returns the rows that moved; a task missing
+   * from the answer was not in the state its report follows (the caller's full path says why).
+   */
+  async advanceMany(
+    db: Queryable,
+    runnerId: string,
+    running: readonly string[],
+    succeeded: ReadonlyArray<{ id: string; exitCode: number | null; error: string | null; fromAssigned: boolean }>,
+  ): Promise<TaskRow[]> {
+    const { rows } = await db.query<TaskRow>(
+      `WITH started AS (
+         UPDATE tasks t SET status = 'running', started_at = now(),
+                deadline_at = now() + make_interval(secs => (SELECT timeout_seconds FROM jobs WHERE id = t.job_id))
+           FROM unnest($2::uuid[]) AS r(id)
+          WHERE t.id = r.id AND t.runner_id = $1 AND t.status = 'assigned'
+          RETURNING ${TASK_COLUMNS}),
+       ended AS (
+         UPDATE tasks t SET status = 'succeeded', exit_code = r.exit_code, reason = NULL, error = r.error,
+                started_at = coalesce(t.started_at, now()), completed_at = now()
+           FROM unnest($3::uuid[], $4::integer[], $5::text[], $6::boolean[]) AS r(id, exit_code, error, from_assigned)
+          WHERE t.id = r.id AND t.runner_id = $1 AND (t.status = 'running' OR (r.from_assigned AND t.status = 'assigned'))
+          RETURNING ${TASK_COLUMNS})
+       SELECT * FROM started UNION ALL SELECT * FROM ended`,
+      [
+        runnerId,
+        running,
+        succeeded.map((s) => s.id),
+        succeeded.map((s) => s.exitCode),
+        succeeded.map((s) => s.error),
+        succeeded.map((s) => s.fromAssigned),
+      ],
+    );
+    return rows;
+  },
+
   async end(db: Queryable, id: string, ending: TaskEnding): Promise<TaskRow> {
     const { rows } = await db.query<TaskRow>(
       `UPDATE tasks t SET status = $2, exit_code = $3, reason = $4, error = $5, completed_at = now(),

@@ -14,7 +14,13 @@ import {
   RunnerPage,
   RunnerTasks,
 } from '../schemas/runners.ts';
-import { TakeOverResponse, TaskStatusRequest, TaskStatusResponse } from '../schemas/tasks.ts';
+import {
+  TakeOverResponse,
+  TaskStatusBatchRequest,
+  TaskStatusBatchResponse,
+  TaskStatusRequest,
+  TaskStatusResponse,
+} from '../schemas/tasks.ts';
 import { API_PREFIX, idParams } from './api-prefix.ts';
 
 const RunnerParams = idParams('runner');
@@ -131,6 +137,17 @@ export const runnerRoutes = {
     body: TaskStatusRequest,
     responses: { 200: TaskStatusResponse },
     errors: [409],
+  }),
+  reportTaskStatuses: route({
+    method: 'POST',
+    path: `${API_PREFIX}/runners/:id/tasks/status`,
+    access: 'runner',
+    tag: 'runner protocol',
+    summary:
+      "Report many of the runner's tasks at once, in order; each report is answered on its own, as the single report would be",
+    params: RunnerParams,
+    body: TaskStatusBatchRequest,
+    responses: { 200: TaskStatusBatchResponse },
   }),
   takeOverTask: route({
     method: 'POST',

@@ -14,6 +14,7 @@ export function taskHandlers({
   | 'getTaskLogs'
   | 'listArtifacts'
   | 'reportTaskStatus'
+  | 'reportTaskStatuses'
   | 'appendTaskLogs'
   | 'takeOverTask'
 > {
@@ -24,6 +25,9 @@ export function taskHandlers({
     getTaskLogs: async (request) => jobs.taskLogs(request.params.id, request.query.after ?? -1, request.query.limit),
     listArtifacts: async (request) => ({ items: await artifacts.listOfTask(request.params.id), next_cursor: null }),
     reportTaskStatus: async (request) => queue.reportStatus(runnerIdOf(request), request.params.id, request.body),
+    reportTaskStatuses: async (request) => ({
+      results: await queue.reportStatuses(runnerIdOf(request), request.body.reports),
+    }),
     appendTaskLogs: async (request) => queue.appendLogs(runnerIdOf(request), request.params.id, request.body),
     takeOverTask: async (request) => queue.takeOver(runnerIdOf(request), request.params.id),
   };

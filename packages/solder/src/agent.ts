@@ -16,6 +16,7 @@ import { InputCache } from './input-files.ts';
 import { sleep } from './retry.ts';
 import { RunnerSession } from './runner-session.ts';
 import { SolderFatalError } from './solder-fatal-error.ts';
+import { StatusReports } from './status-reports.ts';
 import { TaskRun, type TaskRunContext } from './task-run.ts';
 import { TaskSlots } from './task-slots.ts';
 import { TaskUsers } from './task-user.ts';
@@ -147,6 +148,7 @@ export class Agent {
     };
     this.taskRunContext = {
       client: session.client,
+      reports: new StatusReports({ client: session.client, runnerId: () => session.runnerId, log: this.log }),
       executorFor: this.options.executorFor ?? ((task) => createExecutor(task.type, executorOptions)),
       inputs: new InputCache(join(this.config.stateDir, 'cache'), session.client, this.config.cacheSize),
       workRoot,

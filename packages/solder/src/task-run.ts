@@ -17,11 +17,14 @@ import type { GpuTelemetry } from './gpu-telemetry.ts';
 import type { InputCache, InputLease } from './input-files.ts';
 import { LogStreamer } from './log-streamer.ts';
 import { hasCode, sleep, withRetry } from './retry.ts';
+import { NOT_OURS, type StatusReports } from './status-reports.ts';
 import type { TaskUser, TaskUsers } from './task-user.ts';
 import { Workspace, type WorkspaceOwner } from './workspace.ts';
 
 export interface TaskRunContext {
   client: BorgClient;
+  /** Where status reports go: batched with the other tasks' (status-reports.ts). */
+  reports: StatusReports;
   executorFor: (task: ClaimedTask) => Executor;
   inputs: InputCache;
   workRoot: string;
@@ -99,6 +102,11 @@ export class TaskRun {
   /** The solder is shutting down and will not wait for this task. */
   shutdown(): void {
     this.stop('agent_stop');
+  }
+
+  /** Whether the task was abandoned: the mothership no longer gives it to us, and nothing more is said about it. */
+  private get dropped(): boolean {
+    return this.stopReason === 'abandoned';
   }
 
   /** Whether the task is being stopped (or dropped) already. */
@@ -222,7 +230,8 @@ export class TaskRun {
       if (ending && ending.status === 'succeeded' && this.task.artifacts.length > 0) {
         ending = await this.storeArtifacts(workspace, streamer, ending);
       }
-      if (ending) await this.report(ending);
+      // The `running` report may have been refused meanwhile: then nothing more is said.
+      if (ending && !this.dropped) await this.report(ending);
     } else {
       streamer.close();
     }
@@ -253,9 +262,31 @@ export class TaskRun {
     }
     if (this.stopReason) return this.endingForStop(null);
 
-    if (!(await this.report({ status: 'running' }))) return null;
-    const executor = this.context.executorFor(task);
-    this.process = await executor.start(
+    // The process starts at once, its `running` report beside it; the ending may follow before
+    // that report is answered (status-reports.ts keeps them in order, or sends them together).
+    // Refused (the mothership took the task back, or it is not ours), the report abandons the
+    // task, which kills the process and drops its ending; a report that fails otherwise stops
+    // the process, and its error ends the task.
+    let runningFailure: unknown;
+    void this.report({ status: 'running' }).catch((error: unknown) => {
+      runningFailure = error;
+      this.stop('cancelled');
+    });
+    this.process = await this.startProcess(this.context.executorFor(task), workspace, streamer, user);
+    // A stop requested while the process was starting applies now.
+    if (this.stopReason) void this.process.stop(this.stopReason === 'abandoned' ? 0 : this.context.graceMs);
+
+    const timer =
+      task.timeout_seconds !== null ? setTimeout(() => this.stop('timed_out'), task.timeout_seconds * 1000) : undefined;
+    const exit = await this.process.exited;
+    clearTimeout(timer);
+    if (runningFailure) throw runningFailure;
+    return this.stopReason ? this.endingForStop(exit) : endingOfExit(exit);
+  }
+
+  private startProcess(executor: Executor, workspace: Workspace, streamer: LogStreamer, user: TaskUser) {
+    const { task } = this;
+    return executor.start(
       {
         taskId: task.id,
         jobId: task.job_id,
@@ -272,14 +303,6 @@ export class TaskRun {
       },
       { stdout: (chunk) => streamer.write('stdout', chunk), stderr: (chunk) => streamer.write('stderr', chunk) },
     );
-    // A stop requested while the process was starting applies now.
-    if (this.stopReason) void this.process.stop(this.stopReason === 'abandoned' ? 0 : this.context.graceMs);
-
-    const timer =
-      task.timeout_seconds !== null ? setTimeout(() => this.stop('timed_out'), task.timeout_seconds * 1000) : undefined;
-    const exit = await this.process.exited;
-    clearTimeout(timer);
-    return this.stopReason ? this.endingForStop(exit) : endingOfExit(exit);
   }
 
   /** Whether the mothership still gives this attempt to us (a repeat of `running` is a no-op); false once taken back. */
@@ -402,21 +425,18 @@ export class TaskRun {
    */
   private async report(status: Ending): Promise<boolean> {
     const ending = status.error ? { ...status, error: this.masker.mask(status.error) } : status;
-    try {
-      const answer = await withRetry(() => this.context.client.reportTaskStatus(this.id, ending));
-      if (answer.cancel_requested && ending.status === 'running') this.cancel();
+    const result = await this.context.reports.send(this.id, ending);
+    if (!('error' in result)) {
+      if (result.cancel_requested && ending.status === 'running') this.cancel();
       return true;
-    } catch (error) {
-      if (hasCode(error, 'FORBIDDEN', 'TASK_NOT_FOUND', 'STALE_TASK', 'ILLEGAL_TRANSITION')) {
-        this.context.log('the server no longer gives us this task: dropping it', {
-          task_id: this.id,
-          status: error.status,
-        });
-        this.abandon();
-        return false;
-      }
-      throw error;
     }
+    const { code, message } = result.error;
+    if (NOT_OURS.has(code)) {
+      this.context.log('the server no longer gives us this task: dropping it', { task_id: this.id, code });
+      this.abandon();
+      return false;
+    }
+    throw new Error(`the mothership refused the ${ending.status} report: ${message} (${code})`);
   }
 }
 

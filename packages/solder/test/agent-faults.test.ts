@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,16 +147,64 @@ describe('a solder under faults of a scripted mothership', () => {
     ]);
   }, 90_000);
 
-  it('drops a task whose `running` report is answered 409: the command never runs and nothing more is said', async () => {
+  it('kills a task whose `running` report is answered 409 within a second of the answer, and says nothing more', async () => {
     const { agent } = await startAgent();
-    const marker = join(dir, 'ran');
-    const task = fake.submit({ command: `touch ${marker}` });
-    fake.inject('status', fault.status(409, 'STALE_TASK'), { when: (r) => r.taskId === task.id });
-    await requestsSeen('status', 1, (r) => r.taskId === task.id);
+    const pidFile = join(dir, 'pid');
+    const task = fake.submit({ command: `echo $$ > ${pidFile}; exec sleep 600` });
+    const isRunning = (r: RecordedRequest) =>
+      r.taskId === task.id && (r.body as { status: string }).status === 'running';
+    // The process starts beside its report; the refusal comes a second later, when it is up.
+    fake.inject('statuses', fault.lateAnswer(1_000), { when: (r) => JSON.stringify(r.body).includes(task.id) });
+    fake.inject('status', fault.status(409, 'STALE_TASK'), { when: isRunning });
+    const pid = await pidIn(pidFile);
+    await requestsSeen('status', 1, isRunning);
+    const answeredAt = fake.requests.find(isRunning)!.at + 1_000;
+    await expect
+      .poll(() => alive(pid), { timeout: 10_000, interval: 20, message: 'the task to be killed' })
+      .toBe(false);
+    expect(performance.now() - answeredAt).toBeLessThan(1_000);
     expect(await quietAbout(task.id, agent)).toBe(0);
-    expect(existsSync(marker)).toBe(false);
-    expect(fake.requests.filter((r) => r.taskId === task.id)).toHaveLength(1);
+    expect(fake.requests.filter((r) => r.taskId === task.id && r.route === 'status')).toHaveLength(1);
     await succeeds('true'); // and the solder takes the next one
+  });
+
+  it('reports nothing about a short task whose `running` is refused after the task ended', async () => {
+    const { agent } = await startAgent();
+    const task = fake.submit({ command: 'true' });
+    const isRunning = (r: RecordedRequest) =>
+      r.taskId === task.id && (r.body as { status: string }).status === 'running';
+    fake.inject('statuses', fault.lateAnswer(500), { when: (r) => JSON.stringify(r.body).includes(task.id) });
+    fake.inject('status', fault.status(409, 'STALE_TASK'), { when: isRunning });
+    await requestsSeen('status', 1, isRunning);
+    expect(await quietAbout(task.id, agent)).toBe(0);
+    // Its ending was refused with the `running` (sent together) or never sent: nothing was stored.
+    expect(fake.statusesOf(task.id)).toEqual([]);
+    await succeeds('true');
+  });
+
+  it('sends the reports of tasks that run together in shared requests, each task’s in order', async () => {
+    const tasks = Array.from({ length: 4 }, () => fake.submit({ command: 'true' }));
+    // The first batch is answered late, so the reports made meanwhile wait and leave together.
+    fake.inject('statuses', fault.lateAnswer(300));
+    await startAgent({ maxConcurrentTasks: 4 });
+    for (const task of tasks) {
+      await expect.poll(() => fake.statusesOf(task.id), { timeout: 20_000 }).toEqual(['running', 'succeeded']);
+    }
+    const sizes = fake.requestsTo('statuses').map((r) => (r.body as { reports: unknown[] }).reports.length);
+    expect(Math.max(...sizes)).toBeGreaterThanOrEqual(2);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(8);
+    expect(fake.requestsTo('status').every((r) => r.inBatch)).toBe(true); // none on the single route
+  });
+
+  it('sends its reports one by one to a mothership without the batch route', async () => {
+    fake.batchReports = false;
+    const { logged } = await startAgent();
+    await succeeds('echo one');
+    await succeeds('echo two');
+    expect(fake.requestsTo('statuses')).toHaveLength(1); // asked once, then never again
+    expect(fake.requestsTo('status').filter((r) => r.inBatch)).toEqual([]);
+    expect(fake.requestsTo('status')).toHaveLength(4);
+    expect(logged.join('\n')).toContain('no batch route');
   });
 
   it('does not retry a final report answered 409, and goes on to the next task', async () => {

@@ -23,7 +23,11 @@ import type { z } from 'zod';
  * misbehave. A task is handed out as submitted, secrets, missing secrets and assigned GPUs included.
  */
 
-export type Route = 'register' | 'heartbeat' | 'next' | 'status' | 'logs' | 'artifact';
+/**
+ * `status` is one task's report, alone or inside a batch (`statuses`, POST /runners/:id/tasks/status):
+ * each report of a batch is recorded and meets the `status` faults as a request of its own.
+ */
+export type Route = 'register' | 'heartbeat' | 'next' | 'status' | 'statuses' | 'logs' | 'artifact';
 
 export type Fault =
   /** Answer this status with the API's error shape (and a Retry-After header when given). */
@@ -59,6 +63,8 @@ export interface RecordedRequest {
   /** performance.now() when the request arrived. */
   at: number;
   taskId?: string;
+  /** A report that came inside a batch (`statuses`), recorded as a request of its own. */
+  inBatch?: boolean;
 }
 
 interface ScriptedFault {
@@ -100,6 +106,8 @@ export class FakeMothership {
   readonly issuedTokens: string[] = [];
   readonly requests: RecordedRequest[] = [];
   longPoll: 'hold' | 'instant';
+  /** False: no batch route for status reports (404), as on a mothership older than it. */
+  batchReports = true;
   private readonly faults = new Map<Route, ScriptedFault[]>();
   private readonly queue: ClaimedTask[] = [];
   private readonly tasks = new Map<string, FakeTask>();
@@ -230,10 +238,18 @@ export class FakeMothership {
       ...(route === 'status' || route === 'logs' ? { taskId: param } : {}),
     };
     this.requests.push(recorded);
-    if (route === 'unknown') return send(res, 404, apiError('NOT_FOUND', `no route ${url.pathname}`));
+    if (route === 'unknown' || (route === 'statuses' && !this.batchReports)) {
+      return send(res, 404, apiError('NOT_FOUND', `no route ${url.pathname}`));
+    }
 
     let truncate = false;
-    const scripted = this.takeFault(route, recorded);
+    let scripted = this.takeFault(route, recorded);
+    let refusals = new Map<number, Fault>();
+    if (route === 'statuses') {
+      const ofReports = this.takeReportFaults(recorded);
+      scripted ??= ofReports.scripted;
+      refusals = ofReports.refusals;
+    }
     switch (scripted?.kind) {
       case 'status': {
         const headers: Record<string, string> = {};
@@ -252,13 +268,32 @@ export class FakeMothership {
       case 'truncate':
         truncate = true;
     }
-    const [status, answer] = await this.answer(route, param, recorded, req, raw);
+    const [status, answer] = await this.answer(route, param, recorded, req, raw, refusals);
     if (scripted?.kind === 'late-answer') await new Promise((resolve) => setTimeout(resolve, scripted.ms));
     if (req.socket.destroyed) return;
     if (!truncate) return send(res, status, answer);
     const json = JSON.stringify(answer ?? {});
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
     res.write(json.slice(0, Math.floor(json.length / 2)), () => res.destroy());
+  }
+
+  /**
+   * The `status` faults of a batch's reports, each recorded as a request of its own: a 4xx
+   * refuses its report alone (the batch's answer says so); any other fault (5xx, hang, reset,
+   * truncate, delay) befalls the whole batch.
+   */
+  private takeReportFaults(batch: RecordedRequest): { scripted: Fault | undefined; refusals: Map<number, Fault> } {
+    const refusals = new Map<number, Fault>();
+    let scripted: Fault | undefined;
+    reportsIn(batch.body).forEach(({ task_id: taskId, ...report }, index) => {
+      const path = `/api/v1/tasks/${taskId}/status`;
+      const one: RecordedRequest = { ...batch, route: 'status', path, body: report, taskId, inBatch: true };
+      this.requests.push(one);
+      const fault = this.takeFault('status', one);
+      if (fault?.kind === 'status' && fault.status < 500 && fault.status !== 429) refusals.set(index, fault);
+      else scripted ??= fault;
+    });
+    return { scripted, refusals };
   }
 
   private takeFault(route: Route, request: RecordedRequest): Fault | undefined {
@@ -274,6 +309,7 @@ export class FakeMothership {
     request: RecordedRequest,
     req: IncomingMessage,
     raw: Buffer,
+    refusals: Map<number, Fault>,
   ): Promise<[number, unknown]> {
     const bearer = request.authorization?.replace(/^Bearer /, '');
     if (route === 'register') {
@@ -302,7 +338,7 @@ export class FakeMothership {
       return [201, { id: this.runnerId, token: this.runnerToken, heartbeat_interval_seconds: interval, runner }];
     }
     if (!this.runnerToken || bearer !== this.runnerToken) return [401, apiError('UNAUTHORIZED', 'bad runner token')];
-    if ((route === 'heartbeat' || route === 'next') && param !== this.runnerId) {
+    if ((route === 'heartbeat' || route === 'next' || route === 'statuses') && param !== this.runnerId) {
       return [403, apiError('FORBIDDEN', 'not your runner id')];
     }
     switch (route) {
@@ -312,6 +348,8 @@ export class FakeMothership {
         return this.claim(request.query, req);
       case 'status':
         return this.status(param, request.body);
+      case 'statuses':
+        return this.statuses(request.body, refusals);
       case 'logs':
         return this.logs(param, request.body);
       case 'artifact':
@@ -378,6 +416,23 @@ export class FakeMothership {
     return [200, { task: row, cancel_requested: false }];
   }
 
+  /** A batch: each report applied as the single route applies it, answered on its own. */
+  private statuses(body: unknown, refusals: Map<number, Fault>): [number, unknown] {
+    const reports = reportsIn(body);
+    if (reports.length === 0) return [400, apiError('VALIDATION_FAILED', 'reports: at least one')];
+    const results = reports.map(({ task_id: taskId, ...report }, index) => {
+      const refused = refusals.get(index);
+      if (refused?.kind === 'status') {
+        return { task_id: taskId, error: { code: refused.code ?? codeOfStatus(refused.status), message: 'injected' } };
+      }
+      const [status, answer] = this.status(taskId, report);
+      if (status !== 200) return { task_id: taskId, error: (answer as ReturnType<typeof apiError>).error };
+      const { task, cancel_requested } = answer as { task: { status: string }; cancel_requested: boolean };
+      return { task_id: taskId, status: task.status, cancel_requested };
+    });
+    return [200, { results }];
+  }
+
   private logs(taskId: string, body: unknown): [number, unknown] {
     const task = this.tasks.get(taskId);
     if (!task) return [404, apiError('TASK_NOT_FOUND', taskId)];
@@ -420,6 +475,7 @@ function routeOf(method: string, path: string): [Route | 'unknown', string] {
     ['POST', /^\/api\/v1\/runners\/([^/]+)\/heartbeat$/, 'heartbeat'],
     ['GET', /^\/api\/v1\/runners\/([^/]+)\/tasks\/next$/, 'next'],
     ['POST', /^\/api\/v1\/tasks\/([^/]+)\/status$/, 'status'],
+    ['POST', /^\/api\/v1\/runners\/([^/]+)\/tasks\/status$/, 'statuses'],
     ['POST', /^\/api\/v1\/tasks\/([^/]+)\/logs$/, 'logs'],
     ['PUT', /^\/api\/v1\/artifacts\/upload$/, 'artifact'],
   ];
@@ -428,6 +484,12 @@ function routeOf(method: string, path: string): [Route | 'unknown', string] {
     if (match) return [route, decodeURIComponent(match[1] ?? '')];
   }
   return ['unknown', ''];
+}
+
+/** The reports of a batch's body as sent (ids unchecked: the fake's task ids are not UUIDs). */
+function reportsIn(body: unknown): Array<{ task_id: string } & Record<string, unknown>> {
+  const reports = (body as { reports?: unknown } | undefined)?.reports;
+  return Array.isArray(reports) ? (reports as Array<{ task_id: string } & Record<string, unknown>>) : [];
 }
 
 /** The first of the protocol's codes with this status, as the real mothership would answer. */

@@ -27,6 +27,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -79,6 +80,56 @@ const zodEnglishOnly: esbuild.Plugin = {
   },
 };
 
+/**
+ * Node's own modules are taken with `process.getBuiltinModule` when first used, not by ES import at
+ * start. An ES import of a builtin loads it, with everything it requires, and builds its namespace
+ * by reading every export, and the getters among them load more (node:crypto's web crypto,
+ * node:http's undici: ~10 and ~40 ms of a client command's start on Node 24). A client command
+ * imports node:crypto, node:child_process, node:readline… for the few commands that use them, and
+ * a server carries each one it loaded in memory. Each builtin becomes a CommonJS module of getters
+ * (its export names as the building Node has them), so a named import is a property read at the
+ * point of use, and the module loads at the first.
+ */
+const builtinsAsCommonJs: esbuild.Plugin = {
+  name: 'builtins-as-commonjs',
+  setup(build) {
+    build.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      // A module that is itself a function (node:events' EventEmitter, node:stream's Stream…) is
+      // what its importers call or extend: it loads as it is.
+      if (typeof process.getBuiltinModule(args.path) !== 'object') return { path: args.path, external: true };
+      return { path: args.path, namespace: 'node-builtin' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (args) => {
+      const names = Object.keys(process.getBuiltinModule(args.path) as object);
+      return {
+        contents: [
+          `let loaded; const load = () => (loaded ??= process.getBuiltinModule(${JSON.stringify(args.path)}));`,
+          `for (const name of ${JSON.stringify(names)}) {`,
+          '  Object.defineProperty(exports, name, { enumerable: true, get: () => load()[name] });',
+          '}',
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
+/**
+ * The protocol's and the CLI's `zod` is scripts/lazy-zod.ts: their schemas are built on first use,
+ * not at import. A client command loads the whole route table and uses one or two of its
+ * schemas; building them all took most of its start. Dependencies and the servers' own modules
+ * keep the real zod.
+ */
+const LAZY_ZOD = join(ROOT, 'scripts/lazy-zod.ts');
+const lazyZod: esbuild.Plugin = {
+  name: 'lazy-zod',
+  setup(build) {
+    const lazyFor = new RegExp(`^${ROOT}packages/(protocol|cli)/src/`.replace(/[.]/g, '\\.'));
+    build.onResolve({ filter: /^zod$/ }, (args) => (lazyFor.test(args.importer) ? { path: LAZY_ZOD } : undefined));
+  },
+};
+
 /** ESM output that still meets a CommonJS `require` (bundled CommonJS packages call it). */
 const REQUIRE_SHIM =
   "import { createRequire as __borgRequire } from 'node:module'; const require = __borgRequire(import.meta.url);";
@@ -86,7 +137,7 @@ const REQUIRE_SHIM =
 /** Everything the output depends on: every source file and manifest, by path, size and time. */
 function sourceStamp(): string {
   const hash = createHash('sha256');
-  const files = [fileURLToPath(import.meta.url), join(ROOT, 'package-lock.json')];
+  const files = [fileURLToPath(import.meta.url), LAZY_ZOD, join(ROOT, 'package-lock.json')];
   for (const name of PACKAGES) {
     const dir = join(ROOT, 'packages', name);
     files.push(join(dir, 'package.json'));
@@ -126,7 +177,7 @@ export async function buildNode(options: { log?: (line: string) => void } = {}):
     sourcesContent: false,
     logLevel: 'warning',
     banner: { js: REQUIRE_SHIM },
-    plugins: [zodEnglishOnly],
+    plugins: [zodEnglishOnly, builtinsAsCommonJs, lazyZod],
   };
   await Promise.all([
     esbuild.build({
@@ -153,11 +204,14 @@ export async function buildNode(options: { log?: (line: string) => void } = {}):
       entryPoints: [join(ROOT, 'packages/cli/src/solder-main.ts')],
       outfile: join(dir, 'borg-solder.mjs'),
       // An idle solder's memory is mostly its own source and code: without comments and
-      // whitespace the source is a third as long and all ASCII (a single non-ASCII character
-      // makes V8 keep the whole text at two bytes a character). Stack traces still name .ts
-      // lines through the source map, and functions and classes keep their names.
-      minify: true,
-      keepNames: true,
+      // whitespace the source is shorter and all ASCII (a single non-ASCII character makes V8
+      // keep the whole text at two bytes a character). Stack traces still name .ts lines through
+      // the source map. Names are not minified: functions and classes keep theirs without
+      // keepNames, whose renaming call gave each of the bundle's ~10,000 functions a property
+      // store of its own (2.5 MB of an idle solder's heap).
+      minifyWhitespace: true,
+      minifySyntax: true,
+      legalComments: 'none',
     }),
   ]);
   const bundle = readFileSync(join(dir, 'borg-solder.mjs'));

@@ -29,6 +29,11 @@ if (
   v8.setFlagsFromString('--semi-space-growth-factor=1');
 }
 
+// The build makes the protocol's zod schemas on first use (scripts/lazy-zod.ts); a process that
+// serves the API makes them at once, as zod does, since its OpenAPI document needs the schemas
+// themselves, not stand-ins.
+if (process.argv[2] === 'mothership' || process.argv[2] === 'up') globalThis[Symbol.for('borg.eager-schemas')] = true;
+
 const compiled = new URL('../../../dist/node/cli/', import.meta.url);
 const fromBuild = existsSync(new URL('borg.js', compiled)) && !process.env.BORG_FROM_SOURCE;
 const args = process.argv.slice(2);

@@ -22,7 +22,7 @@ function clientCommands(program: Command): string[][] {
 describe('docs/cli.md stays true to the code', () => {
   it('names every client command, every submit flag and every exit code', async () => {
     const docs = await readFile(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-    const program = buildProgram();
+    const program = await buildProgram();
     const commands = clientCommands(program);
     expect(commands.length).toBeGreaterThan(15);
     for (const words of commands) {

@@ -30,7 +30,7 @@ function commandOf(program: Command, words: string[]): { command: Command; rest:
 describe('docs/recipes.md stays true to the code', () => {
   it('names only commands and flags that exist', async () => {
     const page = await readFile(new URL('../../../docs/recipes.md', import.meta.url), 'utf8');
-    const program = buildProgram();
+    const program = await buildProgram();
     const commands = borgCommands(page);
     expect(commands.length).toBeGreaterThan(20);
     for (const text of commands) {

@@ -38,7 +38,9 @@ describe('the young generation of the servers', { timeout: CLI_TEST_TIMEOUT_MS }
     const [solder, mothership, client] = await Promise.all([
       borg(['solder', '--help'], { env }),
       borg(['mothership', '--help'], { env }),
-      borg(['jobs', '--help'], { env }),
+      // The program's help loads every command; one client command alone no longer allocates
+      // enough during start-up to grow it.
+      borg(['--help'], { env }),
     ]);
     const bundle = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, [importProbe, BUNDLE, '--help'], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,7 +1,7 @@
 /**
  * Figure 2, queue path throughput: no-op tasks drained through the runner API by simulated
- * runners that claim several tasks per call and report each one (running, then succeeded), as a
- * solder does. Reference: graphile-worker draining as many no-op jobs in batched mode (local
+ * runners that claim several tasks per call and report them in batches (running, then
+ * succeeded), as a solder does. Reference: graphile-worker draining as many no-op jobs in batched mode (local
  * queue, batched completions) on the same PostgreSQL. Queues are filled before the clock starts.
  */
 import { Pool } from 'undici';
@@ -78,16 +78,14 @@ async function drainBorg(pool: Pool, runners: SimRunner[], count: number): Promi
           await sleep(5);
           continue;
         }
-        await Promise.all(
-          answer.items.map(async (task) => {
-            await call(pool, 'POST', `/api/v1/tasks/${task.id}/status`, runner.token, { status: 'running' });
-            await call(pool, 'POST', `/api/v1/tasks/${task.id}/status`, runner.token, {
-              status: 'succeeded',
-              exit_code: 0,
-            });
-            done++;
-          }),
-        );
+        // As a solder reports tasks started and ended together: one batch of `running`, then one
+        // of endings (status-reports.ts).
+        const path = `/api/v1/runners/${runner.id}/tasks/status`;
+        const running = answer.items.map((task) => ({ task_id: task.id, status: 'running' }));
+        await call(pool, 'POST', path, runner.token, { reports: running });
+        const ended = answer.items.map((task) => ({ task_id: task.id, status: 'succeeded', exit_code: 0 }));
+        await call(pool, 'POST', path, runner.token, { reports: ended });
+        done += answer.items.length;
       }
     }),
   );
@@ -175,11 +173,11 @@ export const queueThroughput: Figure = {
       figure: 2,
       name: 'queue',
       title: 'queue path throughput (PostgreSQL)',
-      borg: `${round(borg)} tasks/s (claim ≤ ${CLAIM_MAX} per call, running + succeeded reported per task)`,
+      borg: `${round(borg)} tasks/s (claim ≤ ${CLAIM_MAX} per call; one batch of running, one of succeeded per claim)`,
       reference: `graphile batched: ${round(reference)} jobs/s`,
       ratio: ratioText(borg / reference, 'graphile'),
-      goal: '≥ 1.0× graphile',
-      met: borg / reference >= 1,
+      goal: '≥ 0.3× graphile (issue 18); the moonshot 1.0×',
+      met: borg / reference >= 0.3,
       scale: `${ROUNDS} rounds of ${perRound} tasks (${ROUNDS * perRound} in all) each, ${RUNNERS} runners; graphile concurrency ${GRAPHILE_CONCURRENCY}`,
       details: {
         borg_tasks_per_s: borgRates.map((r) => round(r)),

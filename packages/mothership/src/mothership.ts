@@ -158,7 +158,7 @@ export async function startMothership(config: MothershipConfig, options: StartOp
       queue,
       bus,
       // As many queries waiting for a connection as the pool holds: the database is the bottleneck.
-      { shedLongPollsAtWaiting: config.databasePoolSize },
+      { shedLongPollsAtWaiting: config.databasePoolSize, onOverload: () => health.noteFailure() },
       (message, count) => log.warn({ shed: count }, message),
     );
     cleanup.push(async () => dispatcher.close());

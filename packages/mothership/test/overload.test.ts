@@ -10,6 +10,8 @@ import { MAX_LONG_POLLS_PER_RUNNER } from '../src/dispatch/dispatcher.ts';
  * Issue 18, overload that degrades: one runner token cannot park long-polls without bound, and
  * while every database connection is taken the mothership refuses new long-polls (503
  * OVERLOADED with a Retry-After) instead of queueing them in front of heartbeats and reports.
+ * Either way, a runner's silence while the mothership could not keep up is not taken for the
+ * runner gone.
  */
 describe('long-polls under load', () => {
   const borg = useTestMothership({ config: { databasePoolSize: 2 } });
@@ -42,6 +44,8 @@ describe('long-polls under load', () => {
       const db = borg().db;
       // Its token is checked once and then cached, so the long-poll below reaches the dispatcher at once.
       await runner.client.heartbeat(runner.id, {});
+      const health = borg().services.health;
+      expect(health.msSinceFailure()).toBe(Infinity);
       // Two slow statements take both connections; two more wait for one.
       const held = Array.from({ length: 4 }, () => db.query('SELECT pg_sleep(2)'));
       await expect.poll(() => db.waitingForConnection?.() ?? 0).toBeGreaterThanOrEqual(2);
@@ -54,6 +58,8 @@ describe('long-polls under load', () => {
       expect(refused).toMatchObject({ status: 503, code: 'OVERLOADED', retryable: true });
       expect((refused as BorgApiError).retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect((refused as BorgApiError).retryAfterSeconds).toBeLessThanOrEqual(5);
+      // Runners' silence while the mothership cannot keep up is its own: the reaper waits a window.
+      expect(health.msSinceFailure()).toBeLessThan(60_000);
 
       // A heartbeat is not refused: it waits its turn for a connection and is answered.
       const heartbeat = runner.client.heartbeat(runner.id, {});
@@ -66,4 +72,21 @@ describe('long-polls under load', () => {
       await expect(poll).resolves.toBeNull();
     },
   );
+});
+
+describe('a mothership that was stalled', () => {
+  const borg = useTestMothership({
+    maintenance: true,
+    config: { heartbeatIntervalSeconds: 1, maintenanceTickMs: 50 },
+  });
+
+  it('knows it: after its event loop was blocked past a heartbeat interval, the reaper waits a window', async () => {
+    const health = borg().services.health;
+    expect(health.msSinceFailure()).toBe(Infinity);
+    const blockedUntil = performance.now() + 1_500;
+    while (performance.now() < blockedUntil) {
+      // the whole process stalls: no timer, no request, no heartbeat is handled
+    }
+    await expect.poll(() => health.msSinceFailure(), { timeout: 5_000 }).toBeLessThan(5_000);
+  });
 });

@@ -1,7 +1,8 @@
 /**
- * Remembers when the database last failed us. Decisions that read "this runner has been
- * silent" as "this runner is gone" are unsafe right after an outage, when the silence was
- * ours: the reaper consults this before acting.
+ * Remembers when the database last failed us, or the mothership could not keep up (long-polls
+ * shed, a stalled round, a late timer). Decisions that read "this runner has been silent" as
+ * "this runner is gone" are unsafe right after such a time, when the silence was ours: the
+ * reaper consults this before acting.
  */
 export class DatabaseHealth {
   private lastFailure = -Infinity;

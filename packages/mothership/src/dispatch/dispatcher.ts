@@ -39,6 +39,12 @@ export interface DispatcherOptions {
    * spread over the next seconds. 0: never shed.
    */
   shedLongPollsAtWaiting: number;
+  /**
+   * Told each time a long-poll is shed: while the mothership cannot keep up, a runner's silence
+   * may be its own (heartbeats wait for connections too), and the reaper must not read it as the
+   * runner gone.
+   */
+  onOverload?: () => void;
 }
 
 /**
@@ -166,6 +172,7 @@ export class Dispatcher {
     const threshold = this.options.shedLongPollsAtWaiting;
     const waiting = this.db.waitingForConnection?.() ?? 0;
     if (threshold <= 0 || waiting < threshold) return;
+    this.options.onOverload?.();
     this.shed++;
     if (performance.now() - this.lastShedWarning > 10_000) {
       this.lastShedWarning = performance.now();

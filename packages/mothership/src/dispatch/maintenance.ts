@@ -60,10 +60,19 @@ export class Maintenance {
   }
 
   start(): void {
+    let due = performance.now();
     const loop = () => {
       if (this.stopped) return;
+      // A timer that fires a heartbeat interval late means this process was stalled (its event
+      // loop blocked, the machine starved): heartbeats went unread meanwhile, so the silence is ours.
+      if (performance.now() - due > this.options.heartbeatIntervalSeconds * 1000) {
+        this.health.noteFailure();
+        this.log.warn('the mothership was stalled; reaping waits one offline window');
+      }
       this.running = this.tick().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(loop, this.options.tickMs);
+        if (this.stopped) return;
+        due = performance.now() + this.options.tickMs;
+        this.timer = setTimeout(loop, this.options.tickMs);
       });
     };
     loop();

@@ -48,6 +48,8 @@ interface ReportOutcome {
 const TERMINAL_STATUSES = (Object.keys(TASK_TRANSITIONS) as TaskStatus[]).filter(isTerminal);
 /** Tasks whose job appendLogs remembers; a task's log batches come many times a second while it runs. */
 const TASK_JOB_CACHE_SIZE = 10_000;
+/** How long the changes of a busy runner or job gather before its view is read and published once. */
+const VIEW_EVENT_DELAY_MS = 50;
 
 export interface QueueOptions {
   backoff: BackoffPolicy;
@@ -76,6 +78,9 @@ export interface QueueObserver {
  * maintenance call this; this calls the stores.
  */
 export class Queue {
+  /** Runners and jobs whose view is to be published (publishRunner, publishJobLater). */
+  private readonly runnersToPublish = new Set<string>();
+  private readonly jobsToPublish = new Set<string>();
   /** Task id to job id, for the tasks whose logs arrive (bounded: the oldest entry goes first). */
   private readonly jobsOfTasks = new Map<string, string>();
 
@@ -225,12 +230,14 @@ export class Queue {
     if (moved.length === 0) return;
     const endedJobs = [...new Set(moved.filter((t) => isTerminal(t.status)).map((t) => t.job_id))];
     const downstream: DownstreamChange[] = [];
-    for (const jobId of await jobStore.withoutLiveTasks(this.db, endedJobs)) {
-      downstream.push(...(await this.refreshLocked(jobId)));
-    }
+    const refreshed = await jobStore.withoutLiveTasks(this.db, endedJobs);
+    for (const jobId of refreshed) downstream.push(...(await this.refreshLocked(jobId)));
+    // A job with tasks still live kept its status: its view (progress) is published a moment later, once.
+    const unchanged = new Set(endedJobs.filter((id) => !refreshed.includes(id)));
     await this.afterTaskChanges(
       moved.map((task) => ({ task, retry: null })),
       downstream,
+      unchanged,
     );
   }
 
@@ -518,6 +525,7 @@ export class Queue {
   private async afterTaskChanges(
     changes: ReadonlyArray<{ task: TaskRow; retry: TaskRow | null }>,
     downstream: readonly DownstreamChange[] = [],
+    viewsLater: ReadonlySet<string> = new Set(),
   ): Promise<void> {
     const events: BorgEvent[] = [];
     for (const { task, retry } of changes) {
@@ -528,9 +536,11 @@ export class Queue {
     // `running` never changes the job (the claim marked it started), so its view is not read again.
     const jobIds = [...new Set(changes.filter((c) => c.task.status !== 'running').map((c) => c.task.job_id))];
     const jobs = jobIds.length > 0 ? await jobStore.byIds(this.db, jobIds) : [];
-    if (jobs.length > 0) {
-      for (const job of await jobViews.of(this.db, jobs)) events.push({ type: 'job.updated', job });
+    const viewsNow = jobs.filter((job) => !viewsLater.has(job.id));
+    if (viewsNow.length > 0) {
+      for (const job of await jobViews.of(this.db, viewsNow)) events.push({ type: 'job.updated', job });
     }
+    for (const jobId of viewsLater) this.publishJobLater(jobId);
     const jobsById = new Map(jobs.map((job) => [job.id, job]));
     for (const { task } of changes) {
       const job = jobsById.get(task.job_id);
@@ -562,11 +572,37 @@ export class Queue {
     return lines.map((line) => ({ ...line, message: masker.mask(line.message) }) as NewLogLine);
   }
 
+  /**
+   * A job's view after some of its tasks ended while others still run (its status is unchanged),
+   * read and published once per VIEW_EVENT_DELAY_MS however many batches ended tasks meanwhile.
+   */
+  private publishJobLater(jobId: string): void {
+    if (this.jobsToPublish.has(jobId)) return;
+    this.jobsToPublish.add(jobId);
+    setTimeout(() => {
+      this.jobsToPublish.delete(jobId);
+      jobStore
+        .get(this.db, jobId)
+        .then(async (job) => job && this.bus.publish({ type: 'job.updated', job: await jobViews.one(this.db, job) }))
+        .catch(() => undefined); // as publishRunner: a later event carries the same view
+    }, VIEW_EVENT_DELAY_MS).unref();
+  }
+
+  /**
+   * A runner's view after its tasks changed, read and published once per VIEW_EVENT_DELAY_MS
+   * however many claims and reports changed it meanwhile: a busy runner's view changes several
+   * times a second, and only its latest matters to the dashboard.
+   */
   private publishRunner(runnerId: string): void {
-    runnerStore
-      .get(this.db, runnerId)
-      .then((runner) => runner && this.bus.publish({ type: 'runner.updated', runner }))
-      .catch(() => undefined); // a missed dashboard refresh is not worth failing a claim for
+    if (this.runnersToPublish.has(runnerId)) return;
+    this.runnersToPublish.add(runnerId);
+    setTimeout(() => {
+      this.runnersToPublish.delete(runnerId);
+      runnerStore
+        .get(this.db, runnerId)
+        .then((runner) => runner && this.bus.publish({ type: 'runner.updated', runner }))
+        .catch(() => undefined); // a missed dashboard refresh is not worth failing a claim for
+    }, VIEW_EVENT_DELAY_MS).unref();
   }
 }
 

@@ -2,6 +2,7 @@ import type Pg from 'pg';
 
 import type { Database, Queryable, QueryResult, SessionLock } from './database.ts';
 import { loadPg } from './load-pg.ts';
+import { preparedName } from './prepared.ts';
 
 const pg = loadPg();
 
@@ -30,7 +31,7 @@ export class PgDatabase implements Database {
   }
 
   async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    const result = await this.pool.query(sql, params as unknown[]);
+    const result = await this.pool.query(statementOf(sql, params));
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   }
 
@@ -58,7 +59,7 @@ export class PgDatabase implements Database {
       await client.query('BEGIN');
       const tx: Queryable = {
         async query<R>(sql: string, params?: readonly unknown[]) {
-          const result = await client.query(sql, params as unknown[]);
+          const result = await client.query(statementOf(sql, params));
           return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
         },
         async exec(sql: string) {
@@ -117,4 +118,9 @@ export class PgDatabase implements Database {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/** A query for pg: by name when its text is marked prepared (prepared.ts). */
+function statementOf(text: string, params?: readonly unknown[]): Pg.QueryConfig {
+  return { text, values: params as unknown[] | undefined, name: preparedName(text) };
 }

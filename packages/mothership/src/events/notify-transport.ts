@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { Database } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 import type { BorgEvent, EventBus, EventTransport } from './event-bus.ts';
 
 export const EVENTS_CHANNEL = 'borg_events';
@@ -79,10 +80,10 @@ export class NotifyTransport implements EventTransport {
     const payloads = this.pending;
     this.pending = [];
     this.flushing = null;
-    await this.db.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, n) ORDER BY n', [
-      EVENTS_CHANNEL,
-      payloads,
-    ]);
+    await this.db.query(
+      prepared('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, n) ORDER BY n'),
+      [EVENTS_CHANNEL, payloads],
+    );
   }
 
   private async receive(payload: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { DependencyCondition, GraphEdge, GraphNode, JobDependency, JobInput, JobStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 
 /** An upstream job as a dependency needs it: share-locked, so it cannot end unseen meanwhile. */
 export interface UpstreamRow {
@@ -190,7 +191,7 @@ export const dependencyStore = {
     const inputs = new Map<string, JobInput[]>();
     if (jobIds.length === 0) return { dependencies, inputs };
     const { rows } = await db.query<{ kind: 'dependency' | 'input'; owner: string; item: JobDependency & JobInput }>(
-      `SELECT 'dependency' AS kind, d.job_id AS owner, d.position,
+      prepared(`SELECT 'dependency' AS kind, d.job_id AS owner, d.position,
               json_build_object('job_id', d.upstream_id, 'name', u.name, 'condition', d.condition, 'state', d.state) AS item
          FROM job_dependencies d JOIN jobs u ON u.id = d.upstream_id
         WHERE d.job_id = ANY($1::uuid[])
@@ -199,7 +200,7 @@ export const dependencyStore = {
               json_build_object('job_id', i.upstream_id, 'artifacts', i.artifacts, 'path', i.path,
                                 'element', CASE WHEN i.same_element THEN 'same' ELSE 'all' END)
          FROM job_inputs i WHERE i.job_id = ANY($1::uuid[])
-       ORDER BY 2, 1, 3`,
+       ORDER BY 2, 1, 3`),
       [jobIds],
     );
     for (const { kind, owner, item } of rows) {

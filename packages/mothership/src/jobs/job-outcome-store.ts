@@ -1,6 +1,7 @@
 import { type JobFailure, type JobOutcome, OUTCOME_RUNNER_LIMIT, type TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 
 /** One row of the outcome statement: a runner of a job (kind 'runner') or its first failure ('failure'). */
 interface OutcomeRow {
@@ -48,7 +49,7 @@ export const jobOutcomeStore = {
     const outcomes = new Map<string, JobOutcome>();
     if (jobIds.length === 0) return outcomes;
     const { rows } = await db.query<OutcomeRow>(
-      `WITH latest AS (
+      prepared(`WITH latest AS (
          SELECT DISTINCT ON (t.job_id, t.index) t.job_id, t.index, t.runner_id
            FROM tasks t WHERE t.job_id = ANY($1::uuid[]) AND t.index < $4
           ORDER BY t.job_id, t.index, t.attempt DESC
@@ -75,7 +76,7 @@ export const jobOutcomeStore = {
              AND NOT EXISTS (SELECT 1 FROM tasks n WHERE n.job_id = t.job_id AND n.index = t.index AND n.attempt > t.attempt)
            ORDER BY t.index LIMIT 1
         ) f
-       ORDER BY job_id, kind DESC, index`,
+       ORDER BY job_id, kind DESC, index`),
       [jobIds, OUTCOME_RUNNER_LIMIT, failedIds, OUTCOME_ELEMENT_LIMIT],
     );
     for (const row of rows) {

@@ -17,6 +17,7 @@ import {
 } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 
 export interface JobRow {
   id: string;
@@ -304,7 +305,7 @@ export const jobStore = {
 
   async get(db: Queryable, id: string, options: { lock?: boolean } = {}): Promise<JobRow | null> {
     const { rows } = await db.query<JobRow>(
-      `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1 ${options.lock ? 'FOR NO KEY UPDATE' : ''}`,
+      prepared(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1 ${options.lock ? 'FOR NO KEY UPDATE' : ''}`),
       [id],
     );
     return rows[0] ?? null;
@@ -320,7 +321,10 @@ export const jobStore = {
   },
 
   async byIds(db: Queryable, ids: readonly string[]): Promise<JobRow[]> {
-    const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::uuid[])`, [ids]);
+    const { rows } = await db.query<JobRow>(
+      prepared(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = ANY($1::uuid[])`),
+      [ids],
+    );
     return rows;
   },
 
@@ -337,7 +341,7 @@ export const jobStore = {
     const byJob = new Map<string, JobFile[]>();
     if (jobIds.length === 0) return byJob;
     const { rows } = await db.query<{ job_id: string; file_id: string; path: string }>(
-      'SELECT job_id, file_id, path FROM job_files WHERE job_id = ANY($1::uuid[]) ORDER BY id',
+      prepared('SELECT job_id, file_id, path FROM job_files WHERE job_id = ANY($1::uuid[]) ORDER BY id'),
       [jobIds],
     );
     for (const row of rows) {
@@ -420,8 +424,8 @@ export const jobStore = {
     jobIds: readonly string[],
   ): Promise<Map<string, { log_limit: number | null; log_overflow: LogOverflow | null }>> {
     const { rows } = await db.query<{ id: string; log_limit: number | null; log_overflow: LogOverflow | null }>(
-      `SELECT id, log_limit::float8 AS log_limit, log_overflow FROM jobs
-        WHERE id = ANY($1::uuid[]) AND (log_limit IS NOT NULL OR log_overflow IS NOT NULL)`,
+      prepared(`SELECT id, log_limit::float8 AS log_limit, log_overflow FROM jobs
+        WHERE id = ANY($1::uuid[]) AND (log_limit IS NOT NULL OR log_overflow IS NOT NULL)`),
       [jobIds],
     );
     return new Map(rows.map((row) => [row.id, row]));
@@ -430,7 +434,7 @@ export const jobStore = {
   /** The on_disconnect of each job that gives one (for the claim's answer). */
   async disconnectPoliciesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobOnDisconnect>> {
     const { rows } = await db.query<{ id: string; on_disconnect: JobOnDisconnect }>(
-      'SELECT id, on_disconnect FROM jobs WHERE id = ANY($1::uuid[]) AND on_disconnect IS NOT NULL',
+      prepared('SELECT id, on_disconnect FROM jobs WHERE id = ANY($1::uuid[]) AND on_disconnect IS NOT NULL'),
       [jobIds],
     );
     return new Map(rows.map((row) => [row.id, row.on_disconnect]));
@@ -439,7 +443,7 @@ export const jobStore = {
   /** The secrets map (environment variable → secret name) of each job that has one. */
   async secretsOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
     const { rows } = await db.query<{ id: string; secrets: Record<string, string> }>(
-      `SELECT id, secrets FROM jobs WHERE id = ANY($1::uuid[]) AND secrets <> '{}'::jsonb`,
+      prepared(`SELECT id, secrets FROM jobs WHERE id = ANY($1::uuid[]) AND secrets <> '{}'::jsonb`),
       [jobIds],
     );
     return new Map(rows.map((row) => [row.id, row.secrets]));
@@ -580,7 +584,7 @@ export const jobStore = {
   /** Whether any element of the job is live (pending, assigned or running), from tasks_one_live_attempt_idx. */
   async hasLiveTasks(db: Queryable, id: string): Promise<boolean> {
     const { rows } = await db.query(
-      `SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running') LIMIT 1`,
+      prepared(`SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running') LIMIT 1`),
       [id],
     );
     return rows.length > 0;
@@ -590,8 +594,8 @@ export const jobStore = {
   async withoutLiveTasks(db: Queryable, ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
     const { rows } = await db.query<{ id: string }>(
-      `SELECT j.id FROM unnest($1::uuid[]) AS j(id)
-        WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = j.id AND status IN ('pending', 'assigned', 'running'))`,
+      prepared(`SELECT j.id FROM unnest($1::uuid[]) AS j(id)
+        WHERE NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = j.id AND status IN ('pending', 'assigned', 'running'))`),
       [ids],
     );
     return rows.map((r) => r.id);
@@ -605,9 +609,9 @@ export const jobStore = {
   async markStarted(db: Queryable, ids: readonly string[]): Promise<JobRow[]> {
     if (ids.length === 0) return [];
     const { rows } = await db.query<JobRow>(
-      `UPDATE jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), updated_at = now()
+      prepared(`UPDATE jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), updated_at = now()
         WHERE j.id = ANY($1::uuid[]) AND j.status = 'queued'
-       RETURNING ${JOB_COLUMNS}`,
+       RETURNING ${JOB_COLUMNS}`),
       [ids],
     );
     return rows;

@@ -1,6 +1,7 @@
 import type { LogLine, LogStream, TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 
 export interface NewLogLine {
   stream: LogStream;
@@ -134,7 +135,7 @@ export const logStore = {
    */
   async append(db: Queryable, batch: AppendBatch): Promise<AppendOutcome | null> {
     const { rows } = await db.query<LogTaskState & { stored: boolean; over: boolean; marked: boolean }>(
-      `WITH task AS (
+      prepared(`WITH task AS (
          SELECT t.id, t.job_id, t.runner_id, t.status, t.reason, t.log_batches, t.log_lines, t.log_dropped_lines,
                 t.log_bytes + $9 > coalesce(j.log_limit, $12) AS over
            FROM tasks t JOIN jobs j ON j.id = t.job_id WHERE t.id = $1 FOR UPDATE OF t
@@ -157,7 +158,7 @@ export const logStore = {
        )
        SELECT task.id, task.job_id, task.runner_id, task.status, task.reason, task.log_batches, task.log_lines,
               EXISTS (SELECT 1 FROM counted) AS stored, task.over, coalesce((SELECT marked FROM next), false) AS marked
-         FROM task`,
+         FROM task`),
       [
         batch.taskId,
         batch.runnerId,

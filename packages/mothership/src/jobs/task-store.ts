@@ -1,6 +1,7 @@
 import type { AssignedGpu, JobType, ResourceRequest, RetryDecision, Task, TaskStatus } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 
 export interface TaskRow {
   id: string;
@@ -84,7 +85,7 @@ export interface TaskEnding {
 export const taskStore = {
   async get(db: Queryable, id: string, options: { lock?: boolean } = {}): Promise<TaskRow | null> {
     const { rows } = await db.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 ${options.lock ? 'FOR UPDATE' : ''}`,
+      prepared(`SELECT ${TASK_COLUMNS} FROM tasks t WHERE t.id = $1 ${options.lock ? 'FOR UPDATE' : ''}`),
       [id],
     );
     return rows[0] ?? null;
@@ -102,7 +103,7 @@ export const taskStore = {
   },
 
   async jobIdOf(db: Queryable, id: string): Promise<string | null> {
-    const { rows } = await db.query<{ job_id: string }>('SELECT job_id FROM tasks WHERE id = $1', [id]);
+    const { rows } = await db.query<{ job_id: string }>(prepared('SELECT job_id FROM tasks WHERE id = $1'), [id]);
     return rows[0]?.job_id ?? null;
   },
 
@@ -139,9 +140,9 @@ export const taskStore = {
    */
   async claim(db: Queryable, runnerId: string, max: number, jobTypes?: readonly JobType[]): Promise<ClaimedRow[]> {
     const { rows } = await db.query<ClaimedRow>(
-      `SELECT ${TASK_COLUMNS}, c.job_name, c.type, c.command, c.image, c.container_user, c.env, c.artifacts,
+      prepared(`SELECT ${TASK_COLUMNS}, c.job_name, c.type, c.command, c.image, c.container_user, c.env, c.artifacts,
               c.timeout_seconds, c.array_size, c.resources
-         FROM borg_claim($1, $2, $3::text[]) c CROSS JOIN LATERAL (SELECT (c.task).*) t`,
+         FROM borg_claim($1, $2, $3::text[]) c CROSS JOIN LATERAL (SELECT (c.task).*) t`),
       [runnerId, max, jobTypes ? [...jobTypes] : null],
     );
     // RETURNING has no order; hand tasks over in the order they were picked.
@@ -211,14 +212,14 @@ export const taskStore = {
     const { rows } =
       report.status === 'running'
         ? await db.query<TaskRow>(
-            `UPDATE tasks t SET status = 'running', started_at = now(),
+            prepared(`UPDATE tasks t SET status = 'running', started_at = now(),
                     deadline_at = now() + make_interval(secs => (SELECT timeout_seconds FROM jobs WHERE id = t.job_id))
-              WHERE t.id = $1 AND t.runner_id = $2 AND t.status = 'assigned' RETURNING ${TASK_COLUMNS}`,
+              WHERE t.id = $1 AND t.runner_id = $2 AND t.status = 'assigned' RETURNING ${TASK_COLUMNS}`),
             [id, runnerId],
           )
         : await db.query<TaskRow>(
-            `UPDATE tasks t SET status = 'succeeded', exit_code = $3, reason = NULL, error = $4, completed_at = now()
-              WHERE t.id = $1 AND t.runner_id = $2 AND t.status = 'running' RETURNING ${TASK_COLUMNS}`,
+            prepared(`UPDATE tasks t SET status = 'succeeded', exit_code = $3, reason = NULL, error = $4, completed_at = now()
+              WHERE t.id = $1 AND t.runner_id = $2 AND t.status = 'running' RETURNING ${TASK_COLUMNS}`),
             [id, runnerId, report.exitCode, report.error],
           );
     return rows[0] ?? null;
@@ -237,7 +238,7 @@ export const taskStore = {
     succeeded: ReadonlyArray<{ id: string; exitCode: number | null; error: string | null; fromAssigned: boolean }>,
   ): Promise<TaskRow[]> {
     const { rows } = await db.query<TaskRow>(
-      `WITH started AS (
+      prepared(`WITH started AS (
          UPDATE tasks t SET status = 'running', started_at = now(),
                 deadline_at = now() + make_interval(secs => (SELECT timeout_seconds FROM jobs WHERE id = t.job_id))
            FROM unnest($2::uuid[]) AS r(id)
@@ -249,7 +250,7 @@ export const taskStore = {
            FROM unnest($3::uuid[], $4::integer[], $5::text[], $6::boolean[]) AS r(id, exit_code, error, from_assigned)
           WHERE t.id = r.id AND t.runner_id = $1 AND (t.status = 'running' OR (r.from_assigned AND t.status = 'assigned'))
           RETURNING ${TASK_COLUMNS})
-       SELECT * FROM started UNION ALL SELECT * FROM ended`,
+       SELECT * FROM started UNION ALL SELECT * FROM ended`),
       [
         runnerId,
         running,
@@ -462,7 +463,9 @@ export const taskStore = {
 
   async cancelRequestedOfRunner(db: Queryable, runnerId: string): Promise<string[]> {
     const { rows } = await db.query<{ id: string }>(
-      `SELECT id FROM tasks WHERE runner_id = $1 AND status IN ('assigned', 'running') AND cancel_requested_at IS NOT NULL`,
+      prepared(
+        `SELECT id FROM tasks WHERE runner_id = $1 AND status IN ('assigned', 'running') AND cancel_requested_at IS NOT NULL`,
+      ),
       [runnerId],
     );
     return rows.map((r) => r.id);

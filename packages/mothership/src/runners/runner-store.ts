@@ -8,6 +8,7 @@ import {
 } from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
+import { prepared } from '../db/prepared.ts';
 
 interface RunnerRow {
   id: string;
@@ -143,7 +144,7 @@ export interface RunnerRegistration {
 /** SQL for runners. It knows nothing of jobs or tasks beyond counting a runner's live ones. */
 export const runnerStore = {
   async get(db: Queryable, id: string): Promise<Runner | null> {
-    const { rows } = await db.query<RunnerRow>(`${SELECT_RUNNER} AND r.id = $1`, [id]);
+    const { rows } = await db.query<RunnerRow>(prepared(`${SELECT_RUNNER} AND r.id = $1`), [id]);
     return rows[0] ? toRunner(rows[0]) : null;
   },
 
@@ -279,13 +280,13 @@ export const runnerStore = {
     leaving = false,
   ): Promise<{ wasOffline: boolean; draining: boolean; runner: Runner } | null> {
     const { rows } = await db.query<RunnerRow & { was_offline: boolean }>(
-      `UPDATE runners r SET last_heartbeat = now(), updated_at = now(),
+      prepared(`UPDATE runners r SET last_heartbeat = now(), updated_at = now(),
               status = CASE WHEN $3::boolean THEN 'offline' ELSE 'online' END,
               offline_reason = CASE WHEN $3::boolean THEN 'stopped' END,
               resources = coalesce($2::jsonb, r.resources)
          FROM (SELECT status AS old_status FROM runners WHERE id = $1) old
         WHERE r.id = $1 AND r.deleted_at IS NULL
-        RETURNING old.old_status = 'offline' AS was_offline, ${RUNNER_COLUMNS}`,
+        RETURNING old.old_status = 'offline' AS was_offline, ${RUNNER_COLUMNS}`),
       [id, resources ? JSON.stringify(resources) : null, leaving],
     );
     const row = rows[0];

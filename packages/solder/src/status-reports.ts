@@ -14,11 +14,15 @@ import { hasCode, withRetry } from './retry.ts';
  * may be one of the client's own, e.g. a proxy's 4xx without a Borg error body).
  */
 export type ReportResult =
-  | Extract<TaskStatusResult, { status: unknown }>
-  | { task_id: string; error: { code: string; message: string } };
+  Extract<TaskStatusResult, { status: unknown }> | { task_id: string; error: { code: string; message: string } };
 
 /** The refusals that mean a task is no longer this runner's: it is dropped, and nothing more is said about it. */
-export const NOT_OURS: ReadonlySet<string> = new Set(['FORBIDDEN', 'TASK_NOT_FOUND', 'STALE_TASK', 'ILLEGAL_TRANSITION']);
+export const NOT_OURS: ReadonlySet<string> = new Set([
+  'FORBIDDEN',
+  'TASK_NOT_FOUND',
+  'STALE_TASK',
+  'ILLEGAL_TRANSITION',
+]);
 
 interface Waiting {
   report: TaskStatusReport;
@@ -85,7 +89,8 @@ export class StatusReports {
   /** Reports still waiting about a task the mothership just said is not ours are answered so, unsent. */
   private answerWaitingOfDropped(results: readonly ReportResult[]): void {
     const dropped = new Map<string, ReportResult>();
-    for (const result of results) if ('error' in result && NOT_OURS.has(result.error.code)) dropped.set(result.task_id, result);
+    for (const result of results)
+      if ('error' in result && NOT_OURS.has(result.error.code)) dropped.set(result.task_id, result);
     if (dropped.size === 0) return;
     for (let i = this.waiting.length - 1; i >= 0; i--) {
       const refusal = dropped.get(this.waiting[i]!.report.task_id);

@@ -574,34 +574,37 @@ export class Queue {
 
   /**
    * A job's view after some of its tasks ended while others still run (its status is unchanged),
-   * read and published once per VIEW_EVENT_DELAY_MS however many batches ended tasks meanwhile.
+   * published once however many batches ended tasks meanwhile (publishLater).
    */
   private publishJobLater(jobId: string): void {
-    if (this.jobsToPublish.has(jobId)) return;
-    this.jobsToPublish.add(jobId);
-    setTimeout(() => {
-      this.jobsToPublish.delete(jobId);
-      jobStore
-        .get(this.db, jobId)
-        .then(async (job) => job && this.bus.publish({ type: 'job.updated', job: await jobViews.one(this.db, job) }))
-        .catch(() => undefined); // as publishRunner: a later event carries the same view
-    }, VIEW_EVENT_DELAY_MS).unref();
+    this.publishLater(this.jobsToPublish, jobId, async () => {
+      const job = await jobStore.get(this.db, jobId);
+      return job && { type: 'job.updated', job: await jobViews.one(this.db, job) };
+    });
+  }
+
+  /** A runner's view after its tasks changed, published once however many claims and reports changed it meanwhile. */
+  private publishRunner(runnerId: string): void {
+    this.publishLater(this.runnersToPublish, runnerId, async () => {
+      const runner = await runnerStore.get(this.db, runnerId);
+      return runner && { type: 'runner.updated', runner };
+    });
   }
 
   /**
-   * A runner's view after its tasks changed, read and published once per VIEW_EVENT_DELAY_MS
-   * however many claims and reports changed it meanwhile: a busy runner's view changes several
-   * times a second, and only its latest matters to the dashboard.
+   * Reads a view VIEW_EVENT_DELAY_MS from now and publishes it, once for all the calls about the
+   * same id meanwhile: a busy runner's or job's view changes several times a second, and only the
+   * latest matters to its watchers. A failed read is dropped (the next change publishes the view
+   * again); it is never worth failing a claim or a report for.
    */
-  private publishRunner(runnerId: string): void {
-    if (this.runnersToPublish.has(runnerId)) return;
-    this.runnersToPublish.add(runnerId);
+  private publishLater(pending: Set<string>, id: string, read: () => Promise<BorgEvent | null>): void {
+    if (pending.has(id)) return;
+    pending.add(id);
     setTimeout(() => {
-      this.runnersToPublish.delete(runnerId);
-      runnerStore
-        .get(this.db, runnerId)
-        .then((runner) => runner && this.bus.publish({ type: 'runner.updated', runner }))
-        .catch(() => undefined); // a missed dashboard refresh is not worth failing a claim for
+      pending.delete(id);
+      read()
+        .then((event) => event && this.bus.publish(event))
+        .catch(() => undefined);
     }, VIEW_EVENT_DELAY_MS).unref();
   }
 }

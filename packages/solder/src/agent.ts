@@ -226,7 +226,7 @@ export class Agent {
   private async finish(): Promise<void> {
     this.stopping.abort();
     this.disconnectGuard?.stop();
-    this.gpuTelemetry.stop();
+    await this.gpuTelemetry.stop();
     await Promise.race([this.heartbeats, sleep(LAST_HEARTBEAT_WAIT_MS)]);
     if (this.session?.runnerId) await sayLeaving(this.session, this.log);
     this.resolveDone();
@@ -238,7 +238,7 @@ export class Agent {
     this.stopping.abort();
     this.disconnectGuard?.stop();
     this.tasks.shutdown();
-    this.gpuTelemetry.stop();
+    void this.gpuTelemetry.stop();
     this.rejectDone(error);
   }
 }

@@ -40,6 +40,8 @@ export class GpuTelemetry {
   private readonly released = new Set<number>();
   /** True from the first hold until the sample after the last release: a sample is in flight or scheduled. */
   private active = false;
+  /** The nvidia-smi call under way, if any (stop waits for it). */
+  private call: Promise<GpuSample[]> | undefined;
   private stopped = false;
   private lastFailure: string | undefined;
   private readonly nvidiaSmi: string;
@@ -120,13 +122,14 @@ export class GpuTelemetry {
     if (this.buffered.length > this.maxBuffered) this.buffered.splice(0, this.buffered.length - this.maxBuffered);
   }
 
-  /** No more samples, ever (the solder is done). */
-  stop(): void {
+  /** No more samples, ever (the solder is done); resolves once a sample under way has ended. */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.held.clear();
     this.released.clear();
     clearTimeout(this.timer);
     this.timer = undefined;
+    await this.call?.catch(() => undefined);
   }
 
   private async sampleThenWait(): Promise<void> {
@@ -134,7 +137,8 @@ export class GpuTelemetry {
     this.released.clear();
     if (indices.length > 0) {
       try {
-        this.record(await this.sample(indices));
+        this.call = this.sample(indices);
+        this.record(await this.call);
         if (this.lastFailure !== undefined) this.options.log('GPU sampling works again');
         this.lastFailure = undefined;
       } catch (error) {

@@ -19,8 +19,8 @@ const telemetries: GpuTelemetry[] = [];
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'borg-gpu-telemetry-'));
 });
-afterEach(() => {
-  for (const telemetry of telemetries.splice(0)) telemetry.stop();
+afterEach(async () => {
+  for (const telemetry of telemetries.splice(0)) await telemetry.stop();
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -155,6 +155,15 @@ describe('GPU sampling', () => {
     await expect.poll(async () => (await fake.sampleEvents()).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(6);
     const events = await fake.sampleEvents();
     events.forEach((event, i) => expect(event).toBe(i % 2 === 0 ? 'begin' : 'end'));
+  });
+
+  it('stops only once the nvidia-smi call under way has ended, so nothing runs after the solder is done', async () => {
+    const fake = await writeFakeNvidiaSmi(await freshDir('stopping'), { sampleSeconds: 0.3 });
+    const gpus = telemetry({ nvidiaSmi: fake.path, intervalMs: 60_000 });
+    gpus.hold('task-a', [1]);
+    await expect.poll(async () => await fake.sampleEvents(), WAIT).toEqual(['begin']);
+    await gpus.stop();
+    expect(await fake.sampleEvents()).toEqual(['begin', 'end']);
   });
 
   it('keeps at most maxBuffered samples, the newest', async () => {

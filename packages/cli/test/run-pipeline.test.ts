@@ -185,8 +185,11 @@ describe('borg run: a pipeline file, against a real mothership and solder', { ti
       .filter((l) => l.type === 'job')
       .map((l) => l.job as { id: string; name: string; status: string });
     expect(changes.map((j) => `${j.name} ${j.status}`)).toEqual(
-      expect.arrayContaining(['one succeeded', 'two queued', 'two failed']),
+      expect.arrayContaining(['one succeeded', 'two failed']),
     );
+    // Between its release and its failure, two is seen queued or running (or both): a solder that
+    // starts at once may take it before the follower's next look, and a state nobody saw is not printed.
+    expect(changes.filter((j) => j.name === 'two' && ['queued', 'running'].includes(j.status))).not.toEqual([]);
     // The failing job's log tail, as JSON lines too.
     expect(lines.filter((l) => l.type === 'log')).toEqual([
       expect.objectContaining({ job_id: changes.find((j) => j.name === 'two')!.id, stream: 'stderr', message: 'bad' }),

@@ -583,11 +583,7 @@ export const jobStore = {
 
   /** Whether any element of the job is live (pending, assigned or running), from tasks_one_live_attempt_idx. */
   async hasLiveTasks(db: Queryable, id: string): Promise<boolean> {
-    const { rows } = await db.query(
-      prepared(`SELECT 1 FROM tasks WHERE job_id = $1 AND status IN ('pending', 'assigned', 'running') LIMIT 1`),
-      [id],
-    );
-    return rows.length > 0;
+    return (await jobStore.withoutLiveTasks(db, [id])).length === 0;
   },
 
   /** Of these jobs, the ones with no live task (hasLiveTasks for many, in one statement). */

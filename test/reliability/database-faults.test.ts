@@ -136,7 +136,9 @@ describe('database faults (F11, F12 fast variants)', () => {
     const [task] = await claim(solder);
     await solder.client.reportTaskStatus(task!.id, { status: 'running' });
     // The success commits; the job's refresh that follows it fails.
-    const end = faulty.failAfter(0, FAULTS.connectionReset, { pattern: /^SELECT 1 FROM tasks WHERE job_id = \$1/ });
+    const end = faulty.failAfter(0, FAULTS.connectionReset, {
+      pattern: /^SELECT j\.id FROM unnest\(\$1::uuid\[\]\) AS j\(id\)/,
+    });
     await expect503(solder.client.reportTaskStatus(task!.id, { status: 'succeeded', exit_code: 0 }));
     end();
     await solder.client.reportTaskStatus(task!.id, { status: 'succeeded', exit_code: 0 }); // the solder's retry

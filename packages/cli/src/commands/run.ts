@@ -66,15 +66,16 @@ export function runCommand(): Command {
           else printPipeline(out, pipeline);
           return ExitCode.OK;
         }
-        if (out.json) out.printJsonLine({ type: 'submitted', pipeline });
-        else printPipeline(out, pipeline);
         const follower = new PipelineFollower({ client, ...conn }, pipeline, out, tail);
+        // Ctrl-C is ours before anything says the pipeline is followed (see submit.ts).
         onFollowInterrupt(out, Boolean(flags.cancelOnInterrupt), {
           what: `pipeline ${pipeline.id}`,
           howToStop: () =>
             `\`borg jobs cancel --cascade ${frontier(follower.current()).map(shortId).join(' ')}\` stops it`,
           cancel: () => cancelPipeline(client, follower.current()),
         });
+        if (out.json) out.printJsonLine({ type: 'submitted', pipeline });
+        else printPipeline(out, pipeline);
         const jobs = await follower.run();
         if (out.json) out.printJsonLine({ type: 'finished', pipeline: { ...pipeline, jobs } });
         else out.note(summary(out, pipeline, jobs));

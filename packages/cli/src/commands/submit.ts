@@ -157,9 +157,11 @@ export function submitCommand(): Command {
           return ExitCode.OK;
         }
 
+        // Ctrl-C is ours before the line saying the job is followed: a reader of that line may
+        // answer it with SIGINT at once, and without the handler Node would die of the signal.
+        handleFollowInterrupt(out, client, job, Boolean(flags.cancelOnInterrupt));
         if (out.json) out.printJsonLine({ type: 'submitted', job });
         else out.note(out.paint('dim', `job ${job.id} submitted; following its logs`, 'err'));
-        handleFollowInterrupt(out, client, job, Boolean(flags.cancelOnInterrupt));
         const printer = new LogPrinter(out, { prefix: job.array_size > 1 });
         const done = (await followLogs({ client, ...conn }, { kind: 'job', jobId: job.id }, printer)) as JobWithTasks;
         if (out.json) out.printJsonLine({ type: 'finished', job: done });

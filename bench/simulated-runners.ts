@@ -193,7 +193,7 @@ async function call(
   token: string,
   body?: unknown,
   timeoutMs = 30_000, // the solder's own limit on one call (REQUEST_TIMEOUT_MS)
-): Promise<{ status: number; json: unknown }> {
+): Promise<{ status: number; json: unknown; retryAfterS?: number }> {
   // A deadline of its own only: AbortSignal.any() with one long-lived signal costs O(signals
   // alive) per call on Node 20 (10,000 calls took 4 s), which made this simulator, not the
   // server, the bottleneck at 10,000 runners. The run stops by destroying the pools instead.
@@ -208,7 +208,12 @@ async function call(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.body.text();
-  return { status: response.statusCode, json: text ? JSON.parse(text) : null };
+  const retryAfter = Number(response.headers['retry-after']);
+  return {
+    status: response.statusCode,
+    json: text ? JSON.parse(text) : null,
+    ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterS: retryAfter } : {}),
+  };
 }
 
 // --- the simulated fleet -----------------------------------------------------------------------
@@ -227,6 +232,8 @@ const stats = {
   maxBeatGapMs: 0,
   polls: 0,
   pollErrors: 0,
+  /** Long-polls the server shed (503 OVERLOADED with a Retry-After): degrading, not failing. */
+  pollsShed: 0,
   claimed: 0,
   dispatchMs: [] as number[],
   submitted: 0,
@@ -304,7 +311,7 @@ async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
   let failures = 0;
   while (!signal.aborted) {
     try {
-      const { status, json } = await call(
+      const { status, json, retryAfterS } = await call(
         runner.replica.polls,
         'GET',
         `/api/v1/runners/${runner.id}/tasks/next?wait=${WAIT_S}&max=1`,
@@ -312,6 +319,12 @@ async function pollLoop(runner: SimRunner, signal: AbortSignal): Promise<void> {
         undefined,
         (WAIT_S + 30) * 1000,
       );
+      if (status === 503 && retryAfterS !== undefined) {
+        // As the solder does (retry.ts): come back after the server's Retry-After, at least.
+        if (stats.measuring) stats.pollsShed++;
+        await sleep(Math.max(retryAfterS * 1000, backoffMs(failures++)));
+        continue;
+      }
       if (status !== 200 && status !== 204) throw new Error(`next ${status}`);
       if (stats.measuring) stats.polls++;
       failures = 0;
@@ -506,6 +519,7 @@ async function main(): Promise<void> {
       runners_marked_offline_max: stats.maxOffline,
       long_polls_answered: stats.polls,
       long_poll_errors: stats.pollErrors,
+      long_polls_shed: stats.pollsShed,
       jobs_submitted: stats.submitted,
       jobs_claimed: dispatch.length,
       submit_to_claim_ms: { p50: quantile(dispatch, 0.5), p99: quantile(dispatch, 0.99) },

@@ -18,9 +18,8 @@ import type { Database, Queryable } from '../db/database.ts';
 import { BorgError, notFound } from '../errors.ts';
 import type { BorgEvent, EventBus } from '../events/event-bus.ts';
 import type { DownstreamChange } from '../jobs/dependency-store.ts';
-import { jobOutcomeStore } from '../jobs/job-outcome-store.ts';
 import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
-import { type JobRow, jobStore, toJob } from '../jobs/job-store.ts';
+import { type JobRow, jobStore } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
 import { logStore, type NewLogLine, packLines } from '../jobs/log-store.ts';
 import { type BackoffPolicy, backoffPolicyOf, retryDelayMs } from '../jobs/retry-backoff.ts';
@@ -94,9 +93,8 @@ export class Queue {
 
   /**
    * Claims up to `max` tasks for a runner (see taskStore.claim for why this is safe), with the
-   * runner's cancel requests for the same answer. After the claim, everything is read side by
-   * side, and the started jobs' views reuse the input files just read, so the hand-over costs
-   * one round of reads after the claim's commit.
+   * runner's cancel requests for the same answer. After the claim, everything the answer needs is
+   * read side by side, so the hand-over costs one round of reads after the claim's commit.
    */
   async claim(
     runnerId: string,
@@ -109,37 +107,30 @@ export class Queue {
     this.options.observer?.claimed(rows);
 
     const jobIds = [...new Set(rows.map((r) => r.job_id))];
-    const [started, inputs, cancelTaskIds, secrets, disconnect, logLimits] = await Promise.all([
+    const [started, inputs, cancelTaskIds, settings] = await Promise.all([
       jobStore.markStarted(this.db, jobIds),
       jobStore.claimInputsOf(this.db, rows),
       taskStore.cancelRequestedOfRunner(this.db, runnerId),
-      this.options.secrets.forClaim(jobIds),
-      jobStore.disconnectPoliciesOf(this.db, jobIds),
-      jobStore.logLimitsOf(this.db, jobIds),
+      jobStore.runSettingsOf(this.db, jobIds),
     ]);
-    const files = inputs.files;
-    const events: BorgEvent[] = rows.map((r) => ({ type: 'task.updated', task: toTask(r) }));
-    // Only a job's first claim starts it, and only then is its outcome (this runner) read.
-    const outcomes = await jobOutcomeStore.of(
-      this.db,
-      started.map((job) => job.id),
-      [],
+    const secrets = await this.options.secrets.forClaim(
+      new Map([...settings].map(([jobId, { secrets: byEnv }]) => [jobId, byEnv])),
     );
-    for (const job of started) {
-      const jobFiles = (files.get(job.id) ?? []).map((f) => ({ file_id: f.file_id, path: f.path }));
-      events.push({ type: 'job.updated', job: toJob(job, jobFiles, outcomes.get(job.id)) });
-    }
-    this.bus.publishAll(events);
+    const files = inputs.files;
+    this.bus.publishAll(rows.map((r) => ({ type: 'task.updated', task: toTask(r) })));
+    // Only a job's first claim starts it. Its view (with its outcome: this runner) is read after
+    // the answer has gone, not on the way to it; a running report coming meanwhile shares the read.
+    for (const jobId of started) this.publishJobLater(jobId);
     this.publishRunner(runnerId);
     const items = rows.map((row) => ({
       ...toClaimedTask(
         row,
         [...(files.get(row.job_id) ?? []), ...upstreamInputsOf(inputs.upstream, row)],
         secrets.get(row.job_id) ?? { values: {}, missing: [] },
-        disconnect.get(row.job_id) ?? null,
+        settings.get(row.job_id)?.on_disconnect ?? null,
       ),
-      log_limit: logLimits.get(row.job_id)?.log_limit ?? this.options.logLimitBytes ?? DEFAULT_LOG_LIMIT_BYTES,
-      log_overflow: logLimits.get(row.job_id)?.log_overflow ?? 'truncate',
+      log_limit: settings.get(row.job_id)?.log_limit ?? this.options.logLimitBytes ?? DEFAULT_LOG_LIMIT_BYTES,
+      log_overflow: settings.get(row.job_id)?.log_overflow ?? 'truncate',
     }));
     return { items, cancelTaskIds };
   }

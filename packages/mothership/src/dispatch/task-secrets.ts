@@ -20,11 +20,12 @@ export class TaskSecrets {
     private readonly secrets: SecretService,
   ) {}
 
-  /** Each job's resolved secrets; jobs without secrets cost one indexed read for all of them. */
-  async forClaim(jobIds: readonly string[]): Promise<Map<string, ResolvedSecrets>> {
-    const byJob = await jobStore.secretsOf(this.db, jobIds);
+  /** Each claimed job's resolved secrets, from its secrets map (environment variable → secret name). */
+  async forClaim(byJob: ReadonlyMap<string, Record<string, string>>): Promise<Map<string, ResolvedSecrets>> {
     const resolved = new Map<string, ResolvedSecrets>();
-    for (const [jobId, byEnv] of byJob) resolved.set(jobId, await this.secrets.resolve(byEnv));
+    for (const [jobId, byEnv] of byJob) {
+      if (Object.keys(byEnv).length > 0) resolved.set(jobId, await this.secrets.resolve(byEnv));
+    }
     return resolved;
   }
 

@@ -49,6 +49,7 @@ export const dependencyStore = {
    * (and then finds its dependency rows). Unknown ids are missing from the answer.
    */
   async lockUpstreams(db: Queryable, ids: readonly string[]): Promise<Map<string, UpstreamRow>> {
+    if (ids.length === 0) return new Map();
     const { rows } = await db.query<UpstreamRow>(
       `SELECT id, name, status, completed_at IS NOT NULL AS ended, array_size
          FROM jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE`,

@@ -19,6 +19,15 @@ import {
 import type { Queryable } from '../db/database.ts';
 import { prepared } from '../db/prepared.ts';
 
+/** A job's settings that its claimed tasks run with (jobStore.runSettingsOf). */
+export interface JobRunSettings {
+  /** Environment variable → secret name; {} without secrets. */
+  secrets: Record<string, string>;
+  on_disconnect: JobOnDisconnect | null;
+  log_limit: number | null;
+  log_overflow: LogOverflow | null;
+}
+
 export interface JobRow {
   id: string;
   name: string;
@@ -418,26 +427,18 @@ export const jobStore = {
     return { files, upstream };
   },
 
-  /** The log limit and overflow policy of each job that gives one (for the claim's answer). */
-  async logLimitsOf(
-    db: Queryable,
-    jobIds: readonly string[],
-  ): Promise<Map<string, { log_limit: number | null; log_overflow: LogOverflow | null }>> {
-    const { rows } = await db.query<{ id: string; log_limit: number | null; log_overflow: LogOverflow | null }>(
-      prepared(`SELECT id, log_limit::float8 AS log_limit, log_overflow FROM jobs
-        WHERE id = ANY($1::uuid[]) AND (log_limit IS NOT NULL OR log_overflow IS NOT NULL)`),
+  /**
+   * What the claim's answer carries from each claimed job beyond its task rows: secrets, the
+   * on_disconnect policy and the log limits, in one read. Jobs that set none of them are left out.
+   */
+  async runSettingsOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobRunSettings>> {
+    const { rows } = await db.query<JobRunSettings & { id: string }>(
+      prepared(`SELECT id, secrets, on_disconnect, log_limit::float8 AS log_limit, log_overflow FROM jobs
+        WHERE id = ANY($1::uuid[])
+          AND (secrets <> '{}'::jsonb OR on_disconnect IS NOT NULL OR log_limit IS NOT NULL OR log_overflow IS NOT NULL)`),
       [jobIds],
     );
-    return new Map(rows.map((row) => [row.id, row]));
-  },
-
-  /** The on_disconnect of each job that gives one (for the claim's answer). */
-  async disconnectPoliciesOf(db: Queryable, jobIds: readonly string[]): Promise<Map<string, JobOnDisconnect>> {
-    const { rows } = await db.query<{ id: string; on_disconnect: JobOnDisconnect }>(
-      prepared('SELECT id, on_disconnect FROM jobs WHERE id = ANY($1::uuid[]) AND on_disconnect IS NOT NULL'),
-      [jobIds],
-    );
-    return new Map(rows.map((row) => [row.id, row.on_disconnect]));
+    return new Map(rows.map(({ id, ...settings }) => [id, settings]));
   },
 
   /** The secrets map (environment variable → secret name) of each job that has one. */
@@ -600,17 +601,18 @@ export const jobStore = {
   /**
    * After a claim: queued jobs of the claimed tasks become running. Run outside the claim's
    * transaction on purpose: taking job locks there would invert the lock order that cancel
-   * uses (job, then its tasks) and risk deadlocks on the hottest path.
+   * uses (job, then its tasks) and risk deadlocks on the hottest path. The ids of the jobs it
+   * started.
    */
-  async markStarted(db: Queryable, ids: readonly string[]): Promise<JobRow[]> {
+  async markStarted(db: Queryable, ids: readonly string[]): Promise<string[]> {
     if (ids.length === 0) return [];
-    const { rows } = await db.query<JobRow>(
+    const { rows } = await db.query<{ id: string }>(
       prepared(`UPDATE jobs j SET status = 'running', started_at = coalesce(j.started_at, now()), updated_at = now()
         WHERE j.id = ANY($1::uuid[]) AND j.status = 'queued'
-       RETURNING ${JOB_COLUMNS}`),
+       RETURNING j.id`),
       [ids],
     );
-    return rows;
+    return rows.map((row) => row.id);
   },
 
   async countByStatus(db: Queryable): Promise<Record<JobStatus, number>> {

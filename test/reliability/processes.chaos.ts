@@ -19,12 +19,16 @@ import { TcpProxy } from './harness/tcp-proxy.ts';
 describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)', () => {
   const chaos = useChaosMothership('processes');
 
-  async function solder(label: string, options: { url?: string; stateDir?: string } = {}): Promise<SolderProcess> {
+  async function solder(
+    label: string,
+    options: { url?: string; stateDir?: string; args?: string[] } = {},
+  ): Promise<SolderProcess> {
     const started = await SolderProcess.start({
       mothershipUrl: options.url ?? chaos.mothership.url,
       registrationToken: chaos.mothership.registrationToken,
       labels: { case: label },
       stateDir: options.stateDir,
+      args: options.args,
     });
     chaos.onCleanup(() => started.cleanup());
     return started;
@@ -158,8 +162,11 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
 
   it('a poison task that kills its solder every time: attempts stop at max_attempts, the job fails, the runner works on (F24)', async () => {
     const stateDir = join(chaos.scratch, 'f24-solder');
+    // Only a task running as its solder's own user can kill it: a root solder runs tasks as
+    // another user (task-user.ts) unless told --run-as root, as this one is.
+    const sameUser = process.getuid?.() === 0 ? ['--run-as', 'root'] : [];
     // A supervisor (systemd, say) restarts the solder whenever it dies.
-    let current = await solder('f24', { stateDir });
+    let current = await solder('f24', { stateDir, args: sameUser });
     let restarts = 0;
     let supervising = true;
     const supervisor = (async () => {
@@ -167,7 +174,7 @@ describe('solders and the mothership killed at awkward moments (F1, F2, F9, F24)
         await current.exited;
         if (!supervising) return;
         restarts++;
-        current = await solder('f24', { stateDir });
+        current = await solder('f24', { stateDir, args: sameUser });
       }
     })();
     chaos.onCleanup(async () => {

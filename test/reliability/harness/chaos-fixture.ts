@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,6 +31,7 @@ export function useChaosMothership(name: string): ChaosFixture {
   beforeAll(async () => {
     database = await createTestDatabase();
     scratch = await mkdtemp(join(tmpdir(), `borg-chaos-${name}-`));
+    await chmod(scratch, 0o1777); // a root solder runs tasks as another user, who writes here
     mothership = await MothershipProcess.start({ databaseUrl: database.databaseUrl, dataDir: database.dataDir });
   });
 

@@ -108,7 +108,7 @@ export class Dispatcher {
   ): Promise<NextTasksResponse | null> {
     // A runner that already hung up gets nothing claimed for it: no one would receive it.
     if (signal?.aborted) return null;
-    if (waitSeconds > 0) this.shedWhenOverloaded();
+    if (waitSeconds > 0) this.shedWhenOverloaded(waitSeconds);
     if (waitSeconds <= 0) {
       const { items, cancelTaskIds } = await this.queue.claim(runnerId, max, jobTypes);
       const cancels = items.length > 0 ? cancelTaskIds : await this.queue.cancelRequestsOf(runnerId);
@@ -167,8 +167,14 @@ export class Dispatcher {
     });
   }
 
-  /** Refuses a new long-poll while queries queue for database connections (see DispatcherOptions). */
-  private shedWhenOverloaded(): void {
+  /**
+   * Refuses a new long-poll while queries queue for database connections (see DispatcherOptions).
+   * The runner is told to come back after about the wait it asked for (half of it to all of it,
+   * at least a second): a shed runner then costs the server what a waiting one costs, one request
+   * per wait. Sooner, a whole fleet being shed comes back many times a wait, and that traffic
+   * takes the connections and the CPU its heartbeats need.
+   */
+  private shedWhenOverloaded(waitSeconds: number): void {
     const threshold = this.options.shedLongPollsAtWaiting;
     const waiting = this.db.waitingForConnection?.() ?? 0;
     if (threshold <= 0 || waiting < threshold) return;
@@ -180,8 +186,7 @@ export class Dispatcher {
       this.shed = 0;
     }
     throw new BorgError('OVERLOADED', 'the mothership is busy: come back after Retry-After', {
-      // Spread over a few seconds, so shed runners do not all return at once.
-      retry_after_seconds: 1 + Math.floor(Math.random() * 5),
+      retry_after_seconds: Math.max(1, Math.ceil(waitSeconds * (0.5 + Math.random() / 2))),
     });
   }
 

@@ -172,6 +172,35 @@ describe('database faults (F11, F12 fast variants)', () => {
     expect(maintenance.inGracePeriod()).toBe(true);
   });
 
+  it('a heartbeat the database does not answer within an interval is answered 503 DATABASE_UNAVAILABLE, and the reaper waits (F13)', async () => {
+    const maintenance = borg().mothership.maintenance;
+    const { runner } = scope();
+    const solder = await runner();
+    await eventually(
+      async () => {
+        await borg().tick();
+        return !maintenance.inGracePeriod();
+      },
+      15_000,
+      'the grace period to end',
+    );
+    // Frozen for three intervals: left hanging, the solder would take this for a partition and
+    // stop its tasks once out of touch for the offline window (disconnect-guard.ts).
+    faulty.stall(/^UPDATE runners r SET last_heartbeat = now\(\)/, 3_000);
+    const sent = performance.now();
+    const answer = await fetch(`${borg().url}/api/v1/runners/${solder.id}/heartbeat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${solder.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({}),
+    });
+    const waitedMs = performance.now() - sent;
+    expect(answer.status).toBe(503);
+    expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('DATABASE_UNAVAILABLE');
+    expect(waitedMs).toBeLessThan(2_900); // the interval is 1 s; the stall alone is 3 s
+    expect(maintenance.inGracePeriod()).toBe(true);
+  });
+
   it('a serialization failure or a deadlock is a 503 to retry, never a 500', async () => {
     const { submit, runner } = scope();
     await submit();

@@ -6,6 +6,7 @@ import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fa
 
 import { BorgError } from '../errors.ts';
 import { installRequestMetrics } from '../metrics/request-metrics.ts';
+import { installAnswerDeadlines } from './answer-deadline.ts';
 import { createAuthHook } from './auth-hook.ts';
 import { answerClientError, installErrorHandling, toErrorReply } from './error-handler.ts';
 import { adminHandlers } from './handlers/admin-handlers.ts';
@@ -117,6 +118,9 @@ export async function buildApp(
     reply.raw.once('close', () => inFlight--);
   });
   installSlowBodyGuard(app, services.config.slowClientTimeoutMs);
+  // Before authentication, which may read the database too. A heartbeat answered within one
+  // interval keeps its solder in touch for well under the offline window (three intervals).
+  installAnswerDeadlines(app, { heartbeat: services.config.heartbeatIntervalSeconds * 1000 }, services.health);
   app.addHook('onRequest', async (request) => {
     if (request.raw.httpVersion === '1.1' && !request.headers.host) {
       throw new BorgError('VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header (RFC 9112 section 3.2)');

@@ -40,6 +40,19 @@ describe('database faults (F11, F12 fast variants)', () => {
   }
   const claim = async (runner: TestRunner) => (await runner.client.nextTasks(runner.id, { wait: 0 }))?.items ?? [];
 
+  /** Ticks maintenance until the reaper's grace period after an earlier failure is over. */
+  async function graceOver(): Promise<void> {
+    const maintenance = borg().mothership.maintenance;
+    await eventually(
+      async () => {
+        await borg().tick();
+        return !maintenance.inGracePeriod();
+      },
+      15_000,
+      'the grace period to end',
+    );
+  }
+
   async function expect503(call: Promise<unknown>): Promise<void> {
     const error = (await call.then(
       () => undefined,
@@ -159,14 +172,7 @@ describe('database faults (F11, F12 fast variants)', () => {
 
   it('a maintenance round that met a stalled database reaps nothing for a window (F13)', async () => {
     const maintenance = borg().mothership.maintenance;
-    await eventually(
-      async () => {
-        await borg().tick();
-        return !maintenance.inGracePeriod();
-      },
-      15_000,
-      'the grace period to end',
-    );
+    await graceOver();
     faulty.stall(/^SELECT now\(\) AS now/, 1_500); // longer than the 1 s heartbeat interval
     await borg().tick();
     expect(maintenance.inGracePeriod()).toBe(true);
@@ -176,14 +182,7 @@ describe('database faults (F11, F12 fast variants)', () => {
     const maintenance = borg().mothership.maintenance;
     const { runner } = scope();
     const solder = await runner();
-    await eventually(
-      async () => {
-        await borg().tick();
-        return !maintenance.inGracePeriod();
-      },
-      15_000,
-      'the grace period to end',
-    );
+    await graceOver();
     // Frozen for three intervals: left hanging, the solder would take this for a partition and
     // stop its tasks once out of touch for the offline window (disconnect-guard.ts).
     faulty.stall(/^UPDATE runners r SET last_heartbeat = now\(\)/, 3_000);

@@ -205,7 +205,8 @@ describe.skipIf(!hasChromium)('the array grid in Chromium', { timeout: 90_000 },
       await viewer.goto(`${borg.url}/?token=${encodeURIComponent(token)}`);
       await viewer.getByRole('link', { name: 'Jobs', exact: true }).waitFor();
       await viewer.goto(`${borg.url}/jobs/${job.id}`);
-      await expect.poll(() => countOf('cancelled', viewer)).toBe(5);
+      // A fresh page fetches the job and its elements first: on a loaded machine that takes over a second.
+      await expect.poll(() => countOf('cancelled', viewer), { timeout: 15_000 }).toBe(5);
       await grid(viewer).getByRole('button', { name: 'Select failed' }).click();
       await expect.poll(() => grid(viewer).getByTestId('grid-selection').textContent()).toBe('2 elements selected');
       expect(await grid(viewer).getByRole('button', { name: 'Retry selected' }).count()).toBe(0);

@@ -83,8 +83,13 @@ describe('secrets', () => {
       seq: 0,
       lines: [{ stream: 'stdout', message: `token=${VALUE} done` }],
     });
+    // The same for a batch sent packed, as the solder sends them.
+    await runner.client.appendTaskLogs(claimed.id, {
+      seq: 1,
+      packed: { streams: 'e', messages: [`again ${VALUE}`] },
+    });
     const logs = await admin.getTaskLogs(claimed.id);
-    expect(logs.items.map((l) => l.message)).toEqual(['token=*** done']);
+    expect(logs.items.map((l) => l.message)).toEqual(['token=*** done', 'again ***']);
 
     await runner.client.reportTaskStatus(claimed.id, { status: 'succeeded', exit_code: 0 });
     await expect.poll(() => frames.some((f) => f.includes('"succeeded"'))).toBe(true);

@@ -30,14 +30,17 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 /** undici's headers and body timeouts. */
 const IDLE_TIMEOUT_MS = 300_000;
 
-function send(url: URL, init: RequestInit, body: string | undefined): Promise<IncomingMessage> {
+function send(url: URL, init: RequestInit, text: string | undefined): Promise<IncomingMessage> {
   // Not `import`: an ES import of node:http fills its namespace, and Node 24's has getters
   // (WebSocket, …) that load undici, the very thing this module avoids.
   const { request } = process.getBuiltinModule(url.protocol === 'https:' ? 'node:https' : 'node:http');
   const signal = init.signal ?? undefined;
   signal?.throwIfAborted();
   const headers = plainHeaders(init.headers);
-  if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
+  // Encoded once: JSON.stringify's result is a rope of parts, which measuring its UTF-8 length and
+  // then writing it would each flatten and encode (a log batch is up to 1 MiB).
+  const body = text === undefined ? undefined : Buffer.from(text);
+  if (body !== undefined) headers['content-length'] = String(body.length);
   return new Promise((resolve, reject) => {
     const outgoing = request(url, { method: init.method ?? 'GET', headers, timeout: IDLE_TIMEOUT_MS }, resolve);
     const onAbort = () => outgoing.destroy(signal!.reason as Error);

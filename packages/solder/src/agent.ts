@@ -13,6 +13,7 @@ import { GpuTelemetry } from './gpu-telemetry.ts';
 import { HeartbeatLoop, sayLeaving } from './heartbeat-loop.ts';
 import { ImagePolicy } from './image-policy.ts';
 import { InputCache } from './input-files.ts';
+import { LogBatchSender } from './log-batch-sender.ts';
 import { sleep } from './retry.ts';
 import { RunnerSession } from './runner-session.ts';
 import { SolderFatalError } from './solder-fatal-error.ts';
@@ -148,6 +149,7 @@ export class Agent {
     };
     this.taskRunContext = {
       client: session.client,
+      logs: new LogBatchSender(session.client, this.log),
       reports: new StatusReports({ client: session.client, runnerId: () => session.runnerId, log: this.log }),
       executorFor: this.options.executorFor ?? ((task) => createExecutor(task.type, executorOptions)),
       inputs: new InputCache(join(this.config.stateDir, 'cache'), session.client, this.config.cacheSize),

@@ -15,6 +15,7 @@ import { collectArtifacts, type FoundArtifact, type SkippedArtifact, uploadArtif
 import type { Executor, ExitStatus, RunningTask } from './executors/executor.ts';
 import type { GpuTelemetry } from './gpu-telemetry.ts';
 import type { InputCache, InputLease } from './input-files.ts';
+import type { LogBatchSender } from './log-batch-sender.ts';
 import { LogStreamer } from './log-streamer.ts';
 import { hasCode, sleep, withRetry } from './retry.ts';
 import { NOT_OURS, type StatusReports } from './status-reports.ts';
@@ -23,6 +24,8 @@ import { Workspace, type WorkspaceOwner } from './workspace.ts';
 
 export interface TaskRunContext {
   client: BorgClient;
+  /** Where log batches go (packed where the mothership takes them). */
+  logs: Pick<LogBatchSender, 'send'>;
   /** Where status reports go: batched with the other tasks' (status-reports.ts). */
   reports: StatusReports;
   executorFor: (task: ClaimedTask) => Executor;
@@ -192,10 +195,10 @@ export class TaskRun {
   }
 
   private async runAs(user: TaskUser): Promise<void> {
-    const { client, log } = this.context;
+    const { log } = this.context;
     const workspace = await Workspace.create(this.context.workRoot, this.id, this.workspaceOwner(user));
     const streamer = new LogStreamer({
-      send: (batch) => client.appendTaskLogs(this.id, batch),
+      send: (batch) => this.context.logs.send(this.id, batch),
       spillPath: join(this.context.spoolDir, `${this.id}.jsonl`),
       masker: this.masker,
       logLimitBytes: this.task.log_limit ?? null,

@@ -207,6 +207,24 @@ describe('a solder under faults of a scripted mothership', () => {
     expect(logged.join('\n')).toContain('no batch route');
   });
 
+  it('sends its log batches packed, and one object a line to a mothership that refuses the packed form', async () => {
+    const { logged } = await startAgent();
+    const first = fake.submit({ command: 'echo one; echo two >&2' });
+    await expect.poll(() => fake.statusesOf(first.id), { timeout: 20_000 }).toContain('succeeded');
+    expect(fake.batchFormsOf(first.id).every((packed) => packed)).toBe(true);
+    expect(fake.linesOf(first.id)).toEqual([
+      { stream: 'stdout', message: 'one' },
+      { stream: 'stderr', message: 'two' },
+    ]);
+
+    fake.packedLogs = false;
+    const second = fake.submit({ command: 'echo three' });
+    await expect.poll(() => fake.statusesOf(second.id), { timeout: 20_000 }).toContain('succeeded');
+    expect(fake.batchFormsOf(second.id)).toEqual([false]); // the refused batch, sent again at once
+    expect(fake.linesOf(second.id)).toEqual([{ stream: 'stdout', message: 'three' }]);
+    expect(logged.join('\n')).toContain('does not take packed log batches');
+  });
+
   it('does not retry a final report answered 409, and goes on to the next task', async () => {
     const { agent } = await startAgent();
     const task = fake.submit({ command: 'exit 3' });

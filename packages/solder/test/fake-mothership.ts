@@ -9,6 +9,7 @@ import {
   type ErrorCode,
   type GpuSample,
   HeartbeatRequest,
+  type LogStream,
   RegisterRunnerRequest,
   TaskStatusRequest,
 } from '@borg/protocol';
@@ -80,13 +81,35 @@ export interface StoredArtifact {
   sha256: string;
 }
 
+interface RecordedBatch {
+  seq: number;
+  packed: boolean;
+  lines: Array<{ stream: LogStream; message: string; timestamp?: string | undefined }>;
+}
+
+const STREAM_OF_LETTER: Record<string, LogStream> = { o: 'stdout', e: 'stderr', s: 'system' };
+
+/** A batch's lines as objects, from either form the route takes. */
+function recorded(batch: z.output<typeof AppendLogsRequest>): RecordedBatch {
+  if (batch.lines) return { seq: batch.seq, packed: false, lines: batch.lines };
+  const { streams, messages, logged_at, offsets_ms } = batch.packed!;
+  const first = logged_at === undefined ? undefined : Date.parse(logged_at);
+  const lines = messages.map((message, i) => ({
+    stream: STREAM_OF_LETTER[streams[i]!]!,
+    message,
+    timestamp: first === undefined ? undefined : new Date(first + (offsets_ms?.[i] ?? 0)).toISOString(),
+  }));
+  return { seq: batch.seq, packed: true, lines };
+}
+
 interface FakeTask {
   task: ClaimedTask;
   statuses: string[];
   /** Every status report as it was received (status, exit code, error). */
   reports: z.output<typeof TaskStatusRequest>[];
   artifacts: StoredArtifact[];
-  batches: z.output<typeof AppendLogsRequest>[];
+  /** Each stored batch with its lines one object each, however it came (`packed` says how). */
+  batches: RecordedBatch[];
   /** The server took it back (lost, timed out elsewhere): every write about it is 409. */
   ended: boolean;
 }
@@ -108,6 +131,8 @@ export class FakeMothership {
   longPoll: 'hold' | 'instant';
   /** False: no batch route for status reports (404), as on a mothership older than it. */
   batchReports = true;
+  /** False: a packed log batch is refused as invalid (400), as on a mothership older than the packed form. */
+  packedLogs = true;
   private readonly faults = new Map<Route, ScriptedFault[]>();
   private readonly queue: ClaimedTask[] = [];
   private readonly tasks = new Map<string, FakeTask>();
@@ -201,6 +226,11 @@ export class FakeMothership {
   /** Every stored log line of a task, in stored order. */
   linesOf(taskId: string): { stream: string; message: string }[] {
     return this.task(taskId).batches.flatMap((b) => b.lines.map(({ stream, message }) => ({ stream, message })));
+  }
+
+  /** How each stored log batch of a task came: true packed, false one object a line. */
+  batchFormsOf(taskId: string): boolean[] {
+    return this.task(taskId).batches.map((b) => b.packed);
   }
 
   /** Every GPU sample the heartbeats carried, in the order they arrived. */
@@ -439,13 +469,15 @@ export class FakeMothership {
     if (task.ended) return [409, apiError('STALE_TASK', `task ${taskId} was taken back`)];
     const parsed = AppendLogsRequest.safeParse(body);
     if (!parsed.success) return [400, apiError('VALIDATION_FAILED', parsed.error.message)];
+    if (parsed.data.packed && !this.packedLogs)
+      return [400, apiError('VALIDATION_FAILED', 'Unrecognized key: "packed"')];
     const next = task.batches.length;
     const seq = parsed.data.seq;
     if (seq > next) {
       return [409, apiError('LOG_SEQUENCE_GAP', `expected log batch ${next}, got ${seq}`, { next_seq: next })];
     }
     const stored = seq === next;
-    if (stored) task.batches.push(parsed.data);
+    if (stored) task.batches.push(recorded(parsed.data));
     const lineCount = task.batches.reduce((n, b) => n + b.lines.length, 0);
     return [200, { seq, stored, next_seq: task.batches.length, line_count: lineCount }];
   }

@@ -21,7 +21,7 @@ import type { DownstreamChange } from '../jobs/dependency-store.ts';
 import { downstreamEvents, refreshJob } from '../jobs/job-refresh.ts';
 import { type JobRow, jobStore } from '../jobs/job-store.ts';
 import { jobViews } from '../jobs/job-views.ts';
-import { logStore, type NewLogLine, packLines } from '../jobs/log-store.ts';
+import { logStore, packLines, packWireLines } from '../jobs/log-store.ts';
 import { type BackoffPolicy, backoffPolicyOf, retryDelayMs } from '../jobs/retry-backoff.ts';
 import { failureOf, retryDecision } from '../jobs/retry-decision.ts';
 import { canTransition, isTerminal, SERVER_REASONS, type ServerReason, TASK_TRANSITIONS } from '../jobs/task-states.ts';
@@ -309,7 +309,11 @@ export class Queue {
    */
   async appendLogs(runnerId: string, taskId: string, batch: AppendLogsRequest): Promise<AppendLogsResponse> {
     const jobId = await this.jobOfTask(taskId);
-    const packed = packLines(await this.masked(this.db, jobId, batch.lines));
+    const masker = await this.options.secrets.maskerOf(this.db, jobId);
+    const mask = masker ? (message: string) => masker.mask(message) : undefined;
+    const packed = batch.packed
+      ? packWireLines(batch.packed, mask)
+      : packLines(mask ? batch.lines!.map((line) => ({ ...line, message: mask(line.message) })) : batch.lines!);
     const outcome = await logStore.append(this.db, {
       taskId,
       runnerId,
@@ -557,12 +561,6 @@ export class Queue {
   }
 
   /** The batch's lines with the job's secret values masked (the backstop to the solder's own masking). */
-  private async masked(tx: Queryable, jobId: string, lines: AppendLogsRequest['lines']): Promise<NewLogLine[]> {
-    const masker = await this.options.secrets.maskerOf(tx, jobId);
-    if (!masker) return lines as NewLogLine[];
-    return lines.map((line) => ({ ...line, message: masker.mask(line.message) }) as NewLogLine);
-  }
-
   /**
    * A job's view after some of its tasks ended while others still run (its status is unchanged),
    * published once however many batches ended tasks meanwhile (publishLater).

@@ -60,8 +60,8 @@ export class NotifyTransport implements EventTransport {
 
   async send(event: BorgEvent): Promise<void> {
     const at = Date.now();
-    let payload = JSON.stringify({ origin: this.origin, at, event } satisfies Envelope);
-    if (Buffer.byteLength(payload) > MAX_INLINE_PAYLOAD) {
+    let payload = surelyTooLarge(event) ? null : JSON.stringify({ origin: this.origin, at, event } satisfies Envelope);
+    if (payload === null || Buffer.byteLength(payload) > MAX_INLINE_PAYLOAD) {
       const ref = referenceFor(event);
       if (!ref) return; // internal events are tiny; nothing else lacks a reference
       payload = JSON.stringify({ origin: this.origin, at, ref } satisfies Envelope);
@@ -95,6 +95,21 @@ export class NotifyTransport implements EventTransport {
     if (envelope.at !== undefined) this.onDelivered((Date.now() - envelope.at) / 1000);
     this.bus.deliver(event);
   }
+}
+
+/**
+ * A log batch whose messages alone pass the inline limit goes as a reference without being
+ * serialised first: a busy task's batches are many and large, and each would be turned into
+ * text and measured only to be dropped. (Each character is at least one byte of the payload.)
+ */
+function surelyTooLarge(event: BorgEvent): boolean {
+  if (event.type !== 'task.log') return false;
+  let characters = 0;
+  for (const line of event.lines) {
+    characters += line.message.length;
+    if (characters > MAX_INLINE_PAYLOAD) return true;
+  }
+  return false;
 }
 
 function referenceFor(event: BorgEvent): EventReference | null {

@@ -1,4 +1,11 @@
-import type { LogLine, LogStream, TaskStatus } from '@borg/protocol';
+import {
+  type LogLine,
+  type LogStream,
+  MAX_LOG_OFFSET_MS,
+  type PackedLogLines,
+  STREAM_LETTERS,
+  type TaskStatus,
+} from '@borg/protocol';
 
 import type { Queryable } from '../db/database.ts';
 import { prepared } from '../db/prepared.ts';
@@ -67,10 +74,7 @@ interface ChunkRow {
   messages: string[];
 }
 
-const LETTER: Record<LogStream, string> = { stdout: 'o', stderr: 'e', system: 's' };
 const STREAM: Record<string, LogStream> = { o: 'stdout', e: 'stderr', s: 'system' };
-/** An offset must fit PostgreSQL's integer; a line read weeks after the first of its batch is clamped. */
-const MAX_OFFSET_MS = 2_147_483_647;
 
 /**
  * PostgreSQL text cannot hold NUL. A NUL in a task's output becomes U+FFFD rather than failing
@@ -89,7 +93,7 @@ export function packLines(lines: readonly NewLogLine[], now = Date.now()): Packe
   let varied = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    streams += LETTER[line.stream];
+    streams += STREAM_LETTERS[line.stream];
     const message = storableMessage(line.message);
     messages[i] = message;
     bytes += Buffer.byteLength(message);
@@ -98,8 +102,32 @@ export function packLines(lines: readonly NewLogLine[], now = Date.now()): Packe
     if (times[i] !== times[0]) varied = true;
   }
   const loggedAt = times[0] ?? now;
-  const offsets = varied ? times.map((t) => Math.max(-MAX_OFFSET_MS, Math.min(MAX_OFFSET_MS, t - loggedAt))) : null;
+  // An offset must fit PostgreSQL's integer; a line read weeks after the first of its batch is clamped.
+  const offsets = varied
+    ? times.map((t) => Math.max(-MAX_LOG_OFFSET_MS, Math.min(MAX_LOG_OFFSET_MS, t - loggedAt)))
+    : null;
   return { streams, loggedAt, offsets, messages, bytes };
+}
+
+/**
+ * A batch that came packed (checked against `PackedLogLines`: one stream letter and one offset a
+ * message), with each message made storable and `mask` applied; no time: `now`.
+ */
+export function packWireLines(
+  wire: PackedLogLines,
+  mask: (message: string) => string = (message) => message,
+  now = Date.now(),
+): PackedLines {
+  const messages = new Array<string>(wire.messages.length);
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const message = storableMessage(mask(wire.messages[i]!));
+    messages[i] = message;
+    bytes += Buffer.byteLength(message);
+  }
+  const loggedAt = wire.logged_at === undefined ? now : Date.parse(wire.logged_at);
+  const offsets = wire.offsets_ms?.some((offset) => offset !== 0) ? wire.offsets_ms : null;
+  return { streams: wire.streams, loggedAt: Number.isNaN(loggedAt) ? now : loggedAt, offsets, messages, bytes };
 }
 
 /** The lines of a packed batch as the API shows them, numbered from `firstLine`. */

@@ -3,7 +3,7 @@ import {
   type AppendLogsResponse,
   BorgApiError,
   type BorgClient,
-  MAX_LOG_OFFSET_MS,
+  logOffsetMs,
   STREAM_LETTERS,
 } from '@borg/protocol';
 
@@ -32,7 +32,7 @@ export function packBatch(batch: LogBatch): AppendLogsRequest {
     if (line.timestamp !== undefined && line.timestamp !== stamp) {
       stamp = line.timestamp;
       const ms = Date.parse(stamp) - firstMs;
-      offset = Number.isNaN(ms) ? 0 : Math.max(-MAX_LOG_OFFSET_MS, Math.min(MAX_LOG_OFFSET_MS, ms));
+      offset = Number.isNaN(ms) ? 0 : logOffsetMs(ms);
       if (offset !== 0) varied = true;
     }
     offsets[i] = offset;

@@ -11,6 +11,7 @@ import {
   HeartbeatRequest,
   type LogStream,
   RegisterRunnerRequest,
+  STREAM_OF_LETTER,
   TaskStatusRequest,
 } from '@borg/protocol';
 import type { z } from 'zod';
@@ -86,8 +87,6 @@ interface RecordedBatch {
   packed: boolean;
   lines: Array<{ stream: LogStream; message: string; timestamp?: string | undefined }>;
 }
-
-const STREAM_OF_LETTER: Record<string, LogStream> = { o: 'stdout', e: 'stderr', s: 'system' };
 
 /** A batch's lines as objects, from either form the route takes. */
 function recorded(batch: z.output<typeof AppendLogsRequest>): RecordedBatch {

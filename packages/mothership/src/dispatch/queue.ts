@@ -309,6 +309,7 @@ export class Queue {
    */
   async appendLogs(runnerId: string, taskId: string, batch: AppendLogsRequest): Promise<AppendLogsResponse> {
     const jobId = await this.jobOfTask(taskId);
+    // The job's secret values are masked: the backstop to the solder's own masking.
     const masker = await this.options.secrets.maskerOf(this.db, jobId);
     const mask = masker ? (message: string) => masker.mask(message) : undefined;
     const packed = batch.packed
@@ -560,7 +561,6 @@ export class Queue {
     for (const runnerId of runnerIds) this.publishRunner(runnerId);
   }
 
-  /** The batch's lines with the job's secret values masked (the backstop to the solder's own masking). */
   /**
    * A job's view after some of its tasks ended while others still run (its status is unchanged),
    * published once however many batches ended tasks meanwhile (publishLater).

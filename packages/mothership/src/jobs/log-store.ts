@@ -1,9 +1,10 @@
 import {
   type LogLine,
+  logOffsetMs,
   type LogStream,
-  MAX_LOG_OFFSET_MS,
   type PackedLogLines,
   STREAM_LETTERS,
+  STREAM_OF_LETTER,
   type TaskStatus,
 } from '@borg/protocol';
 
@@ -74,8 +75,6 @@ interface ChunkRow {
   messages: string[];
 }
 
-const STREAM: Record<string, LogStream> = { o: 'stdout', e: 'stderr', s: 'system' };
-
 /**
  * PostgreSQL text cannot hold NUL. A NUL in a task's output becomes U+FFFD rather than failing
  * the batch (and losing the lines around it).
@@ -102,10 +101,7 @@ export function packLines(lines: readonly NewLogLine[], now = Date.now()): Packe
     if (times[i] !== times[0]) varied = true;
   }
   const loggedAt = times[0] ?? now;
-  // An offset must fit PostgreSQL's integer; a line read weeks after the first of its batch is clamped.
-  const offsets = varied
-    ? times.map((t) => Math.max(-MAX_LOG_OFFSET_MS, Math.min(MAX_LOG_OFFSET_MS, t - loggedAt)))
-    : null;
+  const offsets = varied ? times.map((t) => logOffsetMs(t - loggedAt)) : null;
   return { streams, loggedAt, offsets, messages, bytes };
 }
 
@@ -143,7 +139,12 @@ export function unpackLines(firstLine: number, packed: Omit<PackedLines, 'bytes'
       offset = lineOffset;
       timestamp = new Date(loggedAt + offset).toISOString();
     }
-    lines[i] = { index: firstLine + i, stream: STREAM[streams[i]!] ?? 'system', message: messages[i]!, timestamp };
+    lines[i] = {
+      index: firstLine + i,
+      stream: STREAM_OF_LETTER[streams[i]!] ?? 'system',
+      message: messages[i]!,
+      timestamp,
+    };
   }
   return lines;
 }

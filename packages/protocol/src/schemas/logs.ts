@@ -19,8 +19,15 @@ export const LogLineInput = z.strictObject({
 
 /** The letter of each stream in a packed batch: o stdout, e stderr, s system. */
 export const STREAM_LETTERS: Readonly<Record<LogStream, string>> = { stdout: 'o', stderr: 'e', system: 's' };
+/** The stream of each letter of a packed batch. */
+export const STREAM_OF_LETTER: Readonly<Record<string, LogStream>> = { o: 'stdout', e: 'stderr', s: 'system' };
 /** A line's time offset must fit PostgreSQL's integer. */
 export const MAX_LOG_OFFSET_MS = 2_147_483_647;
+
+/** A line's time after its batch's first, clamped to what an offset can hold (a line read weeks later). */
+export function logOffsetMs(ms: number): number {
+  return Math.max(-MAX_LOG_OFFSET_MS, Math.min(MAX_LOG_OFFSET_MS, ms));
+}
 
 /**
  * A batch's lines in columns, as the mothership stores them: one string a line instead of an
